@@ -1,0 +1,2 @@
+code/display.cu: chapters/01-display.md
+chapters/01-display.md:

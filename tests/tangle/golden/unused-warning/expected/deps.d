@@ -1,0 +1,2 @@
+code/used.c: chapters/01-unused.md
+chapters/01-unused.md:

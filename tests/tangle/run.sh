@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# Tests of tools/tangle.c.
+#
+# usage: tests/tangle/run.sh TANGLE_BINARY
+#
+# golden/NAME/  chapters/*.md are tangled inside a copy of the directory
+#               (it is the --root) with --depfile deps.d --index index.tsv;
+#               the resulting tree must equal expected/, and stderr must
+#               equal expected-stderr (empty when that file is absent).
+# errors/NAME/  the same, but tangle must exit 1 with exactly
+#               expected-stderr and write nothing at all.
+# Further cases below check rewriting only changed files, --check, --list,
+# --root, usage errors, CRLF input and #line directives with gcc.
+#
+# Prints "ok NAME" or "FAIL NAME: why" per case and a final summary line.
+set -eu
+export LC_ALL=C
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 TANGLE_BINARY" >&2
+    exit 2
+fi
+TANGLE=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+passed=0
+failed=0
+ok() { echo "ok $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+# Copy a case's chapters into a fresh work directory and print its path.
+fresh_copy() { # CASE_DIR WORK_NAME
+    local work="$TMP/$2"
+    rm -rf "$work"
+    mkdir -p "$work"
+    cp -r "$1/chapters" "$work/"
+    echo "$work"
+}
+
+# Run tangle in WORK on its chapters; sets $status, stderr in $TMP/stderr.
+tangle_in() { # WORK [OPTIONS...]
+    local work=$1
+    shift
+    status=0
+    (cd "$work" && "$TANGLE" "$@" chapters/*.md) >"$TMP/stdout" 2>"$TMP/stderr" ||
+        status=$?
+}
+
+same_stderr() { # CASE_DIR
+    if [ -f "$1/expected-stderr" ]; then
+        cmp -s "$1/expected-stderr" "$TMP/stderr"
+    else
+        [ ! -s "$TMP/stderr" ]
+    fi
+}
+
+# ----------------------------------------------------------------------
+# Golden and error cases
+# ----------------------------------------------------------------------
+
+run_golden() { # NAME
+    local name=golden/$1 dir=$HERE/golden/$1 work
+    work=$(fresh_copy "$dir" "golden-$1")
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status: $(head -c 300 "$TMP/stderr")"
+    elif ! same_stderr "$dir"; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    else
+        rm -r "$work/chapters"
+        if diff -r "$dir/expected" "$work" >"$TMP/diff"; then
+            ok "$name"
+        else
+            fail "$name" "output differs: $(head -c 600 "$TMP/diff")"
+        fi
+    fi
+}
+
+run_error() { # NAME
+    local name=errors/$1 dir=$HERE/errors/$1 work
+    work=$(fresh_copy "$dir" "errors-$1")
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    rm -r "$work/chapters"
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif ! same_stderr "$dir"; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ -n "$(ls -A "$work")" ]; then
+        fail "$name" "files were written: $(ls -A "$work" | tr '\n' ' ')"
+    else
+        ok "$name"
+    fi
+}
+
+for dir in "$HERE"/golden/*/; do
+    run_golden "$(basename "$dir")"
+done
+for dir in "$HERE"/errors/*/; do
+    run_error "$(basename "$dir")"
+done
+
+# ----------------------------------------------------------------------
+# Only changed files are rewritten
+# ----------------------------------------------------------------------
+
+mtime() { stat -c %Y "$1"; }
+
+test_only_changed() {
+    local name=only-changed work old
+    work=$(fresh_copy "$HERE/golden/cross-file" only-changed)
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 0 ] || [ ! -f "$work/deps.d" ]; then
+        fail "$name" "first run failed (status $status)"
+        return
+    fi
+    (cd "$work" && touch -d '2001-01-01 00:00:00' code/cross/main.cu \
+        code/cross/second.cuh deps.d index.tsv)
+    old=$(mtime "$work/deps.d")
+
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    for f in code/cross/main.cu code/cross/second.cuh deps.d index.tsv; do
+        if [ "$(mtime "$work/$f")" != "$old" ]; then
+            fail "$name" "$f rewritten although unchanged"
+            return
+        fi
+    done
+
+    # Changing a chunk used only by main.cu must rewrite main.cu alone.
+    sed -i 's/int x = 0;/int x = 1;/' "$work/chapters/02-second.md"
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$(mtime "$work/code/cross/main.cu")" = "$old" ]; then
+        fail "$name" "changed main.cu was not rewritten"
+    elif ! grep -q 'int x = 1;' "$work/code/cross/main.cu"; then
+        fail "$name" "main.cu lacks the change"
+    elif [ "$(mtime "$work/code/cross/second.cuh")" != "$old" ]; then
+        fail "$name" "second.cuh rewritten although unchanged"
+    elif ls "$work"/code/cross/*tmp* >/dev/null 2>&1; then
+        fail "$name" "temporary file left behind"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------
+# --check, --list, --root and usage errors
+# ----------------------------------------------------------------------
+
+test_check() {
+    local name=check work
+    work=$(fresh_copy "$HERE/golden/cross-file" check)
+    tangle_in "$work" --check
+    if [ "$status" -ne 1 ] || ! grep -qx 'code/cross/main.cu: out of date' "$TMP/stdout"; then
+        fail "$name" "missing files not reported (status $status)"
+        return
+    fi
+    if [ -e "$work/code" ]; then
+        fail "$name" "--check wrote files"
+        return
+    fi
+    tangle_in "$work"
+    tangle_in "$work" --check
+    if [ "$status" -ne 0 ] || [ -s "$TMP/stdout" ]; then
+        fail "$name" "in-sync tree reported (status $status): $(cat "$TMP/stdout")"
+        return
+    fi
+    echo "// edited by hand" >>"$work/code/cross/second.cuh"
+    tangle_in "$work" --check
+    if [ "$status" -ne 1 ] ||
+        [ "$(cat "$TMP/stdout")" != "code/cross/second.cuh: out of date" ]; then
+        fail "$name" "edited file not reported exactly (status $status): $(cat "$TMP/stdout")"
+    elif ! grep -q 'edited by hand' "$work/code/cross/second.cuh"; then
+        fail "$name" "--check overwrote the edited file"
+    else
+        ok "$name"
+    fi
+}
+
+test_list() {
+    local name=list work
+    work=$(fresh_copy "$HERE/golden/non-c" list)
+    tangle_in "$work" --list
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status"
+    elif [ "$(cat "$TMP/stdout")" != "$(printf '%s\n' code/Makefile \
+        figures/bandwidth.gp scripts/run.sh scripts/summary.py)" ]; then
+        fail "$name" "wrong list: $(cat "$TMP/stdout")"
+    elif [ -e "$work/code" ]; then
+        fail "$name" "--list wrote files"
+    else
+        ok "$name"
+    fi
+}
+
+test_root() {
+    local name=root work
+    work=$(fresh_copy "$HERE/golden/simple" root)
+    tangle_in "$work" --root out/tree --depfile deps.d
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status"
+    elif ! cmp -s "$HERE/golden/simple/expected/code/hello/hello.cu" \
+        "$work/out/tree/code/hello/hello.cu"; then
+        fail "$name" "output not under --root"
+    elif ! grep -qx 'out/tree/code/hello/hello.cu: chapters/01-hello.md' "$work/deps.d"; then
+        fail "$name" "depfile target lacks the root: $(head -1 "$work/deps.d")"
+    else
+        ok "$name"
+    fi
+}
+
+test_usage() {
+    local name=usage s1=0 s2=0 s3=0
+    "$TANGLE" >/dev/null 2>"$TMP/u1" || s1=$?
+    "$TANGLE" --bogus x.md >/dev/null 2>"$TMP/u2" || s2=$?
+    "$TANGLE" x.md --root >/dev/null 2>"$TMP/u3" || s3=$?
+    if [ "$s1" -ne 2 ] || [ "$s2" -ne 2 ]; then
+        fail "$name" "exit statuses $s1 $s2, expected 2"
+    elif ! grep -q '^usage: tangle' "$TMP/u1" || ! grep -q '^usage: tangle' "$TMP/u2"; then
+        fail "$name" "no usage message on stderr"
+    elif [ "$s3" -eq 0 ]; then
+        fail "$name" "a missing input file was accepted"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------
+# CRLF input tangles like LF input
+# ----------------------------------------------------------------------
+
+test_crlf() {
+    local name=crlf work
+    work=$(fresh_copy "$HERE/golden/nested-indent" crlf)
+    sed -i 's/$/\r/' "$work"/chapters/*.md
+    tangle_in "$work"
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status"
+    elif ! cmp -s "$HERE/golden/nested-indent/expected/code/nest.cu" "$work/code/nest.cu"; then
+        fail "$name" "output differs from the LF version"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------
+# #line directives: gcc names the Markdown lines of planted errors: in a
+# chunk from another chapter (A), after a reference in that chunk (B: the
+# re-synchronising #line) and in the root after a reference (C).
+# ----------------------------------------------------------------------
+
+test_gcc_line() {
+    local name=gcc-line work missing="" spec file mark line
+    if ! command -v gcc >/dev/null; then
+        echo "ok $name # skipped, no gcc"
+        passed=$((passed + 1))
+        return
+    fi
+    work="$TMP/gcc-line"
+    mkdir -p "$work/chapters"
+    cat >"$work/chapters/01-main.md" <<'MARKDOWN'
+# Main
+
+```{.c file=code/main.c}
+#include <stdio.h>
+
+<<helpers>>
+
+int main(void)
+{
+    <<main-body>>
+    undeclared_c = 3; /* planted error C */
+    return 0;
+}
+```
+MARKDOWN
+    cat >"$work/chapters/02-helpers.md" <<'MARKDOWN'
+# Helpers
+
+```{.c #main-body}
+printf("%d\n", twice(21));
+```
+
+```{.c #helpers}
+static int twice(int x)
+{
+    <<twice-body>>
+    undeclared_b = 2; /* planted error B */
+    return y;
+}
+```
+
+```{.c #twice-body}
+int y = 2 * x;
+undeclared_a = 1; /* planted error A */
+```
+MARKDOWN
+    tangle_in "$work"
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "tangle failed: $(cat "$TMP/stderr")"
+        return
+    fi
+    if (cd "$work" && gcc -c code/main.c -o main.o) 2>"$TMP/gcc" >&2; then
+        fail "$name" "gcc accepted the planted errors"
+        return
+    fi
+    for spec in 02-helpers.md:A 02-helpers.md:B 01-main.md:C; do
+        file=chapters/${spec%:*} mark=${spec#*:}
+        line=$(grep -n "planted error $mark" "$work/$file" | cut -d: -f1)
+        if ! grep -q "^$file:$line:[0-9]*: error:.*undeclared_$(echo "$mark" | tr A-C a-c)" \
+            "$TMP/gcc"; then
+            missing="$missing $file:$line"
+        fi
+    done
+    if [ -n "$missing" ]; then
+        fail "$name" "gcc did not report$missing: $(head -c 600 "$TMP/gcc")"
+        return
+    fi
+    sed -i '/planted error/d' "$work"/chapters/*.md
+    tangle_in "$work"
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "tangle failed on the corrected chapters"
+    elif ! (cd "$work" && gcc -std=c11 -Wall -Wextra -Werror -c code/main.c -o main.o) \
+        2>"$TMP/gcc"; then
+        fail "$name" "corrected program does not compile: $(head -c 400 "$TMP/gcc")"
+    else
+        ok "$name"
+    fi
+}
+
+test_only_changed
+test_check
+test_list
+test_root
+test_usage
+test_crlf
+test_gcc_line
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,1191 @@
+/*
+ * tangle.c -- extract compilable programs from the book's Markdown chapters.
+ *
+ * A chapter defines code in fenced blocks whose info string is a pandoc
+ * attribute block (the syntax Entangled uses):
+ *
+ *     ```{.cuda file=code/reduce/reduce.cu}     a root: becomes that file
+ *     <<reduce-kernels>>
+ *     ```
+ *
+ *     ```{.cuda #reduce-kernels}                a named chunk
+ *     __global__ void k(...) { ... }
+ *     ```
+ *
+ * A line holding only `<<name>>` expands the named chunk, indented like the
+ * reference.  Blocks sharing a name are concatenated in document order, and
+ * all chapters given on the command line share one namespace.  C-family
+ * outputs get `#line` directives pointing back into the Markdown, so that
+ * compiler diagnostics and -lineinfo name the chapter line.
+ *
+ * The program works in three passes: parse every chapter, validate the
+ * chunk graph, and expand every root into memory.  Files are written only
+ * when all three succeeded, and only those whose content changed.
+ *
+ * Build: gcc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -o tangle tangle.c
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define NONE ((size_t)-1)
+
+/* ======================================================================
+ * Memory helpers: allocation failure is fatal, so callers need no checks.
+ * ====================================================================== */
+
+static void *xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "tangle: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = xrealloc(NULL, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* Make room for one more element in a growable array. */
+#define PUSH_SLOT(array, count, capacity)                                   \
+    do {                                                                    \
+        if ((count) == (capacity)) {                                        \
+            (capacity) = (capacity) ? 2 * (capacity) : 16;                  \
+            (array) = xrealloc((array), (capacity) * sizeof *(array));      \
+        }                                                                   \
+    } while (0)
+
+/* ======================================================================
+ * String buffer: the tangled text of every output is built in one.
+ * ====================================================================== */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} Buf;
+
+static void buf_addn(Buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? 2 * b->cap : 256;
+        b->data = xrealloc(b->data, b->cap);
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void buf_add(Buf *b, const char *s) { buf_addn(b, s, strlen(s)); }
+
+static void buf_printf(Buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    char *tmp = xrealloc(NULL, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    buf_addn(b, tmp, (size_t)n);
+    free(tmp);
+}
+
+static void buf_free(Buf *b) { free(b->data); }
+
+/* ======================================================================
+ * Data model
+ * ====================================================================== */
+
+typedef struct {
+    char *text; /* NUL-terminated, without the line ending */
+    size_t len;
+} Line;
+
+typedef struct {
+    const char *path; /* exactly as given on the command line */
+    char *contents;   /* the file, its line ends replaced by NULs */
+    Line *lines;
+    size_t nlines;
+} Source;
+
+typedef enum { BLOCK_ROOT, BLOCK_NAMED } BlockKind;
+
+typedef struct {
+    BlockKind kind;
+    char *name;        /* chunk name, or normalised output path of a root */
+    size_t source;     /* index into Tangle.sources */
+    size_t fence_line; /* 1-based Markdown line of the opening fence */
+    size_t first_line; /* index of the first code line in the source */
+    size_t nlines;
+    size_t first_ref, nrefs; /* its references, a range of Tangle.refs */
+} Block;
+
+typedef struct {
+    char *name;
+    size_t block;      /* the block containing the reference */
+    size_t index;      /* line index within that block */
+    size_t indent_len; /* leading whitespace of the reference line */
+    size_t target;     /* the chunk referred to, or NONE */
+} Ref;
+
+typedef enum { MARK_NEW, MARK_ACTIVE, MARK_DONE } Mark;
+
+typedef struct {
+    char *name;
+    size_t *blocks; /* in document order */
+    size_t nblocks, cap;
+    bool used;
+    Mark mark; /* for cycle detection */
+} Chunk;
+
+typedef struct {
+    size_t source; /* the chapter, an index into Tangle.sources */
+    size_t line;
+    size_t seq; /* order of discovery, to keep sorting stable */
+    bool is_error;
+    char *text;
+} Diagnostic;
+
+typedef struct {
+    Source *sources;
+    size_t nsources;
+    Block *blocks;
+    size_t nblocks, blocks_cap;
+    Ref *refs;
+    size_t nrefs, refs_cap;
+    Chunk *chunks;
+    size_t nchunks, chunks_cap;
+    Diagnostic *diags;
+    size_t ndiags, diags_cap;
+    int errors;
+    Buf index; /* the --index TSV, built while parsing */
+} Tangle;
+
+static size_t markdown_line(const Block *b, size_t index)
+{
+    return b->fence_line + 1 + index;
+}
+
+static const Line *block_line(const Tangle *t, const Block *b, size_t index)
+{
+    return &t->sources[b->source].lines[b->first_line + index];
+}
+
+/* ======================================================================
+ * Diagnostics: collected while working, then printed sorted by place as
+ * PATH:LINE: message
+ * ====================================================================== */
+
+static void add_diagnostic(Tangle *t, size_t source, size_t line,
+                           bool is_error, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t size = n > 0 ? (size_t)n + 1 : 1;
+    char *text = xrealloc(NULL, size);
+    vsnprintf(text, size, fmt, again);
+    va_end(again);
+    PUSH_SLOT(t->diags, t->ndiags, t->diags_cap);
+    t->diags[t->ndiags] = (Diagnostic){source, line, t->ndiags, is_error, text};
+    t->ndiags++;
+    if (is_error)
+        t->errors++;
+}
+
+static void error_at(Tangle *t, size_t source, size_t line, const char *fmt,
+                     ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_diagnostic(t, source, line, true, fmt, ap);
+    va_end(ap);
+}
+
+static void warning_at(Tangle *t, size_t source, size_t line,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_diagnostic(t, source, line, false, fmt, ap);
+    va_end(ap);
+}
+
+/* Order by chapter (command-line order), line, then order of discovery. */
+static int compare_diagnostics(const void *pa, const void *pb)
+{
+    const Diagnostic *a = pa, *b = pb;
+    if (a->source != b->source)
+        return a->source < b->source ? -1 : 1;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void print_diagnostics(Tangle *t)
+{
+    if (t->ndiags > 1)
+        qsort(t->diags, t->ndiags, sizeof *t->diags, compare_diagnostics);
+    for (size_t i = 0; i < t->ndiags; i++) {
+        const Diagnostic *d = &t->diags[i];
+        fprintf(stderr, "%s:%zu: %s%s\n", t->sources[d->source].path, d->line,
+                d->is_error ? "" : "warning: ", d->text);
+    }
+}
+
+/* ======================================================================
+ * Reading files
+ * ====================================================================== */
+
+/* Read a whole file; returns NULL (errno set) if it cannot be read. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    Buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_addn(&b, chunk, n);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        buf_free(&b);
+        errno = EIO;
+        return NULL;
+    }
+    if (!b.data)
+        buf_addn(&b, "", 0);
+    *len = b.len;
+    return b.data;
+}
+
+/* Split the contents into lines in place, dropping "\n" and "\r\n". */
+static void split_lines(Source *s, size_t len)
+{
+    size_t cap = 0;
+    char *p = s->contents, *end = s->contents + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *stop = nl ? nl : end;
+        *stop = '\0';
+        if (stop > p && stop[-1] == '\r')
+            *--stop = '\0';
+        PUSH_SLOT(s->lines, s->nlines, cap);
+        s->lines[s->nlines++] = (Line){p, (size_t)(stop - p)};
+        p = nl ? nl + 1 : end;
+    }
+}
+
+static bool load_source(Source *s, const char *path)
+{
+    size_t len;
+    s->path = path;
+    s->contents = read_file(path, &len);
+    if (!s->contents) {
+        fprintf(stderr, "tangle: cannot read '%s': %s\n", path,
+                strerror(errno));
+        return false;
+    }
+    split_lines(s, len);
+    return true;
+}
+
+/* ======================================================================
+ * Fences: ``` or ~~~ (three or more) at column 0
+ * ====================================================================== */
+
+typedef struct {
+    char ch;          /* '`' or '~' */
+    size_t width;     /* number of fence characters */
+    const char *info; /* the info string, leading blanks skipped */
+} Fence;
+
+static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static bool open_fence(const char *line, Fence *f)
+{
+    if (line[0] != '`' && line[0] != '~')
+        return false;
+    size_t n = 0;
+    while (line[n] == line[0])
+        n++;
+    if (n < 3)
+        return false;
+    /* CommonMark: a backtick fence's info string has no backticks. */
+    if (line[0] == '`' && strchr(line + n, '`'))
+        return false;
+    f->ch = line[0];
+    f->width = n;
+    f->info = line + n;
+    while (is_blank(*f->info))
+        f->info++;
+    return true;
+}
+
+static bool closes_fence(const char *line, const Fence *f)
+{
+    size_t n = 0;
+    while (line[n] == f->ch)
+        n++;
+    if (n < f->width)
+        return false;
+    while (is_blank(line[n]))
+        n++;
+    return line[n] == '\0';
+}
+
+/* ======================================================================
+ * Attribute blocks: {.class #id key=value key="quoted value"}
+ * ====================================================================== */
+
+typedef struct {
+    char *id;   /* #name, or NULL */
+    char *file; /* file=PATH, or NULL */
+} Attrs;
+
+static bool is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+           c == '/';
+}
+
+static bool ends_token(char c) { return c == '\0' || c == '}' || is_blank(c); }
+
+/* Parse a quoted or bare attribute value starting at *p. */
+static char *parse_value(const char **p, const char **why)
+{
+    const char *s = *p;
+    if (*s != '"') {
+        const char *start = s;
+        while (!ends_token(*s))
+            s++;
+        *p = s;
+        return xstrndup(start, (size_t)(s - start));
+    }
+    Buf value = {0};
+    for (s++; *s != '"'; s++) {
+        if (*s == '\0') {
+            *why = "unterminated quoted value";
+            buf_free(&value);
+            return NULL;
+        }
+        if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+            s++;
+        buf_addn(&value, s, 1);
+    }
+    *p = s + 1;
+    buf_addn(&value, "", 0);
+    return value.data;
+}
+
+/*
+ * Parse the attribute block starting at `info` (which begins with '{').
+ * On failure returns false with *why describing the problem.
+ */
+static bool parse_attributes(const char *info, Attrs *a, const char **why)
+{
+    const char *p = info + 1;
+    *a = (Attrs){NULL, NULL};
+    for (;;) {
+        while (is_blank(*p))
+            p++;
+        if (*p == '}')
+            break;
+        if (*p == '\0') {
+            *why = "missing '}'";
+            return false;
+        }
+        const char *start = p;
+        if (*p == '.' || *p == '#') {
+            while (!ends_token(*++p))
+                ;
+            size_t n = (size_t)(p - start - 1);
+            if (n == 0) {
+                *why = *start == '.' ? "empty class" : "empty #name";
+                return false;
+            }
+            if (*start == '#') {
+                for (const char *c = start + 1; c < p; c++)
+                    if (!is_name_char(*c)) {
+                        *why = "invalid character in #name";
+                        return false;
+                    }
+                if (a->id) {
+                    *why = "more than one #name";
+                    return false;
+                }
+                a->id = xstrndup(start + 1, n);
+            }
+            continue;
+        }
+        while (!ends_token(*p) && *p != '=')
+            p++;
+        if (*p != '=' || p == start) {
+            *why = "expected .class, #name or key=value";
+            return false;
+        }
+        bool is_file = (size_t)(p - start) == 4 && !strncmp(start, "file", 4);
+        p++;
+        char *value = parse_value(&p, why);
+        if (!value)
+            return false;
+        if (!is_file) {
+            free(value);
+        } else if (a->file) {
+            free(value);
+            *why = "more than one file=";
+            return false;
+        } else if (!*value) {
+            free(value);
+            *why = "empty file=";
+            return false;
+        } else {
+            a->file = value;
+        }
+    }
+    for (p++; *p; p++)
+        if (!is_blank(*p)) {
+            *why = "text after '}'";
+            return false;
+        }
+    return true;
+}
+
+/* ======================================================================
+ * Output paths: relative, normalised, never leaving the repository
+ * ====================================================================== */
+
+/*
+ * Normalise a root's file= path ("a/./b//c" -> "a/b/c", "a/../b" -> "b").
+ * Returns NULL with *why set if the path is absolute or escapes.
+ */
+static char *normalise_path(const char *path, const char **why)
+{
+    if (path[0] == '/') {
+        *why = "is absolute";
+        return NULL;
+    }
+    char *out = xrealloc(NULL, strlen(path) + 1);
+    size_t len = 0, depth = 0;
+    const char *p = path;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (depth == 0) {
+                free(out);
+                *why = "leaves the repository";
+                return NULL;
+            }
+            depth--;
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--; /* drop the separator too */
+        } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+            if (len > 0)
+                out[len++] = '/';
+            memcpy(out + len, p, n);
+            len += n;
+            depth++;
+        }
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    out[len] = '\0';
+    if (len == 0) {
+        free(out);
+        *why = "names no file";
+        return NULL;
+    }
+    return out;
+}
+
+static bool is_c_family(const char *path)
+{
+    static const char *const extensions[] = {".c",   ".h",   ".cu", ".cuh",
+                                             ".cpp", ".hpp", ".cc"};
+    const char *dot = strrchr(path, '.');
+    if (!dot || strchr(dot, '/'))
+        return false;
+    for (size_t i = 0; i < sizeof extensions / sizeof *extensions; i++)
+        if (!strcmp(dot, extensions[i]))
+            return true;
+    return false;
+}
+
+/* ======================================================================
+ * Parsing: chapters -> blocks, chunks and references
+ * ====================================================================== */
+
+static size_t find_chunk(const Tangle *t, const char *name)
+{
+    for (size_t i = 0; i < t->nchunks; i++)
+        if (!strcmp(t->chunks[i].name, name))
+            return i;
+    return NONE;
+}
+
+static size_t find_or_add_chunk(Tangle *t, const char *name)
+{
+    size_t c = find_chunk(t, name);
+    if (c != NONE)
+        return c;
+    PUSH_SLOT(t->chunks, t->nchunks, t->chunks_cap);
+    t->chunks[t->nchunks] = (Chunk){.name = xstrndup(name, strlen(name))};
+    return t->nchunks++;
+}
+
+/* If the line is a reference `<<name>>`, return the name's length and
+ * set *name and *indent_len; otherwise return 0. */
+static size_t match_reference(const Line *l, const char **name,
+                              size_t *indent_len)
+{
+    const char *s = l->text, *e = l->text + l->len;
+    while (s < e && is_blank(*s))
+        s++;
+    *indent_len = (size_t)(s - l->text);
+    while (e > s && is_blank(e[-1]))
+        e--;
+    if (e - s < 5 || strncmp(s, "<<", 2) || strncmp(e - 2, ">>", 2))
+        return 0;
+    for (const char *c = s + 2; c < e - 2; c++)
+        if (!is_name_char(*c))
+            return 0;
+    *name = s + 2;
+    return (size_t)(e - s - 4);
+}
+
+/* Record the references of the block just added, for the index as well. */
+static void collect_references(Tangle *t, size_t bi)
+{
+    Block *b = &t->blocks[bi];
+    const char *path = t->sources[b->source].path;
+    b->first_ref = t->nrefs;
+    for (size_t i = 0; i < b->nlines; i++) {
+        const char *name;
+        size_t indent, n = match_reference(block_line(t, b, i), &name, &indent);
+        if (n == 0)
+            continue;
+        PUSH_SLOT(t->refs, t->nrefs, t->refs_cap);
+        t->refs[t->nrefs++] =
+            (Ref){xstrndup(name, n), bi, i, indent, NONE};
+        buf_printf(&t->index, "use\t%.*s\t%s\t%zu\t%s%s\n", (int)n, name, path,
+                   markdown_line(b, i), b->kind == BLOCK_ROOT ? "file:" : "",
+                   b->name);
+    }
+    b->nrefs = t->nrefs - b->first_ref;
+}
+
+/* Turn the fenced block between lines `open` and `close` (0-based, the
+ * fences themselves) into a chunk block if its attributes ask for it. */
+static void add_block(Tangle *t, size_t si, size_t open, size_t close,
+                      const char *info)
+{
+    const char *path = t->sources[si].path;
+    size_t line = open + 1;
+    if (*info != '{')
+        return; /* plain display code */
+    Attrs a;
+    const char *why;
+    if (!parse_attributes(info, &a, &why)) {
+        error_at(t, si, line, "malformed attribute block: %s", why);
+        free(a.id);
+        free(a.file);
+        return;
+    }
+    if (a.id && a.file) {
+        error_at(t, si, line, "code block has both file= and #name");
+        free(a.id);
+        free(a.file);
+        return;
+    }
+    if (!a.id && !a.file)
+        return; /* plain display code */
+
+    Block b = {.source = si, .fence_line = line, .first_line = open + 1,
+               .nlines = close - open - 1};
+    if (a.file) {
+        b.kind = BLOCK_ROOT;
+        b.name = normalise_path(a.file, &why);
+        if (!b.name) {
+            error_at(t, si, line, "refusing file path '%s': it %s", a.file,
+                     why);
+            free(a.file);
+            return;
+        }
+        free(a.file);
+        buf_printf(&t->index, "file\t%s\t%s\t%zu\n", b.name, path, line);
+    } else {
+        b.kind = BLOCK_NAMED;
+        b.name = a.id;
+    }
+    PUSH_SLOT(t->blocks, t->nblocks, t->blocks_cap);
+    size_t bi = t->nblocks++;
+    t->blocks[bi] = b;
+    if (b.kind == BLOCK_NAMED) {
+        size_t ci = find_or_add_chunk(t, b.name); /* may move t->chunks */
+        Chunk *c = &t->chunks[ci];
+        PUSH_SLOT(c->blocks, c->nblocks, c->cap);
+        c->blocks[c->nblocks++] = bi;
+        buf_printf(&t->index, "def\t%s\t%zu\t%s\t%zu\n", b.name, c->nblocks,
+                   path, line);
+    }
+    collect_references(t, bi);
+}
+
+static void parse_source(Tangle *t, size_t si)
+{
+    const Source *s = &t->sources[si];
+    size_t i = 0;
+    while (i < s->nlines) {
+        Fence f;
+        if (!open_fence(s->lines[i].text, &f)) {
+            i++;
+            continue;
+        }
+        size_t close = i + 1;
+        while (close < s->nlines && !closes_fence(s->lines[close].text, &f))
+            close++;
+        if (close == s->nlines) {
+            error_at(t, si, i + 1, "unterminated code fence");
+            return;
+        }
+        add_block(t, si, i, close, f.info);
+        i = close + 1;
+    }
+}
+
+/* ======================================================================
+ * Validation: undefined chunks, cycles, duplicate roots, unused chunks
+ * ====================================================================== */
+
+static size_t ref_source(const Tangle *t, const Ref *r)
+{
+    return t->blocks[r->block].source;
+}
+
+static size_t ref_line(const Tangle *t, const Ref *r)
+{
+    return markdown_line(&t->blocks[r->block], r->index);
+}
+
+static void resolve_references(Tangle *t)
+{
+    for (size_t i = 0; i < t->nrefs; i++) {
+        Ref *r = &t->refs[i];
+        r->target = find_chunk(t, r->name);
+        if (r->target == NONE)
+            error_at(t, ref_source(t, r), ref_line(t, r),
+                     "undefined chunk '%s'", r->name);
+        else
+            t->chunks[r->target].used = true;
+    }
+}
+
+typedef struct {
+    size_t *items;
+    size_t len;
+} Stack;
+
+static void report_cycle(Tangle *t, const Ref *r, const Stack *stack)
+{
+    Buf path = {0};
+    size_t from = stack->len;
+    while (from > 0 && stack->items[from - 1] != r->target)
+        from--;
+    for (size_t i = from - 1; i < stack->len; i++)
+        buf_printf(&path, "%s -> ", t->chunks[stack->items[i]].name);
+    buf_add(&path, t->chunks[r->target].name);
+    error_at(t, ref_source(t, r), ref_line(t, r), "reference cycle: %s",
+             path.data);
+    buf_free(&path);
+}
+
+static void visit_chunk(Tangle *t, size_t c, Stack *stack);
+
+/* Follow the references of one block, depth first. */
+static void visit_block(Tangle *t, const Block *b, Stack *stack)
+{
+    for (size_t i = b->first_ref; i < b->first_ref + b->nrefs; i++) {
+        const Ref *r = &t->refs[i];
+        if (r->target == NONE)
+            continue;
+        Mark m = t->chunks[r->target].mark;
+        if (m == MARK_ACTIVE)
+            report_cycle(t, r, stack);
+        else if (m == MARK_NEW)
+            visit_chunk(t, r->target, stack);
+    }
+}
+
+static void visit_chunk(Tangle *t, size_t c, Stack *stack)
+{
+    t->chunks[c].mark = MARK_ACTIVE;
+    stack->items[stack->len++] = c;
+    for (size_t i = 0; i < t->chunks[c].nblocks; i++)
+        visit_block(t, &t->blocks[t->chunks[c].blocks[i]], stack);
+    stack->len--;
+    t->chunks[c].mark = MARK_DONE;
+}
+
+/* Report every back edge of the reference graph, starting from the roots
+ * so that the cycles are reported where a reader meets them first. */
+static void find_cycles(Tangle *t)
+{
+    Stack stack = {xrealloc(NULL, (t->nchunks + 1) * sizeof(size_t)), 0};
+    for (size_t i = 0; i < t->nblocks; i++)
+        if (t->blocks[i].kind == BLOCK_ROOT)
+            visit_block(t, &t->blocks[i], &stack);
+    for (size_t c = 0; c < t->nchunks; c++)
+        if (t->chunks[c].mark == MARK_NEW)
+            visit_chunk(t, c, &stack);
+    free(stack.items);
+}
+
+static void find_duplicate_roots(Tangle *t)
+{
+    for (size_t i = 0; i < t->nblocks; i++) {
+        const Block *b = &t->blocks[i];
+        if (b->kind != BLOCK_ROOT)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const Block *first = &t->blocks[j];
+            if (first->kind == BLOCK_ROOT && !strcmp(first->name, b->name)) {
+                error_at(t, b->source, b->fence_line,
+                         "file '%s' is produced twice (first at %s:%zu)",
+                         b->name, t->sources[first->source].path,
+                         first->fence_line);
+                break;
+            }
+        }
+    }
+}
+
+static void warn_unused_chunks(Tangle *t)
+{
+    for (size_t c = 0; c < t->nchunks; c++) {
+        const Chunk *ch = &t->chunks[c];
+        if (ch->used)
+            continue;
+        const Block *b = &t->blocks[ch->blocks[0]];
+        warning_at(t, b->source, b->fence_line,
+                   "chunk '%s' is defined but never used", ch->name);
+    }
+}
+
+/* ======================================================================
+ * Expansion: each root into an in-memory file
+ * ====================================================================== */
+
+typedef struct {
+    const Block *root;
+    char *path;  /* where it goes: the --root directory joined to the name */
+    Buf text;
+    bool *deps;  /* per source: did it contribute text? */
+} Output;
+
+typedef struct {
+    const Tangle *t;
+    Output *out;
+    bool c_family; /* emit #line directives and chunk-name comments */
+    Buf prefix;    /* indentation accumulated from enclosing references */
+} Expander;
+
+static void emit_line_directive(Expander *e, size_t line, const char *path)
+{
+    buf_printf(&e->out->text, "#line %zu \"", line);
+    for (const char *p = path; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_addn(&e->out->text, "\\", 1);
+        buf_addn(&e->out->text, p, 1);
+    }
+    buf_add(&e->out->text, "\"\n");
+}
+
+/* Blank lines stay as they are: indenting them adds trailing whitespace. */
+static void emit_code_line(Expander *e, const Line *l)
+{
+    bool blank = true;
+    for (size_t i = 0; i < l->len && blank; i++)
+        blank = is_blank(l->text[i]);
+    if (!blank)
+        buf_addn(&e->out->text, e->prefix.data, e->prefix.len);
+    buf_addn(&e->out->text, l->text, l->len);
+    buf_add(&e->out->text, "\n");
+}
+
+static void expand_block(Expander *e, const Block *b);
+
+static void expand_reference(Expander *e, const Ref *r, const Line *l)
+{
+    size_t outer = e->prefix.len;
+    buf_addn(&e->prefix, l->text, r->indent_len);
+    if (e->c_family)
+        buf_printf(&e->out->text, "%s// <<%s>>\n", e->prefix.data, r->name);
+    const Chunk *c = &e->t->chunks[r->target];
+    for (size_t i = 0; i < c->nblocks; i++)
+        expand_block(e, &e->t->blocks[c->blocks[i]]);
+    e->prefix.len = outer;
+    e->prefix.data[outer] = '\0';
+}
+
+static void expand_block(Expander *e, const Block *b)
+{
+    const char *path = e->t->sources[b->source].path;
+    const Ref *r = &e->t->refs[b->first_ref];
+    const Ref *refs_end = r + b->nrefs;
+    e->out->deps[b->source] = true;
+    if (e->c_family && b->nlines > 0)
+        emit_line_directive(e, markdown_line(b, 0), path);
+    for (size_t i = 0; i < b->nlines; i++) {
+        const Line *l = block_line(e->t, b, i);
+        if (r == refs_end || r->index != i) {
+            emit_code_line(e, l);
+            continue;
+        }
+        expand_reference(e, r++, l);
+        if (e->c_family && i + 1 < b->nlines)
+            emit_line_directive(e, markdown_line(b, i + 1), path);
+    }
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n == 0 || (n == 1 && dir[0] == '.'))
+        return xstrndup(name, strlen(name));
+    Buf b = {0};
+    buf_addn(&b, dir, n);
+    if (dir[n - 1] != '/')
+        buf_add(&b, "/");
+    buf_add(&b, name);
+    return b.data;
+}
+
+/* Expand every root; returns the array of outputs, in document order. */
+static Output *expand_all(const Tangle *t, const char *root_dir,
+                          size_t *noutputs)
+{
+    Output *outputs = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < t->nblocks; i++) {
+        const Block *b = &t->blocks[i];
+        if (b->kind != BLOCK_ROOT)
+            continue;
+        PUSH_SLOT(outputs, n, cap);
+        Output *o = &outputs[n++];
+        *o = (Output){.root = b, .path = join_path(root_dir, b->name)};
+        o->deps = xrealloc(NULL, t->nsources * sizeof(bool));
+        memset(o->deps, 0, t->nsources * sizeof(bool));
+        buf_addn(&o->text, "", 0);
+        Expander e = {t, o, is_c_family(b->name), {0}};
+        buf_addn(&e.prefix, "", 0);
+        expand_block(&e, b);
+        buf_free(&e.prefix);
+    }
+    *noutputs = n;
+    return outputs;
+}
+
+/* ======================================================================
+ * Writing files, only when their content changed
+ * ====================================================================== */
+
+/* Does the file at `path` hold exactly `text`? */
+static bool file_has_content(const char *path, const Buf *text)
+{
+    size_t len;
+    char *old = read_file(path, &len);
+    bool same = old && len == text->len && !memcmp(old, text->data, len);
+    free(old);
+    return same;
+}
+
+/* Create the parent directories of `path` (like mkdir -p). */
+static bool make_parent_dirs(const char *path)
+{
+    char *dir = xstrndup(path, strlen(path));
+    bool ok = true;
+    for (char *p = dir + 1; *p && ok; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "tangle: cannot create directory '%s': %s\n", dir,
+                    strerror(errno));
+            ok = false;
+        }
+        *p = '/';
+    }
+    free(dir);
+    return ok;
+}
+
+/* Write via a temporary file in the same directory and rename, so that a
+ * reader never sees a half-written file.  Returns false on failure. */
+static bool write_if_changed(const char *path, const Buf *text)
+{
+    if (file_has_content(path, text))
+        return true;
+    if (!make_parent_dirs(path))
+        return false;
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s.tangle-%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp.data, "wb");
+    bool ok = f && fwrite(text->data, 1, text->len, f) == text->len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    struct stat st;
+    if (ok && stat(path, &st) == 0)
+        chmod(tmp.data, st.st_mode & 07777); /* keep e.g. an executable bit */
+    if (ok && rename(tmp.data, path) != 0)
+        ok = false;
+    if (!ok) {
+        fprintf(stderr, "tangle: cannot write '%s': %s\n", path,
+                strerror(errno));
+        remove(tmp.data);
+    }
+    buf_free(&tmp);
+    return ok;
+}
+
+/* Make escapes spaces with a backslash and '$' by doubling it. */
+static void add_make_word(Buf *b, const char *word)
+{
+    for (const char *p = word; *p; p++) {
+        if (*p == ' ' || *p == '#')
+            buf_add(b, "\\");
+        else if (*p == '$')
+            buf_add(b, "$");
+        buf_addn(b, p, 1);
+    }
+}
+
+static void build_depfile(const Tangle *t, const Output *outputs, size_t n,
+                          Buf *dep)
+{
+    buf_addn(dep, "", 0);
+    for (size_t i = 0; i < n; i++) {
+        add_make_word(dep, outputs[i].path);
+        buf_add(dep, ":");
+        for (size_t s = 0; s < t->nsources; s++)
+            if (outputs[i].deps[s]) {
+                buf_add(dep, " ");
+                add_make_word(dep, t->sources[s].path);
+            }
+        buf_add(dep, "\n");
+    }
+    for (size_t s = 0; s < t->nsources; s++) {
+        add_make_word(dep, t->sources[s].path);
+        buf_add(dep, ":\n");
+    }
+}
+
+/* ======================================================================
+ * Command line
+ * ====================================================================== */
+
+typedef struct {
+    const char *root_dir;
+    const char *depfile;
+    const char *index;
+    bool check;
+    bool list;
+    char **inputs;
+    size_t ninputs;
+} Options;
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: tangle [--root DIR] [--depfile FILE] [--index FILE] "
+            "[--check] [--list] chapter.md...\n"
+            "  --root DIR      write outputs relative to DIR (default .)\n"
+            "  --depfile FILE  write Make dependencies of the outputs\n"
+            "  --index FILE    write the chunk index (TSV) for the weaver\n"
+            "  --check         write nothing; report outputs out of date\n"
+            "  --list          write nothing; print the output paths\n");
+}
+
+/* Match `--name VALUE` or `--name=VALUE`; advances *i past the value. */
+static bool option_value(int argc, char **argv, int *i, const char *name,
+                         const char **value)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n))
+        return false;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return true;
+    }
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return false;
+    *value = argv[++*i];
+    return true;
+}
+
+/* Returns false on a usage error. */
+static bool parse_options(int argc, char **argv, Options *o)
+{
+    *o = (Options){.root_dir = "."};
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || !a[1])
+            break;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--check")) {
+            o->check = true;
+        } else if (!strcmp(a, "--list")) {
+            o->list = true;
+        } else if (!option_value(argc, argv, &i, "--root", &o->root_dir) &&
+                   !option_value(argc, argv, &i, "--depfile", &o->depfile) &&
+                   !option_value(argc, argv, &i, "--index", &o->index)) {
+            fprintf(stderr, "tangle: bad argument '%s'\n", a);
+            return false;
+        }
+    }
+    o->inputs = argv + i;
+    o->ninputs = (size_t)(argc - i);
+    return o->ninputs > 0 && *o->root_dir;
+}
+
+/* --check: compare every output with the disk; true when all are current. */
+static bool check_outputs(const Output *outputs, size_t n)
+{
+    bool current = true;
+    for (size_t i = 0; i < n; i++)
+        if (!file_has_content(outputs[i].path, &outputs[i].text)) {
+            printf("%s: out of date\n", outputs[i].path);
+            current = false;
+        }
+    return current;
+}
+
+static bool write_outputs(const Tangle *t, const Options *o,
+                          const Output *outputs, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        ok = write_if_changed(outputs[i].path, &outputs[i].text) && ok;
+    if (o->depfile) {
+        Buf dep = {0};
+        build_depfile(t, outputs, n, &dep);
+        ok = write_if_changed(o->depfile, &dep) && ok;
+        buf_free(&dep);
+    }
+    if (o->index)
+        ok = write_if_changed(o->index, &t->index) && ok;
+    return ok;
+}
+
+static void free_tangle(Tangle *t)
+{
+    for (size_t i = 0; i < t->nsources; i++) {
+        free(t->sources[i].contents);
+        free(t->sources[i].lines);
+    }
+    for (size_t i = 0; i < t->nblocks; i++)
+        free(t->blocks[i].name);
+    for (size_t i = 0; i < t->nrefs; i++)
+        free(t->refs[i].name);
+    for (size_t i = 0; i < t->nchunks; i++) {
+        free(t->chunks[i].name);
+        free(t->chunks[i].blocks);
+    }
+    free(t->sources);
+    free(t->blocks);
+    free(t->refs);
+    free(t->chunks);
+    for (size_t i = 0; i < t->ndiags; i++)
+        free(t->diags[i].text);
+    free(t->diags);
+    buf_free(&t->index);
+}
+
+static void free_outputs(Output *outputs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(outputs[i].path);
+        buf_free(&outputs[i].text);
+        free(outputs[i].deps);
+    }
+    free(outputs);
+}
+
+int main(int argc, char **argv)
+{
+    Options opt;
+    if (!parse_options(argc, argv, &opt)) {
+        usage(stderr);
+        return 2;
+    }
+
+    Tangle t = {0};
+    buf_addn(&t.index, "", 0);
+    t.sources = xrealloc(NULL, opt.ninputs * sizeof(Source));
+    for (size_t i = 0; i < opt.ninputs; i++) {
+        t.sources[t.nsources] = (Source){0};
+        if (load_source(&t.sources[t.nsources], opt.inputs[i]))
+            t.nsources++;
+        else
+            t.errors++;
+    }
+    for (size_t i = 0; i < t.nsources; i++)
+        parse_source(&t, i);
+    resolve_references(&t);
+    find_cycles(&t);
+    find_duplicate_roots(&t);
+    warn_unused_chunks(&t);
+    print_diagnostics(&t);
+    if (t.errors) {
+        free_tangle(&t);
+        return 1;
+    }
+
+    size_t n;
+    Output *outputs = expand_all(&t, opt.root_dir, &n);
+    bool ok = true;
+    if (opt.list)
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", outputs[i].path);
+    if (opt.check)
+        ok = check_outputs(outputs, n);
+    else if (!opt.list)
+        ok = write_outputs(&t, &opt, outputs, n);
+
+    free_outputs(outputs, n);
+    free_tangle(&t);
+    return ok ? 0 : 1;
+}
