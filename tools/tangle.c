@@ -78,34 +78,48 @@ typedef struct {
     size_t len, cap;
 } Buf;
 
+/* Make room for n more characters and the terminating NUL. */
+static void buf_reserve(Buf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    while (b->len + n + 1 > b->cap)
+        b->cap = b->cap ? 2 * b->cap : 256;
+    b->data = xrealloc(b->data, b->cap);
+}
+
 static void buf_addn(Buf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap)
-            b->cap = b->cap ? 2 * b->cap : 256;
-        b->data = xrealloc(b->data, b->cap);
-    }
-    memcpy(b->data + b->len, s, n);
+    buf_reserve(b, n);
+    if (n > 0)
+        memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
 }
 
 static void buf_add(Buf *b, const char *s) { buf_addn(b, s, strlen(s)); }
 
+static void buf_vprintf(Buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) {
+        fprintf(stderr, "tangle: cannot format '%s'\n", fmt);
+        exit(1);
+    }
+    buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    va_end(again);
+    b->len += (size_t)n;
+}
+
 static void buf_printf(Buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    char *tmp = xrealloc(NULL, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    buf_addn(b, tmp, (size_t)n);
-    free(tmp);
 }
 
 static void buf_free(Buf *b) { free(b->data); }
@@ -197,15 +211,11 @@ static const Line *block_line(const Tangle *t, const Block *b, size_t index)
 static void add_diagnostic(Tangle *t, size_t source, size_t line,
                            bool is_error, const char *fmt, va_list ap)
 {
-    va_list again;
-    va_copy(again, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    size_t size = n > 0 ? (size_t)n + 1 : 1;
-    char *text = xrealloc(NULL, size);
-    vsnprintf(text, size, fmt, again);
-    va_end(again);
+    Buf text = {0};
+    buf_vprintf(&text, fmt, ap);
     PUSH_SLOT(t->diags, t->ndiags, t->diags_cap);
-    t->diags[t->ndiags] = (Diagnostic){source, line, t->ndiags, is_error, text};
+    t->diags[t->ndiags] =
+        (Diagnostic){source, line, t->ndiags, is_error, text.data};
     t->ndiags++;
     if (is_error)
         t->errors++;
@@ -590,8 +600,7 @@ static void collect_references(Tangle *t, size_t bi)
         if (n == 0)
             continue;
         PUSH_SLOT(t->refs, t->nrefs, t->refs_cap);
-        t->refs[t->nrefs++] =
-            (Ref){xstrndup(name, n), bi, i, indent, NONE};
+        t->refs[t->nrefs++] = (Ref){xstrndup(name, n), bi, i, indent, NONE};
         buf_printf(&t->index, "use\t%.*s\t%s\t%zu\t%s%s\n", (int)n, name, path,
                    markdown_line(b, i), b->kind == BLOCK_ROOT ? "file:" : "",
                    b->name);
@@ -801,10 +810,9 @@ static void warn_unused_chunks(Tangle *t)
  * ====================================================================== */
 
 typedef struct {
-    const Block *root;
-    char *path;  /* where it goes: the --root directory joined to the name */
+    char *path; /* where it goes: the --root directory joined to the name */
     Buf text;
-    bool *deps;  /* per source: did it contribute text? */
+    bool *deps; /* per source: did it contribute text? */
 } Output;
 
 typedef struct {
@@ -899,7 +907,7 @@ static Output *expand_all(const Tangle *t, const char *root_dir,
             continue;
         PUSH_SLOT(outputs, n, cap);
         Output *o = &outputs[n++];
-        *o = (Output){.root = b, .path = join_path(root_dir, b->name)};
+        *o = (Output){.path = join_path(root_dir, b->name)};
         o->deps = xrealloc(NULL, t->nsources * sizeof(bool));
         memset(o->deps, 0, t->nsources * sizeof(bool));
         buf_addn(&o->text, "", 0);
