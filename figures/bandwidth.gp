@@ -1,0 +1,157 @@
+# figures/bandwidth.gp -- one metric (GB/s by default) against problem size for
+# every version of a chapter, from the measured CSVs (figures/data/*/NAME.csv).
+#
+# Usage (all parameters are gnuplot strings given with -e; only csv and out
+# are required):
+#   gnuplot -e "csv='figures/data/nvidia-h100-80gb-hbm3/reduce.csv'; \
+#               other='figures/data/my-gpu/reduce.csv'; \
+#               out='build/figures/reduce-bandwidth.svg'; term='svg'" \
+#           figures/bandwidth.gp
+#
+#   csv      reference GPU's CSV (may be missing: a "no data yet" placeholder
+#            figure is drawn instead of failing)
+#   other    space separated CSVs of readers' GPUs, drawn in the same axes
+#            with open points and dotted lines ('' = none)
+#   out      output file
+#   term     'svg' (HTML) or 'pdf' (pdfcairo, for LaTeX); default from out
+#   metric   CSV column on the y axis: gbps (default), tflops, time_us, ...
+#   dtype    only rows of this dtype (default: the dtype of the first row)
+#   peer     space separated peer versions to draw (default: all kind=peer)
+#   ceiling  space separated ceiling versions (default: all kind=ceiling);
+#            each is a labelled horizontal line at its value at the largest size
+#   title    plot title (default: none; the caption says what it is)
+#
+# Rows with status=fail and non-numeric sizes (shape strings) are left out.
+# The GPU names come from the .provenance files beside the CSVs.
+
+if (!exists("csv"))     csv = ''
+if (!exists("other"))   other = ''
+if (!exists("out"))     out = 'bandwidth.svg'
+if (!exists("term"))    term = (out[strlen(out)-3:] eq '.pdf') ? 'pdf' : 'svg'
+if (!exists("metric"))  metric = 'gbps'
+if (!exists("dtype"))   dtype = ''
+if (!exists("peer"))    peer = ''
+if (!exists("ceiling")) ceiling = ''
+if (!exists("title"))   title = ''
+
+# ---------------------------------------------------------------- terminal
+if (term eq 'pdf') {
+    set terminal pdfcairo size 6.2in,4.9in enhanced font "Helvetica,9" linewidth 1
+    small = ",7.5"
+} else {
+    set terminal svg size 960,720 dynamic enhanced font "Helvetica,13" linewidth 1.2 background rgb "white"
+    small = ",11"
+}
+set output out
+set datafile separator ","
+
+# ---------------------------------------------------------------- helpers (awk)
+q(s) = "'" . s . "'"
+exists_file(f) = (strlen(f) > 0) && (system('test -s ' . q(f) . ' && echo 1 || echo 0') + 0)
+# column number of `metric` in the header of f
+col(f) = system('cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v m=' . q(metric) . ' ' . q('NR==1 { for (i = 1; i <= NF; i++) if ($i == m) c = i } END { print c+0 }')) + 0
+gpu_name(f) = system('p=' . q(f) . '; sed -n "s/^gpu: *//p" "${p%.csv}.provenance" 2>/dev/null | head -1')
+# awk prologue: fields, filters on dtype / numeric size / pass, metric column m
+AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q('NR>1 && m>0 && (d=="" || $3==d) && $4 ~ /^[0-9]+$/ && $m != "" && $10 != "fail" ' . prog)
+# distinct versions of a kind, in CSV order
+versions(f, kind) = system(AWK(f, '&& $2=="' . kind . '" && !s[$1]++ { printf "%s ", $1 }'))
+# rows of one version sorted by size, for plotting ('< command' data source)
+rows(f, v) = '< ' . AWK(f, '&& $1=="' . v . '"') . ' | sort -t, -k4,4n'
+# value of a version at its largest size
+at_largest(f, v) = system(AWK(f, '&& $1=="' . v . '" && $4+0 >= b { b = $4+0; x = $m } END { print x+0 }')) + 0
+# largest metric value in a file (y range)
+maxval(f) = system(AWK(f, '&& $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
+
+ok = exists_file(csv)
+if (ok) {
+    if (dtype eq '') { dtype = system('awk -F, ' . q('NR==2 { print $3 }') . ' ' . q(csv)) }
+    ours = versions(csv, 'ours')
+    if (peer eq '') { peer = versions(csv, 'peer') }
+    if (ceiling eq '') { ceiling = versions(csv, 'ceiling') }
+    ok = words(ours) + words(peer) > 0
+}
+
+# ---------------------------------------------------------------- placeholder
+if (!ok) {
+    unset border; unset tics; unset key
+    set xrange [0:1]; set yrange [0:1]
+    set label 1 "No measurements yet" at 0.5, 0.56 center font ",20" tc rgb "#5f6368"
+    set label 2 "run  make bench  on a GPU to draw this figure" at 0.5, 0.44 center tc rgb "#5f6368"
+    plot 2 notitle
+    exit
+}
+
+# ---------------------------------------------------------------- style
+# 12 distinguishable colours for "ours" (cycled), dark tones for peers
+array C[12] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", \
+               "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#ad494a"]
+array P[6] = [7, 5, 9, 11, 13, 15]          # filled point types, cycled
+array PO[6] = [6, 4, 8, 10, 12, 14]         # the same, open (readers' GPUs)
+array PC[4] = ["#000000", "#6a3d9a", "#b15928", "#005f73"]
+color(i) = C[(i - 1) % 12 + 1]
+pt(i) = P[(i - 1) % 6 + 1]
+pto(i) = PO[(i - 1) % 6 + 1]
+pcolor(i) = PC[(i - 1) % 4 + 1]
+
+label = (metric eq 'gbps') ? 'effective bandwidth (GB/s)' : \
+        (metric eq 'tflops') ? 'throughput (TFLOP/s)' : \
+        (metric eq 'time_us') ? 'time (µs)' : \
+        (metric eq 'pct_sol') ? '% of speed of light' : metric
+unit = (metric eq 'gbps') ? 'GB/s' : (metric eq 'tflops') ? 'TFLOP/s' : (metric eq 'time_us') ? 'µs' : ''
+
+if (strlen(title) > 0) { set title title }
+set logscale x 2
+set format x "2^{%L}"
+set xlabel "elements"
+set ylabel label
+set grid xtics ytics lc rgb "#e3e6ea" lw 1 dt 1
+set border 3 lc rgb "#444444"
+set tics nomirror out
+set mxtics 1
+
+ymax = maxval(csv)
+do for [f in other] { m = maxval(f); if (m > ymax) { ymax = m } }
+if (metric eq 'time_us') {
+    set logscale y 10
+    set format y "%g"
+} else {
+    set yrange [0:ymax * 1.12]
+}
+
+# ceilings: labelled horizontal lines at their value at the largest size
+n = 0
+do for [c in ceiling] {
+    n = n + 1
+    v = at_largest(csv, c)
+    if (v > 0) {
+        set arrow n from graph 0, first v to graph 1, first v nohead dt 2 lw 1.5 lc rgb "#555555" front
+        set label n sprintf("%s  %.0f %s", c, v, unit) at graph 0.01, first v offset 0, 0.55 left font small tc rgb "#333333" front
+    }
+}
+
+# readers' GPUs: one key entry each explaining their style
+readers = ''
+do for [f in other] { readers = readers . (strlen(readers) > 0 ? ', ' : '') . gpu_name(f) }
+refname = gpu_name(csv)
+if (strlen(readers) > 0) {
+    set tmargin 3.5
+    set label 99 sprintf("filled points, solid: %s      open points, dotted: %s", refname, readers) \
+        at graph 0.5, graph 1.0 offset 0, 1.4 center font small tc rgb "#333333" noenhanced
+}
+
+set key outside below center horizontal maxcols 3 width -2 samplen 3 spacing 1.1 font small noenhanced
+nours = words(ours)
+npeer = words(peer)
+nother = words(other)
+
+plot \
+  for [i=1:nours] rows(csv, word(ours, i)) using 4:(column(col(csv))) \
+      with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i) title word(ours, i), \
+  for [i=1:npeer] rows(csv, word(peer, i)) using 4:(column(col(csv))) \
+      with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i) title word(peer, i) . ' (peer)', \
+  for [k=1:nother*nours] rows(word(other, (k-1)/nours+1), word(ours, (k-1)%nours+1)) \
+      using 4:(column(col(word(other, (k-1)/nours+1)))) \
+      with linespoints dt 3 lw 1.2 pt pto((k-1)%nours+1) ps 0.8 lc rgb color((k-1)%nours+1) notitle, \
+  for [k=1:nother*npeer] rows(word(other, (k-1)/npeer+1), word(peer, (k-1)%npeer+1)) \
+      using 4:(column(col(word(other, (k-1)/npeer+1)))) \
+      with linespoints dt 3 lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%npeer+1) notitle

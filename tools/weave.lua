@@ -1,0 +1,1050 @@
+--[[
+weave.lua -- the book's weaver: a pandoc Lua filter for HTML and LaTeX.
+
+It turns the literate chapters (chapters/NN-name.md) into readable pages:
+
+  1. chunks   Code blocks with `file=PATH` (root chunks) or `#name` (named
+              chunks) get a caption (<name> = / <name> +=), an anchor, a
+              "used in" line, and every `<<name>>` line inside them becomes
+              a link to the chunk's first definition (possibly on another
+              page).  Undefined references are errors.
+  2. keys     Inline spans [csv/version/dtype/size/column]{.r} (and ratios
+              "A / B") become formatted numbers from the measured CSVs of the
+              reference GPU (or `gpu=slug`).  Unresolved keys are errors.
+  3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
+              become one table per GPU with data (reference GPU first).
+  4. stale    Tables and figures whose provenance `sources_sha1` no longer
+              matches the sources get a prominent note (class "stale").
+  5. figures  ![caption](stem.svg) is pointed at figure-dir (.pdf for LaTeX)
+              and its caption names the GPUs and dates.
+  6. index    With `-M index-page=true` the input is ignored and the table of
+              contents of the HTML site is generated from the chapters.
+
+Metadata (pandoc -M key=value):
+  chunk-index   path of the tangler's index (build/chunks.tsv)
+  data-dir      measured data root (figures/data)
+  ref-gpu       reference GPU slug (nvidia-h100-80gb-hbm3)
+  figure-dir    directory of rendered figures as the output should name it
+  chapter       the chapter this run weaves (HTML: one page per chapter)
+  chapters      space separated list of all chapters in book order; gives
+                prev/next navigation (HTML) and, when `chapter` is absent
+                (the PDF: all chapters in one run), chapter boundaries, found
+                by matching each chapter's first `# ` heading
+  gpus          optional space separated GPU slugs with data (default: ls)
+  index-page    true: build the HTML contents page instead of a chapter
+Errors are collected, printed to stderr as "CHAPTER: message" and end the run
+with error(), so pandoc exits non-zero.
+]]
+
+local utils = pandoc.utils
+local stringify = utils.stringify
+
+------------------------------------------------------------------------
+-- Run state
+------------------------------------------------------------------------
+
+local S = {
+  latex = FORMAT:match('latex') ~= nil or FORMAT == 'beamer',
+  chapter = nil,      -- chapter being woven (path like chapters/01-reduce.md)
+  chapters = {},      -- all chapters in book order
+  titles = {},        -- chapter path -> title (plain text)
+  index = nil,        -- parsed chunk index
+  seen = {},          -- chunk name -> blocks seen in the current chapter
+  ids = {},           -- anchor ids already emitted
+  errors = {},        -- collected error messages
+  data = {},          -- cache: gpu .. '/' .. csv -> table or false
+  prov = {},          -- cache: gpu .. '/' .. csv -> provenance or false
+  stale = {},         -- cache: gpu .. '/' .. csv -> stale reason or false
+}
+
+local function meta_str(meta, key, default)
+  local v = meta[key]
+  if v == nil then return default end
+  local s = stringify(v)
+  if s == '' then return default end
+  return s
+end
+
+local function words(s)
+  local out = {}
+  for w in (s or ''):gmatch('%S+') do out[#out + 1] = w end
+  return out
+end
+
+local function fail(msg)
+  S.errors[#S.errors + 1] = (S.chapter or 'book') .. ': ' .. msg
+end
+
+local function warn(msg)
+  io.stderr:write('weave: ' .. (S.chapter or 'book') .. ': ' .. msg .. '\n')
+end
+
+local function read_file(path, mode)
+  local f = io.open(path, mode or 'r')
+  if not f then return nil end
+  local s = f:read('a')
+  f:close()
+  return s
+end
+
+local function file_exists(path)
+  local f = io.open(path, 'r')
+  if f then f:close() return true end
+  return false
+end
+
+------------------------------------------------------------------------
+-- Names, ids and links
+------------------------------------------------------------------------
+
+-- SLUG: lowercase, each run of non-alphanumerics becomes '-', trimmed.
+local function slug(s)
+  s = s:lower():gsub('[^%w]+', '-'):gsub('^%-+', ''):gsub('%-+$', '')
+  return s
+end
+
+local function chunk_id(name, seq)
+  if tonumber(seq) == 1 then return 'chunk-' .. slug(name) end
+  return 'chunk-' .. slug(name) .. '-' .. seq
+end
+
+local function file_id(path) return 'file-' .. slug(path) end
+
+-- chapters/01-reduce.md -> 01-reduce
+local function chapter_stem(chapter)
+  return (chapter:match('([^/]+)$') or chapter):gsub('%.md$', '')
+end
+
+-- chapters/01-reduce.md -> reduce (the name of its CSV)
+local function chapter_csv(chapter)
+  return (chapter_stem(chapter):gsub('^%d+%-', ''))
+end
+
+local function page_of(chapter) return chapter_stem(chapter) .. '.html' end
+
+-- Link target for anchor `id` defined in `chapter`: one document in LaTeX,
+-- one page per chapter in HTML.
+local function href(chapter, id)
+  if S.latex or chapter == nil or chapter == S.chapter then return '#' .. id end
+  return page_of(chapter) .. '#' .. id
+end
+
+-- Make an id unique within this output (continuations, repeated roots).
+local function unique_id(id)
+  local out, n = id, 1
+  while S.ids[out] do n = n + 1; out = id .. '-' .. n end
+  S.ids[out] = true
+  return out
+end
+
+local function html_escape(s)
+  return (s:gsub('&', '&amp;'):gsub('<', '&lt;'):gsub('>', '&gt;'):gsub('"', '&quot;'))
+end
+
+local function latex_escape(s)
+  return (s:gsub('[\\{}$&#^_%%~]', function(c)
+    if c == '\\' then return '\\textbackslash{}' end
+    if c == '^' then return '\\^{}' end
+    if c == '~' then return '\\textasciitilde{}' end
+    return '\\' .. c
+  end))
+end
+
+------------------------------------------------------------------------
+-- Chunk index (build/chunks.tsv)
+------------------------------------------------------------------------
+
+local function split_tabs(line)
+  local f = {}
+  for field in (line .. '\t'):gmatch('([^\t]*)\t') do f[#f + 1] = field end
+  return f
+end
+
+-- Returns { defs = name -> list of {seq, chapter, line},
+--           files = path -> {chapter, line}, uses = name -> list of uses }
+local function load_index(path)
+  local idx = { defs = {}, files = {}, uses = {} }
+  local text = path and read_file(path)
+  if not text then return nil end
+  for line in text:gmatch('[^\n]+') do
+    local f = split_tabs(line:gsub('\r$', ''))
+    if f[1] == 'file' then
+      idx.files[f[2]] = { chapter = f[3], line = tonumber(f[4]) }
+    elseif f[1] == 'def' then
+      idx.defs[f[2]] = idx.defs[f[2]] or {}
+      table.insert(idx.defs[f[2]],
+        { seq = tonumber(f[3]), chapter = f[4], line = tonumber(f[5]) })
+    elseif f[1] == 'use' then
+      idx.uses[f[2]] = idx.uses[f[2]] or {}
+      table.insert(idx.uses[f[2]],
+        { chapter = f[3], line = tonumber(f[4]), user = f[5] })
+    end
+  end
+  return idx
+end
+
+-- Without an index (e.g. a chapter woven by hand) fall back to the chunks of
+-- the document itself, so links within the page still work.
+local function local_index(blocks)
+  local idx = { defs = {}, files = {}, uses = {} }
+  local seq = {}
+  pandoc.walk_block(pandoc.Div(blocks), {
+    CodeBlock = function(cb)
+      local user
+      if cb.attributes.file then
+        idx.files[cb.attributes.file] = { chapter = S.chapter, line = 0 }
+        user = 'file:' .. cb.attributes.file
+      elseif cb.identifier ~= '' then
+        local n = cb.identifier
+        seq[n] = (seq[n] or 0) + 1
+        idx.defs[n] = idx.defs[n] or {}
+        table.insert(idx.defs[n], { seq = seq[n], chapter = S.chapter, line = 0 })
+        user = n
+      end
+      if user then
+        for ref in cb.text:gmatch('<<(.-)>>') do
+          idx.uses[ref] = idx.uses[ref] or {}
+          table.insert(idx.uses[ref], { chapter = S.chapter, line = 0, user = user })
+        end
+      end
+    end })
+  return idx
+end
+
+-- SEQ of the next block named `name` in the current chapter: the blocks of
+-- earlier chapters (book order = name order) plus those seen here.
+local function next_seq(name)
+  S.seen[name] = (S.seen[name] or 0) + 1
+  local before = 0
+  for _, d in ipairs(S.index.defs[name] or {}) do
+    if S.chapter and d.chapter < S.chapter then before = before + 1 end
+  end
+  return before + S.seen[name]
+end
+
+-- Where a chunk's first definition lives: chapter, id (nil if undefined).
+local function definition(name)
+  local defs = S.index.defs[name]
+  if not defs or #defs == 0 then return nil end
+  for _, d in ipairs(defs) do
+    if d.seq == 1 then return d.chapter, chunk_id(name, 1) end
+  end
+  return defs[1].chapter, chunk_id(name, 1)
+end
+
+-- Label and link target of the chunk that uses another one.
+local function user_target(use)
+  local path = use.user:match('^file:(.*)$')
+  if path then
+    local f = S.index.files[path]
+    return path, (f and f.chapter or use.chapter), file_id(path), true
+  end
+  -- the block of that name containing the use: last def at or above it
+  local best
+  for _, d in ipairs(S.index.defs[use.user] or {}) do
+    if d.chapter == use.chapter and d.line <= use.line
+       and (not best or d.line > best.line) then best = d end
+  end
+  local seq = best and best.seq or 1
+  local chapter = best and best.chapter or use.chapter
+  return use.user, chapter, chunk_id(use.user, seq), false
+end
+
+------------------------------------------------------------------------
+-- Chunk rendering
+------------------------------------------------------------------------
+
+local function angle(name_inlines)
+  local out = pandoc.List({ pandoc.Str('⟨') })
+  out:extend(name_inlines)
+  out:insert(pandoc.Str('⟩'))
+  return out
+end
+
+-- "used in ⟨a⟩, ⟨b⟩" line for the first block of a named chunk.
+local function used_in(name)
+  local seen, links = {}, pandoc.List()
+  for _, use in ipairs(S.index.uses[name] or {}) do
+    local label, chapter, id, is_file = user_target(use)
+    local key = chapter .. '#' .. id
+    if not seen[key] then
+      seen[key] = true
+      local text = is_file and { pandoc.Code(label) } or angle({ pandoc.Str(label) })
+      if #links > 0 then links:insert(pandoc.Str(', ')) end
+      links:insert(pandoc.Link(text, href(chapter, id)))
+    end
+  end
+  if #links == 0 then return nil end
+  local out = pandoc.List({ pandoc.Str('used in'), pandoc.Space() })
+  out:extend(links)
+  return pandoc.Span(out, pandoc.Attr('', { 'chunk-used' }))
+end
+
+-- Caption above a chunk: name, ≡ or +≡, and the "used in" line.
+local function chunk_caption(kind, name, seq, id)
+  local inl = pandoc.List()
+  if kind == 'file' then
+    inl:insert(pandoc.Span({ pandoc.Code(name) }, pandoc.Attr('', { 'chunk-name', 'chunk-file' })))
+    inl:extend({ pandoc.Space(), pandoc.Str('≡') })
+  else
+    local target = seq == 1 and ('#' .. id) or href(definition(name))
+    local label = pandoc.Link(angle({ pandoc.Str(name) }), target)
+    inl:insert(pandoc.Span({ label }, pandoc.Attr('', { 'chunk-name' })))
+    inl:extend({ pandoc.Space(), pandoc.Str(seq == 1 and '≡' or '+≡') })
+    if seq == 1 then
+      local u = used_in(name)
+      if u then inl:extend({ pandoc.Space(), u }) end
+    end
+  end
+  if S.latex then
+    inl:insert(1, pandoc.RawInline('latex', '\\chunkcaption{\\hypertarget{' .. id .. '}{}'))
+    inl:insert(pandoc.RawInline('latex', '}'))
+    return pandoc.Plain(inl)
+  end
+  return pandoc.Div({ pandoc.Plain(inl) }, pandoc.Attr('', { 'chunk-caption' }))
+end
+
+-- One `<<name>>` line, rendered as a link that looks like code.
+local function ref_line(indent, name)
+  local chapter, id = definition(name)
+  if not id then
+    fail("unresolved chunk reference '" .. name .. "'")
+    id = 'chunk-' .. slug(name)
+  end
+  local target = href(chapter, id)
+  if S.latex then
+    return pandoc.RawBlock('latex', '\\chunkref{' .. indent:gsub('\t', '    '):len() .. '}{' ..
+      id .. '}{' .. latex_escape(name) .. '}')
+  end
+  return pandoc.RawBlock('html', '<pre class="chunk-ref"><code>' .. html_escape(indent) ..
+    '<a class="chunk-link" href="' .. html_escape(target) .. '">⟨' ..
+    html_escape(name) .. '⟩</a></code></pre>')
+end
+
+-- Split a chunk's code at its reference lines: code, ref, code, ...
+local function chunk_pieces(cb)
+  local pieces, buf = pandoc.List(), {}
+  local function flush()
+    if #buf > 0 then
+      pieces:insert(pandoc.CodeBlock(table.concat(buf, '\n'), pandoc.Attr('', cb.classes)))
+      buf = {}
+    end
+  end
+  for line in (cb.text .. '\n'):gmatch('([^\n]*)\n') do
+    local indent, name = line:match('^(%s*)<<(.-)>>%s*$')
+    if name then
+      flush()
+      pieces:insert(ref_line(indent, name))
+    else
+      buf[#buf + 1] = line
+    end
+  end
+  flush()
+  return pieces
+end
+
+-- A chunk (root or named) becomes caption + pieces inside a "chunk" box.
+local function weave_chunk(cb)
+  local kind, name, seq, id
+  if cb.attributes.file then
+    kind, name, seq = 'file', cb.attributes.file, 1
+    id = unique_id(file_id(name))
+  else
+    kind, name = 'def', cb.identifier
+    seq = next_seq(name)
+    id = unique_id(chunk_id(name, seq))
+  end
+  local body = chunk_pieces(cb)
+  if S.latex then
+    local out = pandoc.List({ chunk_caption(kind, name, seq, id),
+      pandoc.RawBlock('latex', '\\begin{chunkbody}') })
+    out:extend(body)
+    out:insert(pandoc.RawBlock('latex', '\\end{chunkbody}'))
+    return out
+  end
+  local classes = { 'chunk', seq == 1 and 'chunk-first' or 'chunk-continued' }
+  return pandoc.Div({
+    chunk_caption(kind, name, seq, id),
+    pandoc.Div(body, pandoc.Attr('', { 'chunk-body' })),
+  }, pandoc.Attr(id, classes))
+end
+
+------------------------------------------------------------------------
+-- Measured data: CSV, provenance, staleness
+------------------------------------------------------------------------
+
+local COLUMNS = { 'version', 'kind', 'dtype', 'size', 'time_us', 'gbps',
+  'tflops', 'pct_sol', 'max_rel_err', 'status' }
+
+local function split_csv(line)
+  local f = {}
+  for field in (line .. ','):gmatch('([^,]*),') do f[#f + 1] = field end
+  return f
+end
+
+-- Rows of data-dir/gpu/csv.csv as a list of {column -> string}, or nil.
+local function load_csv(gpu, csv)
+  local key = gpu .. '/' .. csv
+  if S.data[key] == nil then
+    local text = read_file(S.data_dir .. '/' .. key .. '.csv')
+    local rows = false
+    if text then
+      rows = {}
+      local header
+      for line in text:gmatch('[^\n]+') do
+        line = line:gsub('\r$', '')
+        if not header then
+          header = split_csv(line)
+        elseif line:match('%S') then
+          local f, row = split_csv(line), {}
+          for i, col in ipairs(header) do row[col] = f[i] or '' end
+          rows[#rows + 1] = row
+        end
+      end
+    end
+    S.data[key] = rows
+  end
+  return S.data[key] or nil
+end
+
+-- Provenance key/value pairs beside the CSV, or nil.
+local function load_provenance(gpu, csv)
+  local key = gpu .. '/' .. csv
+  if S.prov[key] == nil then
+    local text = read_file(S.data_dir .. '/' .. key .. '.provenance')
+    local p = false
+    if text then
+      p = {}
+      for line in text:gmatch('[^\n]+') do
+        local k, v = line:match('^%s*([%w_%-]+)%s*:%s*(.-)%s*$')
+        if k then p[k] = v end
+      end
+    end
+    S.prov[key] = p
+  end
+  return S.prov[key] or nil
+end
+
+local function gpu_name(gpu, csv)
+  local p = load_provenance(gpu, csv)
+  return (p and p.gpu) or gpu
+end
+
+local function gpu_date(gpu, csv)
+  local p = load_provenance(gpu, csv)
+  local d = p and p.date or ''
+  return d:match('^(%d%d%d%d%-%d%d%-%d%d)') or (d ~= '' and d) or 'an unknown date'
+end
+
+-- Why the data of gpu/csv is stale (a string), or false when current.
+local function staleness(gpu, csv)
+  local key = gpu .. '/' .. csv
+  if S.stale[key] == nil then
+    local p = load_provenance(gpu, csv)
+    local reason = false
+    if not p or not p.sources or not p.sources_sha1 then
+      reason = 'no provenance recorded'
+    else
+      local parts = {}
+      for _, src in ipairs(words(p.sources)) do
+        local bytes = read_file(src, 'rb')
+        if not bytes then reason = 'missing source ' .. src; break end
+        parts[#parts + 1] = bytes
+      end
+      if not reason and utils.sha1(table.concat(parts)) ~= p.sources_sha1:lower() then
+        reason = 'sources changed'
+      end
+    end
+    S.stale[key] = reason
+  end
+  return S.stale[key]
+end
+
+-- GPUs that have data for `csv`: reference first, then the readers' own.
+local function gpus_with(csv)
+  local out = {}
+  if load_csv(S.ref_gpu, csv) then out[1] = S.ref_gpu end
+  for _, g in ipairs(S.gpus) do
+    if g ~= S.ref_gpu and load_csv(g, csv) then out[#out + 1] = g end
+  end
+  return out
+end
+
+-- A note box: HTML div.note.KIND; LaTeX environment booknote/bookstale.
+local function note_div(kind, inlines)
+  local blocks = pandoc.List({ pandoc.Para(inlines) })
+  if S.latex then
+    local env = kind == 'stale' and 'bookstale' or 'booknote'
+    blocks:insert(1, pandoc.RawBlock('latex', '\\begin{' .. env .. '}'))
+    blocks:insert(pandoc.RawBlock('latex', '\\end{' .. env .. '}'))
+  end
+  return pandoc.Div(blocks, pandoc.Attr('', { 'note', kind }))
+end
+
+local function stale_note(gpu, csv)
+  local why = staleness(gpu, csv)
+  if not why then return nil end
+  local text = 'These results were measured from an older version of the code (' ..
+    (why == 'sources changed' and 'sources changed since ' .. gpu_date(gpu, csv) or why) ..
+    '); run '
+  local inl = pandoc.List({ pandoc.Strong({ pandoc.Str('Stale results.') }), pandoc.Space() })
+  inl:extend(pandoc.read(text, 'markdown').blocks[1].content)
+  inl:extend({ pandoc.Code('make bench'), pandoc.Str(' to refresh'),
+    pandoc.Space(), pandoc.Str('(' .. gpu_name(gpu, csv) .. ').') })
+  return note_div('stale', inl)
+end
+
+local function no_data_note()
+  return note_div('no-data', {
+    pandoc.Str('No measurements for this chapter yet: run'), pandoc.Space(),
+    pandoc.Code('make bench'), pandoc.Space(), pandoc.Str('on a GPU.') })
+end
+
+------------------------------------------------------------------------
+-- Number formatting
+------------------------------------------------------------------------
+
+local NNBSP = '\u{202F}'   -- narrow no-break space between number and unit
+
+-- Number and unit for a value of column `col` (unit may be '').
+local function format_parts(col, raw)
+  local v = tonumber(raw)
+  if not v then return raw, '' end
+  if col == 'gbps' then
+    return string.format(v < 10 and '%.1f' or '%.0f', v), 'GB/s'
+  elseif col == 'time_us' then
+    if v >= 1000 then return string.format('%.2f', v / 1000), 'ms' end
+    return string.format(v < 1 and '%.2f' or '%.1f', v), 'µs'
+  elseif col == 'tflops' then
+    return string.format(v < 100 and '%.1f' or '%.0f', v), 'TFLOP/s'
+  elseif col == 'pct_sol' then
+    return string.format(v < 1 and '%.1f' or '%.0f', v), '%'
+  elseif col == 'max_rel_err' then
+    return string.format('%.1e', v), ''
+  end
+  return raw, ''
+end
+
+local function format_value(col, raw)
+  local num, unit = format_parts(col, raw)
+  if unit == '' then return num end
+  if unit == '%' then return num .. '%' end
+  return num .. NNBSP .. unit
+end
+
+local UNIT_OF = { gbps = 'GB/s', time_us = 'µs', tflops = 'TFLOP/s',
+  pct_sol = '% of speed of light', max_rel_err = 'max. relative error' }
+
+-- Size header: 2^k when an exact power of two, else the raw key.
+local function size_inlines(size)
+  local n = tonumber(size)
+  if n and n >= 2 and n == math.floor(n) then
+    local k = math.floor(math.log(n, 2) + 0.5)
+    if 2 ^ k == n then
+      return { pandoc.Str('2'), pandoc.Superscript({ pandoc.Str(tostring(k)) }) }
+    end
+  end
+  return { pandoc.Str(size) }
+end
+
+------------------------------------------------------------------------
+-- Result keys: [csv/version/dtype/size/column]{.r}
+------------------------------------------------------------------------
+
+-- Raw value of one key, or nil.
+local function key_value(key, gpu)
+  local csv, version, dtype, size, col =
+    key:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/([^/]+)%s*$')
+  if not csv then return nil end
+  local rows = load_csv(gpu, csv)
+  for _, r in ipairs(rows or {}) do
+    if r.version == version and r.dtype == dtype and r.size == size then
+      local v = r[col]
+      if v == nil or v == '' then return nil end
+      return v, col, csv
+    end
+  end
+  return nil
+end
+
+local function result_span(span)
+  local key = stringify(span.content)
+  local gpu = span.attributes.gpu or S.ref_gpu
+  local a, b = key:match('^(.-)%s+/%s+(.-)$')
+  local text
+  if a then
+    local va = key_value(a, gpu)
+    local vb = key_value(b, gpu)
+    local x, y = tonumber(va), tonumber(vb)
+    if x and y and y ~= 0 then
+      local r = x / y
+      text = string.format(r >= 10 and '%.1f×' or '%.2f×', r)
+    end
+  else
+    local v, col = key_value(key, gpu)
+    if v then text = format_value(col, v) end
+  end
+  if not text then
+    fail("unresolved result key '" .. key .. "'" ..
+      (gpu ~= S.ref_gpu and (' (gpu=' .. gpu .. ')') or ''))
+    text = '??'
+  end
+  return pandoc.Span({ pandoc.Str(text) },
+    pandoc.Attr('', { 'r-value' }, { { 'title', key } }))
+end
+
+------------------------------------------------------------------------
+-- Results tables: ::: {.results csv=NAME metric=COL ...}
+------------------------------------------------------------------------
+
+local function list_attr(s)
+  local out = {}
+  for w in (s or ''):gmatch('[^,%s]+') do out[#out + 1] = w end
+  return out
+end
+
+local function is_numeric_list(xs)
+  for _, x in ipairs(xs) do if not tonumber(x) then return false end end
+  return true
+end
+
+-- Rows and size columns of one GPU's table, after filters.
+local function table_rows(rows, opts)
+  local wanted = {}
+  for i, v in ipairs(opts.versions) do wanted[v] = i end
+  -- group rows by (version, dtype), ceilings first, keep CSV order otherwise
+  local groups, order, sizes, seen_size = {}, {}, {}, {}
+  for _, r in ipairs(rows) do
+    if (opts.dtype == nil or r.dtype == opts.dtype)
+       and (#opts.versions == 0 or wanted[r.version]) then
+      local k = r.version .. '\0' .. r.dtype
+      if not groups[k] then
+        groups[k] = { version = r.version, kind = r.kind, dtype = r.dtype, cells = {} }
+        order[#order + 1] = groups[k]
+      end
+      groups[k].cells[r.size] = r
+      if r.kind ~= 'ceiling' and not seen_size[r.size] then
+        seen_size[r.size] = true
+        sizes[#sizes + 1] = r.size
+      end
+    end
+  end
+  if #opts.sizes > 0 then sizes = opts.sizes
+  elseif is_numeric_list(sizes) then
+    table.sort(sizes, function(x, y) return tonumber(x) < tonumber(y) end)
+  end
+  for i, g in ipairs(order) do g.pos = i end
+  table.sort(order, function(x, y)
+    local rx, ry = (x.kind == 'ceiling') and 0 or 1, (y.kind == 'ceiling') and 0 or 1
+    if rx ~= ry then return rx < ry end
+    if #opts.versions > 0 then
+      local wx, wy = wanted[x.version], wanted[y.version]
+      if wx ~= wy then return wx < wy end
+    end
+    return x.pos < y.pos
+  end)
+  return order, sizes
+end
+
+local LOWER_IS_BETTER = { time_us = true, max_rel_err = true }
+
+-- Best "ours" value per size column (bolded in the table).
+local function best_per_size(groups, sizes, metric)
+  local best = {}
+  for _, s in ipairs(sizes) do
+    for _, g in ipairs(groups) do
+      local r = g.cells[s]
+      local v = r and r.status ~= 'fail' and tonumber(r[metric])
+      if g.kind == 'ours' and v then
+        if not best[s] or (LOWER_IS_BETTER[metric] and v < best[s]) or
+           (not LOWER_IS_BETTER[metric] and v > best[s]) then best[s] = v end
+      end
+    end
+  end
+  return best
+end
+
+local function cell(inlines) return { pandoc.Plain(inlines) } end
+
+local function metric_cell(r, metric, best)
+  if not r then return cell({ pandoc.Str('–') }) end
+  if r.status == 'fail' then
+    return cell({ pandoc.Span({ pandoc.Strong({ pandoc.Str('FAIL') }) },
+      pandoc.Attr('', { 'fail' })) })
+  end
+  local raw = r[metric]
+  if raw == nil or raw == '' then return cell({ pandoc.Str('–') }) end
+  local num = format_parts(metric, raw)
+  local inl = { pandoc.Str(num) }
+  if best and tonumber(raw) == best and r.kind == 'ours' then inl = { pandoc.Strong(inl) } end
+  return cell(inl)
+end
+
+-- One pandoc Table for one GPU.
+local function gpu_table(gpu, opts, caption_inlines)
+  local groups, sizes = table_rows(load_csv(gpu, opts.csv), opts)
+  local dtypes = {}
+  for _, g in ipairs(groups) do dtypes[g.dtype] = true end
+  local show_dtype = next(dtypes) ~= nil and next(dtypes, next(dtypes)) ~= nil
+  local colset = {}
+  for _, s in ipairs(sizes) do colset[s] = true end
+  local best = best_per_size(groups, sizes, opts.metric)
+
+  local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
+  local aligns = { pandoc.AlignLeft, pandoc.AlignLeft }
+  if show_dtype then
+    headers[#headers + 1] = cell({ pandoc.Str('dtype') })
+    aligns[#aligns + 1] = pandoc.AlignLeft
+  end
+  for _, s in ipairs(sizes) do
+    headers[#headers + 1] = cell(size_inlines(s))
+    aligns[#aligns + 1] = pandoc.AlignRight
+  end
+
+  local rows, offside = {}, {}
+  for _, g in ipairs(groups) do
+    local has_cell = false
+    for s in pairs(g.cells) do if colset[s] then has_cell = true end end
+    if g.kind == 'ceiling' and not has_cell then
+      -- ceiling measured at a size not shown: mention it in the caption
+      for s, r in pairs(g.cells) do
+        if r[opts.metric] and r[opts.metric] ~= '' then
+          offside[#offside + 1] = g.version .. ' ' .. format_value(opts.metric, r[opts.metric]) ..
+            ' at ' .. stringify(size_inlines(s)):gsub('^2(%d+)$', '2^%1')
+        end
+      end
+    else
+      local kind = g.kind == 'ours' and '' or g.kind
+      local row = { cell({ pandoc.Code(g.version) }),
+        cell(kind ~= '' and { pandoc.Emph({ pandoc.Str(kind) }) } or {}) }
+      if show_dtype then row[#row + 1] = cell({ pandoc.Str(g.dtype) }) end
+      for _, s in ipairs(sizes) do
+        row[#row + 1] = metric_cell(g.cells[s], opts.metric, best[s])
+      end
+      rows[#rows + 1] = row
+    end
+  end
+
+  local cap = pandoc.List()
+  if gpu ~= S.ref_gpu then
+    cap:extend({ pandoc.Strong({ pandoc.Str('Your GPU.') }), pandoc.Space() })
+  end
+  cap:extend(caption_inlines)
+  if #caption_inlines > 0 then cap:insert(pandoc.Space()) end
+  cap:extend(pandoc.read((UNIT_OF[opts.metric] or opts.metric) ..
+    ' by version and number of elements, measured on **' .. gpu_name(gpu, opts.csv) ..
+    '** on ' .. gpu_date(gpu, opts.csv) .. ' by', 'markdown').blocks[1].content)
+  cap:extend({ pandoc.Space(), pandoc.Code('make bench'), pandoc.Str('.') })
+  if #offside > 0 then
+    cap:extend({ pandoc.Space(), pandoc.Str('Ceilings: ' .. table.concat(offside, ', ') .. '.') })
+  end
+  local st = pandoc.SimpleTable(cap, aligns, {}, headers, rows)
+  for i = 1, #aligns do st.widths[i] = 0 end
+  return utils.from_simple_table(st)
+end
+
+local function results_div(div)
+  local a = div.attributes
+  local opts = {
+    csv = a.csv or (S.chapter and chapter_csv(S.chapter)) or '',
+    metric = a.metric or 'gbps',
+    dtype = a.dtype,
+    versions = list_attr(a.versions),
+    sizes = list_attr(a.sizes),
+  }
+  local caption = pandoc.List()
+  for _, b in ipairs(div.content) do
+    if b.t == 'Para' or b.t == 'Plain' then
+      if #caption > 0 then caption:insert(pandoc.Space()) end
+      caption:extend(b.content)
+    end
+  end
+  local out = pandoc.List()
+  local gpus = gpus_with(opts.csv)
+  if #gpus == 0 then
+    out:insert(no_data_note())
+  end
+  for _, gpu in ipairs(gpus) do
+    local note = stale_note(gpu, opts.csv)
+    local blocks = pandoc.List()
+    if note then blocks:insert(note) end
+    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\begin{resultstable}')) end
+    blocks:insert(gpu_table(gpu, opts, caption))
+    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\end{resultstable}')) end
+    local classes = { 'results-table', gpu == S.ref_gpu and 'ref-gpu' or 'reader-gpu' }
+    out:insert(pandoc.Div(blocks, pandoc.Attr('', classes, { { 'data-gpu', gpu } })))
+  end
+  div.content = out
+  return div
+end
+
+------------------------------------------------------------------------
+-- Figures: ![caption](stem.svg)
+------------------------------------------------------------------------
+
+local function is_local_name(src)
+  return not src:match('^%a[%w+.-]*:') and not src:match('/')
+end
+
+-- CSV a figure plots: attribute csv=, else the stem minus trailing -parts.
+local function figure_csv(img)
+  if img.attributes.csv then return img.attributes.csv end
+  local stem = img.src:match('([^/]+)$'):gsub('%.%w+$', '')
+  local cand = stem
+  while cand:find('-') do
+    cand = cand:gsub('%-[^-]*$', '')
+    if #gpus_with(cand) > 0 then return cand end
+  end
+  return (stem:gsub('%-.*$', ''))
+end
+
+local function rewrite_src(img)
+  if not is_local_name(img.src) then return img end
+  local src = img.src
+  if S.latex then src = src:gsub('%.svg$', '.pdf') end
+  img.src = S.figure_dir .. '/' .. src
+  return img
+end
+
+-- A paragraph holding only an image with a caption is a figure.
+local function figure_para(para)
+  if #para.content ~= 1 or para.content[1].t ~= 'Image' then return nil end
+  local img = para.content[1]
+  if #img.caption == 0 or not is_local_name(img.src) then return nil end
+  local csv = figure_csv(img)
+  local gpus = gpus_with(csv)
+  local notes = pandoc.List()
+  local cap = pandoc.List(img.caption)
+  if #gpus == 0 then
+    notes:insert(no_data_note())
+  else
+    local parts = {}
+    for i, g in ipairs(gpus) do
+      parts[#parts + 1] = gpu_name(g, csv) .. ' (' .. gpu_date(g, csv) .. ')' ..
+        (i > 1 and ', open points' or '')
+      local note = stale_note(g, csv)
+      if note then notes:insert(note) end
+    end
+    cap:extend({ pandoc.Str('.'), pandoc.Space(), pandoc.Span({ pandoc.Str('Measured on ' ..
+      table.concat(parts, '; ') .. '.') }, pandoc.Attr('', { 'provenance' })) })
+  end
+  img.caption = cap
+  para.content[1] = rewrite_src(img)
+  notes:insert(para)
+  return pandoc.Div(notes, pandoc.Attr('', { 'results-figure' }, { { 'data-csv', csv } }))
+end
+
+------------------------------------------------------------------------
+-- Walking a chapter
+------------------------------------------------------------------------
+
+local function is_chunk(cb)
+  return cb.attributes.file ~= nil or cb.identifier ~= ''
+end
+
+-- Inline filters applied to ordinary blocks (with S.chapter set).
+local function resolve_span(s)
+  if s.classes:includes('r') then return result_span(s) end
+end
+local span_filter = { Span = resolve_span }
+local block_filter = { Span = resolve_span, Image = rewrite_src }
+
+-- Blocks need a manual walk: chunks and results divs expand to lists, and
+-- figures must be seen before their Image is rewritten.
+local function weave_blocks(blocks)
+  local out = pandoc.List()
+  for _, b in ipairs(blocks) do
+    if b.t == 'CodeBlock' and is_chunk(b) then
+      local r = weave_chunk(b)
+      if r.t then out:insert(r) else out:extend(r) end
+    elseif b.t == 'Div' and b.classes:includes('results') then
+      out:insert(results_div(b))
+    elseif b.t == 'Div' or b.t == 'BlockQuote' then
+      b.content = weave_blocks(b.content)
+      out:insert(b)
+    else
+      local fig = b.t == 'Para' and figure_para(pandoc.walk_block(b, span_filter))
+      out:insert(fig or pandoc.walk_block(b, block_filter))
+    end
+  end
+  return out
+end
+
+-- Title of a chapter file: its first `# ` heading, as plain text.
+local function chapter_title(path)
+  if S.titles[path] == nil then
+    local text = read_file(path)
+    local title = false
+    if text then
+      for line in text:gmatch('[^\n]*') do
+        local h = line:match('^#%s+(.-)%s*$')
+        if h then
+          h = h:gsub('%s*{[^}]*}$', '')
+          local doc = pandoc.read(h, 'markdown')
+          title = doc.blocks[1] and stringify(doc.blocks[1]) or h
+          break
+        end
+      end
+    end
+    S.titles[path] = title
+  end
+  return S.titles[path] or nil
+end
+
+-- The PDF run holds all chapters; a level-1 heading equal to the next
+-- chapter's title starts that chapter.
+local function weave_book(blocks)
+  local out, k = pandoc.List(), 1
+  S.chapter = S.chapters[1]
+  for _, b in ipairs(blocks) do
+    if b.t == 'Header' and b.level == 1 then
+      for j = k + 1, #S.chapters do
+        if chapter_title(S.chapters[j]) == stringify(b) then
+          k, S.chapter, S.seen = j, S.chapters[j], {}
+          break
+        end
+      end
+    end
+    out:extend(weave_blocks({ b }))
+  end
+  return out
+end
+
+------------------------------------------------------------------------
+-- HTML navigation and contents page
+------------------------------------------------------------------------
+
+local function set_nav(meta)
+  local pos
+  for i, c in ipairs(S.chapters) do if c == S.chapter then pos = i end end
+  meta['index-href'] = pandoc.MetaString('index.html')
+  if not pos then return end
+  local prev, nxt = S.chapters[pos - 1], S.chapters[pos + 1]
+  if prev then
+    meta['prev-href'] = pandoc.MetaString(page_of(prev))
+    meta['prev-title'] = pandoc.MetaString(chapter_title(prev) or chapter_stem(prev))
+  else
+    meta['prev-href'] = pandoc.MetaString('index.html')
+    meta['prev-title'] = pandoc.MetaString('Contents')
+  end
+  if nxt then
+    meta['next-href'] = pandoc.MetaString(page_of(nxt))
+    meta['next-title'] = pandoc.MetaString(chapter_title(nxt) or chapter_stem(nxt))
+  end
+  local title = chapter_title(S.chapter)
+  if title then meta.pagetitle = pandoc.MetaString(title) end
+  meta['chapter-number'] = pandoc.MetaString(tostring(tonumber(chapter_stem(S.chapter):match('^(%d+)')) or ''))
+end
+
+-- First sentence of a chapter's first paragraph (or its `summary` field).
+local function chapter_summary(path)
+  local text = read_file(path)
+  if not text then return {} end
+  local doc = pandoc.read(text, 'markdown')
+  if doc.meta.summary then
+    local s = doc.meta.summary
+    return s.t == 'MetaBlocks' and s[1].content or s
+  end
+  for _, b in ipairs(doc.blocks) do
+    if b.t == 'Para' then
+      local para = pandoc.walk_block(b, block_filter)
+      local out = pandoc.List()
+      for _, inl in ipairs(para.content) do
+        out:insert(inl)
+        if inl.t == 'Str' and inl.text:match('[.!?]$') then break end
+      end
+      return out
+    end
+  end
+  return {}
+end
+
+local function index_page(doc)
+  local entries = pandoc.List()
+  for _, c in ipairs(S.chapters) do
+    S.chapter = c
+    local num = chapter_stem(c):match('^(%d+)') or ''
+    local title = chapter_title(c) or chapter_stem(c)
+    local csv = chapter_csv(c)
+    local data = pandoc.List()
+    for _, g in ipairs(gpus_with(csv)) do
+      if #data > 0 then data:insert(pandoc.Str(' · ')) end
+      data:insert(pandoc.Str(gpu_name(g, csv)))
+      if staleness(g, csv) then
+        data:insert(pandoc.Span({ pandoc.Str(' (stale)') }, pandoc.Attr('', { 'stale-mark' })))
+      end
+    end
+    if #data == 0 then data = pandoc.List({ pandoc.Str('no measurements yet') }) end
+    data:insert(1, pandoc.Str('Measured on: '))
+    entries:insert(pandoc.Div({
+      pandoc.Para({ pandoc.Span({ pandoc.Str(tostring(tonumber(num) or num)) },
+        pandoc.Attr('', { 'toc-num' })), pandoc.Space(),
+        pandoc.Link({ pandoc.Str(title) }, page_of(c)) }),
+      pandoc.Para(chapter_summary(c)),
+      pandoc.Div({ pandoc.Para(data) }, pandoc.Attr('', { 'toc-data' })),
+    }, pandoc.Attr('', { 'toc-entry' })))
+  end
+  S.chapter = nil
+  local blocks = pandoc.List()
+  if doc.meta.description then
+    blocks:insert(pandoc.Div({ pandoc.Para(pandoc.List(doc.meta.description[1]
+      and doc.meta.description[1].content or doc.meta.description)) },
+      pandoc.Attr('', { 'description' })))
+  end
+  blocks:insert(pandoc.Div(entries, pandoc.Attr('', { 'book-toc' })))
+  doc.meta['index-page'] = true
+  doc.meta.toc = false
+  return pandoc.Pandoc(blocks, doc.meta)
+end
+
+------------------------------------------------------------------------
+-- Entry point
+------------------------------------------------------------------------
+
+local function setup(meta)
+  S.data_dir = meta_str(meta, 'data-dir', 'figures/data')
+  S.ref_gpu = meta_str(meta, 'ref-gpu', 'nvidia-h100-80gb-hbm3')
+  S.figure_dir = meta_str(meta, 'figure-dir', S.latex and 'build/figures' or 'figures')
+  S.chapter = meta_str(meta, 'chapter', nil)
+  S.chapters = words(meta_str(meta, 'chapters', ''))
+  table.sort(S.chapters)
+  S.gpus = words(meta_str(meta, 'gpus', ''))
+  if #S.gpus == 0 then
+    local p = io.popen('ls "' .. S.data_dir .. '" 2>/dev/null')
+    if p then
+      for l in p:lines() do S.gpus[#S.gpus + 1] = l end
+      p:close()
+    end
+  end
+  table.sort(S.gpus)
+end
+
+local function finish()
+  if #S.errors > 0 then
+    for _, e in ipairs(S.errors) do io.stderr:write(e .. '\n') end
+    error(string.format('weave: %d error(s)', #S.errors))
+  end
+end
+
+function Pandoc(doc)
+  setup(doc.meta)
+  if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
+    local out = index_page(doc)
+    finish()
+    return out
+  end
+  local index_path = meta_str(doc.meta, 'chunk-index', nil)
+  S.index = load_index(index_path)
+  if not S.index then
+    if index_path then warn('cannot read chunk index ' .. index_path .. '; using this document only') end
+    S.index = local_index(doc.blocks)
+  end
+  if S.chapter then
+    doc.blocks = weave_blocks(doc.blocks)
+    if not S.latex then set_nav(doc.meta) end
+  else
+    doc.blocks = weave_book(doc.blocks)
+  end
+  finish()
+  return doc
+end
