@@ -25,6 +25,7 @@ Metadata (pandoc -M key=value):
   data-dir      measured data root (figures/data)
   ref-gpu       reference GPU slug (nvidia-h100-80gb-hbm3)
   figure-dir    directory of rendered figures as the output should name it
+  figures       optional "stem:csv ..." pairs: which CSV each figure plots
   chapter       the chapter this run weaves (HTML: one page per chapter)
   chapters      space separated list of all chapters in book order; gives
                 prev/next navigation (HTML) and, when `chapter` is absent
@@ -484,12 +485,11 @@ end
 local function stale_note(gpu, csv)
   local why = staleness(gpu, csv)
   if not why then return nil end
-  local text = 'These results were measured from an older version of the code (' ..
-    (why == 'sources changed' and 'sources changed since ' .. gpu_date(gpu, csv) or why) ..
-    '); run '
+  local since = why == 'sources changed' and ('sources changed since ' .. gpu_date(gpu, csv)) or why
   local inl = pandoc.List({ pandoc.Strong({ pandoc.Str('Stale results.') }), pandoc.Space() })
-  inl:extend(pandoc.read(text, 'markdown').blocks[1].content)
-  inl:extend({ pandoc.Code('make bench'), pandoc.Str(' to refresh'),
+  inl:extend(pandoc.read('These results were measured from an older version of the code (' ..
+    since .. '); run', 'markdown').blocks[1].content)
+  inl:extend({ pandoc.Space(), pandoc.Code('make bench'), pandoc.Space(), pandoc.Str('to refresh'),
     pandoc.Space(), pandoc.Str('(' .. gpu_name(gpu, csv) .. ').') })
   return note_div('stale', inl)
 end
@@ -532,8 +532,9 @@ local function format_value(col, raw)
   return num .. NNBSP .. unit
 end
 
-local UNIT_OF = { gbps = 'GB/s', time_us = 'µs', tflops = 'TFLOP/s',
-  pct_sol = '% of speed of light', max_rel_err = 'max. relative error' }
+local UNIT_OF = { gbps = 'Effective bandwidth (GB/s)', time_us = 'Time (µs)',
+  tflops = 'Throughput (TFLOP/s)', pct_sol = 'Percent of the speed of light',
+  max_rel_err = 'Maximum relative error' }
 
 -- Size header: 2^k when an exact power of two, else the raw key.
 local function size_inlines(size)
@@ -786,16 +787,12 @@ local function is_local_name(src)
   return not src:match('^%a[%w+.-]*:') and not src:match('/')
 end
 
--- CSV a figure plots: attribute csv=, else the stem minus trailing -parts.
+-- CSV a figure plots: attribute csv=, else the declaration passed by make
+-- (metadata figures="stem:csv ..."), else the stem without its last -part.
 local function figure_csv(img)
   if img.attributes.csv then return img.attributes.csv end
   local stem = img.src:match('([^/]+)$'):gsub('%.%w+$', '')
-  local cand = stem
-  while cand:find('-') do
-    cand = cand:gsub('%-[^-]*$', '')
-    if #gpus_with(cand) > 0 then return cand end
-  end
-  return (stem:gsub('%-.*$', ''))
+  return S.figcsv[stem] or stem:gsub('%-[^-]*$', '')
 end
 
 local function rewrite_src(img)
@@ -896,6 +893,11 @@ end
 local function weave_book(blocks)
   local out, k = pandoc.List(), 1
   S.chapter = S.chapters[1]
+  -- chapter numbers follow the file names: 00-measuring.md is chapter 0
+  local first = S.chapter and tonumber(chapter_stem(S.chapter):match('^(%d+)'))
+  if S.latex and first then
+    out:insert(pandoc.RawBlock('latex', '\\setcounter{chapter}{' .. (first - 1) .. '}'))
+  end
   for _, b in ipairs(blocks) do
     if b.t == 'Header' and b.level == 1 then
       for j = k + 1, #S.chapters do
@@ -1008,6 +1010,11 @@ local function setup(meta)
   S.chapter = meta_str(meta, 'chapter', nil)
   S.chapters = words(meta_str(meta, 'chapters', ''))
   table.sort(S.chapters)
+  S.figcsv = {}
+  for _, w in ipairs(words(meta_str(meta, 'figures', ''))) do
+    local stem, csv = w:match('^(.-):(.*)$')
+    if stem then S.figcsv[stem] = csv end
+  end
   S.gpus = words(meta_str(meta, 'gpus', ''))
   if #S.gpus == 0 then
     local p = io.popen('ls "' .. S.data_dir .. '" 2>/dev/null')

@@ -1,0 +1,168 @@
+# tools/book.mk -- rules that weave the book (HTML site and PDF).
+#
+# Included by the top-level Makefile, which defines
+#   BUILD         build directory (build)
+#   CHAPTERS      chapters/*.md in book order
+#   REF_GPU       reference GPU slug (nvidia-h100-80gb-hbm3)
+#   TANGLE_INDEX  the tangler's chunk index ($(BUILD)/chunks.tsv) and its rule
+#
+# Targets
+#   book          book-html and book-pdf
+#   book-html     book/html/index.html, one page per chapter, style.css, figures
+#   book-pdf      book/book.pdf (all chapters, one pandoc run, pdflatex)
+#   book-figures  $(BUILD)/figures/*.svg and *.pdf
+#   book-test     build the book, then run tests/book_test.sh
+#   book-deps     install pandoc/gnuplot/LaTeX from Debian if one is missing
+#   book-clean    remove what these rules built
+#
+# Figures.  FIGURES lists figure stems; by default every `![...](STEM.svg)`
+# in the chapters.  Each stem may be declared further (all optional):
+#   FIG_<stem>_CSV      chapter CSV basename (default: the stem without its
+#                       last -part: reduce-bandwidth -> reduce)
+#   FIG_<stem>_METRIC   CSV column on the y axis (default gbps)
+#   FIG_<stem>_DTYPE    only this dtype (default: dtype of the first row)
+#   FIG_<stem>_PEER     peer versions to draw (default: every kind=peer row)
+#   FIG_<stem>_CEILING  ceiling versions (default: every kind=ceiling row)
+#   FIG_<stem>_TITLE    plot title (default none; no single quotes)
+# e.g.
+#   FIGURES += reduce-bandwidth
+#   FIG_reduce-bandwidth_CSV := reduce
+#   FIG_reduce-bandwidth_PEER := cub
+# The figure's CSV is passed to the weaver too, so captions name the GPUs.
+
+BOOK_DIR      ?= book
+BOOK_HTML     ?= $(BOOK_DIR)/html
+BOOK_PDF      ?= $(BOOK_DIR)/book.pdf
+BOOK_FIGS     ?= $(BUILD)/figures
+DATA_DIR      ?= figures/data
+PANDOC        ?= pandoc
+GNUPLOT       ?= gnuplot
+BOOK_HIGHLIGHT ?= pygments
+
+# The weaver reads this copy of the chunk index: line numbers are replaced
+# by block ordinals within each chapter, and it is rewritten only when it
+# changes, so editing prose in one chapter does not rebuild every page.
+BOOK_INDEX    := $(BUILD)/weave-index.tsv
+
+# ---------------------------------------------------------------- inputs
+
+BOOK_GPUS     := $(patsubst $(DATA_DIR)/%/,%,$(wildcard $(DATA_DIR)/*/))
+BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
+# sources named by provenance files: pages re-check staleness when they change
+BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
+                   $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
+BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml
+
+FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
+             | sed 's/^](//; s/\.svg)$$//' | sort -u)
+
+book_fig_csv = $(or $(FIG_$(1)_CSV),$(if $(findstring -,$(1)),$(shell echo '$(1)' | sed 's/-[^-]*$$//'),$(1)))
+book_fig_others = $(filter-out $(DATA_DIR)/$(REF_GPU)/%,$(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv))
+
+BOOK_PAGES    := $(patsubst chapters/%.md,$(BOOK_HTML)/%.html,$(CHAPTERS))
+BOOK_SVGS     := $(patsubst %,$(BOOK_FIGS)/%.svg,$(FIGURES))
+BOOK_PDFFIGS  := $(patsubst %,$(BOOK_FIGS)/%.pdf,$(FIGURES))
+BOOK_HTMLFIGS := $(patsubst %,$(BOOK_HTML)/figures/%.svg,$(FIGURES))
+
+# metadata common to HTML and PDF runs
+BOOK_META = -M chunk-index=$(BOOK_INDEX) -M data-dir=$(DATA_DIR) -M ref-gpu=$(REF_GPU) \
+  -M 'chapters=$(CHAPTERS)' -M 'gpus=$(BOOK_GPUS)' \
+  -M 'figures=$(foreach f,$(FIGURES),$(f):$(call book_fig_csv,$(f)))'
+
+BOOK_PANDOC = $(PANDOC) --metadata-file=$(BOOK_DIR)/metadata.yaml \
+  --lua-filter=tools/weave.lua --syntax-definition=$(BOOK_DIR)/cuda.xml \
+  --highlight-style=$(BOOK_HIGHLIGHT) $(BOOK_META)
+
+BOOK_HTML_FLAGS = -s -t html5 --template=$(BOOK_DIR)/template.html --mathml \
+  --section-divs -M figure-dir=figures
+
+.PHONY: book book-html book-pdf book-figures book-test book-deps book-clean
+
+book: book-html book-pdf
+
+book-html: $(BOOK_HTML)/index.html $(BOOK_PAGES) $(BOOK_HTML)/style.css $(BOOK_HTMLFIGS) | book-deps
+
+book-pdf: $(BOOK_PDF) | book-deps
+
+book-figures: $(BOOK_SVGS) $(BOOK_PDFFIGS)
+
+book-test: book
+	tests/book_test.sh .
+
+# ---------------------------------------------------------------- index copy
+
+$(BOOK_INDEX): $(TANGLE_INDEX)
+	@mkdir -p $(@D)
+	@awk 'BEGIN { FS = OFS = "\t" } \
+	  $$1 == "file" { n[$$3]++; $$4 = n[$$3] } \
+	  $$1 == "def"  { n[$$4]++; $$5 = n[$$4] } \
+	  $$1 == "use"  { $$4 = n[$$3] + 0 } { print }' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+# ---------------------------------------------------------------- HTML
+
+$(BOOK_HTML) $(BOOK_HTML)/figures $(BOOK_FIGS):
+	mkdir -p $@
+
+$(BOOK_HTML)/%.html: chapters/%.md $(BOOK_INDEX) $(BOOK_WEAVE) $(BOOK_DIR)/template.html \
+                     $(BOOK_DATA) $(BOOK_SOURCES) | $(BOOK_HTML)
+	$(BOOK_PANDOC) $(BOOK_HTML_FLAGS) --toc --toc-depth=2 -M chapter=$< $< -o $@
+
+# contents page: generated by the weaver from the chapters (index-page=true)
+$(BOOK_HTML)/index.html: $(CHAPTERS) $(BOOK_WEAVE) $(BOOK_DIR)/template.html \
+                         $(BOOK_DATA) $(BOOK_SOURCES) | $(BOOK_HTML)
+	$(BOOK_PANDOC) $(BOOK_HTML_FLAGS) -M index-page=true -f markdown /dev/null -o $@
+
+$(BOOK_HTML)/style.css: $(BOOK_DIR)/style.css | $(BOOK_HTML)
+	cp $< $@
+
+$(BOOK_HTML)/figures/%.svg: $(BOOK_FIGS)/%.svg | $(BOOK_HTML)/figures
+	cp $< $@
+
+# ---------------------------------------------------------------- figures
+
+# $(call book_gnuplot,STEM,OUTPUT,TERM)
+book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv'; \
+  other='$(call book_fig_others,$(1))'; out='$(2).tmp'; term='$(3)'; \
+  metric='$(or $(FIG_$(1)_METRIC),gbps)'; dtype='$(FIG_$(1)_DTYPE)'; \
+  peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'" \
+  figures/bandwidth.gp && mv $(2).tmp $(2)
+
+define book_figure_rules
+$(BOOK_FIGS)/$(1).svg: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp | $(BOOK_FIGS)
+	$$(call book_gnuplot,$(1),$$@,svg)
+$(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp | $(BOOK_FIGS)
+	$$(call book_gnuplot,$(1),$$@,pdf)
+endef
+$(foreach f,$(FIGURES),$(eval $(call book_figure_rules,$(f))))
+
+# ---------------------------------------------------------------- PDF
+
+$(BOOK_PDF): $(CHAPTERS) $(BOOK_INDEX) $(BOOK_WEAVE) $(BOOK_DIR)/preamble.tex \
+             $(BOOK_DATA) $(BOOK_SOURCES) $(BOOK_PDFFIGS)
+	@mkdir -p $(@D)
+	$(BOOK_PANDOC) -M figure-dir=$(BOOK_FIGS) --pdf-engine=pdflatex \
+	  -H $(BOOK_DIR)/preamble.tex --top-level-division=chapter --toc \
+	  --number-sections $(CHAPTERS) -o $@
+
+# ---------------------------------------------------------------- tools
+
+BOOK_APT_PACKAGES := pandoc gnuplot-nox texlive-latex-base texlive-latex-recommended \
+  texlive-fonts-recommended texlive-latex-extra lmodern
+
+book-deps:
+	@missing=; for t in $(PANDOC) $(GNUPLOT) pdflatex; do \
+	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	echo "book-deps: missing:$$missing"; \
+	cmd="apt-get install -y --no-install-recommends $(BOOK_APT_PACKAGES)"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
+	else echo "book-deps: run as root:"; echo "  $$cmd"; exit 1; fi; \
+	echo "$$sudo $$cmd"; \
+	$$sudo $$cmd || { $$sudo apt-get update && $$sudo $$cmd; }
+
+book-clean:
+	rm -rf $(BOOK_HTML) $(BOOK_PDF) $(BOOK_FIGS) $(BOOK_INDEX)
