@@ -1,0 +1,932 @@
+#line 18 "chapters/00-measuring.md"
+// harness.cuh: the measuring harness every chapter program includes.
+#pragma once
+#include <cuda_runtime.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+// <<exit-codes-and-error-checks>>
+#line 58 "chapters/00-measuring.md"
+enum {
+    EXIT_PASS = 0,       // every check passed
+    EXIT_CHECK = 1,      // a check failed, or a CUDA call did
+    EXIT_USAGE = 2,      // bad arguments
+    EXIT_NO_DEVICE = 77  // no CUDA device: CTest reports the test as skipped
+};
+
+static inline void cuda_check(cudaError_t err, const char *call, const char *file, int line)
+{
+    if (err == cudaSuccess) return;
+    fprintf(stderr, "%s:%d: CUDA error %s: %s\n    in: %s\n", file, line,
+            cudaGetErrorName(err), cudaGetErrorString(err), call);
+    exit(EXIT_CHECK);
+}
+#define CUDA_CHECK(call) cuda_check((call), #call, __FILE__, __LINE__)
+#define CHECK_LAUNCH() cuda_check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
+
+static inline void usage_error(const char *what, const char *arg, const char *accepted)
+{
+    fprintf(stderr, "error: %s '%s'\n  accepted: %s\n  (--help lists every option)\n",
+            what, arg, accepted);
+    exit(EXIT_USAGE);
+}
+#line 29 "chapters/00-measuring.md"
+// <<allocate-memory-or-say-how-much-was-missing>>
+#line 88 "chapters/00-measuring.md"
+static inline void *device_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err == cudaErrorMemoryAllocation) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError();  // clear the sticky-free allocation error
+        cudaMemGetInfo(&free_b, &total_b);
+        fprintf(stderr,
+                "error: out of device memory: %s needs %.1f MiB, the GPU has %.1f MiB "
+                "free of %.1f MiB\n  try a smaller size (--n)\n",
+                what, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
+        exit(EXIT_CHECK);
+    }
+    CUDA_CHECK(err);
+    return p;
+}
+
+static inline void *host_alloc(size_t bytes, const char *what)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "error: out of host memory: %s needs %.1f MiB\n", what,
+                bytes / 1048576.0);
+        exit(EXIT_CHECK);
+    }
+    return p;
+}
+#line 30 "chapters/00-measuring.md"
+// <<find-out-which-gpu-this-is>>
+#line 133 "chapters/00-measuring.md"
+typedef struct {
+    int id;
+    char name[256];
+    char slug[256];  // name lower-cased, runs of non-alphanumerics turned into '-'
+    int cc_major, cc_minor;
+    int sms;
+    size_t l2_bytes, mem_bytes;
+    int driver_version, runtime_version;
+} Device;
+
+static inline void make_slug(char *slug, size_t cap, const char *name)
+{
+    size_t k = 0;
+    int dash = 0;
+    for (const char *c = name; *c && k + 1 < cap; c++) {
+        if (isalnum((unsigned char)*c)) {
+            if (dash && k > 0) slug[k++] = '-';
+            if (k + 1 < cap) slug[k++] = (char)tolower((unsigned char)*c);
+            dash = 0;
+        } else {
+            dash = 1;
+        }
+    }
+    slug[k] = '\0';
+}
+
+__global__ void probe_kernel(int *x) { if (x) *x = 1; }
+
+// Opens device 0. Returns EXIT_NO_DEVICE when there is none; exits with a clear
+// message when this binary holds no code the device can run.
+static inline int device_open(Device *d)
+{
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+        fprintf(stderr, "no CUDA device (%s): skipping\n",
+                err != cudaSuccess ? cudaGetErrorString(err) : "none found");
+        return EXIT_NO_DEVICE;
+    }
+    cudaDeviceProp prop;
+    memset(d, 0, sizeof *d);
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaSetDevice(0));
+    snprintf(d->name, sizeof d->name, "%s", prop.name);
+    make_slug(d->slug, sizeof d->slug, prop.name);
+    d->cc_major = prop.major;
+    d->cc_minor = prop.minor;
+    d->sms = prop.multiProcessorCount;
+    d->l2_bytes = (size_t)prop.l2CacheSize;
+    d->mem_bytes = prop.totalGlobalMem;
+    CUDA_CHECK(cudaDriverGetVersion(&d->driver_version));
+    CUDA_CHECK(cudaRuntimeGetVersion(&d->runtime_version));
+    cudaFuncAttributes attr;
+    err = cudaFuncGetAttributes(&attr, probe_kernel);
+    if (err != cudaSuccess) {
+        fprintf(stderr,
+                "error: this program holds no code for %s (compute capability %d.%d): %s\n"
+                "  rebuild for it, e.g. 'make ARCH=sm_%d%d'\n",
+                d->name, d->cc_major, d->cc_minor, cudaGetErrorString(err), d->cc_major,
+                d->cc_minor);
+        exit(EXIT_USAGE);
+    }
+    return EXIT_PASS;
+}
+
+static inline void device_print(const Device *d)
+{
+    printf("device: %s, compute capability %d.%d, %d SMs, %.0f MB L2, %.1f GiB, "
+           "driver %d.%d, runtime %d.%d\n",
+           d->name, d->cc_major, d->cc_minor, d->sms, d->l2_bytes / 1e6,
+           d->mem_bytes / 1073741824.0, d->driver_version / 1000,
+           d->driver_version % 1000 / 10, d->runtime_version / 1000,
+           d->runtime_version % 1000 / 10);
+}
+#line 31 "chapters/00-measuring.md"
+// <<make-random-inputs-that-can-catch-mistakes>>
+#line 221 "chapters/00-measuring.md"
+// splitmix64: tiny, fast, and the same sequence on every machine for a given seed.
+static inline uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// Uniform in [0, 1) with 53 random bits.
+static inline double rng_uniform(uint64_t *state) { return (rng_next(state) >> 11) * 0x1.0p-53; }
+
+// Fills x with uniform values in [lo, hi). Choose lo, hi so the mean is not zero:
+// a zero-mean input lets a kernel that drops half its elements still look right.
+static inline void fill_uniform_f32(float *x, size_t n, float lo, float hi, uint64_t seed)
+{
+    uint64_t state = seed;
+    for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * rng_uniform(&state));
+}
+
+// A seed for one (chapter, size) pair: every size gets its own fresh inputs.
+static inline uint64_t seed_for(uint64_t base, const char *size)
+{
+    uint64_t h = base ^ 0xCBF29CE484222325ull;
+    for (const char *c = size; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001B3ull;
+    return h;
+}
+#line 32 "chapters/00-measuring.md"
+// <<poison-the-outputs>>
+#line 256 "chapters/00-measuring.md"
+// All-ones bytes are a NaN in every floating-point format we use (f64, f32, f16, bf16),
+// so an element a kernel forgot to write can never pass the check.
+static inline void poison(void *device_ptr, size_t bytes)
+{
+    CUDA_CHECK(cudaMemset(device_ptr, 0xFF, bytes));
+}
+#line 33 "chapters/00-measuring.md"
+// <<check-every-element-against-the-reference>>
+#line 281 "chapters/00-measuring.md"
+typedef struct {
+    double atol, rtol;  // element i passes when |got - ref| <= atol + rtol * |ref|
+} Tolerance;
+
+typedef struct {
+    size_t mismatches;
+    double max_abs_err, max_rel_err;
+} CheckResult;
+
+// Compares every element; prints the first few mismatches naming version, size,
+// index, expected and got, then how many elements mismatched. NaN always fails.
+static inline CheckResult check_close(const char *version, const char *size, const double *got,
+                               const double *ref, size_t n, Tolerance tol)
+{
+    CheckResult r = {0, 0.0, 0.0};
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs(got[i] - ref[i]);
+        double bound = tol.atol + tol.rtol * fabs(ref[i]);
+        if (!(err <= bound)) {  // written so that NaN fails
+            if (r.mismatches < 5)
+                fprintf(stderr,
+                        "FAIL %s size %s: index %zu: expected %.9g, got %.9g "
+                        "(|error| %.3g > tolerance %.3g)\n",
+                        version, size, i, ref[i], got[i], err, bound);
+            r.mismatches++;
+        }
+        if (err > r.max_abs_err || err != err) r.max_abs_err = err;
+        double rel = err / fmax(fabs(ref[i]), 1e-30);
+        if (rel > r.max_rel_err || rel != rel) r.max_rel_err = rel;
+    }
+    if (r.mismatches > 0)
+        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size,
+                r.mismatches, n);
+    return r;
+}
+
+// The same for float results: widens to double and calls check_close.
+static inline CheckResult check_close_f32(const char *version, const char *size, const float *got,
+                                   const double *ref, size_t n, Tolerance tol)
+{
+    double *wide = (double *)host_alloc(n * sizeof(double), "check buffer");
+    for (size_t i = 0; i < n; i++) wide[i] = got[i];
+    CheckResult r = check_close(version, size, wide, ref, n, tol);
+    free(wide);
+    return r;
+}
+#line 34 "chapters/00-measuring.md"
+// <<time-launches-with-events-and-a-median>>
+#line 353 "chapters/00-measuring.md"
+// A launch function runs the work being timed once, asynchronously, on stream 0.
+typedef void (*LaunchFn)(void *ctx);
+
+typedef struct {
+    int warmup;        // untimed launches first: module load, clocks, caches of code
+    int min_reps;      // at least this many timed launches
+    int max_reps;      // at most this many
+    double target_ms;  // ... or as many as fit in about this much GPU time
+    int flush_l2;      // evict the inputs from L2 before every timed launch
+} TimingPlan;
+
+static const TimingPlan TIMING_DEFAULT = {5, 20, 300, 200.0, 1};
+
+typedef struct {
+    double median_us, min_us, max_us;
+    int reps;
+} Timing;
+
+// The L2 flush: read a buffer twice the size of L2 so whatever the last launch left
+// there is evicted. Reading (not writing) leaves clean lines, so the timed kernel
+// pays no write-backs of the flush's data.
+__global__ void l2_flush_kernel(int *sink, const int4 *buf, size_t n)
+{
+    int acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int4 v = buf[i];
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x7FFFFFFF) *sink = acc;  // never true for a zeroed buffer, but the compiler cannot know
+}
+
+typedef struct {
+    int4 *buf;
+    size_t n;  // int4 elements
+    int *sink;
+    int sms;
+} L2Flusher;
+
+static L2Flusher g_flusher;
+
+static inline void l2_flush(void)
+{
+    if (!g_flusher.buf) {
+        int dev = 0, l2 = 0, sms = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        g_flusher.n = 2 * (size_t)l2 / sizeof(int4);
+        g_flusher.buf = (int4 *)device_alloc(g_flusher.n * sizeof(int4), "L2 flush buffer");
+        g_flusher.sink = (int *)device_alloc(sizeof(int), "L2 flush sink");
+        g_flusher.sms = sms;
+        CUDA_CHECK(cudaMemset(g_flusher.buf, 0, g_flusher.n * sizeof(int4)));
+    }
+    l2_flush_kernel<<<4 * g_flusher.sms, 512>>>(g_flusher.sink, g_flusher.buf, g_flusher.n);
+    CHECK_LAUNCH();
+}
+
+static inline int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Times fn: warm-up launches, then repetitions each bracketed by its own pair of
+// events (the flush sits outside the pair), and the median of their times.
+static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
+{
+    cudaEvent_t start, stop;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    // warm-up, and an estimate of one launch's time to choose the repetitions
+    float est_ms = 0.0f;
+    for (int i = 0; i < plan.warmup; i++) {
+        if (plan.flush_l2) l2_flush();
+        CUDA_CHECK(cudaEventRecord(start));
+        fn(ctx);
+        CUDA_CHECK(cudaEventRecord(stop));
+        CUDA_CHECK(cudaEventSynchronize(stop));
+        CUDA_CHECK(cudaEventElapsedTime(&est_ms, start, stop));
+    }
+    int reps = plan.max_reps;
+    if (est_ms > 0.0f && plan.target_ms / est_ms < reps) reps = (int)(plan.target_ms / est_ms);
+    if (reps < plan.min_reps) reps = plan.min_reps;
+
+    cudaEvent_t *ev = (cudaEvent_t *)host_alloc(2 * reps * sizeof(cudaEvent_t), "events");
+    for (int i = 0; i < 2 * reps; i++) CUDA_CHECK(cudaEventCreate(&ev[i]));
+    for (int i = 0; i < reps; i++) {
+        if (plan.flush_l2) l2_flush();
+        CUDA_CHECK(cudaEventRecord(ev[2 * i]));
+        fn(ctx);
+        CUDA_CHECK(cudaEventRecord(ev[2 * i + 1]));
+    }
+    CUDA_CHECK(cudaDeviceSynchronize());
+    double *us = (double *)host_alloc(reps * sizeof(double), "timings");
+    for (int i = 0; i < reps; i++) {
+        float ms = 0.0f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
+        us[i] = 1000.0 * ms;
+    }
+    qsort(us, reps, sizeof(double), compare_doubles);
+    Timing t;
+    t.reps = reps;
+    t.min_us = us[0];
+    t.max_us = us[reps - 1];
+    t.median_us = reps % 2 ? us[reps / 2] : 0.5 * (us[reps / 2 - 1] + us[reps / 2]);
+    for (int i = 0; i < 2 * reps; i++) CUDA_CHECK(cudaEventDestroy(ev[i]));
+    CUDA_CHECK(cudaEventDestroy(start));
+    CUDA_CHECK(cudaEventDestroy(stop));
+    free(ev);
+    free(us);
+    return t;
+}
+#line 35 "chapters/00-measuring.md"
+// <<measure-what-this-gpu-can-do>>
+#line 517 "chapters/00-measuring.md"
+// Copy: each thread moves 16-byte packs, grid-striding over the array; the last
+// n % 4 elements are copied one by one.
+__global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
+{
+    size_t n4 = n / 4;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (size_t k = i; k < n4; k += stride)
+        reinterpret_cast<float4 *>(dst)[k] = reinterpret_cast<const float4 *>(src)[k];
+    for (size_t k = 4 * n4 + i; k < n; k += stride) dst[k] = src[k];
+}
+
+// Read: the same access pattern with nothing written but one partial sum per block,
+// and four independent 16-byte loads in flight per thread per iteration.
+__global__ void read_f4_kernel(float *block_sums, const float *src, size_t n)
+{
+    const float4 *src4 = reinterpret_cast<const float4 *>(src);
+    size_t n4 = n / 4;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    float4 acc[4] = {};
+    for (; i + 3 * stride < n4; i += 4 * stride) {
+        float4 v[4];
+        for (int u = 0; u < 4; u++) v[u] = src4[i + u * stride];
+        for (int u = 0; u < 4; u++) {
+            acc[u].x += v[u].x; acc[u].y += v[u].y; acc[u].z += v[u].z; acc[u].w += v[u].w;
+        }
+    }
+    for (; i < n4; i += stride) {
+        float4 v = src4[i];
+        acc[0].x += v.x; acc[0].y += v.y; acc[0].z += v.z; acc[0].w += v.w;
+    }
+    float sum = 0.0f;
+    for (int u = 0; u < 4; u++) sum += (acc[u].x + acc[u].y) + (acc[u].z + acc[u].w);
+    for (size_t k = 4 * n4 + blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += stride)
+        sum += src[k];
+    // block sum: warp shuffles, then one value per warp through shared memory
+    __shared__ float warp_sums[32];
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xFFFFFFFFu, sum, offset);
+    if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float s = 0.0f;
+        for (unsigned w = 0; w < blockDim.x / 32; w++) s += warp_sums[w];
+        block_sums[blockIdx.x] = s;
+    }
+}
+
+// Grid for the grid-striding kernels: as many blocks as fit on the GPU at once.
+static inline int resident_blocks(const void *kernel, int threads)
+{
+    int dev = 0, sms = 0, per_sm = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+    return sms * (per_sm > 0 ? per_sm : 1);
+}
+
+typedef struct {
+    float *dst, *src, *block_sums;
+    size_t n;
+    int grid;
+} CeilingArgs;
+
+static inline void launch_memcpy(void *ctx)
+{
+    CeilingArgs *a = (CeilingArgs *)ctx;
+    CUDA_CHECK(cudaMemcpyAsync(a->dst, a->src, a->n * sizeof(float), cudaMemcpyDeviceToDevice));
+}
+
+static inline void launch_read_f4(void *ctx)
+{
+    CeilingArgs *a = (CeilingArgs *)ctx;
+    read_f4_kernel<<<a->grid, 256>>>(a->block_sums, a->src, a->n);
+    CHECK_LAUNCH();
+}
+
+typedef struct {
+    double copy_gbps;  // cudaMemcpy device to device, bytes read + bytes written
+    double read_gbps;  // read_f4_kernel, bytes read
+    size_t n;          // floats moved
+    double copy_us, read_us;
+} Ceilings;
+
+// Measures both ceilings on 1 GiB (less where the GPU has less free memory).
+static inline Ceilings measure_ceilings(void)
+{
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    size_t bytes = (size_t)1 << 30;
+    while (bytes > ((size_t)1 << 24) && 2 * bytes > free_b / 2) bytes /= 2;
+    CeilingArgs a;
+    a.n = bytes / sizeof(float);
+    a.src = (float *)device_alloc(bytes, "ceiling source");
+    a.dst = (float *)device_alloc(bytes, "ceiling destination");
+    a.grid = resident_blocks((const void *)read_f4_kernel, 256);
+    a.block_sums = (float *)device_alloc(a.grid * sizeof(float), "ceiling block sums");
+    CUDA_CHECK(cudaMemset(a.src, 0x3F, bytes));  // 0x3F3F3F3F = 0.747 as a float
+    Ceilings c;
+    c.n = a.n;
+    c.copy_us = time_launches(launch_memcpy, &a, TIMING_DEFAULT).median_us;
+    c.read_us = time_launches(launch_read_f4, &a, TIMING_DEFAULT).median_us;
+    c.copy_gbps = 2.0 * bytes / (c.copy_us * 1e3);
+    c.read_gbps = 1.0 * bytes / (c.read_us * 1e3);
+    CUDA_CHECK(cudaFree(a.src));
+    CUDA_CHECK(cudaFree(a.dst));
+    CUDA_CHECK(cudaFree(a.block_sums));
+    return c;
+}
+#line 36 "chapters/00-measuring.md"
+// <<the-version-table-and-the-chapter>>
+#line 649 "chapters/00-measuring.md"
+typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
+
+typedef struct {
+    const char *name;         // "v3-add-on-load": what --version, the CSV and the book use
+    const char *kind;         // "ours" or "peer"
+    const char *dtype;        // "f32", "f16", "bf16"
+    const char *description;  // one line for --list
+    void (*launch)(Problem *p);
+    // NULL, or a function returning why this version cannot run p (NULL when it can)
+    const char *(*unsupported)(const Problem *p);
+} Version;
+
+typedef struct BenchRun BenchRun;
+
+typedef struct {
+    const char *name;     // the program's and the CSV's name: "reduce"
+    const char *summary;  // one line for --help
+    const Version *versions;
+    int n_versions;
+    const char *const *dtypes;
+    int n_dtypes;
+    const char *const *bench_sizes;  // timed by --bench
+    int n_bench_sizes;
+    const char *const *check_sizes;  // checked by --check: the bench sizes and awkward ones
+    int n_check_sizes;
+    const char *ceiling;  // "read" or "copy": what pct_sol compares with
+    const char *peer;     // the version every other is compared with, or NULL
+    // Allocates and fills a problem of one size with fresh random inputs and its CPU
+    // reference; calls usage_error for a size it cannot parse.
+    Problem *(*create)(const char *dtype, const char *size, uint64_t seed);
+    void (*destroy)(Problem *p);
+    void (*poison_outputs)(Problem *p);
+    CheckResult (*check)(Problem *p, const char *version);
+    double (*bytes)(const Problem *p);  // fewest bytes the work must move
+    double (*flops)(const Problem *p);  // NULL for chapters about bytes
+    void (*extra_bench)(BenchRun *run); // NULL, or a chapter's own additional rows
+} Chapter;
+
+// Parses "1000003", "2^25" or "2^25+7" into a count; returns 0 on success.
+static inline int parse_count(const char *s, size_t *out)
+{
+    char *end = NULL;
+    unsigned long long base = strtoull(s, &end, 10);
+    if (end == s || *s == '-') return 1;
+    if (*end == '^') {
+        const char *e = end + 1;
+        unsigned long long p = strtoull(e, &end, 10);
+        if (end == e || p > 40) return 1;
+        unsigned long long v = 1;
+        for (unsigned long long k = 0; k < p; k++) v *= base;
+        base = v;
+    }
+    if (*end == '+' || *end == '-') {
+        char sign = *end;
+        const char *e = end + 1;
+        unsigned long long d = strtoull(e, &end, 10);
+        if (end == e) return 1;
+        if (sign == '-' && d > base) return 1;
+        base = sign == '+' ? base + d : base - d;
+    }
+    if (*end != '\0') return 1;
+    *out = (size_t)base;
+    return 0;
+}
+#line 37 "chapters/00-measuring.md"
+// <<rows-the-csv-and-its-provenance>>
+#line 731 "chapters/00-measuring.md"
+typedef struct {
+    const char *version, *kind, *dtype;
+    char size[64];
+    double time_us, gbps, tflops, pct_sol, max_rel_err;  // NAN where not applicable
+    int pass;
+} Row;
+
+struct BenchRun {
+    const Chapter *chapter;
+    Device device;
+    Ceilings ceilings;
+    double sol_gbps;  // the chapter's ceiling, measured in this run
+    FILE *csv;        // NULL when no --csv was given
+    TimingPlan plan;
+};
+
+#define CSV_HEADER "version,kind,dtype,size,time_us,gbps,tflops,pct_sol,max_rel_err,status"
+
+static inline void csv_number(FILE *f, const char *fmt, double v)
+{
+    if (!isnan(v)) fprintf(f, fmt, v);
+    fputc(',', f);
+}
+
+static inline void row_print(const Row *r, double peer_us)
+{
+    printf("  %-28s %-4s %12s", r->version, r->dtype, r->size);
+    if (!r->pass) { printf("   FAIL\n"); fflush(stdout); return; }
+    if (!isnan(r->time_us)) printf(" %10.2f us", r->time_us);
+    if (!isnan(r->gbps)) printf(" %8.1f GB/s", r->gbps);
+    if (!isnan(r->tflops)) printf(" %8.2f TFLOP/s", r->tflops);
+    if (!isnan(r->pct_sol)) printf(" %6.1f%% of ceiling", r->pct_sol);
+    if (!isnan(peer_us) && !isnan(r->time_us)) printf(" %6.2fx peer", peer_us / r->time_us);
+    printf("\n");
+    fflush(stdout);
+}
+
+// Records one result: prints it, and appends it to the CSV when there is one.
+static inline void bench_emit(BenchRun *run, const Row *r, double peer_us)
+{
+    row_print(r, peer_us);
+    if (!run->csv) return;
+    fprintf(run->csv, "%s,%s,%s,%s,", r->version, r->kind, r->dtype, r->size);
+    csv_number(run->csv, "%.3f", r->time_us);
+    csv_number(run->csv, "%.1f", r->gbps);
+    csv_number(run->csv, "%.2f", r->tflops);
+    csv_number(run->csv, "%.1f", r->pct_sol);
+    csv_number(run->csv, "%.2e", r->max_rel_err);
+    fprintf(run->csv, "%s\n", r->pass ? "pass" : "fail");
+}
+
+// Fills a row's rates from its time and the problem's bytes and flops.
+static inline Row row_from_time(const BenchRun *run, const Version *v, const char *size, double us,
+                         double bytes, double flops, double max_rel_err)
+{
+    Row r;
+    r.version = v->name;
+    r.kind = v->kind;
+    r.dtype = v->dtype;
+    snprintf(r.size, sizeof r.size, "%s", size);
+    r.time_us = us;
+    r.gbps = bytes > 0 ? bytes / (us * 1e3) : NAN;
+    r.tflops = flops > 0 ? flops / (us * 1e6) : NAN;
+    r.pct_sol = bytes > 0 ? 100.0 * r.gbps / run->sol_gbps : NAN;
+    r.max_rel_err = max_rel_err;
+    r.pass = 1;
+    return r;
+}
+
+// Set by the Makefile: which tangled files this program was built from and their hash.
+#ifndef BOOK_SOURCES
+#define BOOK_SOURCES "unknown"
+#endif
+#ifndef BOOK_SOURCES_SHA1
+#define BOOK_SOURCES_SHA1 "unknown"
+#endif
+#ifndef BOOK_NVCC_FLAGS
+#define BOOK_NVCC_FLAGS "unknown"
+#endif
+
+// Beside reduce.csv, reduce.provenance: what was measured, where, when, from what.
+static inline void provenance_write(const char *csv_path, const Device *d, int argc, char **argv)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", csv_path);
+    char *dot = strrchr(path, '.');
+    if (dot && strcmp(dot, ".csv") == 0) *dot = '\0';
+    strncat(path, ".provenance", sizeof path - strlen(path) - 1);
+    FILE *f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "error: cannot write %s\n", path); exit(EXIT_CHECK); }
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    fprintf(f, "gpu: %s\nslug: %s\ncompute_capability: %d.%d\nsms: %d\nl2_bytes: %zu\n",
+            d->name, d->slug, d->cc_major, d->cc_minor, d->sms, d->l2_bytes);
+    fprintf(f, "memory_bytes: %zu\ndriver: %d.%d\ncuda_runtime: %d.%d\n", d->mem_bytes,
+            d->driver_version / 1000, d->driver_version % 1000 / 10,
+            d->runtime_version / 1000, d->runtime_version % 1000 / 10);
+    fprintf(f, "nvcc: %d.%d\nnvcc_flags: %s\ndate: %s\n", __CUDACC_VER_MAJOR__,
+            __CUDACC_VER_MINOR__, BOOK_NVCC_FLAGS, date);
+    fprintf(f, "sources: %s\nsources_sha1: %s\ncommand:", BOOK_SOURCES, BOOK_SOURCES_SHA1);
+    for (int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
+    fprintf(f, "\n");
+    fclose(f);
+}
+#line 38 "chapters/00-measuring.md"
+// <<the-command-line>>
+#line 853 "chapters/00-measuring.md"
+typedef struct {
+    int list, check, bench, slug, help;
+    const char *csv;
+    const char *versions[64];
+    int n_versions;
+    const char *sizes[64];
+    int n_sizes;
+    const char *dtype;
+    uint64_t seed;
+    int reps;
+} Options;
+
+static inline void print_help(const Chapter *ch)
+{
+    printf("%s: %s\n\n", ch->name, ch->summary);
+    printf("usage: %s [--list] [--check [SIZE...]] [--bench [--csv FILE]] [options]\n\n"
+           "  --list              the versions, one line each\n"
+           "  --check [SIZE...]   check every version against the CPU reference\n"
+           "                      (default sizes:", ch->name);
+    for (int i = 0; i < ch->n_check_sizes; i++) printf(" %s", ch->check_sizes[i]);
+    printf(")\n  --bench             check, then time every version (sizes:");
+    for (int i = 0; i < ch->n_bench_sizes; i++) printf(" %s", ch->bench_sizes[i]);
+    printf(")\n"
+           "  --csv FILE          with --bench: write the rows to FILE and its provenance\n"
+           "                      beside it\n"
+           "  --version NAME      only this version (repeatable; 'v3' matches 'v3-...')\n"
+           "  --n SIZE            only this size (repeatable; 1000003, 2^25, 2^25+7)\n"
+           "  --dtype TYPE        only this element type\n"
+           "  --seed N            the random inputs' seed (default 1)\n"
+           "  --reps N            timed repetitions (default: enough for ~200 ms, 20..300)\n"
+           "  --slug              print the GPU's name as a folder name, then exit\n"
+           "exit status: 0 all passed, 1 a check failed, 2 bad arguments, 77 no GPU\n");
+}
+
+static inline const char *next_arg(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) usage_error("missing value after", argv[*i], "see --help");
+    return argv[++*i];
+}
+
+static inline Options parse_options(int argc, char **argv)
+{
+    Options o;
+    memset(&o, 0, sizeof o);
+    o.seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--list")) o.list = 1;
+        else if (!strcmp(a, "--check")) {
+            o.check = 1;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && o.n_sizes < 64) o.sizes[o.n_sizes++] = argv[++i];
+        }
+        else if (!strcmp(a, "--bench")) o.bench = 1;
+        else if (!strcmp(a, "--csv")) o.csv = next_arg(argc, argv, &i);
+        else if (!strcmp(a, "--version")) {
+            if (o.n_versions == 64) usage_error("too many", a, "at most 64 --version");
+            o.versions[o.n_versions++] = next_arg(argc, argv, &i);
+        }
+        else if (!strcmp(a, "--n") || !strcmp(a, "--size")) {
+            if (o.n_sizes == 64) usage_error("too many", a, "at most 64 sizes");
+            o.sizes[o.n_sizes++] = next_arg(argc, argv, &i);
+        }
+        else if (!strcmp(a, "--dtype")) o.dtype = next_arg(argc, argv, &i);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(next_arg(argc, argv, &i), NULL, 10);
+        else if (!strcmp(a, "--reps")) {
+            const char *v = next_arg(argc, argv, &i);
+            o.reps = atoi(v);
+            if (o.reps < 1 || o.reps > 100000) usage_error("bad --reps", v, "1 to 100000");
+        }
+        else if (!strcmp(a, "--slug")) o.slug = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o.help = 1;
+        else usage_error("unknown argument", a,
+                         "--list --check --bench --csv --version --n --dtype --seed --reps --slug --help");
+    }
+    if (o.csv && !o.bench) usage_error("--csv needs --bench; got", o.csv, "--bench --csv FILE");
+    return o;
+}
+
+// "v3" selects "v3-add-on-load"; a full name selects itself.
+static inline int name_matches(const char *name, const char *pattern)
+{
+    size_t k = strlen(pattern);
+    return strcmp(name, pattern) == 0 || (strncmp(name, pattern, k) == 0 && name[k] == '-');
+}
+
+static inline int version_selected(const Options *o, const Version *v)
+{
+    if (o->dtype && strcmp(o->dtype, v->dtype) != 0) return 0;
+    if (o->n_versions == 0) return 1;
+    for (int i = 0; i < o->n_versions; i++)
+        if (name_matches(v->name, o->versions[i])) return 1;
+    return 0;
+}
+
+static inline void validate_selection(const Chapter *ch, const Options *o)
+{
+    for (int i = 0; i < o->n_versions; i++) {
+        int found = 0;
+        for (int k = 0; k < ch->n_versions; k++) found |= name_matches(ch->versions[k].name, o->versions[i]);
+        if (!found) {
+            char names[4096] = "";
+            for (int k = 0; k < ch->n_versions; k++) {
+                strncat(names, ch->versions[k].name, sizeof names - strlen(names) - 2);
+                strncat(names, " ", sizeof names - strlen(names) - 1);
+            }
+            usage_error("unknown version", o->versions[i], names);
+        }
+    }
+    if (o->dtype) {
+        int found = 0;
+        for (int k = 0; k < ch->n_dtypes; k++) found |= !strcmp(ch->dtypes[k], o->dtype);
+        if (!found) usage_error("unknown dtype", o->dtype, "see --list");
+    }
+}
+
+static inline void list_versions(const Chapter *ch)
+{
+    for (int i = 0; i < ch->n_versions; i++) {
+        const Version *v = &ch->versions[i];
+        printf("%-28s %-5s %-4s %s\n", v->name, v->kind, v->dtype, v->description);
+    }
+}
+
+// Runs one version once on p and checks every element of its output.
+static inline CheckResult run_and_check(const Chapter *ch, const Version *v, Problem *p)
+{
+    ch->poison_outputs(p);
+    v->launch(p);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    return ch->check(p, v->name);
+}
+
+// --check: every selected version, every size; returns the number of failures.
+static inline int run_checks(const Chapter *ch, const Options *o, int *passed)
+{
+    int failed = 0;
+    const char *const *sizes = o->n_sizes ? o->sizes : ch->check_sizes;
+    int n_sizes = o->n_sizes ? o->n_sizes : ch->n_check_sizes;
+    for (int d = 0; d < ch->n_dtypes; d++) {
+        const char *dtype = ch->dtypes[d];
+        if (o->dtype && strcmp(o->dtype, dtype)) continue;
+        for (int s = 0; s < n_sizes; s++) {
+            Problem *p = ch->create(dtype, sizes[s], seed_for(o->seed, sizes[s]));
+            for (int k = 0; k < ch->n_versions; k++) {
+                const Version *v = &ch->versions[k];
+                if (strcmp(v->dtype, dtype) || !version_selected(o, v)) continue;
+                const char *why = v->unsupported ? v->unsupported(p) : NULL;
+                if (why) {
+                    printf("skip %-28s %-4s %12s  (%s)\n", v->name, dtype, sizes[s], why);
+                    continue;
+                }
+                CheckResult r = run_and_check(ch, v, p);
+                printf("%s %-28s %-4s %12s  max rel error %.2e\n", r.mismatches ? "FAIL" : "pass",
+                       v->name, dtype, sizes[s], r.max_rel_err);
+                fflush(stdout);
+                if (r.mismatches) failed++; else (*passed)++;
+            }
+            ch->destroy(p);
+        }
+    }
+    return failed;
+}
+
+typedef struct {
+    const Version *v;
+    Problem *p;
+} VersionLaunch;
+
+static inline void launch_version(void *ctx)
+{
+    VersionLaunch *vl = (VersionLaunch *)ctx;
+    vl->v->launch(vl->p);
+}
+
+// Checks, then times one version on p.
+static inline Row bench_version(BenchRun *run, const Version *v, Problem *p, const char *size)
+{
+    const Chapter *ch = run->chapter;
+    CheckResult c = run_and_check(ch, v, p);
+    if (c.mismatches) {
+        Row r = row_from_time(run, v, size, NAN, 0, 0, c.max_rel_err);
+        r.pass = 0;
+        return r;
+    }
+    VersionLaunch vl = {v, p};
+    Timing t = time_launches(launch_version, &vl, run->plan);
+    return row_from_time(run, v, size, t.median_us, ch->bytes(p),
+                         ch->flops ? ch->flops(p) : 0.0, c.max_rel_err);
+}
+
+static inline void emit_ceiling_rows(BenchRun *run)
+{
+    Row r;
+    memset(&r, 0, sizeof r);
+    r.kind = "ceiling";
+    r.dtype = "f32";
+    r.tflops = NAN;
+    r.max_rel_err = NAN;
+    r.pass = 1;
+    snprintf(r.size, sizeof r.size, "%zu", run->ceilings.n);
+    r.version = "copy-ceiling";
+    r.time_us = run->ceilings.copy_us;
+    r.gbps = run->ceilings.copy_gbps;
+    r.pct_sol = 100.0 * r.gbps / run->sol_gbps;
+    bench_emit(run, &r, NAN);
+    r.version = "read-ceiling";
+    r.time_us = run->ceilings.read_us;
+    r.gbps = run->ceilings.read_gbps;
+    r.pct_sol = 100.0 * r.gbps / run->sol_gbps;
+    bench_emit(run, &r, NAN);
+}
+
+// --bench: ceilings first, then for each size the peer, then every version in table order.
+static inline int run_bench(const Chapter *ch, const Options *o, const Device *dev, int argc, char **argv)
+{
+    BenchRun run;
+    memset(&run, 0, sizeof run);
+    run.chapter = ch;
+    run.device = *dev;
+    run.plan = TIMING_DEFAULT;
+    if (o->reps) run.plan.min_reps = run.plan.max_reps = o->reps;
+    char tmp_path[4096] = "";
+    if (o->csv) {
+        snprintf(tmp_path, sizeof tmp_path, "%s.tmp", o->csv);
+        run.csv = fopen(tmp_path, "w");
+        if (!run.csv) usage_error("cannot write the CSV file", o->csv, "a writable path");
+        fprintf(run.csv, CSV_HEADER "\n");
+    }
+    printf("measuring the ceilings (1 GiB copy and read)...\n");
+    run.ceilings = measure_ceilings();
+    run.sol_gbps = strcmp(ch->ceiling, "copy") == 0 ? run.ceilings.copy_gbps : run.ceilings.read_gbps;
+    emit_ceiling_rows(&run);
+
+    int failed = 0;
+    const char *const *sizes = o->n_sizes ? o->sizes : ch->bench_sizes;
+    int n_sizes = o->n_sizes ? o->n_sizes : ch->n_bench_sizes;
+    for (int d = 0; d < ch->n_dtypes; d++) {
+        const char *dtype = ch->dtypes[d];
+        if (o->dtype && strcmp(o->dtype, dtype)) continue;
+        for (int s = 0; s < n_sizes; s++) {
+            printf("%s %s size %s\n", ch->name, dtype, sizes[s]);
+            Problem *p = ch->create(dtype, sizes[s], seed_for(o->seed, sizes[s]));
+            const Version *peer = NULL;  // timed first, so every row can say "x peer"
+            Row peer_row;
+            for (int k = 0; k < ch->n_versions; k++)
+                if (ch->peer && !strcmp(ch->versions[k].name, ch->peer) && !strcmp(ch->versions[k].dtype, dtype))
+                    peer = &ch->versions[k];
+            if (peer) peer_row = bench_version(&run, peer, p, sizes[s]);
+            double peer_us = peer ? peer_row.time_us : NAN;
+            for (int k = 0; k < ch->n_versions; k++) {
+                const Version *v = &ch->versions[k];
+                if (strcmp(v->dtype, dtype) || !version_selected(o, v)) continue;
+                if (v->unsupported && v->unsupported(p)) continue;
+                Row r = v == peer ? peer_row : bench_version(&run, v, p, sizes[s]);
+                failed += !r.pass;
+                bench_emit(&run, &r, peer_us);
+            }
+            ch->destroy(p);
+        }
+    }
+    if (ch->extra_bench) ch->extra_bench(&run);
+    if (run.csv) {
+        fclose(run.csv);
+        if (rename(tmp_path, o->csv) != 0) usage_error("cannot write the CSV file", o->csv, "a writable path");
+        provenance_write(o->csv, dev, argc, argv);
+        printf("wrote %s\n", o->csv);
+    }
+    return failed;
+}
+
+// The main function of every chapter program.
+static inline int harness_main(const Chapter *ch, int argc, char **argv)
+{
+    Options o = parse_options(argc, argv);
+    if (o.help) { print_help(ch); return EXIT_PASS; }
+    validate_selection(ch, &o);
+    if (o.list) { list_versions(ch); return EXIT_PASS; }
+    if (!o.check && !o.bench && !o.slug) {
+        printf("(no mode given: running --check; --help lists the options)\n");
+        o.check = 1;
+    }
+    Device dev;
+    int status = device_open(&dev);
+    if (status != EXIT_PASS) return status;
+    if (o.slug) { printf("%s\n", dev.slug); return EXIT_PASS; }
+    device_print(&dev);
+    int failed = 0, passed = 0;
+    if (o.check) {
+        failed += run_checks(ch, &o, &passed);
+        printf("%d passed, %d failed\n", passed, failed);
+    }
+    if (o.bench) failed += run_bench(ch, &o, &dev, argc, argv);
+    return failed ? EXIT_CHECK : EXIT_PASS;
+}
