@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# tests/book_test.sh -- checks of a built book (HTML site and PDF).
+#
+# Usage: tests/book_test.sh [REPO_ROOT]        (default: the current directory)
+# The book must be built first (`make book`, or `make book-test` does both).
+# Prints one "ok"/"FAIL" line per check, then "N passed, M failed"; exits 1
+# if any check failed.  The PDF text checks need pdftotext (poppler-utils)
+# and are skipped without it.
+set -u
+root=${1:-.}
+cd "$root" || { echo "FAIL cannot cd to $root"; exit 1; }
+
+html=book/html
+pdf=book/book.pdf
+pass=0
+failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok()   { echo "ok   $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# squeeze text to lowercase letters and digits, for loose title matching
+squash() { tr '[:upper:]' '[:lower:]' | tr -cd '[:alnum:]'; }
+# an HTML page as text: tags removed, common entities decoded
+page_text() { sed -e 's/<[^>]*>//g' -e 's/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&#39;/'"'"'/g' "$1"; }
+# title of a chapter: its first "# " heading, without attributes or markup
+chapter_title() { sed -n 's/^#[[:space:]]\{1,\}//p' "$1" | head -1 | sed 's/[[:space:]]*{[^}]*}[[:space:]]*$//'; }
+
+shopt -s nullglob
+chapters=(chapters/*.md)
+shopt -u nullglob
+[ ${#chapters[@]} -gt 0 ] || fail "no chapters/*.md found"
+
+# ------------------------------------------------------------------ pages exist
+check "contents page $html/index.html exists" test -s "$html/index.html"
+check "stylesheet $html/style.css exists" test -s "$html/style.css"
+pages=("$html/index.html")
+for c in "${chapters[@]}"; do
+  p="$html/$(basename "$c" .md).html"
+  if [ -s "$p" ]; then ok "page $p exists"; pages+=("$p"); else fail "page $p missing"; fi
+done
+
+# ------------------------------------------------------------------ titles
+for c in "${chapters[@]}"; do
+  p="$html/$(basename "$c" .md).html"
+  t=$(chapter_title "$c")
+  [ -n "$t" ] || { fail "$c has no '# ' title"; continue; }
+  want=$(printf '%s' "$t" | sed 's/[`*_]//g' | squash)
+  [ -s "$p" ] && { page_text "$p" | squash | grep -qF "$want" && ok "title '$t' on $p" || fail "title '$t' not on $p"; }
+  page_text "$html/index.html" 2>/dev/null | squash | grep -qF "$want" \
+    && ok "title '$t' in contents" || fail "title '$t' not in contents"
+done
+
+# ------------------------------------------------------------------ figures
+nfig=0
+for p in "${pages[@]}"; do
+  for src in $(grep -o '<img [^>]*src="[^"]*"' "$p" | sed 's/.*src="\([^"]*\)"/\1/' | sort -u); do
+    case $src in http:*|https:*|data:*) fail "$p: remote or inline image $src"; continue ;; esac
+    nfig=$((nfig + 1))
+    f="$html/$src"
+    if [ ! -s "$f" ]; then fail "$p: figure $src missing"
+    elif head -c 2000 "$f" | grep -q '<svg'; then ok "$p: figure $src is SVG"
+    else fail "$p: figure $src is not SVG"; fi
+  done
+done
+[ $nfig -gt 0 ] || echo "     (no figures referenced)"
+
+# ------------------------------------------------------------------ results tables
+for c in "${chapters[@]}"; do
+  p="$html/$(basename "$c" .md).html"
+  [ -s "$p" ] || continue
+  want=$(grep -cE '^:::+[[:space:]]*\{[^}]*\.results([[:space:]}]|$)' "$c")
+  got=$(grep -c '<div class="results"' "$p")
+  check "$p: $want results block(s) woven (found $got)" test "$want" -eq "$got"
+  if [ "$want" -gt 0 ]; then
+    tables=$(grep -c '<div class="results-table' "$p")
+    nodata=$(grep -c 'class="note no-data"' "$p")
+    check "$p: results blocks hold tables or a no-data note" test $((tables + nodata)) -ge "$want"
+  fi
+done
+
+# ------------------------------------------------------------------ leftovers
+for p in "${pages[@]}"; do
+  # a <<name>> line left inside code (tags stripped) = an unwoven reference
+  left=$(awk '/<pre/ { inpre = 1 } inpre { print } /<\/pre>/ { inpre = 0 }' "$p" \
+    | sed -e 's/<[^>]*>//g' -e 's/&lt;/</g; s/&gt;/>/g' | grep -cE '^[[:space:]]*<<[^<>]+>>[[:space:]]*$')
+  check "$p: no unresolved <<chunk>> lines in code ($left)" test "$left" -eq 0
+  keys=$(grep -cE '<span class="r"|class="r-missing"' "$p")
+  check "$p: no unresolved result keys ($keys)" test "$keys" -eq 0
+  chunks=$(grep -cE '<code class="[^"]*">\{\.[a-z]+ (#|file=)' "$p")
+  check "$p: no raw chunk attribute lines ($chunks)" test "$chunks" -eq 0
+done
+
+# ------------------------------------------------------------------ internal links
+for p in "${pages[@]}"; do
+  grep -o ' id="[^"]*"' "$p" | sed 's/ id="\(.*\)"/\1/' | sort -u > "$tmp/ids-$(basename "$p")"
+done
+for p in "${pages[@]}"; do
+  bad=0
+  : > "$tmp/bad"
+  grep -o 'href="[^"]*"' "$p" | sed 's/href="\(.*\)"/\1/' | sort -u > "$tmp/links"
+  while IFS= read -r l; do
+    case $l in
+      *://*|mailto:*|"") continue ;;
+      \#*) target=$(basename "$p"); frag=${l#\#} ;;
+      *\#*) target=${l%%#*}; frag=${l#*#} ;;
+      *) target=$l; frag= ;;
+    esac
+    case $target in *.html) ;; *)
+      # other local files (figures, style, pdf)
+      [ -e "$html/$target" ] || { echo "$l" >> "$tmp/bad"; bad=$((bad + 1)); }
+      continue ;;
+    esac
+    if [ ! -s "$html/$target" ]; then echo "$l" >> "$tmp/bad"; bad=$((bad + 1)); continue; fi
+    [ -z "$frag" ] && continue
+    grep -qxF "$frag" "$tmp/ids-$target" || { echo "$l" >> "$tmp/bad"; bad=$((bad + 1)); }
+  done < "$tmp/links"
+  if [ $bad -eq 0 ]; then ok "$p: all $(wc -l < "$tmp/links") internal links resolve"
+  else fail "$p: $bad broken link(s): $(head -5 "$tmp/bad" | tr '\n' ' ')"; fi
+done
+
+# ------------------------------------------------------------------ offline
+for p in "${pages[@]}"; do
+  remote=$(grep -cE '<(script|link)[^>]+(src|href)="(https?:)?//' "$p")
+  check "$p: no remote scripts or stylesheets ($remote)" test "$remote" -eq 0
+done
+
+# ------------------------------------------------------------------ PDF
+if [ -s "$pdf" ] && [ "$(head -c 5 "$pdf")" = "%PDF-" ]; then
+  ok "$pdf exists and is a PDF"
+  if command -v pdftotext >/dev/null 2>&1; then
+    pdftotext -layout "$pdf" "$tmp/book.txt" 2>/dev/null
+    n=$(grep -cE '^[[:space:]]*Chapter [0-9]+[[:space:]]*$' "$tmp/book.txt")
+    check "$pdf has ${#chapters[@]} chapters (found $n)" test "$n" -eq "${#chapters[@]}"
+    squash < "$tmp/book.txt" > "$tmp/book.sq"
+    for c in "${chapters[@]}"; do
+      t=$(chapter_title "$c")
+      want=$(printf '%s' "$t" | sed 's/[`*_]//g' | squash)
+      grep -qF "$want" "$tmp/book.sq" && ok "title '$t' in $pdf" || fail "title '$t' not in $pdf"
+    done
+  else
+    echo "     (pdftotext not installed: PDF chapter checks skipped)"
+  fi
+else
+  fail "$pdf missing or not a PDF"
+fi
+
+echo "$pass passed, $failed failed"
+[ $failed -eq 0 ]
