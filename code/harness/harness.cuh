@@ -497,6 +497,7 @@ typedef struct {
     double (*bytes)(const Problem *p);  // fewest bytes the work must move
     double (*flops)(const Problem *p);  // NULL for chapters about bytes
     void (*extra_bench)(BenchRun *run); // NULL, or a chapter's own additional rows
+    int (*self_test)(void);             // NULL, or CPU tests of the chapter's reference
 } Chapter;
 
 // Parses "1000003", "2^25" or "2^25+7" into a count; returns 0 on success.
@@ -527,7 +528,7 @@ static inline int parse_count(const char *s, size_t *out)
 }
 #line 37 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 731 "chapters/00-measuring.md"
+#line 732 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -635,9 +636,9 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 38 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 853 "chapters/00-measuring.md"
+#line 856 "chapters/00-measuring.md"
 typedef struct {
-    int list, check, bench, slug, help;
+    int list, check, bench, slug, help, self_test;
     const char *csv;
     const char *versions[64];
     int n_versions;
@@ -667,6 +668,7 @@ static inline void print_help(const Chapter *ch)
            "  --seed N            the random inputs' seed (default 1)\n"
            "  --reps N            timed repetitions (default: enough for ~200 ms, 20..300)\n"
            "  --slug              print the GPU's name as a folder name, then exit\n"
+           "  --self-test         test the harness and the CPU reference (no GPU needed)\n"
            "exit status: 0 all passed, 1 a check failed, 2 bad arguments, 77 no GPU\n");
 }
 
@@ -706,9 +708,10 @@ static inline Options parse_options(int argc, char **argv)
             if (o.reps < 1 || o.reps > 100000) usage_error("bad --reps", v, "1 to 100000");
         }
         else if (!strcmp(a, "--slug")) o.slug = 1;
+        else if (!strcmp(a, "--self-test")) o.self_test = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o.help = 1;
         else usage_error("unknown argument", a,
-                         "--list --check --bench --csv --version --n --dtype --seed --reps --slug --help");
+                         "--list --check --bench --csv --version --n --dtype --seed --reps --slug --self-test --help");
     }
     if (o.csv && !o.bench) usage_error("--csv needs --bench; got", o.csv, "--bench --csv FILE");
     return o;
@@ -906,6 +909,54 @@ static inline int run_bench(const Chapter *ch, const Options *o, const Device *d
     return failed;
 }
 
+// --self-test: the harness's own functions on cases whose answers are known by hand.
+#define SELF_TEST(cond) self_test_report((cond), #cond, __FILE__, __LINE__, &passed, &failed)
+
+static inline void self_test_report(int ok, const char *what, const char *file, int line,
+                                    int *passed, int *failed)
+{
+    printf("%s %s:%d: %s\n", ok ? "ok  " : "FAIL", file, line, what);
+    if (ok) (*passed)++; else (*failed)++;
+}
+
+static inline int harness_self_test(void)
+{
+    int passed = 0, failed = 0;
+    char slug[256];
+    make_slug(slug, sizeof slug, "NVIDIA H100 80GB HBM3");
+    SELF_TEST(strcmp(slug, "nvidia-h100-80gb-hbm3") == 0);
+    make_slug(slug, sizeof slug, "  Tesla (V100)-SXM2 ");
+    SELF_TEST(strcmp(slug, "tesla-v100-sxm2") == 0);
+    size_t n = 0;
+    SELF_TEST(parse_count("1000003", &n) == 0 && n == 1000003);
+    SELF_TEST(parse_count("2^25", &n) == 0 && n == 33554432);
+    SELF_TEST(parse_count("2^25+7", &n) == 0 && n == 33554439);
+    SELF_TEST(parse_count("2^20-1", &n) == 0 && n == 1048575);
+    SELF_TEST(parse_count("12x", &n) != 0 && parse_count("", &n) != 0 && parse_count("-3", &n) != 0);
+    double ref[3] = {1.0, -2.0, 1000.0}, got[3] = {1.0, -2.0, 1000.0};
+    Tolerance tol = {1e-6, 1e-3};
+    SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 0);
+    got[2] = 1000.9;  // within 1e-6 + 1e-3 * 1000
+    SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 0);
+    printf("(two FAIL lines from check_close are expected next: the test feeds it bad values)\n");
+    got[2] = 1001.1;  // outside
+    SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 1);
+    got[2] = NAN;     // NaN never passes
+    SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 1);
+    uint64_t a = seed_for(1, "1000003"), b = seed_for(1, "2^20");
+    SELF_TEST(a != b && seed_for(1, "2^20") == b);
+    uint64_t state = 42;
+    double lo = 1.0, hi = 0.0;
+    for (int i = 0; i < 100000; i++) {
+        double u = rng_uniform(&state);
+        lo = fmin(lo, u);
+        hi = fmax(hi, u);
+    }
+    SELF_TEST(lo >= 0.0 && lo < 1e-3 && hi < 1.0 && hi > 0.999);
+    printf("harness: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
+
 // The main function of every chapter program.
 static inline int harness_main(const Chapter *ch, int argc, char **argv)
 {
@@ -913,6 +964,10 @@ static inline int harness_main(const Chapter *ch, int argc, char **argv)
     if (o.help) { print_help(ch); return EXIT_PASS; }
     validate_selection(ch, &o);
     if (o.list) { list_versions(ch); return EXIT_PASS; }
+    if (o.self_test) {
+        int failed = harness_self_test() + (ch->self_test ? ch->self_test() : 0);
+        return failed ? EXIT_CHECK : EXIT_PASS;
+    }
     if (!o.check && !o.bench && !o.slug) {
         printf("(no mode given: running --check; --help lists the options)\n");
         o.check = 1;

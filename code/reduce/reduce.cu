@@ -25,7 +25,7 @@ enum { BLOCK = 256 };  // threads per block for every version
 static const double REDUCE_TOLERANCE = 4.0 * 0x1.0p-23;
 #line 22 "chapters/01-reduce.md"
 // <<reduce-kernels>>
-#line 182 "chapters/01-reduce.md"
+#line 212 "chapters/01-reduce.md"
 // v0: interleaved addressing; the active threads are those whose index is a multiple
 // of 2*stride, so every warp stays busy with mostly idle lanes (divergence).
 __global__ void reduce_v0(float *out, const float *x, size_t n)
@@ -41,7 +41,7 @@ __global__ void reduce_v0(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 218 "chapters/01-reduce.md"
+#line 248 "chapters/01-reduce.md"
 // v1: the same pairs, computed by consecutive threads: no divergence until the last
 // five steps, but the strided index makes the threads of a warp hit the same banks.
 __global__ void reduce_v1(float *out, const float *x, size_t n)
@@ -58,7 +58,7 @@ __global__ void reduce_v1(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 264 "chapters/01-reduce.md"
+#line 294 "chapters/01-reduce.md"
 // v2: sequential addressing: the first half adds the second half, and so on.
 __global__ void reduce_v2(float *out, const float *x, size_t n)
 {
@@ -73,7 +73,7 @@ __global__ void reduce_v2(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 300 "chapters/01-reduce.md"
+#line 330 "chapters/01-reduce.md"
 // v3: each thread adds two elements as it loads them: half the blocks, no idle loaders.
 __global__ void reduce_v3(float *out, const float *x, size_t n)
 {
@@ -90,7 +90,7 @@ __global__ void reduce_v3(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 343 "chapters/01-reduce.md"
+#line 373 "chapters/01-reduce.md"
 // The last 64 values, reduced by one warp without __syncthreads. Since Volta the
 // lanes of a warp need not run in step, so each step reads, syncs the warp, then writes.
 __device__ void warp_reduce_shared(float *s, unsigned tid)
@@ -122,7 +122,7 @@ __global__ void reduce_v4(float *out, const float *x, size_t n)
     if (tid < 32) warp_reduce_shared(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 396 "chapters/01-reduce.md"
+#line 426 "chapters/01-reduce.md"
 // v5: the block-level loop unrolled completely for a block size known at compile time.
 template <unsigned THREADS>
 __device__ void block_reduce_shared(float *s, unsigned tid)
@@ -148,7 +148,7 @@ __global__ void reduce_v5(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 444 "chapters/01-reduce.md"
+#line 474 "chapters/01-reduce.md"
 // v6: a fixed grid; each thread first sums many elements in a grid-stride loop.
 __global__ void reduce_v6(float *out, const float *x, size_t n)
 {
@@ -165,7 +165,7 @@ __global__ void reduce_v6(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 484 "chapters/01-reduce.md"
+#line 514 "chapters/01-reduce.md"
 __device__ float warp_sum(float v)
 {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
@@ -196,7 +196,7 @@ __global__ void reduce_v7(float *out, const float *x, size_t n)
     v = block_sum(v);
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 539 "chapters/01-reduce.md"
+#line 569 "chapters/01-reduce.md"
 // Each thread's share of x, read as float4: 16 bytes a load, UNROLL loads in flight.
 // The n % 4 last elements are added one by one.
 template <int UNROLL>
@@ -230,7 +230,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 599 "chapters/01-reduce.md"
+#line 629 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -256,7 +256,7 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
 }
 #line 23 "chapters/01-reduce.md"
 // <<reduce-launchers>>
-#line 139 "chapters/01-reduce.md"
+#line 169 "chapters/01-reduce.md"
 typedef void (*PassKernel)(float *out, const float *x, size_t n);
 
 // Runs a kernel that turns n values into one sum per block, again and again on the
@@ -285,25 +285,25 @@ static int fixed_grid(void)
     if (!grid) grid = resident_blocks((const void *)reduce_v8, BLOCK);
     return grid;
 }
-#line 200 "chapters/01-reduce.md"
+#line 230 "chapters/01-reduce.md"
 static void launch_v0(Problem *p) { reduce_in_passes(p, reduce_v0, BLOCK, 0); }
-#line 237 "chapters/01-reduce.md"
+#line 267 "chapters/01-reduce.md"
 static void launch_v1(Problem *p) { reduce_in_passes(p, reduce_v1, BLOCK, 0); }
-#line 281 "chapters/01-reduce.md"
+#line 311 "chapters/01-reduce.md"
 static void launch_v2(Problem *p) { reduce_in_passes(p, reduce_v2, BLOCK, 0); }
-#line 319 "chapters/01-reduce.md"
+#line 349 "chapters/01-reduce.md"
 static void launch_v3(Problem *p) { reduce_in_passes(p, reduce_v3, 2 * BLOCK, 0); }
-#line 377 "chapters/01-reduce.md"
+#line 407 "chapters/01-reduce.md"
 static void launch_v4(Problem *p) { reduce_in_passes(p, reduce_v4, 2 * BLOCK, 0); }
-#line 424 "chapters/01-reduce.md"
+#line 454 "chapters/01-reduce.md"
 static void launch_v5(Problem *p) { reduce_in_passes(p, reduce_v5, 2 * BLOCK, 0); }
-#line 463 "chapters/01-reduce.md"
+#line 493 "chapters/01-reduce.md"
 static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fixed_grid()); }
-#line 517 "chapters/01-reduce.md"
+#line 547 "chapters/01-reduce.md"
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
-#line 575 "chapters/01-reduce.md"
+#line 605 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 625 "chapters/01-reduce.md"
+#line 655 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -312,7 +312,7 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 656 "chapters/01-reduce.md"
+#line 686 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -321,32 +321,43 @@ static void launch_cub(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<reduce-versions>>
-#line 204 "chapters/01-reduce.md"
+#line 234 "chapters/01-reduce.md"
     {"v0-interleaved-divergent", "ours", "f32", "interleaved addressing, divergent branch (Harris 1)", launch_v0, NULL},
-#line 241 "chapters/01-reduce.md"
+#line 271 "chapters/01-reduce.md"
     {"v1-interleaved-strided", "ours", "f32", "interleaved addressing, strided index: bank conflicts (Harris 2)", launch_v1, NULL},
-#line 285 "chapters/01-reduce.md"
+#line 315 "chapters/01-reduce.md"
     {"v2-sequential", "ours", "f32", "sequential addressing, no conflicts (Harris 3)", launch_v2, NULL},
-#line 323 "chapters/01-reduce.md"
+#line 353 "chapters/01-reduce.md"
     {"v3-add-on-load", "ours", "f32", "first add during the load, half the blocks (Harris 4)", launch_v3, NULL},
-#line 381 "chapters/01-reduce.md"
+#line 411 "chapters/01-reduce.md"
     {"v4-unroll-last-warp", "ours", "f32", "the last warp without block barriers (Harris 5)", launch_v4, NULL},
-#line 428 "chapters/01-reduce.md"
+#line 458 "chapters/01-reduce.md"
     {"v5-complete-unroll", "ours", "f32", "the tree unrolled for a compile-time block (Harris 6)", launch_v5, NULL},
-#line 467 "chapters/01-reduce.md"
+#line 497 "chapters/01-reduce.md"
     {"v6-many-per-thread", "ours", "f32", "fixed grid, many elements per thread (Harris 7)", launch_v6, NULL},
-#line 521 "chapters/01-reduce.md"
+#line 551 "chapters/01-reduce.md"
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
-#line 579 "chapters/01-reduce.md"
+#line 609 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 636 "chapters/01-reduce.md"
+#line 666 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 663 "chapters/01-reduce.md"
+#line 693 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 27 "chapters/01-reduce.md"
 };
 // <<create-and-check-a-reduce-problem>>
 #line 68 "chapters/01-reduce.md"
+// The reference: the sum, and the sum of magnitudes that scales the tolerance, in double.
+static void reduce_reference(double *sum, double *abs_sum, const float *x, size_t n)
+{
+    *sum = 0.0;
+    *abs_sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        *sum += x[i];
+        *abs_sum += fabs(x[i]);
+    }
+}
+
 static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -359,13 +370,7 @@ static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed
     snprintf(p->size, sizeof p->size, "%zu", n);
     float *h = (float *)host_alloc(n * sizeof(float), "input");
     fill_uniform_f32(h, n, -0.5f, 1.5f, seed);
-    double sum = 0.0, abs_sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        sum += h[i];
-        abs_sum += fabs(h[i]);
-    }
-    p->ref = sum;
-    p->abs_sum = abs_sum;
+    reduce_reference(&p->ref, &p->abs_sum, h, n);
     p->x = (float *)device_alloc(n * sizeof(float), "input");
     CUDA_CHECK(cudaMemcpy(p->x, h, n * sizeof(float), cudaMemcpyHostToDevice));
     free(h);
@@ -407,9 +412,34 @@ static CheckResult reduce_check(Problem *p, const char *version)
 }
 
 static double reduce_bytes(const Problem *p) { return (double)p->n * sizeof(float); }
+
+// --self-test: the reference and the tolerance on sums known by hand.
+static int reduce_self_test(void)
+{
+    int passed = 0, failed = 0;
+    float ramp[100];
+    for (int i = 0; i < 100; i++) ramp[i] = (float)(i + 1);
+    double sum, abs_sum;
+    reduce_reference(&sum, &abs_sum, ramp, 100);
+    SELF_TEST(sum == 5050.0 && abs_sum == 5050.0);
+    // 1e8 + 1 is not a float, but it is a double: the reference keeps the 1
+    float cancel[5] = {0.5f, -0.25f, 1e8f, 1.0f, -1e8f};
+    reduce_reference(&sum, &abs_sum, cancel, 5);
+    SELF_TEST(sum == 1.25 && abs_sum == 200000001.75);
+    // the tolerance catches one lost element of average size at n = 1000003
+    size_t n = 1000003;
+    float *x = (float *)host_alloc(n * sizeof(float), "input");
+    fill_uniform_f32(x, n, -0.5f, 1.5f, seed_for(1, "1000003"));
+    reduce_reference(&sum, &abs_sum, x, n);
+    free(x);
+    double tol = REDUCE_TOLERANCE * abs_sum;
+    SELF_TEST(tol > 0.1 && tol < 0.5);
+    printf("reduce: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
 #line 29 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 727 "chapters/01-reduce.md"
+#line 757 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -441,7 +471,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 30 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 777 "chapters/01-reduce.md"
+#line 807 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
@@ -452,7 +482,7 @@ static const Chapter REDUCE = {
     DTYPES, 1, BENCH_SIZES, 4, CHECK_SIZES, 8,
     "read", "cub",
     reduce_create, reduce_destroy, reduce_poison, reduce_check, reduce_bytes, NULL,
-    reduce_cpu_float_error,
+    reduce_cpu_float_error, reduce_self_test,
 };
 
 int main(int argc, char **argv) { return harness_main(&REDUCE, argc, argv); }

@@ -1,0 +1,91 @@
+# The one entry point. `make` builds the book from the committed measurements (no GPU
+# needed); `make test` runs every test; `make bench` measures on this machine's GPU.
+# `make help` lists the targets.
+
+BUILD        := build
+CHAPTERS     := $(sort $(wildcard chapters/*.md))
+REF_GPU      := nvidia-h100-80gb-hbm3
+PROGRAMS     := measuring reduce
+HARNESS      := code/harness/harness.cuh
+
+CC           ?= cc
+NVCC         ?= nvcc
+ARCH         ?= sm_90
+NVCC_FLAGS   ?= -arch=$(ARCH) -O3 -lineinfo -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra
+JOBS         ?= 2
+
+TANGLE       := $(BUILD)/tools/tangle
+TANGLE_INDEX := $(BUILD)/chunks.tsv
+BIN          := $(BUILD)/bin
+
+.DEFAULT_GOAL := all
+.PHONY: all help tangle programs bench test test-gpu check-gpu clean $(PROGRAMS)
+
+all: book
+
+help:
+	@echo "make              build the book (book/html/index.html, book/book.pdf) from the committed data"
+	@echo "make test         tangler, sync, compile, CPU, GPU (skipped without one) and book tests"
+	@echo "make test-gpu     only the GPU checks and compute-sanitizer runs"
+	@echo "make bench        check and time every chapter on this GPU into figures/data/<gpu>/"
+	@echo "make reduce       build, check and time one chapter (any of: $(PROGRAMS))"
+	@echo "make tangle       write code/ from chapters/"
+	@echo "make programs     build every chapter program into $(BIN)/"
+	@echo "variables: ARCH=sm_90 (or sm_80, native...), NVCC=nvcc"
+
+# ------------------------------------------------------------------ tangling
+$(TANGLE): tools/tangle.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -pedantic -o $@ $<
+
+# One run writes every file in code/ whose content changed, the chunk index and the
+# dependency file; files whose content did not change keep their time stamps, so only
+# what really changed is recompiled.
+$(BUILD)/tangle.stamp: $(CHAPTERS) $(TANGLE)
+	$(TANGLE) --depfile $(BUILD)/tangle.d --index $(TANGLE_INDEX) $(CHAPTERS)
+	@touch $@
+
+$(TANGLE_INDEX): $(BUILD)/tangle.stamp ;
+code/%: $(BUILD)/tangle.stamp ;
+
+tangle: $(BUILD)/tangle.stamp
+
+# ------------------------------------------------------------------ programs
+# Each program records which tangled files it was built from and their SHA-1, so the
+# results it writes can be traced to (and checked against) the sources.
+.SECONDEXPANSION:
+$(BIN)/%: $(HARNESS) code/$$*/$$*.cu
+	@mkdir -p $(@D)
+	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | sha1sum | cut -c1-40); \
+	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu"; \
+	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
+	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu
+
+programs: $(addprefix $(BIN)/,$(PROGRAMS))
+
+# ------------------------------------------------------------------ measuring
+# bench: every chapter, writing figures/data/<gpu-slug>/<chapter>.csv (+ provenance),
+# then the optional PyTorch peers where PyTorch is installed.
+bench: programs
+	tools/bench.sh $(PROGRAMS)
+
+# make reduce (or any chapter): build it, check it, time it into figures/data/<gpu-slug>/
+$(PROGRAMS): %: $(BIN)/%
+	tools/bench.sh $@
+
+# ------------------------------------------------------------------ tests
+# CTest runs everything; GPU tests skip (exit 77) where there is no GPU.
+$(BUILD)/ctest/CTestTestfile.cmake: tests/CMakeLists.txt
+	cmake -S tests -B $(BUILD)/ctest -DROOT=$(CURDIR) >/dev/null
+
+test: book-deps $(TANGLE) $(BUILD)/ctest/CTestTestfile.cmake
+	cd $(BUILD)/ctest && ctest --output-on-failure -j $(JOBS)
+
+test-gpu check-gpu: $(TANGLE) $(BUILD)/ctest/CTestTestfile.cmake
+	cd $(BUILD)/ctest && ctest --output-on-failure -L gpu
+
+clean: book-clean
+	rm -rf $(BUILD)
+
+include tools/book.mk
+-include $(BUILD)/tangle.d
