@@ -73,6 +73,15 @@ if (ok) {
 
 # ---------------------------------------------------------------- placeholder
 if (!ok) {
+    # a short banner instead of an empty plot
+    unset output
+    if (term eq 'pdf') {
+        set terminal pdfcairo size 6.2in,1.4in enhanced font "Helvetica,9"
+    } else {
+        set terminal svg size 960,200 enhanced font "Helvetica,13" background rgb "white"
+    }
+    set output out
+    set margins 0, 0, 0, 0
     unset border; unset tics; unset key
     set xrange [0:1]; set yrange [0:1]
     set label 1 "No measurements yet" at 0.5, 0.56 center font ",20" tc rgb "#5f6368"
