@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""tools/torch_peers.py CHAPTER CSV: append PyTorch peer rows to a chapter's CSV.
+
+Optional: `make bench` calls it only where PyTorch with CUDA is installed. It measures
+the way the harness does (each input checked against a float64 reference first; CUDA
+events around each repetition; L2 flushed before each; the median) and writes rows in the
+same format, with pct_sol against the ceiling the chapter's own rows were measured with.
+"""
+import csv
+import math
+import sys
+
+import torch
+
+SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28]}
+
+
+def flush_l2(buf):
+    buf.sum()  # reads twice the L2, leaving it full of other lines
+
+
+def time_us(fn, buf, warmup=5, reps=50):
+    for _ in range(warmup):
+        flush_l2(buf)
+        fn()
+    times = []
+    for _ in range(reps):
+        flush_l2(buf)
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        torch.cuda.synchronize()
+        times.append(1000.0 * start.elapsed_time(stop))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def ceiling_gbps(rows, name):
+    for r in rows:
+        if r["kind"] == "ceiling" and r["version"] == name:
+            return float(r["gbps"])
+    sys.exit(f"torch_peers: no {name} row in the CSV: run the chapter's --bench first")
+
+
+def reduce_rows(rows, buf):
+    sol = ceiling_gbps(rows, "read-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    for n in SIZES["reduce"]:
+        x = torch.rand(n, device="cuda", generator=gen) * 2.0 - 0.5  # uniform in [-0.5, 1.5)
+        ref = x.double().sum().item()
+        tol = 4.0 * 2.0**-23 * x.double().abs().sum().item()  # the chapter's tolerance
+        got = torch.sum(x).item()
+        err = abs(got - ref)
+        ok = err <= tol  # NaN fails
+        t = time_us(lambda: torch.sum(x), buf) if ok else float("nan")
+        gbps = 4.0 * n / (t * 1e3)
+        print(f"  torch.sum  f32 {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
+        out.append(["torch.sum", "peer", "f32", str(n), f"{t:.3f}", f"{gbps:.1f}", "",
+                    f"{100.0 * gbps / sol:.1f}", f"{err / max(abs(ref), 1e-30):.2e}",
+                    "pass" if ok else "fail"])
+    return out
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
+    chapter, path = sys.argv[1], sys.argv[2]
+    if chapter not in SIZES:
+        print(f"torch_peers: no PyTorch peer for {chapter}")
+        return 0
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows_kept = [r for r in rows if not r["version"].startswith("torch.")]
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
+    print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
+    new = reduce_rows(rows_kept, buf)
+    fields = list(rows[0].keys()) if rows else []
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(fields)
+        for r in rows_kept:
+            w.writerow([r[k] for k in fields])
+        w.writerows(new)
+    return 0 if all(r[-1] == "pass" for r in new) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
