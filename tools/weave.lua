@@ -90,12 +90,6 @@ local function read_file(path, mode)
   return s
 end
 
-local function file_exists(path)
-  local f = io.open(path, 'r')
-  if f then f:close() return true end
-  return false
-end
-
 ------------------------------------------------------------------------
 -- Names, ids and links
 ------------------------------------------------------------------------
@@ -375,9 +369,6 @@ end
 ------------------------------------------------------------------------
 -- Measured data: CSV, provenance, staleness
 ------------------------------------------------------------------------
-
-local COLUMNS = { 'version', 'kind', 'dtype', 'size', 'time_us', 'gbps',
-  'tflops', 'pct_sol', 'max_rel_err', 'status' }
 
 local function split_csv(line)
   local f = {}
