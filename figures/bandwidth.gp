@@ -152,15 +152,20 @@ set key outside below center horizontal maxcols 3 width -2 samplen 3 spacing 1.1
 nours = words(ours)
 npeer = words(peer)
 nother = words(other)
+# divisors for the flattened reader loops (gnuplot evaluates them even when
+# a loop is empty, so they must never be zero)
+no1 = (nours > 0) ? nours : 1
+np1 = (npeer > 0) ? npeer : 1
 
-plot \
-  for [i=1:nours] rows(csv, word(ours, i)) using 4:(column(col(csv))) \
-      with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i) title word(ours, i), \
-  for [i=1:npeer] rows(csv, word(peer, i)) using 4:(column(col(csv))) \
-      with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i) title word(peer, i) . ' (peer)', \
-  for [k=1:nother*nours] rows(word(other, (k-1)/nours+1), word(ours, (k-1)%nours+1)) \
-      using 4:(column(col(word(other, (k-1)/nours+1)))) \
-      with linespoints dt 3 lw 1.2 pt pto((k-1)%nours+1) ps 0.8 lc rgb color((k-1)%nours+1) notitle, \
-  for [k=1:nother*npeer] rows(word(other, (k-1)/npeer+1), word(peer, (k-1)%npeer+1)) \
-      using 4:(column(col(word(other, (k-1)/npeer+1)))) \
-      with linespoints dt 3 lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%npeer+1) notitle
+# the plot command holds only non-empty parts (gnuplot would otherwise
+# evaluate the data sources of empty loops and warn about them)
+P1 = "for [i=1:nours] rows(csv, word(ours, i)) using 4:(column(col(csv))) with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i) title word(ours, i)"
+P2 = "for [i=1:npeer] rows(csv, word(peer, i)) using 4:(column(col(csv))) with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i) title word(peer, i) . ' (peer)'"
+P3 = "for [k=1:nother*nours] rows(word(other, (k-1)/no1+1), word(ours, (k-1)%no1+1)) using 4:(column(col(word(other, (k-1)/no1+1)))) with linespoints dt 3 lw 1.2 pt pto((k-1)%no1+1) ps 0.8 lc rgb color((k-1)%no1+1) notitle"
+P4 = "for [k=1:nother*npeer] rows(word(other, (k-1)/np1+1), word(peer, (k-1)%np1+1)) using 4:(column(col(word(other, (k-1)/np1+1)))) with linespoints dt 3 lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%np1+1) notitle"
+parts = ''
+if (nours > 0) { parts = parts . ', ' . P1 }
+if (npeer > 0) { parts = parts . ', ' . P2 }
+if (nother > 0 && nours > 0) { parts = parts . ', ' . P3 }
+if (nother > 0 && npeer > 0) { parts = parts . ', ' . P4 }
+eval('plot ' . parts[3:])
