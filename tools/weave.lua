@@ -726,10 +726,12 @@ local function gpu_table(gpu, opts, caption_inlines)
   if gpu ~= S.ref_gpu then
     cap:extend({ pandoc.Strong({ pandoc.Str('Your GPU.') }), pandoc.Space() })
   end
-  cap:extend(caption_inlines)
-  if #caption_inlines > 0 then cap:insert(pandoc.Space()) end
-  cap:extend(pandoc.read((UNIT_OF[opts.metric] or opts.metric) ..
-    ' by version and number of elements, measured on **' .. gpu_name(gpu, opts.csv) ..
+  -- the author's caption, or a generic one naming the metric
+  local lead = (UNIT_OF[opts.metric] or opts.metric) .. ' by version and number of elements.'
+  if #caption_inlines > 0 then cap:extend(caption_inlines)
+  else cap:extend(pandoc.read(lead, 'markdown').blocks[1].content) end
+  cap:insert(pandoc.Space())
+  cap:extend(pandoc.read('Measured on **' .. gpu_name(gpu, opts.csv) ..
     '** on ' .. gpu_date(gpu, opts.csv) .. ' by', 'markdown').blocks[1].content)
   cap:extend({ pandoc.Space(), pandoc.Code('make bench'), pandoc.Str('.') })
   if #offside > 0 then
