@@ -588,7 +588,9 @@ static inline Row row_from_time(const BenchRun *run, const Version *v, const cha
     r.version = v->name;
     r.kind = v->kind;
     r.dtype = v->dtype;
-    snprintf(r.size, sizeof r.size, "%s", size);
+    size_t count;  // "2^20" is written as 1048576, so every size has one spelling
+    if (parse_count(size, &count) == 0) snprintf(r.size, sizeof r.size, "%zu", count);
+    else snprintf(r.size, sizeof r.size, "%s", size);
     r.time_us = us;
     r.gbps = bytes > 0 ? bytes / (us * 1e3) : NAN;
     r.tflops = flops > 0 ? flops / (us * 1e6) : NAN;
@@ -636,7 +638,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 38 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 856 "chapters/00-measuring.md"
+#line 858 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
