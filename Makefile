@@ -52,11 +52,12 @@ tangle: $(BUILD)/tangle.stamp
 
 # ------------------------------------------------------------------ programs
 # Each program records which tangled files it was built from and their SHA-1, so the
-# results it writes can be traced to (and checked against) the sources.
+# results it writes can be traced to (and checked against) the sources. The #line
+# directives are left out of the hash: editing prose moves them, not the code.
 .SECONDEXPANSION:
 $(BIN)/%: $(HARNESS) code/$$*/$$*.cu
 	@mkdir -p $(@D)
-	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | sha1sum | cut -c1-40); \
+	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
 	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu"; \
 	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
 	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu

@@ -430,6 +430,16 @@ local function gpu_date(gpu, csv)
   return d:match('^(%d%d%d%d%-%d%d%-%d%d)') or (d ~= '' and d) or 'an unknown date'
 end
 
+-- The sources as the Makefile hashes them: without the #line directives, which
+-- move when prose above the code is edited although the code stays the same.
+local function without_line_directives(text)
+  local kept = {}
+  for line in (text .. '\n'):gmatch('([^\n]*)\n') do
+    if not line:match('^%s*#line ') then kept[#kept + 1] = line end
+  end
+  return table.concat(kept, '\n')
+end
+
 -- Why the data of gpu/csv is stale (a string), or false when current.
 local function staleness(gpu, csv)
   local key = gpu .. '/' .. csv
@@ -445,7 +455,8 @@ local function staleness(gpu, csv)
         if not bytes then reason = 'missing source ' .. src; break end
         parts[#parts + 1] = bytes
       end
-      if not reason and utils.sha1(table.concat(parts)) ~= p.sources_sha1:lower() then
+      if not reason and utils.sha1(without_line_directives(table.concat(parts)))
+          ~= p.sources_sha1:lower() then
         reason = 'sources changed'
       end
     end

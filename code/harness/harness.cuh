@@ -528,7 +528,7 @@ static inline int parse_count(const char *s, size_t *out)
 }
 #line 37 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 732 "chapters/00-measuring.md"
+#line 733 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -638,7 +638,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 38 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 858 "chapters/00-measuring.md"
+#line 859 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
