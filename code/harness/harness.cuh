@@ -348,7 +348,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 35 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 517 "chapters/00-measuring.md"
+#line 519 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -460,7 +460,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 36 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 649 "chapters/00-measuring.md"
+#line 651 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -528,7 +528,7 @@ static inline int parse_count(const char *s, size_t *out)
 }
 #line 37 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 733 "chapters/00-measuring.md"
+#line 735 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -638,7 +638,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 38 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 859 "chapters/00-measuring.md"
+#line 861 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
