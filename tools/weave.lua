@@ -151,9 +151,11 @@ end
 -- Chunk index (build/chunks.tsv)
 ------------------------------------------------------------------------
 
-local function split_tabs(line)
+-- The fields of a line separated by sep (one character: a tab or a comma);
+-- empty fields are kept.
+local function split_fields(line, sep)
   local f = {}
-  for field in (line .. '\t'):gmatch('([^\t]*)\t') do f[#f + 1] = field end
+  for field in (line .. sep):gmatch('([^' .. sep .. ']*)' .. sep) do f[#f + 1] = field end
   return f
 end
 
@@ -164,7 +166,7 @@ local function load_index(path)
   local text = path and read_file(path)
   if not text then return nil end
   for line in text:gmatch('[^\n]+') do
-    local f = split_tabs(line:gsub('\r$', ''))
+    local f = split_fields((line:gsub('\r$', '')), '\t')
     if f[1] == 'file' then
       idx.files[f[2]] = { chapter = f[3], line = tonumber(f[4]) }
     elseif f[1] == 'def' then
@@ -370,12 +372,6 @@ end
 -- Measured data: CSV, provenance, staleness
 ------------------------------------------------------------------------
 
-local function split_csv(line)
-  local f = {}
-  for field in (line .. ','):gmatch('([^,]*),') do f[#f + 1] = field end
-  return f
-end
-
 -- Rows of data-dir/gpu/csv.csv as a list of {column -> string}, or nil.
 local function load_csv(gpu, csv)
   local key = gpu .. '/' .. csv
@@ -388,9 +384,9 @@ local function load_csv(gpu, csv)
       for line in text:gmatch('[^\n]+') do
         line = line:gsub('\r$', '')
         if not header then
-          header = split_csv(line)
+          header = split_fields(line, ',')
         elseif line:match('%S') then
-          local f, row = split_csv(line), {}
+          local f, row = split_fields(line, ','), {}
           for i, col in ipairs(header) do row[col] = f[i] or '' end
           rows[#rows + 1] = row
         end
