@@ -220,6 +220,18 @@ static inline CheckResult check_close(const char *version, const char *size, con
     return r;
 }
 
+// The reference of every sum of floats in the book: the sum, and the sum of
+// magnitudes that scales its rounding error, both accumulated in double.
+static inline void reference_sum_f32(double *sum, double *abs_sum, const float *x, size_t n)
+{
+    *sum = 0.0;
+    *abs_sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        *sum += x[i];
+        *abs_sum += fabs(x[i]);
+    }
+}
+
 // The same for float results: widens to double and calls check_close.
 static inline CheckResult check_close_f32(const char *version, const char *size, const float *got,
                                    const double *ref, size_t n, Tolerance tol)
@@ -232,7 +244,7 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 34 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 353 "chapters/00-measuring.md"
+#line 365 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -348,7 +360,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 35 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 519 "chapters/00-measuring.md"
+#line 531 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -460,7 +472,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 36 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 651 "chapters/00-measuring.md"
+#line 663 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -526,9 +538,18 @@ static inline int parse_count(const char *s, size_t *out)
     *out = (size_t)base;
     return 0;
 }
+
+// The element count a size names; a size that is not a positive count is a usage error.
+static inline size_t count_of(const char *size)
+{
+    size_t n = 0;
+    if (parse_count(size, &n) || n == 0)
+        usage_error("bad size", size, "a positive count: 1000003, 2^25, 2^25+7");
+    return n;
+}
 #line 37 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 735 "chapters/00-measuring.md"
+#line 756 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -638,7 +659,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 38 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 861 "chapters/00-measuring.md"
+#line 882 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;

@@ -3,7 +3,7 @@
 #include "../harness/harness.cuh"
 #include <cub/device/device_reduce.cuh>
 // <<the-reduce-problem>>
-#line 41 "chapters/01-reduce.md"
+#line 42 "chapters/01-reduce.md"
 struct Problem {
     size_t n;
     char size[64];
@@ -25,7 +25,7 @@ enum { BLOCK = 256 };  // threads per block for every version
 static const double REDUCE_TOLERANCE = 4.0 * 0x1.0p-23;
 #line 22 "chapters/01-reduce.md"
 // <<reduce-kernels>>
-#line 212 "chapters/01-reduce.md"
+#line 200 "chapters/01-reduce.md"
 // v0: interleaved addressing; the active threads are those whose index is a multiple
 // of 2*stride, so every warp stays busy with mostly idle lanes (divergence).
 __global__ void reduce_v0(float *out, const float *x, size_t n)
@@ -41,7 +41,7 @@ __global__ void reduce_v0(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 248 "chapters/01-reduce.md"
+#line 236 "chapters/01-reduce.md"
 // v1: the same pairs, computed by consecutive threads: no divergence until the last
 // five steps, but the strided index makes the threads of a warp hit the same banks.
 __global__ void reduce_v1(float *out, const float *x, size_t n)
@@ -58,7 +58,7 @@ __global__ void reduce_v1(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 294 "chapters/01-reduce.md"
+#line 282 "chapters/01-reduce.md"
 // v2: sequential addressing: the first half adds the second half, and so on.
 __global__ void reduce_v2(float *out, const float *x, size_t n)
 {
@@ -73,7 +73,7 @@ __global__ void reduce_v2(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 330 "chapters/01-reduce.md"
+#line 318 "chapters/01-reduce.md"
 // v3: each thread adds two elements as it loads them: half the blocks, no idle loaders.
 __global__ void reduce_v3(float *out, const float *x, size_t n)
 {
@@ -90,7 +90,7 @@ __global__ void reduce_v3(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 373 "chapters/01-reduce.md"
+#line 361 "chapters/01-reduce.md"
 // The last 64 values, reduced by one warp without __syncthreads. Since Volta the
 // lanes of a warp need not run in step, so each step reads, syncs the warp, then writes.
 __device__ void warp_reduce_shared(float *s, unsigned tid)
@@ -122,7 +122,7 @@ __global__ void reduce_v4(float *out, const float *x, size_t n)
     if (tid < 32) warp_reduce_shared(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 426 "chapters/01-reduce.md"
+#line 414 "chapters/01-reduce.md"
 // v5: the block-level loop unrolled completely for a block size known at compile time.
 template <unsigned THREADS>
 __device__ void block_reduce_shared(float *s, unsigned tid)
@@ -148,7 +148,7 @@ __global__ void reduce_v5(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 474 "chapters/01-reduce.md"
+#line 462 "chapters/01-reduce.md"
 // v6: a fixed grid; each thread first sums many elements in a grid-stride loop.
 __global__ void reduce_v6(float *out, const float *x, size_t n)
 {
@@ -165,7 +165,7 @@ __global__ void reduce_v6(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 514 "chapters/01-reduce.md"
+#line 502 "chapters/01-reduce.md"
 __device__ float warp_sum(float v)
 {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
@@ -196,7 +196,7 @@ __global__ void reduce_v7(float *out, const float *x, size_t n)
     v = block_sum(v);
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 569 "chapters/01-reduce.md"
+#line 557 "chapters/01-reduce.md"
 // Each thread's share of x, read as float4: 16 bytes a load, UNROLL loads in flight.
 // The n % 4 last elements are added one by one.
 template <int UNROLL>
@@ -230,7 +230,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 629 "chapters/01-reduce.md"
+#line 617 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -256,7 +256,7 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
 }
 #line 23 "chapters/01-reduce.md"
 // <<reduce-launchers>>
-#line 169 "chapters/01-reduce.md"
+#line 157 "chapters/01-reduce.md"
 typedef void (*PassKernel)(float *out, const float *x, size_t n);
 
 // Runs a kernel that turns n values into one sum per block, again and again on the
@@ -285,25 +285,25 @@ static int fixed_grid(void)
     if (!grid) grid = resident_blocks((const void *)reduce_v8, BLOCK);
     return grid;
 }
-#line 230 "chapters/01-reduce.md"
+#line 218 "chapters/01-reduce.md"
 static void launch_v0(Problem *p) { reduce_in_passes(p, reduce_v0, BLOCK, 0); }
-#line 267 "chapters/01-reduce.md"
+#line 255 "chapters/01-reduce.md"
 static void launch_v1(Problem *p) { reduce_in_passes(p, reduce_v1, BLOCK, 0); }
-#line 311 "chapters/01-reduce.md"
+#line 299 "chapters/01-reduce.md"
 static void launch_v2(Problem *p) { reduce_in_passes(p, reduce_v2, BLOCK, 0); }
-#line 349 "chapters/01-reduce.md"
+#line 337 "chapters/01-reduce.md"
 static void launch_v3(Problem *p) { reduce_in_passes(p, reduce_v3, 2 * BLOCK, 0); }
-#line 407 "chapters/01-reduce.md"
+#line 395 "chapters/01-reduce.md"
 static void launch_v4(Problem *p) { reduce_in_passes(p, reduce_v4, 2 * BLOCK, 0); }
-#line 454 "chapters/01-reduce.md"
+#line 442 "chapters/01-reduce.md"
 static void launch_v5(Problem *p) { reduce_in_passes(p, reduce_v5, 2 * BLOCK, 0); }
-#line 493 "chapters/01-reduce.md"
+#line 481 "chapters/01-reduce.md"
 static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fixed_grid()); }
-#line 547 "chapters/01-reduce.md"
+#line 535 "chapters/01-reduce.md"
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
-#line 605 "chapters/01-reduce.md"
+#line 593 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 655 "chapters/01-reduce.md"
+#line 643 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -312,7 +312,7 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 686 "chapters/01-reduce.md"
+#line 674 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -321,56 +321,43 @@ static void launch_cub(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<reduce-versions>>
-#line 234 "chapters/01-reduce.md"
+#line 222 "chapters/01-reduce.md"
     {"v0-interleaved-divergent", "ours", "f32", "interleaved addressing, divergent branch (Harris 1)", launch_v0, NULL},
-#line 271 "chapters/01-reduce.md"
+#line 259 "chapters/01-reduce.md"
     {"v1-interleaved-strided", "ours", "f32", "interleaved addressing, strided index: bank conflicts (Harris 2)", launch_v1, NULL},
-#line 315 "chapters/01-reduce.md"
+#line 303 "chapters/01-reduce.md"
     {"v2-sequential", "ours", "f32", "sequential addressing, no conflicts (Harris 3)", launch_v2, NULL},
-#line 353 "chapters/01-reduce.md"
+#line 341 "chapters/01-reduce.md"
     {"v3-add-on-load", "ours", "f32", "first add during the load, half the blocks (Harris 4)", launch_v3, NULL},
-#line 411 "chapters/01-reduce.md"
+#line 399 "chapters/01-reduce.md"
     {"v4-unroll-last-warp", "ours", "f32", "the last warp without block barriers (Harris 5)", launch_v4, NULL},
-#line 458 "chapters/01-reduce.md"
+#line 446 "chapters/01-reduce.md"
     {"v5-complete-unroll", "ours", "f32", "the tree unrolled for a compile-time block (Harris 6)", launch_v5, NULL},
-#line 497 "chapters/01-reduce.md"
+#line 485 "chapters/01-reduce.md"
     {"v6-many-per-thread", "ours", "f32", "fixed grid, many elements per thread (Harris 7)", launch_v6, NULL},
-#line 551 "chapters/01-reduce.md"
+#line 539 "chapters/01-reduce.md"
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
-#line 609 "chapters/01-reduce.md"
+#line 597 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 666 "chapters/01-reduce.md"
+#line 654 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 693 "chapters/01-reduce.md"
+#line 681 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 27 "chapters/01-reduce.md"
 };
 // <<create-and-check-a-reduce-problem>>
-#line 68 "chapters/01-reduce.md"
-// The reference: the sum, and the sum of magnitudes that scales the tolerance, in double.
-static void reduce_reference(double *sum, double *abs_sum, const float *x, size_t n)
-{
-    *sum = 0.0;
-    *abs_sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        *sum += x[i];
-        *abs_sum += fabs(x[i]);
-    }
-}
-
+#line 69 "chapters/01-reduce.md"
 static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
-    size_t n;
-    if (parse_count(size, &n) || n == 0)
-        usage_error("bad size", size, "a positive count: 1000003, 2^25, 2^25+7");
+    size_t n = count_of(size);
     Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
     memset(p, 0, sizeof *p);
     p->n = n;
     snprintf(p->size, sizeof p->size, "%zu", n);
     float *h = (float *)host_alloc(n * sizeof(float), "input");
     fill_uniform_f32(h, n, -0.5f, 1.5f, seed);
-    reduce_reference(&p->ref, &p->abs_sum, h, n);
+    reference_sum_f32(&p->ref, &p->abs_sum, h, n);
     p->x = (float *)device_alloc(n * sizeof(float), "input");
     CUDA_CHECK(cudaMemcpy(p->x, h, n * sizeof(float), cudaMemcpyHostToDevice));
     free(h);
@@ -420,17 +407,17 @@ static int reduce_self_test(void)
     float ramp[100];
     for (int i = 0; i < 100; i++) ramp[i] = (float)(i + 1);
     double sum, abs_sum;
-    reduce_reference(&sum, &abs_sum, ramp, 100);
+    reference_sum_f32(&sum, &abs_sum, ramp, 100);
     SELF_TEST(sum == 5050.0 && abs_sum == 5050.0);
     // 1e8 + 1 is not a float, but it is a double: the reference keeps the 1
     float cancel[5] = {0.5f, -0.25f, 1e8f, 1.0f, -1e8f};
-    reduce_reference(&sum, &abs_sum, cancel, 5);
+    reference_sum_f32(&sum, &abs_sum, cancel, 5);
     SELF_TEST(sum == 1.25 && abs_sum == 200000001.75);
     // the tolerance catches one lost element of average size at n = 1000003
     size_t n = 1000003;
     float *x = (float *)host_alloc(n * sizeof(float), "input");
     fill_uniform_f32(x, n, -0.5f, 1.5f, seed_for(1, "1000003"));
-    reduce_reference(&sum, &abs_sum, x, n);
+    reference_sum_f32(&sum, &abs_sum, x, n);
     free(x);
     double tol = REDUCE_TOLERANCE * abs_sum;
     SELF_TEST(tol > 0.1 && tol < 0.5);
@@ -439,15 +426,14 @@ static int reduce_self_test(void)
 }
 #line 29 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 758 "chapters/01-reduce.md"
+#line 746 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
 {
     for (int s = 0; s < run->chapter->n_bench_sizes; s++) {
         const char *size = run->chapter->bench_sizes[s];
-        size_t n = 0;
-        parse_count(size, &n);
+        size_t n = count_of(size);
         float *h = (float *)host_alloc(n * sizeof(float), "input");
         fill_uniform_f32(h, n, -0.5f, 1.5f, seed_for(1, size));
         float acc = 0.0f;
@@ -471,7 +457,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 30 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 808 "chapters/01-reduce.md"
+#line 795 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
