@@ -12,6 +12,7 @@ struct Problem {
     float *partial[2];   // (max_partials) block sums between passes
     size_t max_partials;
     unsigned *blocks_done;  // one-pass: how many blocks have finished (zero between launches)
+    double *total;       // v10, v11: the running sum of block sums (zero between launches)
     void *cub_temp;
     size_t cub_temp_bytes;
     double ref;          // the sum in double precision, on the CPU
@@ -25,7 +26,7 @@ enum { BLOCK = 256 };  // threads per block for every version
 static const double REDUCE_TOLERANCE = 4.0 * 0x1.0p-23;
 #line 22 "chapters/01-reduce.md"
 // <<reduce-kernels>>
-#line 200 "chapters/01-reduce.md"
+#line 204 "chapters/01-reduce.md"
 // v0: interleaved addressing; the active threads are those whose index is a multiple
 // of 2*stride, so every warp stays busy with mostly idle lanes (divergence).
 __global__ void reduce_v0(float *out, const float *x, size_t n)
@@ -41,7 +42,7 @@ __global__ void reduce_v0(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 236 "chapters/01-reduce.md"
+#line 240 "chapters/01-reduce.md"
 // v1: the same pairs, computed by consecutive threads: no divergence until the last
 // five steps, but the strided index makes the threads of a warp hit the same banks.
 __global__ void reduce_v1(float *out, const float *x, size_t n)
@@ -58,7 +59,7 @@ __global__ void reduce_v1(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 282 "chapters/01-reduce.md"
+#line 286 "chapters/01-reduce.md"
 // v2: sequential addressing: the first half adds the second half, and so on.
 __global__ void reduce_v2(float *out, const float *x, size_t n)
 {
@@ -73,7 +74,7 @@ __global__ void reduce_v2(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 318 "chapters/01-reduce.md"
+#line 322 "chapters/01-reduce.md"
 // v3: each thread adds two elements as it loads them: half the blocks, no idle loaders.
 __global__ void reduce_v3(float *out, const float *x, size_t n)
 {
@@ -90,7 +91,7 @@ __global__ void reduce_v3(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 361 "chapters/01-reduce.md"
+#line 365 "chapters/01-reduce.md"
 // The last 64 values, reduced by one warp without __syncthreads. Since Volta the
 // lanes of a warp need not run in step, so each step reads, syncs the warp, then writes.
 __device__ void warp_reduce_shared(float *s, unsigned tid)
@@ -122,7 +123,7 @@ __global__ void reduce_v4(float *out, const float *x, size_t n)
     if (tid < 32) warp_reduce_shared(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 414 "chapters/01-reduce.md"
+#line 418 "chapters/01-reduce.md"
 // v5: the block-level loop unrolled completely for a block size known at compile time.
 template <unsigned THREADS>
 __device__ void block_reduce_shared(float *s, unsigned tid)
@@ -148,7 +149,7 @@ __global__ void reduce_v5(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 462 "chapters/01-reduce.md"
+#line 466 "chapters/01-reduce.md"
 // v6: a fixed grid; each thread first sums many elements in a grid-stride loop.
 __global__ void reduce_v6(float *out, const float *x, size_t n)
 {
@@ -165,7 +166,7 @@ __global__ void reduce_v6(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 502 "chapters/01-reduce.md"
+#line 506 "chapters/01-reduce.md"
 __device__ float warp_sum(float v)
 {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
@@ -196,7 +197,7 @@ __global__ void reduce_v7(float *out, const float *x, size_t n)
     v = block_sum(v);
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 557 "chapters/01-reduce.md"
+#line 561 "chapters/01-reduce.md"
 // Each thread's share of x, read as float4: 16 bytes a load, UNROLL loads in flight.
 // The n % 4 last elements are added one by one.
 template <int UNROLL>
@@ -230,7 +231,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 617 "chapters/01-reduce.md"
+#line 621 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -254,9 +255,66 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
         *blocks_done = 0;
     }
 }
+#line 680 "chapters/01-reduce.md"
+// v10: v9's loop; the block sums go into a running total with atomicAdd, in double.
+// The last block to count itself in takes the total and leaves zero behind.
+__device__ void add_to_total(float *out, double *total, unsigned *blocks_done, float block_sum)
+{
+    if (threadIdx.x != 0) return;
+    atomicAdd(total, (double)block_sum);
+    __threadfence();  // the addition is done before the count says so
+    if (atomicAdd(blocks_done, 1u) == gridDim.x - 1) {
+        __threadfence();
+        unsigned long long bits = atomicExch(reinterpret_cast<unsigned long long *>(total), 0ull);
+        *out = (float)__longlong_as_double((long long)bits);
+        *blocks_done = 0;
+    }
+}
+
+__global__ void reduce_v10(float *out, double *total, unsigned *blocks_done, const float *x, size_t n)
+{
+    add_to_total(out, total, blocks_done, block_sum(thread_sum_f4<4>(x, n)));
+}
+#line 742 "chapters/01-reduce.md"
+// v11's share of x per thread: UNROLL float4 loads in flight in the loop, and the
+// remainder (fewer than UNROLL loads) as one more batch of guarded loads.
+template <int UNROLL>
+__device__ float thread_sum_f4_batched(const float *x, size_t n)
+{
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    size_t n4 = n / 4, stride = (size_t)gridDim.x * BLOCK;
+    size_t i = blockIdx.x * (size_t)BLOCK + threadIdx.x;
+    float acc[UNROLL] = {};
+    for (; i + (UNROLL - 1) * stride < n4; i += UNROLL * stride) {
+        float4 v[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) v[u] = x4[i + u * stride];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) acc[u] += (v[u].x + v[u].y) + (v[u].z + v[u].w);
+    }
+    if (i < n4) {
+        float4 v[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            v[u] = i + u * stride < n4 ? x4[i + u * stride] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) acc[u] += (v[u].x + v[u].y) + (v[u].z + v[u].w);
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) sum += acc[u];
+    for (size_t k = 4 * n4 + blockIdx.x * (size_t)BLOCK + threadIdx.x; k < n; k += stride) sum += x[k];
+    return sum;
+}
+
+// v11: eight loads in flight per thread, four blocks per SM, v10's finish.
+__global__ void reduce_v11(float *out, double *total, unsigned *blocks_done, const float *x, size_t n)
+{
+    add_to_total(out, total, blocks_done, block_sum(thread_sum_f4_batched<8>(x, n)));
+}
 #line 23 "chapters/01-reduce.md"
 // <<reduce-launchers>>
-#line 157 "chapters/01-reduce.md"
+#line 161 "chapters/01-reduce.md"
 typedef void (*PassKernel)(float *out, const float *x, size_t n);
 
 // Runs a kernel that turns n values into one sum per block, again and again on the
@@ -285,25 +343,25 @@ static int fixed_grid(void)
     if (!grid) grid = resident_blocks((const void *)reduce_v8, BLOCK);
     return grid;
 }
-#line 218 "chapters/01-reduce.md"
+#line 222 "chapters/01-reduce.md"
 static void launch_v0(Problem *p) { reduce_in_passes(p, reduce_v0, BLOCK, 0); }
-#line 255 "chapters/01-reduce.md"
+#line 259 "chapters/01-reduce.md"
 static void launch_v1(Problem *p) { reduce_in_passes(p, reduce_v1, BLOCK, 0); }
-#line 299 "chapters/01-reduce.md"
+#line 303 "chapters/01-reduce.md"
 static void launch_v2(Problem *p) { reduce_in_passes(p, reduce_v2, BLOCK, 0); }
-#line 337 "chapters/01-reduce.md"
+#line 341 "chapters/01-reduce.md"
 static void launch_v3(Problem *p) { reduce_in_passes(p, reduce_v3, 2 * BLOCK, 0); }
-#line 395 "chapters/01-reduce.md"
+#line 399 "chapters/01-reduce.md"
 static void launch_v4(Problem *p) { reduce_in_passes(p, reduce_v4, 2 * BLOCK, 0); }
-#line 442 "chapters/01-reduce.md"
+#line 446 "chapters/01-reduce.md"
 static void launch_v5(Problem *p) { reduce_in_passes(p, reduce_v5, 2 * BLOCK, 0); }
-#line 481 "chapters/01-reduce.md"
+#line 485 "chapters/01-reduce.md"
 static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fixed_grid()); }
-#line 535 "chapters/01-reduce.md"
+#line 539 "chapters/01-reduce.md"
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
-#line 593 "chapters/01-reduce.md"
+#line 597 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 643 "chapters/01-reduce.md"
+#line 647 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -312,7 +370,32 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 674 "chapters/01-reduce.md"
+#line 710 "chapters/01-reduce.md"
+static void launch_v10(Problem *p)
+{
+    size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
+    if (blocks > (size_t)fixed_grid()) blocks = fixed_grid();
+    if (blocks == 0) blocks = 1;
+    reduce_v10<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
+    CHECK_LAUNCH();
+}
+#line 786 "chapters/01-reduce.md"
+static void launch_v11(Problem *p)
+{
+    static int grid = 0;  // four blocks per SM
+    if (!grid) {
+        int dev = 0, sms = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        grid = 4 * sms;
+    }
+    size_t blocks = (p->n + 8 * BLOCK - 1) / (8 * BLOCK);
+    if (blocks > (size_t)grid) blocks = grid;
+    if (blocks == 0) blocks = 1;
+    reduce_v11<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
+    CHECK_LAUNCH();
+}
+#line 822 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -321,32 +404,36 @@ static void launch_cub(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<reduce-versions>>
-#line 222 "chapters/01-reduce.md"
+#line 226 "chapters/01-reduce.md"
     {"v0-interleaved-divergent", "ours", "f32", "interleaved addressing, divergent branch (Harris 1)", launch_v0, NULL},
-#line 259 "chapters/01-reduce.md"
+#line 263 "chapters/01-reduce.md"
     {"v1-interleaved-strided", "ours", "f32", "interleaved addressing, strided index: bank conflicts (Harris 2)", launch_v1, NULL},
-#line 303 "chapters/01-reduce.md"
+#line 307 "chapters/01-reduce.md"
     {"v2-sequential", "ours", "f32", "sequential addressing, no conflicts (Harris 3)", launch_v2, NULL},
-#line 341 "chapters/01-reduce.md"
+#line 345 "chapters/01-reduce.md"
     {"v3-add-on-load", "ours", "f32", "first add during the load, half the blocks (Harris 4)", launch_v3, NULL},
-#line 399 "chapters/01-reduce.md"
+#line 403 "chapters/01-reduce.md"
     {"v4-unroll-last-warp", "ours", "f32", "the last warp without block barriers (Harris 5)", launch_v4, NULL},
-#line 446 "chapters/01-reduce.md"
+#line 450 "chapters/01-reduce.md"
     {"v5-complete-unroll", "ours", "f32", "the tree unrolled for a compile-time block (Harris 6)", launch_v5, NULL},
-#line 485 "chapters/01-reduce.md"
+#line 489 "chapters/01-reduce.md"
     {"v6-many-per-thread", "ours", "f32", "fixed grid, many elements per thread (Harris 7)", launch_v6, NULL},
-#line 539 "chapters/01-reduce.md"
+#line 543 "chapters/01-reduce.md"
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
-#line 597 "chapters/01-reduce.md"
+#line 601 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 654 "chapters/01-reduce.md"
+#line 658 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 681 "chapters/01-reduce.md"
+#line 721 "chapters/01-reduce.md"
+    {"v10-atomic-total", "ours", "f32", "v9 with the block sums added by double atomics", launch_v10, NULL},
+#line 804 "chapters/01-reduce.md"
+    {"v11-eight-in-flight", "ours", "f32", "8 loads in flight, batched tail, 4 blocks per SM, v10's finish", launch_v11, NULL},
+#line 829 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 27 "chapters/01-reduce.md"
 };
 // <<create-and-check-a-reduce-problem>>
-#line 69 "chapters/01-reduce.md"
+#line 70 "chapters/01-reduce.md"
 static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -367,6 +454,8 @@ static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed
     for (int k = 0; k < 2; k++) p->partial[k] = (float *)device_alloc(p->max_partials * sizeof(float), "block sums");
     p->blocks_done = (unsigned *)device_alloc(sizeof(unsigned), "block counter");
     CUDA_CHECK(cudaMemset(p->blocks_done, 0, sizeof(unsigned)));
+    p->total = (double *)device_alloc(sizeof(double), "running total");
+    CUDA_CHECK(cudaMemset(p->total, 0, sizeof(double)));
     CUDA_CHECK(cub::DeviceReduce::Sum(NULL, p->cub_temp_bytes, p->x, p->out, (int64_t)n));
     p->cub_temp = device_alloc(p->cub_temp_bytes, "CUB temporary storage");
     return p;
@@ -378,6 +467,7 @@ static void reduce_destroy(Problem *p)
     CUDA_CHECK(cudaFree(p->out));
     for (int k = 0; k < 2; k++) CUDA_CHECK(cudaFree(p->partial[k]));
     CUDA_CHECK(cudaFree(p->blocks_done));
+    CUDA_CHECK(cudaFree(p->total));
     CUDA_CHECK(cudaFree(p->cub_temp));
     free(p);
 }
@@ -426,7 +516,7 @@ static int reduce_self_test(void)
 }
 #line 29 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 746 "chapters/01-reduce.md"
+#line 902 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -457,7 +547,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 30 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 795 "chapters/01-reduce.md"
+#line 951 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
