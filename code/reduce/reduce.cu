@@ -275,7 +275,7 @@ __global__ void reduce_v10(float *out, double *total, unsigned *blocks_done, con
 {
     add_to_total(out, total, blocks_done, block_sum(thread_sum_f4<4>(x, n)));
 }
-#line 742 "chapters/01-reduce.md"
+#line 747 "chapters/01-reduce.md"
 // v11's share of x per thread: UNROLL float4 loads in flight in the loop, and the
 // remainder (fewer than UNROLL loads) as one more batch of guarded loads.
 template <int UNROLL>
@@ -379,7 +379,7 @@ static void launch_v10(Problem *p)
     reduce_v10<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 786 "chapters/01-reduce.md"
+#line 791 "chapters/01-reduce.md"
 static void launch_v11(Problem *p)
 {
     static int grid = 0;  // four blocks per SM
@@ -395,7 +395,7 @@ static void launch_v11(Problem *p)
     reduce_v11<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 822 "chapters/01-reduce.md"
+#line 827 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -426,9 +426,9 @@ static const Version VERSIONS[] = {
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
 #line 721 "chapters/01-reduce.md"
     {"v10-atomic-total", "ours", "f32", "v9 with the block sums added by double atomics", launch_v10, NULL},
-#line 804 "chapters/01-reduce.md"
+#line 809 "chapters/01-reduce.md"
     {"v11-eight-in-flight", "ours", "f32", "8 loads in flight, batched tail, 4 blocks per SM, v10's finish", launch_v11, NULL},
-#line 829 "chapters/01-reduce.md"
+#line 834 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 27 "chapters/01-reduce.md"
 };
@@ -516,7 +516,7 @@ static int reduce_self_test(void)
 }
 #line 29 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 902 "chapters/01-reduce.md"
+#line 907 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -547,7 +547,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 30 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 951 "chapters/01-reduce.md"
+#line 956 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
