@@ -5,7 +5,7 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h100-80gb-hbm3
-PROGRAMS     := measuring reduce
+PROGRAMS     := measuring reduce elementwise
 HARNESS      := code/harness/harness.cuh
 
 CC           ?= cc
@@ -87,6 +87,12 @@ test-gpu check-gpu: $(TANGLE) $(BUILD)/ctest/CTestTestfile.cmake
 
 clean: book-clean
 	rm -rf $(BUILD)
+
+# figures with one element type each (the others are declared by their file name alone)
+FIG_elementwise-f32_CSV := elementwise
+FIG_elementwise-f32_DTYPE := f32
+FIG_elementwise-f16_CSV := elementwise
+FIG_elementwise-f16_DTYPE := f16
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

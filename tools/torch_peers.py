@@ -12,7 +12,10 @@ import sys
 
 import torch
 
-SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28]}
+SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28], "elementwise": [2**20, 2**24, 2**25, 2**28]}
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+RTOL = {"f32": 2e-7, "f16": 1e-3, "bf16": 8e-3}  # the chapter's tolerances: one rounding
+ATOL = {"f32": 2e-13, "f16": 2.0**-24, "bf16": 8e-9}  # f16: its subnormal spacing
 
 
 def flush_l2(buf):
@@ -63,6 +66,32 @@ def reduce_rows(rows, buf):
     return out
 
 
+def row(name, dtype, n, t, nbytes, sol, err, ok):
+    gbps = nbytes / (t * 1e3)
+    print(f"  {name:10} {dtype:4} {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
+    return [name, "peer", dtype, str(n), f"{t:.3f}", f"{gbps:.1f}", "",
+            f"{100.0 * gbps / sol:.1f}", f"{err:.2e}", "pass" if ok else "fail"]
+
+
+def elementwise_rows(rows, buf):
+    sol = ceiling_gbps(rows, "copy-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    for dtype, tt in DTYPES.items():
+        for n in SIZES["elementwise"]:
+            a = (torch.rand(n, device="cuda", generator=gen) * 4.0 - 1.0).to(tt)  # [-1, 3)
+            b = (torch.rand(n, device="cuda", generator=gen) * 1.5 + 0.5).to(tt)  # [0.5, 2)
+            ref = a.double() * b.double()
+            got = torch.mul(a, b).double()
+            err = ((got - ref).abs() - RTOL[dtype] * ref.abs()).max().item()
+            ok = err <= ATOL[dtype]  # NaN fails
+            rel = ((got - ref).abs() / ref.abs().clamp_min(1e-30)).max().item()
+            t = time_us(lambda: torch.mul(a, b), buf) if ok else float("nan")
+            out.append(row("torch.mul", dtype, n, t, 3.0 * n * a.element_size(), sol, rel, ok))
+            del a, b, ref, got
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -76,7 +105,7 @@ def main():
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
-    new = reduce_rows(rows_kept, buf)
+    new = {"reduce": reduce_rows, "elementwise": elementwise_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
