@@ -310,7 +310,7 @@ static void launch_v6(Problem *p)
     mul_v6<T><<<blocks_for(p->n / Pack<T>::N / 2 + 1), THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 492 "chapters/02-elementwise.md"
+#line 495 "chapters/02-elementwise.md"
 template <typename T>
 static void launch_thrust(Problem *p)
 {
@@ -321,7 +321,7 @@ static void launch_thrust(Problem *p)
 }
 #line 30 "chapters/02-elementwise.md"
 // <<the-elementwise-version-table>>
-#line 508 "chapters/02-elementwise.md"
+#line 511 "chapters/02-elementwise.md"
 #define MUL_VERSIONS(T, DT)                                                                              \
     {"v0-one-per-thread", "ours", DT, "one element per thread", launch_v0<T>, NULL},                    \
     {"v1-grid-stride", "ours", DT, "grid-stride loop, at most 4096 blocks", launch_v1<T>, NULL},        \
@@ -348,7 +348,7 @@ static const Version VERSIONS[] = {
 };
 #line 31 "chapters/02-elementwise.md"
 // <<create-and-check-an-elementwise-problem>>
-#line 549 "chapters/02-elementwise.md"
+#line 552 "chapters/02-elementwise.md"
 // ============================================================ problems and checks
 static DType parse_dtype(const char *dtype)
 {
@@ -478,7 +478,7 @@ static double elementwise_bytes(const Problem *p)
 }
 #line 32 "chapters/02-elementwise.md"
 // <<the-elementwise-chapter>>
-#line 679 "chapters/02-elementwise.md"
+#line 682 "chapters/02-elementwise.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^24", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "7", "1000003", "1000003@1", "7@1", "2^20", "2^24+3@1", "2^25"};
