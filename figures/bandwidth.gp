@@ -52,7 +52,7 @@ exists_file(f) = (strlen(f) > 0) && (system('test -s ' . q(f) . ' && echo 1 || e
 col(f) = system('cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v m=' . q(metric) . ' ' . q('NR==1 { for (i = 1; i <= NF; i++) if ($i == m) c = i } END { print c+0 }')) + 0
 gpu_name(f) = system('p=' . q(f) . '; sed -n "s/^gpu: *//p" "${p%.csv}.provenance" 2>/dev/null | head -1')
 # awk prologue: fields, filters on dtype / numeric size / pass, metric column m
-AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q('NR>1 && m>0 && (d=="" || $3==d) && $4 ~ /^[0-9]+$/ && $m != "" && $10 != "fail" ' . prog)
+AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q('NR>1 && m>0 && (d=="" || $3==d || $2=="ceiling") && $4 ~ /^[0-9]+$/ && $m != "" && $10 != "fail" ' . prog)
 # distinct versions of a kind, in CSV order
 versions(f, kind) = system(AWK(f, '&& $2=="' . kind . '" && !s[$1]++ { printf "%s ", $1 }'))
 # rows of one version sorted by size, for plotting ('< command' data source)
