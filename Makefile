@@ -5,7 +5,9 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h100-80gb-hbm3
-PROGRAMS     := measuring reduce elementwise
+PROGRAMS     := measuring reduce elementwise atomics
+# libraries a program links besides the CUDA runtime
+LIBS_atomics := -lcublas
 HARNESS      := code/harness/harness.cuh
 
 CC           ?= cc
@@ -58,9 +60,9 @@ tangle: $(BUILD)/tangle.stamp
 $(BIN)/%: $(HARNESS) code/$$*/$$*.cu
 	@mkdir -p $(@D)
 	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
-	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu"; \
+	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu $(LIBS_$*)"; \
 	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
-	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu
+	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu $(LIBS_$*)
 
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
 
@@ -93,6 +95,7 @@ FIG_elementwise-f32_CSV := elementwise
 FIG_elementwise-f32_DTYPE := f32
 FIG_elementwise-f16_CSV := elementwise
 FIG_elementwise-f16_DTYPE := f16
+FIG_atomics-dot_DTYPE := f16
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

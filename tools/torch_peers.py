@@ -12,7 +12,9 @@ import sys
 
 import torch
 
-SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28], "elementwise": [2**20, 2**24, 2**25, 2**28]}
+SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28], "elementwise": [2**20, 2**24, 2**25, 2**28],
+         "atomics": [2**20, 2**25, 2**28]}
+SCATTER_PCTS = [1, 10, 100]  # out has this percentage of src's rows (rows of 128 halves)
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 RTOL = {"f32": 2e-7, "f16": 1e-3, "bf16": 8e-3}  # the chapter's tolerances: one rounding
 ATOL = {"f32": 2e-13, "f16": 2.0**-24, "bf16": 8e-9}  # f16: its subnormal spacing
@@ -68,7 +70,7 @@ def reduce_rows(rows, buf):
 
 def row(name, dtype, n, t, nbytes, sol, err, ok):
     gbps = nbytes / (t * 1e3)
-    print(f"  {name:10} {dtype:4} {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
+    print(f"  {name:16} {dtype:4} {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
     return [name, "peer", dtype, str(n), f"{t:.3f}", f"{gbps:.1f}", "",
             f"{100.0 * gbps / sol:.1f}", f"{err:.2e}", "pass" if ok else "fail"]
 
@@ -92,6 +94,47 @@ def elementwise_rows(rows, buf):
     return out
 
 
+def atomics_rows(rows, buf):
+    """torch.dot on f16 (the chapter's dot product) and zeros().index_add_ (its scatter-add)."""
+    sol = ceiling_gbps(rows, "read-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    u = 2.0**-11  # half an ulp of half, relative
+    for n in SIZES["atomics"]:
+        # uniform in [2^-8, 2^-6], as in the chapter; one rounding to half plus float sums
+        x = (torch.rand(n, device="cuda", generator=gen) * (2.0**-6 - 2.0**-8) + 2.0**-8).half()
+        y = (torch.rand(n, device="cuda", generator=gen) * (2.0**-6 - 2.0**-8) + 2.0**-8).half()
+        ref = torch.dot(x.double(), y.double()).item()
+        got = torch.dot(x, y).item()
+        err = abs(got - ref)
+        ok = err <= 2.0**-25 + (u + 2.0**-12) * abs(ref)  # NaN fails
+        t = time_us(lambda: torch.dot(x, y), buf) if ok else float("nan")
+        out.append(row("torch.dot", "f16", n, t, 4.0 * n, sol, err / max(abs(ref), 1e-30), ok))
+        del x, y
+    for n in SIZES["atomics"]:
+        for pct in SCATTER_PCTS:
+            rows_, cols = n // 128, 128
+            out_rows = max(1, rows_ * pct // 100)
+            src = (torch.rand(rows_, cols, device="cuda", generator=gen) * 1.5 + 0.5).half()
+            index = torch.randint(0, out_rows, (rows_,), device="cuda", generator=gen, dtype=torch.int32)
+            ref = torch.zeros(out_rows, cols, device="cuda", dtype=torch.float64).index_add_(0, index, src.double())
+            hits = torch.bincount(index, minlength=out_rows).double().unsqueeze(1)
+            got = torch.zeros(out_rows, cols, device="cuda", dtype=torch.float16).index_add_(0, index, src).double()
+            bound = 1.01 * (hits - 1).clamp_min(0) * u * ref  # the chapter's bound: (k-1) u sum
+            ok = bool(((got - ref).abs() <= bound).all().item())  # NaN fails
+            rel = ((got - ref).abs() / ref.clamp_min(1e-30)).max().item()
+
+            def run():
+                torch.zeros(out_rows, cols, device="cuda", dtype=torch.float16).index_add_(0, index, src)
+
+            t = time_us(run, buf) if ok else float("nan")
+            size = f"2^{n.bit_length() - 1}:{pct}"
+            nbytes = 2.0 * n + 4.0 * rows_ + 2.0 * out_rows * cols
+            out.append(row("torch.index_add_", "f16", size, t, nbytes, sol, rel, ok))
+            del src, index, ref, hits, got, bound
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -105,7 +148,7 @@ def main():
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
-    new = {"reduce": reduce_rows, "elementwise": elementwise_rows}[chapter](rows_kept, buf)
+    new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

@@ -672,12 +672,15 @@ local function cell(inlines) return { pandoc.Plain(inlines) } end
 
 local function metric_cell(r, metric, best)
   if not r then return cell({ pandoc.Str('–') }) end
-  if r.status == 'fail' then
-    return cell({ pandoc.Span({ pandoc.Strong({ pandoc.Str('FAIL') }) },
-      pandoc.Attr('', { 'fail' })) })
-  end
   local raw = r[metric]
-  if raw == nil or raw == '' then return cell({ pandoc.Str('–') }) end
+  local has = raw ~= nil and raw ~= ''
+  if r.status == 'fail' then
+    -- an inexact lesson is timed although it fails: its value, marked
+    local mark = pandoc.Span({ pandoc.Strong({ pandoc.Str('FAIL') }) }, pandoc.Attr('', { 'fail' }))
+    if not has then return cell({ mark }) end
+    return cell({ pandoc.Str(format_parts(metric, raw)), pandoc.Space(), mark })
+  end
+  if not has then return cell({ pandoc.Str('–') }) end
   local num = format_parts(metric, raw)
   local inl = { pandoc.Str(num) }
   if best and tonumber(raw) == best and r.kind == 'ours' then inl = { pandoc.Strong(inl) } end
