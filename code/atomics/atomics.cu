@@ -169,7 +169,7 @@ __global__ void dot_d4(__half *result, const __half *x, const __half *y, size_t 
     float s = block_sum(thread_dot<2>(x, y, n));
     if (threadIdx.x == 0) atomicAdd(result, __float2half(s));
 }
-#line 522 "chapters/03-atomics.md"
+#line 531 "chapters/03-atomics.md"
 // d5, d6: float sums per block, one float atomic per block; the last block to finish
 // rounds the total to half once, and leaves the accumulator and the counter at zero.
 template <int U>
@@ -188,7 +188,7 @@ __global__ void dot_one_pass(__half *result, float *partial, unsigned *done, con
 }
 #line 35 "chapters/03-atomics.md"
 // <<scatter-kernels>>
-#line 652 "chapters/03-atomics.md"
+#line 661 "chapters/03-atomics.md"
 // s0: one thread per element of src (row i / cols, column i % cols), one half atomic.
 __global__ void scatter_s0(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols)
 {
@@ -197,7 +197,7 @@ __global__ void scatter_s0(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     atomicAdd(out + (size_t)index[r] * cols + c, src[i]);
 }
-#line 696 "chapters/03-atomics.md"
+#line 709 "chapters/03-atomics.md"
 // s1: s0 with the padded half2 (fast) atomic.
 __global__ void scatter_s1(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -207,7 +207,7 @@ __global__ void scatter_s1(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     fast_atomic_add(out + (size_t)index[r] * cols + c, src[i], out, out + (size_t)out_rows * cols);
 }
-#line 734 "chapters/03-atomics.md"
+#line 747 "chapters/03-atomics.md"
 // s2: one thread per pair of columns; one half2 atomic when the destination is aligned.
 __global__ void scatter_s2(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -226,7 +226,7 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
-#line 782 "chapters/03-atomics.md"
+#line 797 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction.
 __device__ inline void red_add_v8(__half *dst, int4 v)
 {
@@ -260,7 +260,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 855 "chapters/03-atomics.md"
+#line 870 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
     cudaTriggerProgrammaticLaunchCompletion();  // the scatter may be scheduled now
@@ -346,7 +346,7 @@ static void launch_d4(Problem *p)
     dot_d4<<<sum_grid(p->n, (const void *)dot_d4), THREADS>>>(p->result, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 541 "chapters/03-atomics.md"
+#line 550 "chapters/03-atomics.md"
 template <int U>
 static void launch_one_pass(Problem *p)
 {
@@ -354,7 +354,7 @@ static void launch_one_pass(Problem *p)
     dot_one_pass<U><<<grid, THREADS>>>(p->result, p->partial, p->done, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 593 "chapters/03-atomics.md"
+#line 602 "chapters/03-atomics.md"
 static void launch_cublas(Problem *p)
 {
     if (!p->cublas) {  // created at the first (untimed) launch
@@ -364,7 +364,7 @@ static void launch_cublas(Problem *p)
     CUBLAS_CHECK(cublasDotEx(p->cublas, (int)p->n, p->x, CUDA_R_16F, 1, p->y, CUDA_R_16F, 1, p->result,
                              CUDA_R_16F, CUDA_R_32F));
 }
-#line 663 "chapters/03-atomics.md"
+#line 672 "chapters/03-atomics.md"
 static void zero_out(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->out, 0, p->out_rows * p->cols * sizeof(__half)));
@@ -376,7 +376,7 @@ static void launch_s0(Problem *p)
     scatter_s0<<<blocks_for(p->n), THREADS>>>(p->out, p->src, p->index, (unsigned)p->rows, (unsigned)p->cols);
     CHECK_LAUNCH();
 }
-#line 708 "chapters/03-atomics.md"
+#line 721 "chapters/03-atomics.md"
 static void launch_s1(Problem *p)
 {
     zero_out(p);
@@ -384,7 +384,7 @@ static void launch_s1(Problem *p)
                                               (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 755 "chapters/03-atomics.md"
+#line 768 "chapters/03-atomics.md"
 static void launch_s2(Problem *p)
 {
     zero_out(p);
@@ -393,7 +393,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 818 "chapters/03-atomics.md"
+#line 833 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -402,7 +402,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 889 "chapters/03-atomics.md"
+#line 904 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -426,7 +426,7 @@ static void launch_s4(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<atomics-versions>>
-#line 571 "chapters/03-atomics.md"
+#line 580 "chapters/03-atomics.md"
     {"d0-half-per-element", "inexact", "f16", "one half atomicAdd per element, all into the result", launch_d0, dot_only},
     {"d1-fast-per-element", "inexact", "f16", "d0 with the padded half2 (fast) atomic", launch_d1, dot_only},
     {"d2-half2-per-pair", "inexact", "f16", "one half2 atomicAdd per pair, into (even, odd) sums", launch_d2, dot_only},
@@ -434,9 +434,9 @@ static const Version VERSIONS[] = {
     {"d4-half-per-block", "inexact", "f16", "float sums per block, one half atomicAdd per block", launch_d4, dot_only},
     {"d5-float-per-block", "ours", "f16", "float sums per block, one float atomicAdd per block, one rounding", launch_one_pass<2>, dot_only},
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
-#line 605 "chapters/03-atomics.md"
+#line 614 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 911 "chapters/03-atomics.md"
+#line 926 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -445,7 +445,7 @@ static const Version VERSIONS[] = {
 #line 40 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 971 "chapters/03-atomics.md"
+#line 986 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -644,7 +644,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 43 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1123 "chapters/03-atomics.md"
+#line 1138 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;
