@@ -5,9 +5,10 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h100-80gb-hbm3
-PROGRAMS     := measuring reduce elementwise atomics
+PROGRAMS     := measuring reduce elementwise atomics softmax
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
+LIBS_softmax := -Xcompiler -fopenmp -lgomp
 HARNESS      := code/harness/harness.cuh
 
 CC           ?= cc

@@ -14,7 +14,11 @@ import torch
 
 SIZES = {"reduce": [2**20, 2**22, 2**25, 2**28], "elementwise": [2**20, 2**24, 2**25, 2**28],
          "atomics": [2**20, 2**25, 2**28]}
-SCATTER_PCTS = [1, 10, 100]  # out has this percentage of src's rows (rows of 128 halves)
+SCATTER_PCTS = [1, 10, 100]
+SOFTMAX_SHAPES = [(1048576, 32), (262144, 128), (65536, 512), (32768, 1024), (16384, 2048), (8192, 4096),
+                  (4096, 8192), (2048, 16384), (1024, 32768), (32768, 16), (65536, 32), (131072, 64),
+                  (1048576, 512)]
+SIZES["softmax"] = SOFTMAX_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 RTOL = {"f32": 2e-7, "f16": 1e-3, "bf16": 8e-3}  # the chapter's tolerances: one rounding
 ATOL = {"f32": 2e-13, "f16": 2.0**-24, "bf16": 8e-9}  # f16: its subnormal spacing
@@ -135,6 +139,43 @@ def atomics_rows(rows, buf):
     return out
 
 
+def softmax_rows(rows, buf):
+    """torch.softmax over the last dimension and its backward, with the chapter's bounds."""
+    sol = ceiling_gbps(rows, "copy-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    u_out = {"f32": 2.0**-24, "f16": 2.0**-11, "bf16": 2.0**-8}
+    for dtype, tt in DTYPES.items():
+        for r, c in SOFTMAX_SHAPES:
+            size = f"{r}x{c}"
+            x = (torch.rand(r, c, device="cuda", generator=gen) * 8.0 - 2.0).to(tt)  # [-2, 6)
+            dy = (torch.rand(r, c, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)  # [-1, 2)
+            ref = torch.softmax(x.double(), -1)
+            y = torch.softmax(x, -1)
+            # float arithmetic: a generous chain of 64 + c / 32 additions, and the exponential
+            arith = (64 + c / 32 + 10) * 2.0**-24
+            ok = bool(((y.double() - ref).abs() <= 2.0**-25 + (u_out[dtype] + 1.01 * arith) * ref).all().item())
+            rel = ((y.double() - ref).abs() / ref.clamp_min(1e-30)).max().item()
+            t = time_us(lambda: torch.softmax(x, -1), buf) if ok else float("nan")
+            out.append(row("torch.softmax", dtype, size, t, 2.0 * r * c * x.element_size(), sol, rel, ok))
+            yin = ref.to(tt)
+            yd, gd = yin.double(), dy.double()
+            d = (gd * yd).sum(-1, keepdim=True)
+            dref = yd * (gd - d)
+            scale = yd.abs() * (gd.abs() + (gd * yd).abs().sum(-1, keepdim=True))
+            dx = torch._softmax_backward_data(dy, yin, -1, tt)
+            err = (dx.double() - dref).abs()
+            # PyTorch's half backward rounds more than once on the way: its bound is taken
+            # as four roundings of the element type relative to the scale
+            ok = bool((err <= 2.0**-25 + (4.0 * u_out[dtype] + 1.01 * arith) * scale).all().item())
+            rel = (err / scale.clamp_min(1e-30)).max().item()
+            t = time_us(lambda: torch._softmax_backward_data(dy, yin, -1, tt), buf) if ok else float("nan")
+            out.append(row("torch.softmax-bwd", dtype, size, t, 3.0 * r * c * x.element_size(), sol, rel, ok))
+            del x, dy, ref, y, yin, yd, gd, d, dref, scale, dx, err
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -148,7 +189,8 @@ def main():
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
-    new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows}[chapter](rows_kept, buf)
+    new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
+           "softmax": softmax_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

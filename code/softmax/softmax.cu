@@ -1,0 +1,911 @@
+#line 27 "chapters/04-softmax.md"
+// softmax.cu: softmax over the last dimension, forward and backward, by row length.
+#include "../harness/harness.cuh"
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_pipeline.h>
+// <<element-types>>
+#line 45 "chapters/02-elementwise.md"
+// Every kernel computes in float and stores in the element type: loads convert up,
+// stores round down once.
+__host__ __device__ inline float to_float(float x) { return x; }
+__host__ __device__ inline float to_float(__half x) { return __half2float(x); }
+__host__ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __host__ __device__ inline T from_float(float x);
+template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
+template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
+template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+
+typedef enum { F32, F16, BF16 } DType;
+
+static size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
+#line 33 "chapters/04-softmax.md"
+// <<the-softmax-problem>>
+#line 52 "chapters/04-softmax.md"
+typedef enum { FWD, BWD } Op;
+
+struct Problem {
+    DType dtype;
+    char size[64];
+    size_t rows, cols, n;
+    void *x, *y, *yin, *dy, *dx;  // device: forward x -> y; backward (yin, dy) -> dx
+    float *hx, *hy, *hdy;         // host copies of x, yin and dy as the device sees them
+    double *ref;                  // reference of ref_op
+    double *scale;                // backward: per element, |y| (|dy| + sum |dy y|) for the bound
+    int ref_op;
+    Op op;                        // set by each launcher
+    int chain;                    // longest chain of float additions of the version: set by launchers
+};
+#line 34 "chapters/04-softmax.md"
+// <<softmax-reductions>>
+#line 106 "chapters/04-softmax.md"
+__device__ inline float warp_max(float v, int width = 32)
+{
+    for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
+    return v;
+}
+__device__ inline float warp_sum(float v, int width = 32)
+{
+    for (int o = width / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, width);
+    return v;
+}
+// Block-wide max / sum, returned to every thread (blockDim a multiple of 32, at most 1024).
+template <bool MAX>
+__device__ inline float block_all(float v)
+{
+    __shared__ float part[32];
+    __shared__ float total;
+    v = MAX ? warp_max(v) : warp_sum(v);
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < (int)(blockDim.x / 32) ? part[lane] : (MAX ? -INFINITY : 0.0f);
+        v = MAX ? warp_max(v) : warp_sum(v);
+        if (lane == 0) total = v;
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();  // total may be reused by the next call
+    return r;
+}
+__device__ inline float block_max(float v) { return block_all<true>(v); }
+__device__ inline float block_sum(float v) { return block_all<false>(v); }
+#line 35 "chapters/04-softmax.md"
+// <<softmax-kernels>>
+#line 145 "chapters/04-softmax.md"
+// f0: one thread per row, three passes over the row in global memory.
+template <typename T>
+__global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
+{
+    size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const T *xr = x + r * cols;
+    T *yr = y + r * cols;
+    float m = -INFINITY, s = 0.0f;
+    for (size_t c = 0; c < cols; c++) m = fmaxf(m, to_float(xr[c]));
+    for (size_t c = 0; c < cols; c++) s += __expf(to_float(xr[c]) - m);
+    float inv = 1.0f / s;
+    for (size_t c = 0; c < cols; c++) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
+}
+#line 174 "chapters/04-softmax.md"
+// f1: one block per row; each pass strides over the row, block reductions in shared memory.
+template <typename T>
+__global__ void softmax_f1(T *y, const T *x, size_t cols)
+{
+    const T *xr = x + blockIdx.x * cols;
+    T *yr = y + blockIdx.x * cols;
+    float m = -INFINITY, s = 0.0f;
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) m = fmaxf(m, to_float(xr[c]));
+    m = block_max(m);
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) s += __expf(to_float(xr[c]) - m);
+    float inv = 1.0f / block_sum(s);
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
+}
+#line 204 "chapters/04-softmax.md"
+// V elements of T in 16 bytes.
+template <typename T> struct Vec { static const int V = 16 / sizeof(T); };
+
+// Loads elements [c, c + V) of a row into f (16 bytes at once when `packed`; zero-padded
+// and one at a time otherwise, with `pad` past the end of the row).
+template <typename T>
+__device__ inline void load_vec(float *f, const T *row, size_t c, size_t cols, bool packed, float pad)
+{
+    const int V = Vec<T>::V;
+    if (packed && c + V <= cols) {
+        int4 raw = *reinterpret_cast<const int4 *>(row + c);
+        const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; j++) f[j] = to_float(e[j]);
+    } else {
+#pragma unroll
+        for (int j = 0; j < V; j++) f[j] = c + j < cols ? to_float(row[c + j]) : pad;
+    }
+}
+
+template <typename T>
+__device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, bool packed)
+{
+    const int V = Vec<T>::V;
+    if (packed && c + V <= cols) {
+        int4 raw;
+        T *e = reinterpret_cast<T *>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; j++) e[j] = from_float<T>(f[j]);
+        *reinterpret_cast<int4 *>(row + c) = raw;
+    } else {
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            if (c + j < cols) row[c + j] = from_float<T>(f[j]);
+    }
+}
+#line 252 "chapters/04-softmax.md"
+// f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
+// rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
+template <typename T, int G, int P>
+__global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
+{
+    const int V = Vec<T>::V;
+    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G;
+    int lane = threadIdx.x % G;
+    bool packed = cols % V == 0;  // then every row starts on a 16-byte boundary
+    bool live = r < rows;
+    const T *xr = x + (live ? r : 0) * cols;
+    float v[P][V];
+    float m = -INFINITY;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        size_t c = (size_t)(p * G + lane) * V;
+        load_vec(v[p], xr, c, live ? cols : 0, packed, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
+    }
+    m = warp_max(m, G);
+    float s = 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; p++)
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            v[p][j] = __expf(v[p][j] - m);
+            s += v[p][j];
+        }
+    float inv = 1.0f / warp_sum(s, G);
+    if (!live) return;
+    T *yr = y + r * cols;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) v[p][j] *= inv;
+        store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
+    }
+}
+#line 316 "chapters/04-softmax.md"
+// Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
+// row is packed, so that every load is in flight at once; element by element otherwise.
+template <typename T>
+__device__ inline void row_to_shared(T *cache, const T *row, size_t cols, bool packed)
+{
+    const int V = Vec<T>::V;
+    if (packed) {
+        for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V)
+            __pipeline_memcpy_async(cache + c, row + c, 16);
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
+    } else {
+        for (size_t c = threadIdx.x; c < cols; c += blockDim.x) cache[c] = row[c];
+    }
+}
+
+template <typename T>
+__global__ void softmax_f3(T *y, const T *x, size_t cols)
+{
+    extern __shared__ int4 cache_raw[];
+    T *cache = reinterpret_cast<T *>(cache_raw);
+    const int V = Vec<T>::V;
+    T *yr = y + blockIdx.x * cols;
+    bool packed = cols % V == 0;
+    row_to_shared(cache, x + blockIdx.x * cols, cols, packed);
+    __syncthreads();
+    float m = -INFINITY;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, cols, packed, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) m = fmaxf(m, f[j]);
+    }
+    m = block_max(m);
+    float s = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, cols, packed, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) s += __expf(f[j] - m);
+    }
+    float inv = 1.0f / block_sum(s);
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) f[j] = __expf(f[j] - m) * inv;
+        store_vec(yr, f, c, cols, packed);
+    }
+}
+#line 389 "chapters/04-softmax.md"
+// f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
+// the second pass re-reads the row and writes. Two reads, one write, any length.
+__device__ inline void online_add(float &m, float &s, float v)
+{
+    if (v > m) {
+        s = s * __expf(m - v) + 1.0f;
+        m = v;
+    } else {
+        s += __expf(v - m);
+    }
+}
+
+// (m, s) of the block: every thread's pair rescaled to the block's max, then summed.
+__device__ inline void block_online(float &m, float &s)
+{
+    float bm = block_max(m);
+    s = block_sum(m == -INFINITY ? 0.0f : s * __expf(m - bm));
+    m = bm;
+}
+
+template <typename T>
+__global__ void softmax_f4(T *y, const T *x, size_t cols)
+{
+    const int V = Vec<T>::V;
+    const T *xr = x + blockIdx.x * cols;
+    T *yr = y + blockIdx.x * cols;
+    bool packed = cols % V == 0;
+    float m = -INFINITY, s = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, xr, c, cols, packed, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            if (c + j < cols) online_add(m, s, f[j]);
+    }
+    block_online(m, s);
+    float inv = 1.0f / s;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, xr, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) f[j] = __expf(f[j] - m) * inv;
+        store_vec(yr, f, c, cols, packed);
+    }
+}
+#line 452 "chapters/04-softmax.md"
+// f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
+template <typename T, int P>
+__global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
+{
+    const int V = Vec<T>::V;
+    const T *xr = x + blockIdx.x * cols;
+    T *yr = y + blockIdx.x * cols;
+    bool packed = cols % V == 0;
+    float v[P][V];
+    float m = -INFINITY;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        load_vec(v[p], xr, (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
+    }
+    m = block_max(m);
+    float s = 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; p++)
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            v[p][j] = __expf(v[p][j] - m);
+            s += v[p][j];
+        }
+    float inv = 1.0f / block_sum(s);
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) v[p][j] *= inv;
+        store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
+    }
+}
+#line 511 "chapters/04-softmax.md"
+// b4: the same for the backward, y and dy in registers.
+template <typename T, int P>
+__global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
+{
+    const int V = Vec<T>::V;
+    size_t base = blockIdx.x * cols;
+    bool packed = cols % V == 0;
+    float yv[P][V], gv[P][V];
+    float d = 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        size_t c = (p * (size_t)blockDim.x + threadIdx.x) * V;
+        load_vec(yv[p], y + base, c, cols, packed, 0.0f);
+        load_vec(gv[p], dy + base, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) d += yv[p][j] * gv[p][j];
+    }
+    d = block_sum(d);
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) yv[p][j] *= gv[p][j] - d;
+        store_vec(dx + base, yv[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
+    }
+}
+// Backward: dx = y * (dy - sum(dy * y)).
+template <typename T>
+__global__ void softmax_b0(T *dx, const T *y, const T *dy, size_t rows, size_t cols)
+{
+    size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const T *yr = y + r * cols, *dyr = dy + r * cols;
+    T *dxr = dx + r * cols;
+    float d = 0.0f;
+    for (size_t c = 0; c < cols; c++) d += to_float(dyr[c]) * to_float(yr[c]);
+    for (size_t c = 0; c < cols; c++) dxr[c] = from_float<T>(to_float(yr[c]) * (to_float(dyr[c]) - d));
+}
+
+// b1: G lanes per row, y and dy in registers (f2's shape).
+template <typename T, int G, int P>
+__global__ void softmax_b1(T *dx, const T *y, const T *dy, size_t rows, size_t cols)
+{
+    const int V = Vec<T>::V;
+    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G;
+    int lane = threadIdx.x % G;
+    bool packed = cols % V == 0;
+    bool live = r < rows;
+    size_t base = (live ? r : 0) * cols, len = live ? cols : 0;
+    float yv[P][V], gv[P][V];
+    float d = 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        size_t c = (size_t)(p * G + lane) * V;
+        load_vec(yv[p], y + base, c, len, packed, 0.0f);
+        load_vec(gv[p], dy + base, c, len, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) d += yv[p][j] * gv[p][j];
+    }
+    d = warp_sum(d, G);
+    if (!live) return;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) yv[p][j] *= gv[p][j] - d;
+        store_vec(dx + base, yv[p], (size_t)(p * G + lane) * V, cols, packed);
+    }
+}
+
+// b2: one block per row, y and dy cached in shared memory in their own type.
+template <typename T>
+__global__ void softmax_b2(T *dx, const T *y, const T *dy, size_t cols)
+{
+    extern __shared__ int4 cache_raw[];
+    const int V = Vec<T>::V;
+    size_t base = blockIdx.x * cols, padded = (cols + V - 1) / V * V;
+    T *cy = reinterpret_cast<T *>(cache_raw), *cg = cy + padded;
+    bool packed = cols % V == 0;
+    row_to_shared(cy, y + base, cols, packed);
+    row_to_shared(cg, dy + base, cols, packed);
+    __syncthreads();
+    float d = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, cy, c, cols, packed, 0.0f);
+        load_vec(b, cg, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) d += a[j] * b[j];
+    }
+    d = block_sum(d);
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, cy, c, cols, packed, 0.0f);
+        load_vec(b, cg, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) a[j] *= b[j] - d;
+        store_vec(dx + base, a, c, cols, packed);
+    }
+}
+
+// b3: one block per row, y and dy read twice from global memory.
+template <typename T>
+__global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
+{
+    const int V = Vec<T>::V;
+    size_t base = blockIdx.x * cols;
+    bool packed = cols % V == 0;
+    float d = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, y + base, c, cols, packed, 0.0f);
+        load_vec(b, dy + base, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) d += a[j] * b[j];
+    }
+    d = block_sum(d);
+    for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, y + base, c, cols, packed, 0.0f);
+        load_vec(b, dy + base, c, cols, packed, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) a[j] *= b[j] - d;
+        store_vec(dx + base, a, c, cols, packed);
+    }
+}
+#line 36 "chapters/04-softmax.md"
+// <<softmax-launchers>>
+#line 650 "chapters/04-softmax.md"
+enum { THREADS = 256 };
+static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
+
+
+// f0 launches a thread per row.
+template <typename T>
+static void launch_f0(Problem *p)
+{
+    p->op = FWD;
+    p->chain = (int)p->cols;
+    softmax_f0<T><<<blocks_for(p->rows, 128), 128>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
+    CHECK_LAUNCH();
+}
+
+// f1 launches a block of 256 per row.
+template <typename T>
+static void launch_f1(Problem *p)
+{
+    p->op = FWD;
+    p->chain = (int)(p->cols / 256 + 1 + 8);
+    softmax_f1<T><<<(unsigned)p->rows, 256>>>((T *)p->y, (const T *)p->x, p->cols);
+    CHECK_LAUNCH();
+}
+
+// The warp kernels' shapes: G lanes of P packs per row, the smallest that holds the row.
+// The register kernels (f2, b1): G lanes of P packs per row, the smallest that holds the row.
+template <typename T, int G, int P, bool BACK>
+static void launch_regs_shape(Problem *p)
+{
+    size_t threads = p->rows * G;
+    unsigned grid = blocks_for(threads, 128);
+    if (BACK) softmax_b1<T, G, P><<<grid, 128>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
+    else softmax_f2<T, G, P><<<grid, 128>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
+    CHECK_LAUNCH();
+}
+
+template <typename T, bool BACK>
+static void launch_regs(Problem *p)
+{
+    const size_t V = Vec<T>::V;
+    size_t packs = (p->cols + V - 1) / V;
+    p->op = BACK ? BWD : FWD;
+    if (packs <= 1) { p->chain = (int)V; return launch_regs_shape<T, 1, 1, BACK>(p); }
+    if (packs <= 2) { p->chain = (int)V + 1; return launch_regs_shape<T, 2, 1, BACK>(p); }
+    if (packs <= 4) { p->chain = (int)V + 2; return launch_regs_shape<T, 4, 1, BACK>(p); }
+    if (packs <= 8) { p->chain = (int)V + 3; return launch_regs_shape<T, 8, 1, BACK>(p); }
+    if (packs <= 16) { p->chain = (int)V + 4; return launch_regs_shape<T, 16, 1, BACK>(p); }
+    if (packs <= 32) { p->chain = (int)V + 5; return launch_regs_shape<T, 32, 1, BACK>(p); }
+    if (packs <= 64) { p->chain = 2 * (int)V + 5; return launch_regs_shape<T, 32, 2, BACK>(p); }
+    if (packs <= 128) { p->chain = 4 * (int)V + 5; return launch_regs_shape<T, 32, 4, BACK>(p); }
+    p->chain = 8 * (int)V + 5;
+    return launch_regs_shape<T, 32, 8, BACK>(p);
+}
+
+static const char *too_long_for_registers(const Problem *p)
+{
+    size_t limit = p->dtype == F32 ? 1024 : 2048;
+    return p->cols <= limit ? NULL : "rows longer than the registers hold";
+}
+
+// Shared memory a block may use, less what the reductions need.
+static size_t smem_limit(void)
+{
+    static int limit = 0;
+    if (!limit) CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+    return (size_t)limit - 1024;  // the reductions' own shared memory
+}
+
+static unsigned block_threads(size_t cols, size_t V)
+{
+    size_t want = (cols / V + 31) / 32 * 32;
+    return (unsigned)(want < 128 ? 128 : want > 1024 ? 1024 : want);
+}
+
+template <typename T>
+static void launch_f3(Problem *p)
+{
+    p->op = FWD;
+    unsigned threads = 256;
+    p->chain = (int)(p->cols / threads + 16);
+    size_t smem = (p->cols * sizeof(T) + 15) / 16 * 16;
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(softmax_f3<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
+        opted = true;
+    }
+    softmax_f3<T><<<(unsigned)p->rows, threads, smem>>>((T *)p->y, (const T *)p->x, p->cols);
+    CHECK_LAUNCH();
+}
+
+// f4 and b3: a block of threads with one pack each, 128 to 1024 threads.
+template <typename T>
+static void launch_f4(Problem *p)
+{
+    p->op = FWD;
+    unsigned threads = block_threads(p->cols, Vec<T>::V);
+    p->chain = (int)(p->cols / threads + 16);
+    softmax_f4<T><<<(unsigned)p->rows, threads>>>((T *)p->y, (const T *)p->x, p->cols);
+    CHECK_LAUNCH();
+}
+
+// b0 launches a thread per row.
+template <typename T>
+static void launch_b0(Problem *p)
+{
+    p->op = BWD;
+    p->chain = (int)p->cols;
+    softmax_b0<T><<<blocks_for(p->rows, 128), 128>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
+    CHECK_LAUNCH();
+}
+
+// b2 launches 256 threads with y and dy in shared memory.
+template <typename T>
+static void launch_b2(Problem *p)
+{
+    p->op = BWD;
+    unsigned threads = 256;
+    p->chain = (int)(p->cols / threads + 16);
+    size_t smem = 2 * (p->cols + 8) * sizeof(T);
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(softmax_b2<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
+        opted = true;
+    }
+    softmax_b2<T><<<(unsigned)p->rows, threads, smem>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
+    CHECK_LAUNCH();
+}
+
+// b3 launches one block of packs per row.
+template <typename T>
+static void launch_b3(Problem *p)
+{
+    p->op = BWD;
+    unsigned threads = block_threads(p->cols, Vec<T>::V);
+    p->chain = (int)(p->cols / threads + 16);
+    softmax_b3<T><<<(unsigned)p->rows, threads>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
+    CHECK_LAUNCH();
+}
+
+// Which versions cannot run which problems.
+static const char *fwd_smem_unsupported(const Problem *p)
+{
+    return p->cols * dtype_bytes(p->dtype) <= smem_limit() ? NULL : "rows longer than shared memory holds";
+}
+static const char *bwd_smem_unsupported(const Problem *p)
+{
+    return 2 * (p->cols + 8) * dtype_bytes(p->dtype) <= smem_limit() ? NULL : "rows longer than shared memory holds";
+}
+static const char *short_rows(const Problem *p)
+{
+    return p->cols >= 128 ? NULL : "one block per row of fewer than 128 columns: see f2 and b1";
+}
+static const char *fwd_smem_unsupported_or_short(const Problem *p)
+{
+    return short_rows(p) ? short_rows(p) : fwd_smem_unsupported(p);
+}
+static const char *bwd_smem_unsupported_or_short(const Problem *p)
+{
+    return short_rows(p) ? short_rows(p) : bwd_smem_unsupported(p);
+}
+static const char *long_rows_slow(const Problem *p)
+{
+    return p->cols <= 1024 ? NULL : "one thread per row: too slow beyond 1024 columns";
+}
+
+// Block-register shapes: BLOCK threads (128 to 512) of P packs each, with at most
+// MAX_VALUES floats per thread in registers; the smallest block that holds the row.
+static int block_regs_shape(size_t cols, size_t V, int max_values, unsigned *block)
+{
+    size_t packs = (cols + V - 1) / V;
+    int max_p = max_values / (int)V;
+    for (int p = 1; p <= max_p; p *= 2)
+        if (packs <= 128 * (size_t)p) { *block = 128; return p; }
+    size_t b = (packs + max_p - 1) / max_p;
+    *block = (unsigned)((b + 31) / 32 * 32);
+    return *block <= 512 ? max_p : 0;
+}
+
+static const char *too_long_for_block_regs(const Problem *p)
+{
+    if (short_rows(p)) return short_rows(p);
+    unsigned block;
+    size_t V = 16 / dtype_bytes(p->dtype);
+    return block_regs_shape(p->cols, V, 32, &block) ? NULL : "rows longer than a block's registers hold";
+}
+static const char *too_long_for_block_regs_bwd(const Problem *p)
+{
+    if (short_rows(p)) return short_rows(p);
+    unsigned block;
+    size_t V = 16 / dtype_bytes(p->dtype);
+    return block_regs_shape(p->cols, V, 16, &block) ? NULL : "rows longer than a block's registers hold";
+}
+
+// f5 launches its block shape with P as a template argument.
+template <typename T>
+static void launch_f5(Problem *p)
+{
+    p->op = FWD;
+    unsigned block;
+    int P = block_regs_shape(p->cols, Vec<T>::V, 32, &block);
+    p->chain = P * (int)Vec<T>::V + 16;
+    unsigned grid = (unsigned)p->rows;
+    T *y = (T *)p->y;
+    const T *x = (const T *)p->x;
+    if (P == 1) softmax_f5<T, 1><<<grid, block>>>(y, x, p->cols);
+    else if (P == 2) softmax_f5<T, 2><<<grid, block>>>(y, x, p->cols);
+    else if (P == 4) softmax_f5<T, 4><<<grid, block>>>(y, x, p->cols);
+    else softmax_f5<T, 8><<<grid, block>>>(y, x, p->cols);
+    CHECK_LAUNCH();
+}
+
+// b4 likewise, with at most 16 values of each array per thread.
+template <typename T>
+static void launch_b4(Problem *p)
+{
+    p->op = BWD;
+    unsigned block;
+    int P = block_regs_shape(p->cols, Vec<T>::V, 16, &block);
+    p->chain = P * (int)Vec<T>::V + 16;
+    unsigned grid = (unsigned)p->rows;
+    T *dx = (T *)p->dx;
+    const T *y = (const T *)p->yin, *dy = (const T *)p->dy;
+    if (P == 1) softmax_b4<T, 1><<<grid, block>>>(dx, y, dy, p->cols);
+    else if (P == 2) softmax_b4<T, 2><<<grid, block>>>(dx, y, dy, p->cols);
+    else softmax_b4<T, 4><<<grid, block>>>(dx, y, dy, p->cols);
+    CHECK_LAUNCH();
+}
+
+// The dispatchers: registers while the row fits, then shared memory, then re-reading.
+// The dispatchers, by row length (the thresholds are the chapter's measurements).
+template <typename T>
+static void launch_fwd(Problem *p)
+{
+    if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
+    if (p->cols <= 2048) return launch_f5<T>(p);
+    if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
+    return launch_f4<T>(p);
+}
+
+template <typename T>
+static void launch_bwd(Problem *p)
+{
+    if (p->cols <= 512) return launch_regs<T, true>(p);
+    if (p->cols <= 1024) return launch_b4<T>(p);
+    if (p->cols * sizeof(T) <= 32768 || bwd_smem_unsupported(p)) return launch_b3<T>(p);
+    return launch_b2<T>(p);
+}
+
+// f2 and b1 as versions of their own.
+template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(p); }
+template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
+#line 37 "chapters/04-softmax.md"
+// <<the-softmax-version-table>>
+#line 904 "chapters/04-softmax.md"
+#define SOFTMAX_VERSIONS(T, DT)                                                                                   \
+    {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
+    {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
+    {"f2-registers", "ours", DT, "forward: a warp (or part) per row, the row in registers", launch_f2<T>, too_long_for_registers}, \
+    {"f3-shared", "ours", DT, "forward: one block per row, the row cached in shared memory", launch_f3<T>, fwd_smem_unsupported_or_short}, \
+    {"f4-online", "ours", DT, "forward: one block per row, online max and sum, two reads", launch_f4<T>, short_rows},    \
+    {"f5-block-registers", "ours", DT, "forward: one block per row, the row in registers", launch_f5<T>, too_long_for_block_regs}, \
+    {"f6-dispatch", "ours", DT, "forward: f2, f5, f3 or f4 by row length", launch_fwd<T>, NULL},                     \
+    {"b0-thread-per-row", "ours", DT, "backward: one thread per row", launch_b0<T>, long_rows_slow},             \
+    {"b1-registers", "ours", DT, "backward: a warp (or part) per row, in registers", launch_b1<T>, too_long_for_registers}, \
+    {"b2-shared", "ours", DT, "backward: one block per row, y and dy in shared memory", launch_b2<T>, bwd_smem_unsupported_or_short}, \
+    {"b3-reread", "ours", DT, "backward: one block per row, two reads of y and dy", launch_b3<T>, short_rows},        \
+    {"b4-block-registers", "ours", DT, "backward: one block per row, in registers", launch_b4<T>, too_long_for_block_regs_bwd}, \
+    {"b5-dispatch", "ours", DT, "backward: b1, b4 or b3 by row length", launch_bwd<T>, NULL}
+
+static const Version VERSIONS[] = {
+    SOFTMAX_VERSIONS(float, "f32"),
+    SOFTMAX_VERSIONS(__half, "f16"),
+    SOFTMAX_VERSIONS(__nv_bfloat16, "bf16"),
+};
+#line 38 "chapters/04-softmax.md"
+// <<create-and-check-a-softmax-problem>>
+#line 966 "chapters/04-softmax.md"
+static DType parse_dtype(const char *dtype)
+{
+    if (!strcmp(dtype, "f32")) return F32;
+    if (!strcmp(dtype, "f16")) return F16;
+    if (!strcmp(dtype, "bf16")) return BF16;
+    usage_error("unknown dtype", dtype, "f32 f16 bf16");
+    return F32;
+}
+
+static float round_to(DType t, float x)
+{
+    if (t == F16) return __half2float(__float2half(x));
+    if (t == BF16) return __bfloat162float(__float2bfloat16(x));
+    return x;
+}
+
+static void upload(void *device, const float *x, size_t n, DType t)
+{
+    size_t e = dtype_bytes(t);
+    unsigned char *staging = (unsigned char *)host_alloc(n * e, "staging");
+    for (size_t i = 0; i < n; i++) {
+        if (t == F32) ((float *)staging)[i] = x[i];
+        else if (t == F16) ((__half *)staging)[i] = __float2half(x[i]);
+        else ((__nv_bfloat16 *)staging)[i] = __float2bfloat16(x[i]);
+    }
+    CUDA_CHECK(cudaMemcpy(device, staging, n * e, cudaMemcpyHostToDevice));
+    free(staging);
+}
+
+// Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000.
+static Problem *softmax_create(const char *dtype, const char *size, uint64_t seed)
+{
+    char spec[64];
+    snprintf(spec, sizeof spec, "%s", size);
+    char *x = strchr(spec, 'x');
+    size_t rows, cols;
+    if (!x) usage_error("bad softmax size", size, "ROWSxCOLS, e.g. 1048576x32");
+    *x = '\0';
+    if (parse_count(spec, &rows) || parse_count(x + 1, &cols) || !rows || !cols)
+        usage_error("bad softmax size", size, "ROWSxCOLS, e.g. 1048576x32");
+    Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
+    memset(p, 0, sizeof *p);
+    p->dtype = parse_dtype(dtype);
+    snprintf(p->size, sizeof p->size, "%s", size);
+    p->rows = rows;
+    p->cols = cols;
+    p->n = rows * cols;
+    size_t bytes = p->n * dtype_bytes(p->dtype);
+    void **arrays[5] = {&p->x, &p->y, &p->yin, &p->dy, &p->dx};
+    for (int k = 0; k < 5; k++) *arrays[k] = device_alloc(bytes, "array");
+    p->hx = (float *)host_alloc(p->n * sizeof(float), "input");
+    p->hdy = (float *)host_alloc(p->n * sizeof(float), "input");
+    p->hy = (float *)host_alloc(p->n * sizeof(float), "input");
+    fill_uniform_f32(p->hx, p->n, -2.0f, 6.0f, seed);
+    fill_uniform_f32(p->hdy, p->n, -1.0f, 2.0f, seed + 1);
+    for (size_t i = 0; i < p->n; i++) {
+        p->hx[i] = round_to(p->dtype, p->hx[i]);
+        p->hdy[i] = round_to(p->dtype, p->hdy[i]);
+    }
+    // the backward's y: the exact softmax of x, rounded to the element type
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = p->hx + r * cols;
+        double m = -INFINITY, s = 0.0;
+        for (size_t c = 0; c < cols; c++) m = fmax(m, xr[c]);
+        for (size_t c = 0; c < cols; c++) s += exp(xr[c] - m);
+        for (size_t c = 0; c < cols; c++) p->hy[r * cols + c] = round_to(p->dtype, (float)(exp(xr[c] - m) / s));
+    }
+    upload(p->x, p->hx, p->n, p->dtype);
+    upload(p->yin, p->hy, p->n, p->dtype);
+    upload(p->dy, p->hdy, p->n, p->dtype);
+    p->ref_op = -1;
+    return p;
+}
+
+static void softmax_destroy(Problem *p)
+{
+    void *arrays[5] = {p->x, p->y, p->yin, p->dy, p->dx};
+    for (int k = 0; k < 5; k++) CUDA_CHECK(cudaFree(arrays[k]));
+    free(p->hx);
+    free(p->hy);
+    free(p->hdy);
+    free(p->ref);
+    free(p->scale);
+    free(p);
+}
+
+static void softmax_poison(Problem *p)
+{
+    poison(p->y, p->n * dtype_bytes(p->dtype));
+    poison(p->dx, p->n * dtype_bytes(p->dtype));
+}
+
+static void make_reference(Problem *p)
+{
+    if (p->ref_op == (int)p->op) return;
+    if (!p->ref) p->ref = (double *)host_alloc(p->n * sizeof(double), "reference");
+    if (!p->scale) p->scale = (double *)host_alloc(p->n * sizeof(double), "reference");
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < p->rows; r++) {
+        size_t b = r * p->cols;
+        if (p->op == FWD) {
+            double m = -INFINITY, s = 0.0;
+            for (size_t c = 0; c < p->cols; c++) m = fmax(m, p->hx[b + c]);
+            for (size_t c = 0; c < p->cols; c++) s += exp(p->hx[b + c] - m);
+            for (size_t c = 0; c < p->cols; c++) {
+                p->ref[b + c] = exp(p->hx[b + c] - m) / s;
+                p->scale[b + c] = p->ref[b + c];
+            }
+        } else {
+            double d = 0.0, da = 0.0;
+            for (size_t c = 0; c < p->cols; c++) {
+                d += (double)p->hdy[b + c] * p->hy[b + c];
+                da += fabs((double)p->hdy[b + c] * p->hy[b + c]);
+            }
+            for (size_t c = 0; c < p->cols; c++) {
+                double y = p->hy[b + c], g = p->hdy[b + c];
+                p->ref[b + c] = y * (g - d);
+                p->scale[b + c] = fabs(y) * (fabs(g) + da);
+            }
+        }
+    }
+    p->ref_op = p->op;
+}
+
+// Element i may be off by one rounding to the element type of its value, plus the float
+// arithmetic: a chain of `chain` additions and the fast exponential, relative to scale[i]
+// (the value itself forward; |y| (|dy| + sum |dy y|) backward).
+static CheckResult softmax_check(Problem *p, const char *version)
+{
+    make_reference(p);
+    size_t n = p->n, e = dtype_bytes(p->dtype);
+    unsigned char *raw = (unsigned char *)host_alloc(n * e, "output");
+    CUDA_CHECK(cudaMemcpy(raw, p->op == FWD ? p->y : p->dx, n * e, cudaMemcpyDeviceToHost));
+    double u_out = p->dtype == F32 ? 0x1p-24 : p->dtype == F16 ? 0x1p-11 : 0x1p-8;
+    double atol = p->dtype == F16 ? 0x1p-25 : 0.0;  // half subnormals are 2^-24 apart
+    // x - max is at most 8 here: __expf's error is a few float ulps at that range
+    double arith = (p->chain + 2.0) * 0x1p-24 + 8 * 0x1p-24;
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+    for (int pass = 0; pass < 2; pass++) {  // count in parallel; then, on failure, name the first few
+        if (pass == 1 && !mismatches) break;
+        size_t named = 0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
+        for (size_t i = 0; i < n; i++) {
+            double got = p->dtype == F32 ? ((float *)raw)[i]
+                       : p->dtype == F16 ? __half2float(((__half *)raw)[i])
+                                         : __bfloat162float(((__nv_bfloat16 *)raw)[i]);
+            double ref = p->ref[i], err = fabs(got - ref);
+            double bound = atol + u_out * fabs(ref) + 1.01 * arith * p->scale[i];
+            bool bad = !(err <= bound);  // written so that NaN fails
+            if (pass == 0) {
+                mismatches += bad;
+                double e = err == err ? err : INFINITY;
+                max_abs = fmax(max_abs, e);
+                max_rel = fmax(max_rel, e / fmax(p->scale[i], 1e-30));
+            } else if (bad && named++ < 5) {
+                fprintf(stderr, "FAIL %s size %s: row %zu col %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n",
+                        version, p->size, i / p->cols, i % p->cols, ref, got, err, bound);
+            }
+        }
+    }
+    CheckResult r = {mismatches, max_abs, max_rel};
+    if (r.mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, r.mismatches, n);
+    free(raw);
+    return r;
+}
+
+// Forward: x read, y written. Backward: y and dy read, dx written.
+static double softmax_bytes(const Problem *p)
+{
+    return (p->op == FWD ? 2.0 : 3.0) * p->n * dtype_bytes(p->dtype);
+}
+#line 39 "chapters/04-softmax.md"
+// <<the-softmax-chapter>>
+#line 1142 "chapters/04-softmax.md"
+static const char *const DTYPES[] = {"f32", "f16", "bf16"};
+static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
+                                          "8192x4096", "4096x8192", "2048x16384", "1024x32768",
+                                          "32768x16", "65536x32", "131072x64", "1048576x512"};
+static const char *const CHECK_SIZES[] = {"1000x1", "1000x7", "100x1000", "77x3001", "3x50000", "1x4096",
+                                          "1x1000", "4097x32", "1000x2048", "10x32768", "65536x32", "64x16384"};
+
+static const Chapter SOFTMAX = {
+    "softmax", "softmax over the last dimension, forward and backward, f32 f16 bf16",
+    VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
+    DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
+    CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
+    "copy", NULL,
+    softmax_create, softmax_destroy, softmax_poison, softmax_check, softmax_bytes, NULL,
+    NULL, NULL,
+};
+int main(int argc, char **argv) { return harness_main(&SOFTMAX, argc, argv); }
