@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_pipeline.h>
+#include <cooperative_groups.h>
 // <<element-types>>
 #line 45 "chapters/02-elementwise.md"
 // Every kernel computes in float and stores in the element type: loads convert up,
@@ -20,9 +21,9 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
 typedef enum { F32, F16, BF16 } DType;
 
 static size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
-#line 33 "chapters/04-softmax.md"
+#line 34 "chapters/04-softmax.md"
 // <<the-softmax-problem>>
-#line 52 "chapters/04-softmax.md"
+#line 53 "chapters/04-softmax.md"
 typedef enum { FWD, BWD } Op;
 
 struct Problem {
@@ -37,9 +38,9 @@ struct Problem {
     Op op;                        // set by each launcher
     int chain;                    // longest chain of float additions of the version: set by launchers
 };
-#line 34 "chapters/04-softmax.md"
+#line 35 "chapters/04-softmax.md"
 // <<softmax-reductions>>
-#line 106 "chapters/04-softmax.md"
+#line 107 "chapters/04-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
 {
     for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
@@ -72,9 +73,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 35 "chapters/04-softmax.md"
+#line 36 "chapters/04-softmax.md"
 // <<softmax-kernels>>
-#line 145 "chapters/04-softmax.md"
+#line 146 "chapters/04-softmax.md"
 // f0: one thread per row, three passes over the row in global memory.
 template <typename T>
 __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
@@ -89,7 +90,7 @@ __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
     float inv = 1.0f / s;
     for (size_t c = 0; c < cols; c++) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 174 "chapters/04-softmax.md"
+#line 175 "chapters/04-softmax.md"
 // f1: one block per row; each pass strides over the row, block reductions in shared memory.
 template <typename T>
 __global__ void softmax_f1(T *y, const T *x, size_t cols)
@@ -103,7 +104,7 @@ __global__ void softmax_f1(T *y, const T *x, size_t cols)
     float inv = 1.0f / block_sum(s);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 204 "chapters/04-softmax.md"
+#line 205 "chapters/04-softmax.md"
 // V elements of T in 16 bytes.
 template <typename T> struct Vec { static const int V = 16 / sizeof(T); };
 
@@ -140,7 +141,7 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 252 "chapters/04-softmax.md"
+#line 253 "chapters/04-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
 // rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
 template <typename T, int G, int P>
@@ -180,7 +181,7 @@ __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
         store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 316 "chapters/04-softmax.md"
+#line 317 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 template <typename T>
@@ -231,7 +232,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 389 "chapters/04-softmax.md"
+#line 390 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -277,7 +278,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 452 "chapters/04-softmax.md"
+#line 453 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -311,7 +312,56 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 511 "chapters/04-softmax.md"
+#line 510 "chapters/04-softmax.md"
+// f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
+// shared memory; the blocks exchange their maxima and sums through distributed shared
+// memory, so a long row is spread over C SMs instead of filling one.
+template <typename T, int C>
+__global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t cols)
+{
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    extern __shared__ int4 cache_raw[];
+    __shared__ float stat[2];
+    T *cache = reinterpret_cast<T *>(cache_raw);
+    const int V = Vec<T>::V;
+    size_t part = cols / C, base = (blockIdx.x / C) * cols + cluster.block_rank() * part;
+    row_to_shared(cache, x + base, part, true);
+    __syncthreads();
+    float m = -INFINITY;
+    for (size_t c = threadIdx.x * (size_t)V; c < part; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, part, true, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) m = fmaxf(m, f[j]);
+    }
+    m = block_max(m);
+    if (threadIdx.x == 0) stat[0] = m;
+    cluster.sync();
+    for (int r = 0; r < C; r++) m = fmaxf(m, *cluster.map_shared_rank(&stat[0], r));
+    float s = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < part; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, part, true, -INFINITY);
+#pragma unroll
+        for (int j = 0; j < V; j++) s += __expf(f[j] - m);
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) stat[1] = s;
+    cluster.sync();
+    s = 0.0f;
+    for (int r = 0; r < C; r++) s += *cluster.map_shared_rank(&stat[1], r);
+    cluster.sync();  // no block leaves while another may still read its statistics
+    float inv = 1.0f / s;
+    for (size_t c = threadIdx.x * (size_t)V; c < part; c += blockDim.x * (size_t)V) {
+        float f[V];
+        load_vec(f, cache, c, part, true, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) f[j] = __expf(f[j] - m) * inv;
+        store_vec(y + base, f, c, part, true);
+    }
+}
+#line 584 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -335,6 +385,43 @@ __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy
 #pragma unroll
         for (int j = 0; j < V; j++) yv[p][j] *= gv[p][j] - d;
         store_vec(dx + base, yv[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
+    }
+}
+// b5: the backward's cluster version: each block holds 1/C of y and dy.
+template <typename T, int C>
+__global__ void __cluster_dims__(C, 1, 1) softmax_b5(T *dx, const T *y, const T *dy, size_t cols)
+{
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    extern __shared__ int4 cache_raw[];
+    __shared__ float stat;
+    const int V = Vec<T>::V;
+    size_t part = cols / C, base = (blockIdx.x / C) * cols + cluster.block_rank() * part;
+    T *cy = reinterpret_cast<T *>(cache_raw), *cg_ = cy + part;
+    row_to_shared(cy, y + base, part, true);
+    row_to_shared(cg_, dy + base, part, true);
+    __syncthreads();
+    float d = 0.0f;
+    for (size_t c = threadIdx.x * (size_t)V; c < part; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, cy, c, part, true, 0.0f);
+        load_vec(b, cg_, c, part, true, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) d += a[j] * b[j];
+    }
+    d = block_sum(d);
+    if (threadIdx.x == 0) stat = d;
+    cluster.sync();
+    d = 0.0f;
+    for (int r = 0; r < C; r++) d += *cluster.map_shared_rank(&stat, r);
+    cluster.sync();
+    for (size_t c = threadIdx.x * (size_t)V; c < part; c += blockDim.x * (size_t)V) {
+        float a[V], b[V];
+        load_vec(a, cy, c, part, true, 0.0f);
+        load_vec(b, cg_, c, part, true, 0.0f);
+#pragma unroll
+        for (int j = 0; j < V; j++) a[j] *= b[j] - d;
+        store_vec(dx + base, a, c, part, true);
     }
 }
 // Backward: dx = y * (dy - sum(dy * y)).
@@ -436,9 +523,9 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
         store_vec(dx + base, a, c, cols, packed);
     }
 }
-#line 36 "chapters/04-softmax.md"
+#line 37 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 650 "chapters/04-softmax.md"
+#line 763 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -668,12 +755,81 @@ static void launch_b4(Problem *p)
 }
 
 // The dispatchers: registers while the row fits, then shared memory, then re-reading.
+// f6 and b5: a cluster of C blocks of 256 threads per row, C the power of two (2 to 8)
+// that leaves each block at most 64 KB of the row; the row must split into whole packs.
+static int cluster_size(size_t row_bytes)
+{
+    int c = 2;
+    while (c < 8 && row_bytes > (size_t)c * 65536) c *= 2;
+    return c;
+}
+static const char *no_cluster_split(const Problem *p, size_t row_bytes)
+{
+    size_t V = 16 / dtype_bytes(p->dtype);
+    if (p->cols < 2048 || p->cols % (cluster_size(row_bytes) * V)) return "rows that do not split into whole packs";
+    if (row_bytes > 8 * smem_limit()) return "rows longer than eight blocks' shared memory";
+    return NULL;
+}
+static const char *no_cluster_fwd(const Problem *p) { return no_cluster_split(p, p->cols * dtype_bytes(p->dtype)); }
+static const char *no_cluster_bwd(const Problem *p) { return no_cluster_split(p, 2 * p->cols * dtype_bytes(p->dtype)); }
+
+template <typename T, int C>
+static void launch_f6c(Problem *p)
+{
+    p->op = FWD;
+    p->chain = (int)(p->cols / C / 256 + 16 + C);
+    size_t smem = p->cols / C * sizeof(T);
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(softmax_f6<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
+        opted = true;
+    }
+    softmax_f6<T, C><<<(unsigned)(p->rows * C), 256, smem>>>((T *)p->y, (const T *)p->x, p->cols);
+    CHECK_LAUNCH();
+}
+
+template <typename T, int C>
+static void launch_b5c(Problem *p)
+{
+    p->op = BWD;
+    p->chain = (int)(p->cols / C / 256 + 16 + C);
+    size_t smem = 2 * p->cols / C * sizeof(T);
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(softmax_b5<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
+        opted = true;
+    }
+    softmax_b5<T, C><<<(unsigned)(p->rows * C), 256, smem>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_f6(Problem *p)
+{
+    int c = cluster_size(p->cols * sizeof(T));
+    if (c == 2) launch_f6c<T, 2>(p);
+    else if (c == 4) launch_f6c<T, 4>(p);
+    else launch_f6c<T, 8>(p);
+}
+
+template <typename T>
+static void launch_b5(Problem *p)
+{
+    int c = cluster_size(2 * p->cols * sizeof(T));
+    if (c == 2) launch_b5c<T, 2>(p);
+    else if (c == 4) launch_b5c<T, 4>(p);
+    else launch_b5c<T, 8>(p);
+}
+
 // The dispatchers, by row length (the thresholds are the chapter's measurements).
 template <typename T>
 static void launch_fwd(Problem *p)
 {
+    size_t row_bytes = p->cols * sizeof(T);
     if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
     if (p->cols <= 2048) return launch_f5<T>(p);
+    if (row_bytes <= 65536 && !fwd_smem_unsupported(p)) return launch_f3<T>(p);
+    if (!no_cluster_fwd(p)) return launch_f6<T>(p);
     if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
     return launch_f4<T>(p);
 }
@@ -681,18 +837,21 @@ static void launch_fwd(Problem *p)
 template <typename T>
 static void launch_bwd(Problem *p)
 {
+    size_t rows_bytes = 2 * p->cols * sizeof(T);  // y and dy
     if (p->cols <= 512) return launch_regs<T, true>(p);
     if (p->cols <= 1024) return launch_b4<T>(p);
-    if (p->cols * sizeof(T) <= 32768 || bwd_smem_unsupported(p)) return launch_b3<T>(p);
-    return launch_b2<T>(p);
+    if (rows_bytes <= 65536) return launch_b3<T>(p);
+    if (!no_cluster_bwd(p)) return launch_b5<T>(p);
+    if (!bwd_smem_unsupported(p)) return launch_b2<T>(p);
+    return launch_b3<T>(p);
 }
 
 // f2 and b1 as versions of their own.
 template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(p); }
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
-#line 37 "chapters/04-softmax.md"
+#line 38 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 904 "chapters/04-softmax.md"
+#line 1089 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -700,22 +859,24 @@ template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p
     {"f3-shared", "ours", DT, "forward: one block per row, the row cached in shared memory", launch_f3<T>, fwd_smem_unsupported_or_short}, \
     {"f4-online", "ours", DT, "forward: one block per row, online max and sum, two reads", launch_f4<T>, short_rows},    \
     {"f5-block-registers", "ours", DT, "forward: one block per row, the row in registers", launch_f5<T>, too_long_for_block_regs}, \
-    {"f6-dispatch", "ours", DT, "forward: f2, f5, f3 or f4 by row length", launch_fwd<T>, NULL},                     \
+    {"f6-cluster", "ours", DT, "forward: a cluster of 2 to 8 blocks per row, statistics in distributed shared memory", launch_f6<T>, no_cluster_fwd}, \
+    {"f7-dispatch", "ours", DT, "forward: f2, f5, f3, f6 or f4 by row length", launch_fwd<T>, NULL},                     \
     {"b0-thread-per-row", "ours", DT, "backward: one thread per row", launch_b0<T>, long_rows_slow},             \
     {"b1-registers", "ours", DT, "backward: a warp (or part) per row, in registers", launch_b1<T>, too_long_for_registers}, \
     {"b2-shared", "ours", DT, "backward: one block per row, y and dy in shared memory", launch_b2<T>, bwd_smem_unsupported_or_short}, \
     {"b3-reread", "ours", DT, "backward: one block per row, two reads of y and dy", launch_b3<T>, short_rows},        \
     {"b4-block-registers", "ours", DT, "backward: one block per row, in registers", launch_b4<T>, too_long_for_block_regs_bwd}, \
-    {"b5-dispatch", "ours", DT, "backward: b1, b4 or b3 by row length", launch_bwd<T>, NULL}
+    {"b5-cluster", "ours", DT, "backward: a cluster of 2 to 8 blocks per row", launch_b5<T>, no_cluster_bwd}, \
+    {"b6-dispatch", "ours", DT, "backward: b1, b4, b3, b5 or b2 by row length", launch_bwd<T>, NULL}
 
 static const Version VERSIONS[] = {
     SOFTMAX_VERSIONS(float, "f32"),
     SOFTMAX_VERSIONS(__half, "f16"),
     SOFTMAX_VERSIONS(__nv_bfloat16, "bf16"),
 };
-#line 38 "chapters/04-softmax.md"
+#line 39 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 966 "chapters/04-softmax.md"
+#line 1153 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -889,9 +1050,9 @@ static double softmax_bytes(const Problem *p)
 {
     return (p->op == FWD ? 2.0 : 3.0) * p->n * dtype_bytes(p->dtype);
 }
-#line 39 "chapters/04-softmax.md"
+#line 40 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1142 "chapters/04-softmax.md"
+#line 1329 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
