@@ -198,7 +198,11 @@ def main():
         for r in rows_kept:
             w.writerow([r[k] for k in fields])
         w.writerows(new)
-    return 0 if all(r[-1] == "pass" for r in new) else 1
+    missed = [f"{r[0]} {r[2]} {r[3]}" for r in new if r[-1] != "pass"]
+    if missed:  # a peer that misses the chapter's bound is reported and not timed, not an error
+        print(f"torch_peers: {len(missed)} PyTorch rows miss the chapter's tolerance (status fail, not timed): "
+              + ", ".join(missed))
+    return 0
 
 
 if __name__ == "__main__":
