@@ -20,6 +20,10 @@
 #   ceiling  space separated ceiling versions (default: all kind=ceiling);
 #            each is a labelled horizontal line at its value at the largest size
 #   title    plot title (default: none; the caption says what it is)
+#   only     space separated "ours" versions to draw (default: all kind=ours)
+#   x        'size' (default): x is the size, a count; or 'cols': sizes are
+#            ROWSxCOLS, x is COLS, and only rows with ROWS*COLS == total are drawn
+#   total    with x='cols', the element count of the shapes drawn
 #
 # Rows with status=fail and non-numeric sizes (shape strings) are left out.
 # The GPU names come from the .provenance files beside the CSVs.
@@ -33,6 +37,9 @@ if (!exists("dtype"))   dtype = ''
 if (!exists("peer"))    peer = ''
 if (!exists("ceiling")) ceiling = ''
 if (!exists("title"))   title = ''
+if (!exists("only"))    only = ''
+if (!exists("x"))       x = 'size'
+if (!exists("total"))   total = '0'
 
 # ---------------------------------------------------------------- terminal
 if (term eq 'pdf') {
@@ -52,7 +59,10 @@ exists_file(f) = (strlen(f) > 0) && (system('test -s ' . q(f) . ' && echo 1 || e
 col(f) = system('cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v m=' . q(metric) . ' ' . q('NR==1 { for (i = 1; i <= NF; i++) if ($i == m) c = i } END { print c+0 }')) + 0
 gpu_name(f) = system('p=' . q(f) . '; sed -n "s/^gpu: *//p" "${p%.csv}.provenance" 2>/dev/null | head -1')
 # awk prologue: fields, filters on dtype / numeric size / pass, metric column m
-AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q('NR>1 && m>0 && (d=="" || $3==d || $2=="ceiling") && $4 ~ /^[0-9]+$/ && $m != "" && $10 != "fail" ' . prog)
+# which sizes count, and (x='cols') the size field rewritten to its column count
+XFN = (x eq 'cols') ? 'function xv(s, a) { split(s, a, "x"); return (a[1] * a[2] == T) ? a[2] + 0 : -1 } ' : ''
+XOK = (x eq 'cols') ? '($2 == "ceiling" || ($4 ~ /^[0-9]+x[0-9]+$/ && ($4 = xv($4)) > 0))' : '$4 ~ /^[0-9]+$/'
+AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v OFS=, -v T=' . total . ' -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q(XFN . 'NR>1 && m>0 && (d=="" || $3==d || $2=="ceiling") && ' . XOK . ' && $m != "" && $10 != "fail" ' . prog)
 # distinct versions of a kind, in CSV order
 versions(f, kind) = system(AWK(f, '&& $2=="' . kind . '" && !s[$1]++ { printf "%s ", $1 }'))
 # rows of one version sorted by size, for plotting ('< command' data source)
@@ -65,7 +75,7 @@ maxval(f) = system(AWK(f, '&& $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
 ok = exists_file(csv)
 if (ok) {
     if (dtype eq '') { dtype = system('awk -F, ' . q('NR==2 { print $3 }') . ' ' . q(csv)) }
-    ours = versions(csv, 'ours')
+    ours = (strlen(only) > 0) ? only : versions(csv, 'ours')
     if (peer eq '') { peer = versions(csv, 'peer') }
     if (ceiling eq '') { ceiling = versions(csv, 'ceiling') }
     ok = words(ours) + words(peer) > 0
@@ -111,7 +121,7 @@ unit = (metric eq 'gbps') ? 'GB/s' : (metric eq 'tflops') ? 'TFLOP/s' : (metric 
 if (strlen(title) > 0) { set title title }
 set logscale x 2
 set format x "2^{%L}"
-set xlabel "elements"
+set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", total) : "elements")
 set ylabel label
 set grid xtics ytics lc rgb "#e3e6ea" lw 1 dt 1
 set border 3 lc rgb "#444444"

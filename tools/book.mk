@@ -24,6 +24,9 @@
 #   FIG_<stem>_PEER     peer versions to draw (default: every kind=peer row)
 #   FIG_<stem>_CEILING  ceiling versions (default: every kind=ceiling row)
 #   FIG_<stem>_TITLE    plot title (default none; no single quotes)
+#   FIG_<stem>_VERSIONS "ours" versions to draw (default: every kind=ours row)
+#   FIG_<stem>_X        size (default) or cols: x is the COLS of ROWSxCOLS sizes
+#   FIG_<stem>_TOTAL    with cols: only the shapes of this many elements
 # e.g.
 #   FIGURES += reduce-bandwidth
 #   FIG_reduce-bandwidth_CSV := reduce
@@ -129,7 +132,8 @@ $(BOOK_HTML)/figures/%.svg: $(BOOK_FIGS)/%.svg | $(BOOK_HTML)/figures
 book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv'; \
   other='$(call book_fig_others,$(1))'; out='$(2).tmp'; term='$(3)'; \
   metric='$(or $(FIG_$(1)_METRIC),gbps)'; dtype='$(FIG_$(1)_DTYPE)'; \
-  peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'" \
+  peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'; \
+  only='$(FIG_$(1)_VERSIONS)'; x='$(or $(FIG_$(1)_X),size)'; total='$(or $(FIG_$(1)_TOTAL),0)'" \
   figures/bandwidth.gp && mv $(2).tmp $(2)
 
 define book_figure_rules
