@@ -445,7 +445,7 @@ static const Version VERSIONS[] = {
 #line 40 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 986 "chapters/03-atomics.md"
+#line 1003 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -644,7 +644,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 43 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1138 "chapters/03-atomics.md"
+#line 1155 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;
