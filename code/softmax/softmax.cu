@@ -278,7 +278,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 451 "chapters/04-softmax.md"
+#line 452 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -312,7 +312,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 508 "chapters/04-softmax.md"
+#line 509 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one.
@@ -361,7 +361,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         store_vec(y + base, f, c, part, true);
     }
 }
-#line 582 "chapters/04-softmax.md"
+#line 583 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -525,7 +525,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 37 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 761 "chapters/04-softmax.md"
+#line 762 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -851,7 +851,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 38 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1087 "chapters/04-softmax.md"
+#line 1088 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -876,7 +876,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1182 "chapters/04-softmax.md"
+#line 1183 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -1052,7 +1052,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 40 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1358 "chapters/04-softmax.md"
+#line 1359 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
