@@ -181,7 +181,7 @@ __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
         store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 317 "chapters/04-softmax.md"
+#line 326 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 template <typename T>
@@ -232,7 +232,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 388 "chapters/04-softmax.md"
+#line 401 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -278,7 +278,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 452 "chapters/04-softmax.md"
+#line 465 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -312,7 +312,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 509 "chapters/04-softmax.md"
+#line 523 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one.
@@ -361,7 +361,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         store_vec(y + base, f, c, part, true);
     }
 }
-#line 583 "chapters/04-softmax.md"
+#line 601 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -525,7 +525,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 37 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 762 "chapters/04-softmax.md"
+#line 780 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -550,15 +550,15 @@ static void launch_f1(Problem *p)
     CHECK_LAUNCH();
 }
 
-// The warp kernels' shapes: G lanes of P packs per row, the smallest that holds the row.
-// The register kernels (f2, b1): G lanes of P packs per row, the smallest that holds the row.
+// The register kernels (f2, b1): G lanes of P packs per row, the smallest that holds the
+// row, in blocks of 256 threads.
 template <typename T, int G, int P, bool BACK>
 static void launch_regs_shape(Problem *p)
 {
     size_t threads = p->rows * G;
-    unsigned grid = blocks_for(threads, 128);
-    if (BACK) softmax_b1<T, G, P><<<grid, 128>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
-    else softmax_f2<T, G, P><<<grid, 128>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
+    unsigned grid = blocks_for(threads, THREADS);
+    if (BACK) softmax_b1<T, G, P><<<grid, THREADS>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
+    else softmax_f2<T, G, P><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
     CHECK_LAUNCH();
 }
 
@@ -586,6 +586,14 @@ static const char *too_long_for_registers(const Problem *p)
     return p->cols <= limit ? NULL : "rows longer than the registers hold";
 }
 
+// The shared-memory kernels (f3, b2, f6, b5): enough threads that each caches 128 bytes
+// (eight packs) of the block's part of the row, but 256 to 1024 of them.
+static unsigned cache_threads(size_t bytes)
+{
+    size_t want = (bytes / 128 + 31) / 32 * 32;
+    return (unsigned)(want < 256 ? 256 : want > 1024 ? 1024 : want);
+}
+
 // Shared memory a block may use, less what the reductions need.
 static size_t smem_limit(void)
 {
@@ -600,11 +608,11 @@ static unsigned block_threads(size_t cols, size_t V)
     return (unsigned)(want < 128 ? 128 : want > 1024 ? 1024 : want);
 }
 
+// f3 launches a block per row, `threads` threads caching the row.
 template <typename T>
-static void launch_f3(Problem *p)
+static void launch_f3_with(Problem *p, unsigned threads)
 {
     p->op = FWD;
-    unsigned threads = 256;
     p->chain = (int)(p->cols / threads + 16);
     size_t smem = (p->cols * sizeof(T) + 15) / 16 * 16;
     static bool opted = false;
@@ -615,6 +623,9 @@ static void launch_f3(Problem *p)
     softmax_f3<T><<<(unsigned)p->rows, threads, smem>>>((T *)p->y, (const T *)p->x, p->cols);
     CHECK_LAUNCH();
 }
+template <typename T> static void launch_f3(Problem *p) { launch_f3_with<T>(p, cache_threads(p->cols * sizeof(T))); }
+// f3 as first written: 256 threads whatever the row length.
+template <typename T> static void launch_f3_256(Problem *p) { launch_f3_with<T>(p, 256); }
 
 // f4 and b3: a block of threads with one pack each, 128 to 1024 threads.
 template <typename T>
@@ -637,12 +648,12 @@ static void launch_b0(Problem *p)
     CHECK_LAUNCH();
 }
 
-// b2 launches 256 threads with y and dy in shared memory.
+// b2 launches a block with y and dy in shared memory.
 template <typename T>
 static void launch_b2(Problem *p)
 {
     p->op = BWD;
-    unsigned threads = 256;
+    unsigned threads = cache_threads(2 * p->cols * sizeof(T));
     p->chain = (int)(p->cols / threads + 16);
     size_t smem = 2 * (p->cols + 8) * sizeof(T);
     static bool opted = false;
@@ -755,7 +766,7 @@ static void launch_b4(Problem *p)
 }
 
 // The dispatchers: registers while the row fits, then shared memory, then re-reading.
-// f6 and b5: a cluster of C blocks of 256 threads per row, C the power of two (2 to 8)
+// f6 and b5: a cluster of C blocks per row, C the power of two (2 to 8)
 // that leaves each block at most 64 KB of the row; the row must split into whole packs.
 static int cluster_size(size_t row_bytes)
 {
@@ -777,14 +788,15 @@ template <typename T, int C>
 static void launch_f6c(Problem *p)
 {
     p->op = FWD;
-    p->chain = (int)(p->cols / C / 256 + 16 + C);
     size_t smem = p->cols / C * sizeof(T);
+    unsigned threads = cache_threads(smem);
+    p->chain = (int)(p->cols / C / threads + 16 + C);
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(softmax_f6<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
         opted = true;
     }
-    softmax_f6<T, C><<<(unsigned)(p->rows * C), 256, smem>>>((T *)p->y, (const T *)p->x, p->cols);
+    softmax_f6<T, C><<<(unsigned)(p->rows * C), threads, smem>>>((T *)p->y, (const T *)p->x, p->cols);
     CHECK_LAUNCH();
 }
 
@@ -792,14 +804,15 @@ template <typename T, int C>
 static void launch_b5c(Problem *p)
 {
     p->op = BWD;
-    p->chain = (int)(p->cols / C / 256 + 16 + C);
     size_t smem = 2 * p->cols / C * sizeof(T);
+    unsigned threads = cache_threads(smem);
+    p->chain = (int)(p->cols / C / threads + 16 + C);
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(softmax_b5<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
         opted = true;
     }
-    softmax_b5<T, C><<<(unsigned)(p->rows * C), 256, smem>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
+    softmax_b5<T, C><<<(unsigned)(p->rows * C), threads, smem>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
     CHECK_LAUNCH();
 }
 
@@ -851,12 +864,13 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 38 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1088 "chapters/04-softmax.md"
+#line 1119 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
     {"f2-registers", "ours", DT, "forward: a warp (or part) per row, the row in registers", launch_f2<T>, too_long_for_registers}, \
     {"f3-shared", "ours", DT, "forward: one block per row, the row cached in shared memory", launch_f3<T>, fwd_smem_unsupported_or_short}, \
+    {"f3-256-threads", "ours", DT, "forward: f3 with 256 threads whatever the row length", launch_f3_256<T>, fwd_smem_unsupported_or_short}, \
     {"f4-online", "ours", DT, "forward: one block per row, online max and sum, two reads", launch_f4<T>, short_rows},    \
     {"f5-block-registers", "ours", DT, "forward: one block per row, the row in registers", launch_f5<T>, too_long_for_block_regs}, \
     {"f6-cluster", "ours", DT, "forward: a cluster of 2 to 8 blocks per row, statistics in distributed shared memory", launch_f6<T>, no_cluster_fwd}, \
@@ -876,7 +890,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1183 "chapters/04-softmax.md"
+#line 1216 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -1052,7 +1066,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 40 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1359 "chapters/04-softmax.md"
+#line 1392 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
