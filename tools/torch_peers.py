@@ -3,7 +3,8 @@
 
 Optional: `make bench` calls it only where PyTorch with CUDA is installed. It measures
 the way the harness does (each input checked against a float64 reference first; CUDA
-events around each repetition; L2 flushed before each; the median) and writes rows in the
+events around each repetition; L2 flushed before each; the repetitions queued back to
+back with one wait at the end, as the harness queues them; the median) and writes rows in the
 same format, with pct_sol against the ceiling the chapter's own rows were measured with.
 """
 import csv
@@ -28,20 +29,33 @@ def flush_l2(buf):
     buf.sum()  # reads twice the L2, leaving it full of other lines
 
 
-def time_us(fn, buf, warmup=5, reps=50):
+def time_us(fn, buf, warmup=5, min_reps=20, max_reps=300, target_ms=200.0):
+    """The harness's time_launches: warm-up launches (each waited for, the last one
+    estimating a launch's time), then the repetitions queued back to back, each a flush
+    and an event pair, and one wait at the end; the median."""
+    est_ms = 0.0
     for _ in range(warmup):
         flush_l2(buf)
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
         fn()
-    times = []
+        stop.record()
+        stop.synchronize()
+        est_ms = start.elapsed_time(stop)
+    reps = max_reps
+    if est_ms > 0 and target_ms / est_ms < reps:
+        reps = int(target_ms / est_ms)
+    reps = max(reps, min_reps)
+    events = []
     for _ in range(reps):
         flush_l2(buf)
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
         stop.record()
-        torch.cuda.synchronize()
-        times.append(1000.0 * start.elapsed_time(stop))
-    times.sort()
+        events.append((start, stop))
+    torch.cuda.synchronize()
+    times = sorted(1000.0 * start.elapsed_time(stop) for start, stop in events)
     return times[len(times) // 2]
 
 

@@ -278,7 +278,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 465 "chapters/04-softmax.md"
+#line 466 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -312,7 +312,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 523 "chapters/04-softmax.md"
+#line 524 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one.
@@ -361,7 +361,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         store_vec(y + base, f, c, part, true);
     }
 }
-#line 601 "chapters/04-softmax.md"
+#line 602 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -525,7 +525,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 37 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 780 "chapters/04-softmax.md"
+#line 781 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -715,12 +715,19 @@ static int block_regs_shape(size_t cols, size_t V, int max_values, unsigned *blo
     return *block <= 512 ? max_p : 0;
 }
 
+// f5's shape: at most 16 values per thread while a block of 512 holds the row, else 32.
+static int fwd_block_regs_shape(size_t cols, size_t V, unsigned *block)
+{
+    int P = block_regs_shape(cols, V, 16, block);
+    return P ? P : block_regs_shape(cols, V, 32, block);
+}
+
 static const char *too_long_for_block_regs(const Problem *p)
 {
     if (short_rows(p)) return short_rows(p);
     unsigned block;
     size_t V = 16 / dtype_bytes(p->dtype);
-    return block_regs_shape(p->cols, V, 32, &block) ? NULL : "rows longer than a block's registers hold";
+    return fwd_block_regs_shape(p->cols, V, &block) ? NULL : "rows longer than a block's registers hold";
 }
 static const char *too_long_for_block_regs_bwd(const Problem *p)
 {
@@ -736,7 +743,7 @@ static void launch_f5(Problem *p)
 {
     p->op = FWD;
     unsigned block;
-    int P = block_regs_shape(p->cols, Vec<T>::V, 32, &block);
+    int P = fwd_block_regs_shape(p->cols, Vec<T>::V, &block);
     p->chain = P * (int)Vec<T>::V + 16;
     unsigned grid = (unsigned)p->rows;
     T *y = (T *)p->y;
@@ -840,7 +847,7 @@ static void launch_fwd(Problem *p)
 {
     size_t row_bytes = p->cols * sizeof(T);
     if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
-    if (p->cols <= 2048) return launch_f5<T>(p);
+    if (row_bytes <= 8192) return launch_f5<T>(p);
     if (row_bytes <= 65536 && !fwd_smem_unsupported(p)) return launch_f3<T>(p);
     if (!no_cluster_fwd(p)) return launch_f6<T>(p);
     if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
@@ -864,7 +871,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 38 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1119 "chapters/04-softmax.md"
+#line 1127 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -890,7 +897,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1216 "chapters/04-softmax.md"
+#line 1224 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -1066,7 +1073,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 40 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1392 "chapters/04-softmax.md"
+#line 1400 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
