@@ -11,6 +11,17 @@ LIBS_atomics := -lcublas
 LIBS_softmax := -Xcompiler -fopenmp -lgomp
 HARNESS      := code/harness/harness.cuh
 
+# cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
+# in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
+ifndef CUDNN_HOME
+CUDA_HOME    ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(or $(NVCC),nvcc))))
+CUDNN_HOME   := $(firstword $(foreach d,$(CUDA_HOME) $(shell python3 -c 'import nvidia.cudnn as m; print(m.__path__[0])' 2>/dev/null),$(if $(wildcard $(d)/include/cudnn.h),$(d))))
+endif
+CUDNN_LIB    := $(if $(CUDNN_HOME),$(firstword $(wildcard $(CUDNN_HOME)/lib/libcudnn.so.[0-9]* $(CUDNN_HOME)/lib64/libcudnn.so.[0-9]*)))
+ifneq ($(CUDNN_LIB),)
+LIBS_softmax += -DHAVE_CUDNN -I$(CUDNN_HOME)/include -Xlinker $(CUDNN_LIB) -Xlinker -rpath=$(dir $(CUDNN_LIB))
+endif
+
 CC           ?= cc
 NVCC         ?= nvcc
 ARCH         ?= sm_90
@@ -34,7 +45,8 @@ help:
 	@echo "make reduce       build, check and time one chapter (any of: $(PROGRAMS))"
 	@echo "make tangle       write code/ from chapters/"
 	@echo "make programs     build every chapter program into $(BIN)/"
-	@echo "variables: ARCH=sm_90 (or sm_80, native...), NVCC=nvcc"
+	@echo "variables: ARCH=sm_90 (or sm_80, native...), NVCC=nvcc, CUDNN_HOME=<folder with include/cudnn.h>"
+	@echo "cuDNN for the softmax peer: $(or $(CUDNN_LIB),not found)"
 
 # ------------------------------------------------------------------ tangling
 $(TANGLE): tools/tangle.c

@@ -1,10 +1,13 @@
-#line 27 "chapters/04-softmax.md"
+#line 28 "chapters/04-softmax.md"
 // softmax.cu: softmax over the last dimension, forward and backward, by row length.
 #include "../harness/harness.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_pipeline.h>
 #include <cooperative_groups.h>
+#ifdef HAVE_CUDNN
+#include <cudnn.h>
+#endif
 // <<element-types>>
 #line 45 "chapters/02-elementwise.md"
 // Every kernel computes in float and stores in the element type: loads convert up,
@@ -21,9 +24,9 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
 typedef enum { F32, F16, BF16 } DType;
 
 static size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
-#line 34 "chapters/04-softmax.md"
+#line 38 "chapters/04-softmax.md"
 // <<the-softmax-problem>>
-#line 53 "chapters/04-softmax.md"
+#line 58 "chapters/04-softmax.md"
 typedef enum { FWD, BWD } Op;
 
 struct Problem {
@@ -38,9 +41,9 @@ struct Problem {
     Op op;                        // set by each launcher
     int chain;                    // longest chain of float additions of the version: set by launchers
 };
-#line 35 "chapters/04-softmax.md"
+#line 39 "chapters/04-softmax.md"
 // <<softmax-reductions>>
-#line 107 "chapters/04-softmax.md"
+#line 112 "chapters/04-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
 {
     for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
@@ -73,9 +76,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 36 "chapters/04-softmax.md"
+#line 40 "chapters/04-softmax.md"
 // <<softmax-kernels>>
-#line 146 "chapters/04-softmax.md"
+#line 151 "chapters/04-softmax.md"
 // f0: one thread per row, three passes over the row in global memory.
 template <typename T>
 __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
@@ -90,7 +93,7 @@ __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
     float inv = 1.0f / s;
     for (size_t c = 0; c < cols; c++) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 175 "chapters/04-softmax.md"
+#line 180 "chapters/04-softmax.md"
 // f1: one block per row; each pass strides over the row, block reductions in shared memory.
 template <typename T>
 __global__ void softmax_f1(T *y, const T *x, size_t cols)
@@ -104,7 +107,7 @@ __global__ void softmax_f1(T *y, const T *x, size_t cols)
     float inv = 1.0f / block_sum(s);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 205 "chapters/04-softmax.md"
+#line 210 "chapters/04-softmax.md"
 // V elements of T in 16 bytes.
 template <typename T> struct Vec { static const int V = 16 / sizeof(T); };
 
@@ -141,7 +144,7 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 253 "chapters/04-softmax.md"
+#line 258 "chapters/04-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
 // rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
 template <typename T, int G, int P>
@@ -181,7 +184,7 @@ __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
         store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 326 "chapters/04-softmax.md"
+#line 331 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 template <typename T>
@@ -232,7 +235,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 401 "chapters/04-softmax.md"
+#line 406 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -278,7 +281,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 466 "chapters/04-softmax.md"
+#line 471 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -312,7 +315,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 524 "chapters/04-softmax.md"
+#line 529 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one.
@@ -361,7 +364,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         store_vec(y + base, f, c, part, true);
     }
 }
-#line 602 "chapters/04-softmax.md"
+#line 607 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -523,9 +526,9 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
         store_vec(dx + base, a, c, cols, packed);
     }
 }
-#line 37 "chapters/04-softmax.md"
+#line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 781 "chapters/04-softmax.md"
+#line 786 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -869,9 +872,94 @@ static void launch_bwd(Problem *p)
 // f2 and b1 as versions of their own.
 template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(p); }
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
-#line 38 "chapters/04-softmax.md"
+#line 42 "chapters/04-softmax.md"
+// <<the-cudnn-peer>>
+#line 1146 "chapters/04-softmax.md"
+#ifdef HAVE_CUDNN
+#define CUDNN_CHECK(call)                                                                           \
+    do {                                                                                            \
+        cudnnStatus_t s_ = (call);                                                                  \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                           \
+            fprintf(stderr, "%s:%d: cuDNN error: %s\n", __FILE__, __LINE__, cudnnGetErrorString(s_)); \
+            exit(EXIT_CHECK);                                                                       \
+        }                                                                                           \
+    } while (0)
+
+// One handle, and one descriptor reshaped for each problem (host work only).
+static cudnnHandle_t cudnn_handle(void)
+{
+    static cudnnHandle_t h = NULL;
+    if (!h) CUDNN_CHECK(cudnnCreate(&h));
+    return h;
+}
+
+static cudnnTensorDescriptor_t cudnn_rows(DType t, size_t rows, size_t cols)
+{
+    static cudnnTensorDescriptor_t d = NULL;
+    if (!d) CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
+    cudnnDataType_t ct = t == F32 ? CUDNN_DATA_FLOAT : t == F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, ct, (int)rows, (int)cols, 1, 1));
+    return d;
+}
+
+static void launch_cudnn_fwd(Problem *p)
+{
+    p->op = FWD;
+    p->chain = (int)p->cols;
+    const float one = 1.0f, zero = 0.0f;  // scaling factors are float for every type but double
+    cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, p->rows, p->cols);
+    CUDNN_CHECK(cudnnSoftmaxForward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &one, d,
+                                    p->x, &zero, d, p->y));
+}
+
+static void launch_cudnn_bwd(Problem *p)
+{
+    p->op = BWD;
+    p->chain = (int)p->cols;
+    const float one = 1.0f, zero = 0.0f;
+    cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, p->rows, p->cols);
+    CUDNN_CHECK(cudnnSoftmaxBackward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &one, d,
+                                     p->yin, d, p->dy, &zero, d, p->dx));
+}
+
+// Whether this cuDNN runs the element type: one forward call on a row of 8, once per type.
+static const char *cudnn_unsupported(const Problem *p)
+{
+    static const char *verdict[3];
+    static bool asked[3];
+    static void *scratch = NULL;
+    if (p->rows > INT_MAX || p->cols > INT_MAX) return "cuDNN's dimensions are int";
+    if (!asked[p->dtype]) {
+        asked[p->dtype] = true;
+        if (!scratch) scratch = device_alloc(2 * 8 * sizeof(float), "cuDNN probe");
+        CUDA_CHECK(cudaMemset(scratch, 0, 2 * 8 * sizeof(float)));
+        const float one = 1.0f, zero = 0.0f;
+        cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, 1, 8);
+        cudnnStatus_t s = cudnnSoftmaxForward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                                              &one, d, scratch, &zero, d, (float *)scratch + 8);
+        verdict[p->dtype] = s == CUDNN_STATUS_SUCCESS ? NULL : cudnnGetErrorString(s);
+        CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    return verdict[p->dtype];
+}
+#else
+static const char *cudnn_unsupported(const Problem *p)
+{
+    (void)p;
+    return "built without cuDNN (the Makefile found no cudnn.h)";
+}
+// Never reached: the harness asks cudnn_unsupported first.
+static void launch_cudnn_fwd(Problem *p)
+{
+    (void)p;
+    fprintf(stderr, "error: the cuDNN peer called in a build without cuDNN\n");
+    exit(EXIT_CHECK);
+}
+static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
+#endif
+#line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1127 "chapters/04-softmax.md"
+#line 1231 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -890,14 +978,21 @@ template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p
     {"b5-cluster", "ours", DT, "backward: a cluster of 2 to 8 blocks per row", launch_b5<T>, no_cluster_bwd}, \
     {"b6-dispatch", "ours", DT, "backward: b1, b4, b3, b5 or b2 by row length", launch_bwd<T>, NULL}
 
+#define CUDNN_PEERS(DT)                                                                                 \
+    {"cudnn", "peer", DT, "forward: cudnnSoftmaxForward, ACCURATE, per row", launch_cudnn_fwd, cudnn_unsupported}, \
+    {"cudnn-bwd", "peer", DT, "backward: cudnnSoftmaxBackward, ACCURATE, per row", launch_cudnn_bwd, cudnn_unsupported}
+
 static const Version VERSIONS[] = {
     SOFTMAX_VERSIONS(float, "f32"),
+    CUDNN_PEERS("f32"),
     SOFTMAX_VERSIONS(__half, "f16"),
+    CUDNN_PEERS("f16"),
     SOFTMAX_VERSIONS(__nv_bfloat16, "bf16"),
+    CUDNN_PEERS("bf16"),
 };
-#line 39 "chapters/04-softmax.md"
+#line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1224 "chapters/04-softmax.md"
+#line 1335 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -1033,6 +1128,7 @@ static CheckResult softmax_check(Problem *p, const char *version)
     unsigned char *raw = (unsigned char *)host_alloc(n * e, "output");
     CUDA_CHECK(cudaMemcpy(raw, p->op == FWD ? p->y : p->dx, n * e, cudaMemcpyDeviceToHost));
     double u_out = p->dtype == F32 ? 0x1p-24 : p->dtype == F16 ? 0x1p-11 : 0x1p-8;
+    if (!strncmp(version, "cudnn", 5)) u_out *= 4;  // a library: four roundings, as for PyTorch
     double atol = p->dtype == F16 ? 0x1p-25 : 0.0;  // half subnormals are 2^-24 apart
     // x - max is at most 8 here: __expf's error is a few float ulps at that range
     double arith = (p->chain + 2.0) * 0x1p-24 + 8 * 0x1p-24;
@@ -1071,9 +1167,9 @@ static double softmax_bytes(const Problem *p)
 {
     return (p->op == FWD ? 2.0 : 3.0) * p->n * dtype_bytes(p->dtype);
 }
-#line 40 "chapters/04-softmax.md"
+#line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1400 "chapters/04-softmax.md"
+#line 1512 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
