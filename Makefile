@@ -115,7 +115,7 @@ FIG_softmax-fwd-f16_METRIC := pct_sol
 FIG_softmax-fwd-f16_X := cols
 FIG_softmax-fwd-f16_TOTAL := 33554432
 FIG_softmax-fwd-f16_VERSIONS := f1-block-per-row f2-registers f3-shared f4-online f5-block-registers f6-cluster f7-dispatch
-FIG_softmax-fwd-f16_PEER := torch.softmax
+FIG_softmax-fwd-f16_PEER := torch.softmax cudnn
 FIG_softmax-fwd-f16_CEILING := copy-ceiling
 FIG_softmax-bwd-f32_CSV := softmax
 FIG_softmax-bwd-f32_DTYPE := f32
@@ -123,7 +123,7 @@ FIG_softmax-bwd-f32_METRIC := pct_sol
 FIG_softmax-bwd-f32_X := cols
 FIG_softmax-bwd-f32_TOTAL := 33554432
 FIG_softmax-bwd-f32_VERSIONS := b1-registers b2-shared b3-reread b4-block-registers b5-cluster b6-dispatch
-FIG_softmax-bwd-f32_PEER := torch.softmax-bwd
+FIG_softmax-bwd-f32_PEER := torch.softmax-bwd cudnn-bwd
 FIG_softmax-bwd-f32_CEILING := copy-ceiling
 
 include tools/book.mk

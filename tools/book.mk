@@ -136,12 +136,13 @@ book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(
   only='$(FIG_$(1)_VERSIONS)'; x='$(or $(FIG_$(1)_X),size)'; total='$(or $(FIG_$(1)_TOTAL),0)'" \
   figures/bandwidth.gp && mv $(2).tmp $(2)
 
+# A figure depends on its data, the script, and the Makefile that declares its FIG_ variables.
 define book_figure_rules
 $(BOOK_FIGS)/$(1).svg: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp | $(BOOK_FIGS)
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS)
 	$$(call book_gnuplot,$(1),$$@,svg)
 $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp | $(BOOK_FIGS)
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS)
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
 $(foreach f,$(FIGURES),$(eval $(call book_figure_rules,$(f))))
