@@ -29,31 +29,30 @@ def flush_l2(buf):
     buf.sum()  # reads twice the L2, leaving it full of other lines
 
 
+def flushed_launch(fn, buf):
+    """Flushes L2, then runs fn between two events; returns the events (not waited for)."""
+    flush_l2(buf)
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    stop.record()
+    return start, stop
+
+
 def time_us(fn, buf, warmup=5, min_reps=20, max_reps=300, target_ms=200.0):
     """The harness's time_launches: warm-up launches (each waited for, the last one
     estimating a launch's time), then the repetitions queued back to back, each a flush
     and an event pair, and one wait at the end; the median."""
     est_ms = 0.0
     for _ in range(warmup):
-        flush_l2(buf)
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
+        start, stop = flushed_launch(fn, buf)
         stop.synchronize()
         est_ms = start.elapsed_time(stop)
     reps = max_reps
     if est_ms > 0 and target_ms / est_ms < reps:
         reps = int(target_ms / est_ms)
     reps = max(reps, min_reps)
-    events = []
-    for _ in range(reps):
-        flush_l2(buf)
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        events.append((start, stop))
+    events = [flushed_launch(fn, buf) for _ in range(reps)]
     torch.cuda.synchronize()
     times = sorted(1000.0 * start.elapsed_time(stop) for start, stop in events)
     return times[len(times) // 2]
