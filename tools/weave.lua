@@ -372,47 +372,49 @@ end
 -- Measured data: CSV, provenance, staleness
 ------------------------------------------------------------------------
 
--- Rows of data-dir/gpu/csv.csv as a list of {column -> string}, or nil.
-local function load_csv(gpu, csv)
-  local key = gpu .. '/' .. csv
-  if S.data[key] == nil then
-    local text = read_file(S.data_dir .. '/' .. key .. '.csv')
-    local rows = false
-    if text then
-      rows = {}
-      local header
-      for line in text:gmatch('[^\n]+') do
-        line = line:gsub('\r$', '')
-        if not header then
-          header = split_fields(line, ',')
-        elseif line:match('%S') then
-          local f, row = split_fields(line, ','), {}
-          for i, col in ipairs(header) do row[col] = f[i] or '' end
-          rows[#rows + 1] = row
-        end
-      end
-    end
-    S.data[key] = rows
+-- data-dir/KEY.EXT parsed by parse(text), read once into cache; nil if the file is missing.
+local function load_once(cache, key, ext, parse)
+  if cache[key] == nil then
+    local text = read_file(S.data_dir .. '/' .. key .. ext)
+    cache[key] = text and parse(text) or false
   end
-  return S.data[key] or nil
+  return cache[key] or nil
+end
+
+-- A CSV as a list of {column -> string}.
+local function parse_csv(text)
+  local rows, header = {}, nil
+  for line in text:gmatch('[^\n]+') do
+    line = line:gsub('\r$', '')
+    if not header then
+      header = split_fields(line, ',')
+    elseif line:match('%S') then
+      local f, row = split_fields(line, ','), {}
+      for i, col in ipairs(header) do row[col] = f[i] or '' end
+      rows[#rows + 1] = row
+    end
+  end
+  return rows
+end
+
+-- Provenance lines "key: value" as a table.
+local function parse_provenance(text)
+  local p = {}
+  for line in text:gmatch('[^\n]+') do
+    local k, v = line:match('^%s*([%w_%-]+)%s*:%s*(.-)%s*$')
+    if k then p[k] = v end
+  end
+  return p
+end
+
+-- Rows of data-dir/gpu/csv.csv, or nil.
+local function load_csv(gpu, csv)
+  return load_once(S.data, gpu .. '/' .. csv, '.csv', parse_csv)
 end
 
 -- Provenance key/value pairs beside the CSV, or nil.
 local function load_provenance(gpu, csv)
-  local key = gpu .. '/' .. csv
-  if S.prov[key] == nil then
-    local text = read_file(S.data_dir .. '/' .. key .. '.provenance')
-    local p = false
-    if text then
-      p = {}
-      for line in text:gmatch('[^\n]+') do
-        local k, v = line:match('^%s*([%w_%-]+)%s*:%s*(.-)%s*$')
-        if k then p[k] = v end
-      end
-    end
-    S.prov[key] = p
-  end
-  return S.prov[key] or nil
+  return load_once(S.prov, gpu .. '/' .. csv, '.provenance', parse_provenance)
 end
 
 local function gpu_name(gpu, csv)
