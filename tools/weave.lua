@@ -689,8 +689,22 @@ local function metric_cell(r, metric, best)
   return cell(inl)
 end
 
--- One pandoc Table for one GPU.
-local function gpu_table(gpu, opts, caption_inlines)
+-- Size columns that one table can hold in the PDF, whose page is narrower than a screen.
+local PDF_SIZE_COLUMNS = 7
+
+-- The sizes in parts of at most PDF_SIZE_COLUMNS, as even as possible (LaTeX only).
+local function size_parts(sizes)
+  if not S.latex or #sizes <= PDF_SIZE_COLUMNS then return { sizes } end
+  local n = math.ceil(#sizes / PDF_SIZE_COLUMNS)
+  local per, parts = math.ceil(#sizes / n), {}
+  for i = 1, #sizes, per do
+    parts[#parts + 1] = { table.unpack(sizes, i, math.min(i + per - 1, #sizes)) }
+  end
+  return parts
+end
+
+-- The pandoc Tables for one GPU: one, or in the PDF one per part of the sizes.
+local function gpu_tables(gpu, opts, caption_inlines)
   local groups, sizes = table_rows(load_csv(gpu, opts.csv), opts)
   local dtypes = {}
   for _, g in ipairs(groups) do dtypes[g.dtype] = true end
@@ -699,38 +713,19 @@ local function gpu_table(gpu, opts, caption_inlines)
   for _, s in ipairs(sizes) do colset[s] = true end
   local best = best_per_size(groups, sizes, opts.metric)
 
-  local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
-  local aligns = { pandoc.AlignLeft, pandoc.AlignLeft }
-  if show_dtype then
-    headers[#headers + 1] = cell({ pandoc.Str('dtype') })
-    aligns[#aligns + 1] = pandoc.AlignLeft
-  end
-  for _, s in ipairs(sizes) do
-    headers[#headers + 1] = cell(size_inlines(s))
-    aligns[#aligns + 1] = pandoc.AlignRight
-  end
-
-  local rows, offside = {}, {}
+  -- ceilings measured at a size not shown are mentioned in the caption instead
+  local offside = {}
   for _, g in ipairs(groups) do
     local has_cell = false
     for s in pairs(g.cells) do if colset[s] then has_cell = true end end
     if g.kind == 'ceiling' and not has_cell then
-      -- ceiling measured at a size not shown: mention it in the caption
       for s, r in pairs(g.cells) do
         if r[opts.metric] and r[opts.metric] ~= '' then
           offside[#offside + 1] = g.version .. ' ' .. format_value(opts.metric, r[opts.metric]) ..
             ' at ' .. stringify(size_inlines(s)):gsub('^2(%d+)$', '2^%1')
         end
       end
-    else
-      local kind = g.kind == 'ours' and '' or g.kind
-      local row = { cell({ pandoc.Code(g.version) }),
-        cell(kind ~= '' and { pandoc.Emph({ pandoc.Str(kind) }) } or {}) }
-      if show_dtype then row[#row + 1] = cell({ pandoc.Str(g.dtype) }) end
-      for _, s in ipairs(sizes) do
-        row[#row + 1] = metric_cell(g.cells[s], opts.metric, best[s])
-      end
-      rows[#rows + 1] = row
+      g.offside = true
     end
   end
 
@@ -749,9 +744,42 @@ local function gpu_table(gpu, opts, caption_inlines)
   if #offside > 0 then
     cap:extend({ pandoc.Space(), pandoc.Str('Ceilings: ' .. table.concat(offside, ', ') .. '.') })
   end
-  local st = pandoc.SimpleTable(cap, aligns, {}, headers, rows)
-  for i = 1, #aligns do st.widths[i] = 0 end
-  return utils.from_simple_table(st)
+
+  local tables, parts = pandoc.List(), size_parts(sizes)
+  for k, part in ipairs(parts) do
+    local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
+    local aligns = { pandoc.AlignLeft, pandoc.AlignLeft }
+    if show_dtype then
+      headers[#headers + 1] = cell({ pandoc.Str('dtype') })
+      aligns[#aligns + 1] = pandoc.AlignLeft
+    end
+    for _, s in ipairs(part) do
+      headers[#headers + 1] = cell(size_inlines(s))
+      aligns[#aligns + 1] = pandoc.AlignRight
+    end
+    local rows = {}
+    for _, g in ipairs(groups) do
+      if not g.offside then
+        local kind = g.kind == 'ours' and '' or g.kind
+        local row = { cell({ pandoc.Code(g.version) }),
+          cell(kind ~= '' and { pandoc.Emph({ pandoc.Str(kind) }) } or {}) }
+        if show_dtype then row[#row + 1] = cell({ pandoc.Str(g.dtype) }) end
+        for _, s in ipairs(part) do
+          row[#row + 1] = metric_cell(g.cells[s], opts.metric, best[s])
+        end
+        rows[#rows + 1] = row
+      end
+    end
+    local c = cap
+    if #parts > 1 then
+      c = pandoc.List({ pandoc.Str('(' .. k .. ' of ' .. #parts .. ')'), pandoc.Space() })
+      c:extend(cap)
+    end
+    local st = pandoc.SimpleTable(c, aligns, {}, headers, rows)
+    for i = 1, #aligns do st.widths[i] = 0 end
+    tables:insert(utils.from_simple_table(st))
+  end
+  return tables
 end
 
 local function results_div(div)
@@ -780,7 +808,7 @@ local function results_div(div)
     local blocks = pandoc.List()
     if note then blocks:insert(note) end
     if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\begin{resultstable}')) end
-    blocks:insert(gpu_table(gpu, opts, caption))
+    blocks:extend(gpu_tables(gpu, opts, caption))
     if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\end{resultstable}')) end
     local classes = { 'results-table', gpu == S.ref_gpu and 'ref-gpu' or 'reader-gpu' }
     out:insert(pandoc.Div(blocks, pandoc.Attr('', classes, { { 'data-gpu', gpu } })))
