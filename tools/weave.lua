@@ -509,12 +509,14 @@ end
 local NNBSP = '\u{202F}'   -- narrow no-break space between number and unit
 
 -- Number and unit for a value of column `col` (unit may be '').
-local function format_parts(col, raw)
+-- in_table: the number goes in a column whose unit the caption gives, so a time stays in µs.
+local function format_parts(col, raw, in_table)
   local v = tonumber(raw)
   if not v then return raw, '' end
   if col == 'gbps' then
     return string.format(v < 10 and '%.1f' or '%.0f', v), 'GB/s'
   elseif col == 'time_us' then
+    if v >= 1000 and in_table then return string.format('%.0f', v), 'µs' end
     if v >= 1000 then return string.format('%.2f', v / 1000), 'ms' end
     return string.format(v < 1 and '%.2f' or '%.1f', v), 'µs'
   elseif col == 'tflops' then
@@ -680,10 +682,10 @@ local function metric_cell(r, metric, best)
     -- an inexact lesson is timed although it fails: its value, marked
     local mark = pandoc.Span({ pandoc.Strong({ pandoc.Str('FAIL') }) }, pandoc.Attr('', { 'fail' }))
     if not has then return cell({ mark }) end
-    return cell({ pandoc.Str(format_parts(metric, raw)), pandoc.Space(), mark })
+    return cell({ pandoc.Str((format_parts(metric, raw, true))), pandoc.Space(), mark })
   end
   if not has then return cell({ pandoc.Str('–') }) end
-  local num = format_parts(metric, raw)
+  local num = format_parts(metric, raw, true)
   local inl = { pandoc.Str(num) }
   if best and tonumber(raw) == best and r.kind == 'ours' then inl = { pandoc.Strong(inl) } end
   return cell(inl)
