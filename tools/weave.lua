@@ -540,7 +540,7 @@ local UNIT_OF = { gbps = 'Effective bandwidth (GB/s)', time_us = 'Time (µs)',
   tflops = 'Throughput (TFLOP/s)', pct_sol = 'Percent of the speed of light',
   max_rel_err = 'Maximum relative error' }
 
--- Size header: 2^k when an exact power of two, else the raw key.
+-- Size header: 2^k when an exact power of two or written as one (2^25:10), else the raw key.
 local function size_inlines(size)
   local n = tonumber(size)
   if n and n >= 2 and n == math.floor(n) then
@@ -549,6 +549,8 @@ local function size_inlines(size)
       return { pandoc.Str('2'), pandoc.Superscript({ pandoc.Str(tostring(k)) }) }
     end
   end
+  local k, rest = size:match('^2%^(%d+)(.*)$')  -- a key written as a power: 2^25:10
+  if k then return { pandoc.Str('2'), pandoc.Superscript({ pandoc.Str(k) }), pandoc.Str(rest) } end
   return { pandoc.Str(size) }
 end
 
