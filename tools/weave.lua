@@ -693,13 +693,14 @@ local function metric_cell(r, metric, best)
   return cell(inl)
 end
 
--- Size columns that one table can hold in the PDF, whose page is narrower than a screen.
+-- Size columns that one table can hold in the PDF, whose page is narrower than a screen
+-- (one fewer where a dtype column is shown).
 local PDF_SIZE_COLUMNS = 7
 
--- The sizes in parts of at most PDF_SIZE_COLUMNS, as even as possible (LaTeX only).
-local function size_parts(sizes)
-  if not S.latex or #sizes <= PDF_SIZE_COLUMNS then return { sizes } end
-  local n = math.ceil(#sizes / PDF_SIZE_COLUMNS)
+-- The sizes in parts of at most `most`, as even as possible (LaTeX only).
+local function size_parts(sizes, most)
+  if not S.latex or #sizes <= most then return { sizes } end
+  local n = math.ceil(#sizes / most)
   local per, parts = math.ceil(#sizes / n), {}
   for i = 1, #sizes, per do
     parts[#parts + 1] = { table.unpack(sizes, i, math.min(i + per - 1, #sizes)) }
@@ -749,7 +750,7 @@ local function gpu_tables(gpu, opts, caption_inlines)
     cap:extend({ pandoc.Space(), pandoc.Str('Ceilings: ' .. table.concat(offside, ', ') .. '.') })
   end
 
-  local tables, parts = pandoc.List(), size_parts(sizes)
+  local tables, parts = pandoc.List(), size_parts(sizes, PDF_SIZE_COLUMNS - (show_dtype and 1 or 0))
   for k, part in ipairs(parts) do
     local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
     local aligns = { pandoc.AlignLeft, pandoc.AlignLeft }
