@@ -992,7 +992,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1354 "chapters/04-softmax.md"
+#line 1358 "chapters/04-softmax.md"
 static DType parse_dtype(const char *dtype)
 {
     if (!strcmp(dtype, "f32")) return F32;
@@ -1169,7 +1169,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1531 "chapters/04-softmax.md"
+#line 1535 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
