@@ -68,9 +68,10 @@ local function meta_str(meta, key, default)
   return s
 end
 
+-- The words of s, separated by spaces or commas (attribute and metadata lists).
 local function words(s)
   local out = {}
-  for w in (s or ''):gmatch('%S+') do out[#out + 1] = w end
+  for w in (s or ''):gmatch('[^,%s]+') do out[#out + 1] = w end
   return out
 end
 
@@ -607,12 +608,6 @@ end
 -- Results tables: ::: {.results csv=NAME metric=COL ...}
 ------------------------------------------------------------------------
 
-local function list_attr(s)
-  local out = {}
-  for w in (s or ''):gmatch('[^,%s]+') do out[#out + 1] = w end
-  return out
-end
-
 local function is_numeric_list(xs)
   for _, x in ipairs(xs) do if not tonumber(x) then return false end end
   return true
@@ -793,8 +788,8 @@ local function results_div(div)
     csv = a.csv or (S.chapter and chapter_csv(S.chapter)) or '',
     metric = a.metric or 'gbps',
     dtype = a.dtype,
-    versions = list_attr(a.versions),
-    sizes = list_attr(a.sizes),
+    versions = words(a.versions),
+    sizes = words(a.sizes),
   }
   local caption = pandoc.List()
   for _, b in ipairs(div.content) do
