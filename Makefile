@@ -8,7 +8,6 @@ REF_GPU      := nvidia-h100-80gb-hbm3
 PROGRAMS     := measuring reduce elementwise atomics softmax
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
-LIBS_softmax := -Xcompiler -fopenmp -lgomp
 HARNESS      := code/harness/harness.cuh
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
@@ -24,16 +23,24 @@ endif
 
 CC           ?= cc
 NVCC         ?= nvcc
-ARCH         ?= sm_90
-NVCC_FLAGS   ?= -arch=$(ARCH) -O3 -lineinfo -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra
+# The programs are built for this machine's GPU where nvidia-smi finds one (sm_90 on a
+# Hopper, sm_80 on an A100, sm_89 on an L4), else for sm_90, the reference GPU's.
+# ARCH=native asks nvcc instead. Versions that need Hopper are skipped below sm_90.
+ifndef ARCH
+ARCH := $(or $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null \
+          | grep -Em1 '^ *[0-9]+\.[0-9]+ *$$' | tr -d ' .' | sed 's/^/sm_/'),sm_90)
+endif
+# OpenMP: the harness checks large outputs on every CPU core
+NVCC_FLAGS   ?= -arch=$(ARCH) -O3 -lineinfo -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-fopenmp
+LDLIBS       ?= -lgomp
 JOBS         ?= 2
 
 TANGLE       := $(BUILD)/tools/tangle
 TANGLE_INDEX := $(BUILD)/chunks.tsv
-BIN          := $(BUILD)/bin
+BIN          ?= $(BUILD)/bin
 
 .DEFAULT_GOAL := all
-.PHONY: all help tangle programs bench test test-gpu check-gpu clean $(PROGRAMS)
+.PHONY: all help tangle programs bench test test-gpu check-gpu clean FORCE $(PROGRAMS)
 
 all: book
 
@@ -45,7 +52,7 @@ help:
 	@echo "make reduce       build, check and time one chapter (any of: $(PROGRAMS))"
 	@echo "make tangle       write code/ from chapters/"
 	@echo "make programs     build every chapter program into $(BIN)/"
-	@echo "variables: ARCH=sm_90 (or sm_80, native...), NVCC=nvcc, CUDNN_HOME=<folder with include/cudnn.h>"
+	@echo "variables: ARCH=$(ARCH) (sm_80, sm_90, native...), NVCC=nvcc, CUDNN_HOME=<folder with include/cudnn.h>"
 	@echo "cuDNN for the softmax peer: $(or $(CUDNN_LIB),not found)"
 
 # ------------------------------------------------------------------ tangling
@@ -69,13 +76,20 @@ tangle: $(BUILD)/tangle.stamp
 # Each program records which tangled files it was built from and their SHA-1, so the
 # results it writes can be traced to (and checked against) the sources. The #line
 # directives are left out of the hash: editing prose moves them, not the code.
+# The programs also depend on the flags they were built with, kept in $(BIN)/.nvcc-flags
+# and rewritten only when they change: `make ARCH=sm_80` rebuilds them, and so does the
+# next plain `make` after it.
+$(BIN)/.nvcc-flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(NVCC) $(NVCC_FLAGS) $(LDLIBS)' > $@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
 .SECONDEXPANSION:
-$(BIN)/%: $(HARNESS) code/$$*/$$*.cu
+$(BIN)/%: $(HARNESS) code/$$*/$$*.cu $(BIN)/.nvcc-flags
 	@mkdir -p $(@D)
 	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
-	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu $(LIBS_$*)"; \
+	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)"; \
 	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
-	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu $(LIBS_$*)
+	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)
 
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
 

@@ -17,11 +17,15 @@ expect 2 --n
 expect 2 --csv out.csv
 expect 2 --reps 0
 expect 2 --dtype f99 --check
-# a size that does not parse is refused, on a GPU machine as well as without one
-"$program" --check 12x >/dev/null 2>&1
-got=$?
-if [ "$got" -eq 2 ] || [ "$got" -eq 77 ]; then passed=$((passed + 1)); echo "ok   exit $got: --check 12x"
-else failed=$((failed + 1)); echo "FAIL exit $got, expected 2 (or 77 without a GPU): --check 12x"; fi
+# sizes and numbers are checked before the GPU is looked for: 2 with or without a GPU
+expect 2 --check 12x
+expect 2 --check abc
+expect 2 --n 0
+expect 2 --n 0 --bench
+expect 2 --seed abc --check
+expect 2 --seed -1 --check
+expect 2 --reps 5x --bench
+expect 2 --pretend-arch 80 --check
 "$program" --list | grep -q . || { failed=$((failed + 1)); echo "FAIL --list printed nothing"; }
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,6 +2,8 @@
 // harness.cuh: the measuring harness every chapter program includes.
 #pragma once
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 // <<exit-codes-and-error-checks>>
-#line 58 "chapters/00-measuring.md"
+#line 61 "chapters/00-measuring.md"
 enum {
     EXIT_PASS = 0,       // every check passed
     EXIT_CHECK = 1,      // a check failed, or a CUDA call did
@@ -34,9 +36,9 @@ static inline void usage_error(const char *what, const char *arg, const char *ac
             what, arg, accepted);
     exit(EXIT_USAGE);
 }
-#line 29 "chapters/00-measuring.md"
+#line 31 "chapters/00-measuring.md"
 // <<allocate-memory-or-say-how-much-was-missing>>
-#line 88 "chapters/00-measuring.md"
+#line 91 "chapters/00-measuring.md"
 static inline void *device_alloc(size_t bytes, const char *what)
 {
     void *p = NULL;
@@ -65,9 +67,9 @@ static inline void *host_alloc(size_t bytes, const char *what)
     }
     return p;
 }
-#line 30 "chapters/00-measuring.md"
+#line 32 "chapters/00-measuring.md"
 // <<find-out-which-gpu-this-is>>
-#line 133 "chapters/00-measuring.md"
+#line 145 "chapters/00-measuring.md"
 typedef struct {
     int id;
     char name[256];
@@ -76,7 +78,23 @@ typedef struct {
     int sms;
     size_t l2_bytes, mem_bytes;
     int driver_version, runtime_version;
+    int code_arch;  // what this program's kernels were compiled as: 90 for sm_90 code
 } Device;
+
+// The architecture this program's kernels run as on this GPU (device_open sets it): 80
+// for a build for sm_80, even on a Hopper, whose driver then compiles the sm_80 code.
+static int g_code_arch = 0;
+
+// Device code that needs Hopper's instructions is compiled only for targets that have
+// them; for older targets its body is left out, and its launcher is never called there.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define HOPPER_CODE 0
+#else
+#define HOPPER_CODE 1
+#endif
+
+// NULL where the kernels run as sm_90 or newer; else the reason a Hopper version is skipped.
+static inline const char *needs_sm90(void) { return g_code_arch >= 90 ? NULL : "needs sm_90"; }
 
 static inline void make_slug(char *slug, size_t cap, const char *name)
 {
@@ -97,8 +115,9 @@ static inline void make_slug(char *slug, size_t cap, const char *name)
 __global__ void probe_kernel(int *x) { if (x) *x = 1; }
 
 // Opens device 0. Returns EXIT_NO_DEVICE when there is none; exits with a clear
-// message when this binary holds no code the device can run.
-static inline int device_open(Device *d)
+// message when this binary holds no code the device can run. pretend_arch, when not 0,
+// lowers the architecture the kernels count as (80: run as if on an sm_80 GPU).
+static inline int device_open(Device *d, int pretend_arch)
 {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
@@ -130,21 +149,24 @@ static inline int device_open(Device *d)
                 d->cc_minor);
         exit(EXIT_USAGE);
     }
+    d->code_arch = attr.ptxVersion;  // the virtual architecture the kernels were compiled for
+    if (pretend_arch && pretend_arch < d->code_arch) d->code_arch = pretend_arch;
+    g_code_arch = d->code_arch;
     return EXIT_PASS;
 }
 
 static inline void device_print(const Device *d)
 {
     printf("device: %s, compute capability %d.%d, %d SMs, %.0f MB L2, %.1f GiB, "
-           "driver %d.%d, runtime %d.%d\n",
+           "driver %d.%d, runtime %d.%d, kernels run as sm_%d\n",
            d->name, d->cc_major, d->cc_minor, d->sms, d->l2_bytes / 1e6,
            d->mem_bytes / 1073741824.0, d->driver_version / 1000,
            d->driver_version % 1000 / 10, d->runtime_version / 1000,
-           d->runtime_version % 1000 / 10);
+           d->runtime_version % 1000 / 10, d->code_arch);
 }
-#line 31 "chapters/00-measuring.md"
+#line 33 "chapters/00-measuring.md"
 // <<make-random-inputs-that-can-catch-mistakes>>
-#line 221 "chapters/00-measuring.md"
+#line 253 "chapters/00-measuring.md"
 // splitmix64: tiny, fast, and the same sequence on every machine for a given seed.
 static inline uint64_t rng_next(uint64_t *state)
 {
@@ -172,21 +194,96 @@ static inline uint64_t seed_for(uint64_t base, const char *size)
     for (const char *c = size; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001B3ull;
     return h;
 }
-#line 32 "chapters/00-measuring.md"
+#line 34 "chapters/00-measuring.md"
 // <<poison-the-outputs>>
-#line 256 "chapters/00-measuring.md"
+#line 288 "chapters/00-measuring.md"
 // All-ones bytes are a NaN in every floating-point format we use (f64, f32, f16, bf16),
 // so an element a kernel forgot to write can never pass the check.
 static inline void poison(void *device_ptr, size_t bytes)
 {
     CUDA_CHECK(cudaMemset(device_ptr, 0xFF, bytes));
 }
-#line 33 "chapters/00-measuring.md"
+#line 35 "chapters/00-measuring.md"
+// <<element-types-and-how-finely-they-round>>
+#line 316 "chapters/00-measuring.md"
+typedef enum { F32, F16, BF16 } DType;
+
+static inline size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
+
+static inline DType parse_dtype(const char *dtype)
+{
+    if (!strcmp(dtype, "f32")) return F32;
+    if (!strcmp(dtype, "f16")) return F16;
+    if (!strcmp(dtype, "bf16")) return BF16;
+    usage_error("unknown dtype", dtype, "f32 f16 bf16");
+    return F32;
+}
+
+// x rounded to the element type and back: the value the device will see.
+static inline float round_to(DType t, float x)
+{
+    if (t == F16) return __half2float(__float2half(x));
+    if (t == BF16) return __bfloat162float(__float2bfloat16(x));
+    return x;
+}
+
+// Writes n floats into a device array of the element type.
+static inline void upload(void *device, const float *x, size_t n, DType t)
+{
+    size_t e = dtype_bytes(t);
+    unsigned char *staging = (unsigned char *)host_alloc(n * e, "staging");
+    for (size_t i = 0; i < n; i++) {
+        if (t == F32) ((float *)staging)[i] = x[i];
+        else if (t == F16) ((__half *)staging)[i] = __float2half(x[i]);
+        else ((__nv_bfloat16 *)staging)[i] = __float2bfloat16(x[i]);
+    }
+    CUDA_CHECK(cudaMemcpy(device, staging, n * e, cudaMemcpyHostToDevice));
+    free(staging);
+}
+
+// Reads n elements of the element type from the device, widened to double (free it).
+static inline double *download(const void *device, size_t n, DType t)
+{
+    size_t e = dtype_bytes(t);
+    unsigned char *raw = (unsigned char *)host_alloc(n * e, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, n * e, cudaMemcpyDeviceToHost));
+    double *wide = (double *)host_alloc(n * sizeof(double), "output");
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        wide[i] = t == F32 ? ((float *)raw)[i]
+                : t == F16 ? __half2float(((__half *)raw)[i])
+                           : __bfloat162float(((__nv_bfloat16 *)raw)[i]);
+    free(raw);
+    return wide;
+}
+
+// Half the gap between the two values of type t around a number of magnitude |x|: the
+// most that rounding to nearest moves it. Below the smallest normal number the values
+// are evenly spaced (subnormal), so the gap stops shrinking there.
+static inline double half_spacing(DType t, double x)
+{
+    int digits = t == F32 ? 24 : t == F16 ? 11 : 8;  // significand bits, the implicit one too
+    int min_exp = t == F16 ? -14 : -126;             // the smallest normal number is 2^min_exp
+    int e = 0;
+    frexp(fabs(x), &e);                              // |x| = m 2^e with m in [0.5, 1)
+    if (x == 0.0 || e - 1 < min_exp) e = min_exp + 1;
+    return ldexp(1.0, e - digits - 1);
+}
+#line 36 "chapters/00-measuring.md"
 // <<check-every-element-against-the-reference>>
-#line 281 "chapters/00-measuring.md"
+#line 409 "chapters/00-measuring.md"
 typedef struct {
-    double atol, rtol;  // element i passes when |got - ref| <= atol + rtol * |ref|
+    DType dtype;        // the output's element type: its final rounding is in every bound
+    double atol, rtol;  // the float arithmetic's own error: atol + rtol * |ref|
 } Tolerance;
+
+// The most a result may differ from its exact value ref when it was computed in float
+// with an error of at most arith and rounded to t once at the end, plus `extra` roundings
+// to t on the way, of intermediate values no larger than scale.
+static inline double error_bound(DType t, double ref, double arith, int extra, double scale)
+{
+    return arith + half_spacing(t, fabs(ref) + arith) + extra * half_spacing(t, scale);
+}
 
 typedef struct {
     size_t mismatches;
@@ -194,29 +291,33 @@ typedef struct {
 } CheckResult;
 
 // Compares every element; prints the first few mismatches naming version, size,
-// index, expected and got, then how many elements mismatched. NaN always fails.
+// index, expected and got, then how many elements mismatched. NaN always fails. The
+// elements are counted on every core; the mismatches, if any, named in a second pass.
 static inline CheckResult check_close(const char *version, const char *size, const double *got,
-                               const double *ref, size_t n, Tolerance tol)
+                                      const double *ref, size_t n, Tolerance tol)
 {
-    CheckResult r = {0, 0.0, 0.0};
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
     for (size_t i = 0; i < n; i++) {
         double err = fabs(got[i] - ref[i]);
-        double bound = tol.atol + tol.rtol * fabs(ref[i]);
-        if (!(err <= bound)) {  // written so that NaN fails
-            if (r.mismatches < 5)
-                fprintf(stderr,
-                        "FAIL %s size %s: index %zu: expected %.9g, got %.9g "
-                        "(|error| %.3g > tolerance %.3g)\n",
-                        version, size, i, ref[i], got[i], err, bound);
-            r.mismatches++;
-        }
-        if (err > r.max_abs_err || err != err) r.max_abs_err = err;
-        double rel = err / fmax(fabs(ref[i]), 1e-30);
-        if (rel > r.max_rel_err || rel != rel) r.max_rel_err = rel;
+        double bound = error_bound(tol.dtype, ref[i], tol.atol + tol.rtol * fabs(ref[i]), 0, 0.0);
+        mismatches += !(err <= bound);  // written so that NaN fails
+        if (err != err) err = INFINITY;  // and shows as the largest error
+        max_abs = fmax(max_abs, err);
+        max_rel = fmax(max_rel, err / fmax(fabs(ref[i]), 1e-30));
     }
-    if (r.mismatches > 0)
-        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size,
-                r.mismatches, n);
+    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
+        double err = fabs(got[i] - ref[i]);
+        double bound = error_bound(tol.dtype, ref[i], tol.atol + tol.rtol * fabs(ref[i]), 0, 0.0);
+        if (err <= bound) continue;
+        fprintf(stderr, "FAIL %s size %s: index %zu: expected %.9g, got %.9g (|error| %.3g > tolerance %.3g)\n",
+                version, size, i, ref[i], got[i], err, bound);
+        named++;
+    }
+    if (mismatches > 0)
+        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
+    CheckResult r = {mismatches, max_abs, max_rel};
     return r;
 }
 
@@ -237,14 +338,15 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
                                    const double *ref, size_t n, Tolerance tol)
 {
     double *wide = (double *)host_alloc(n * sizeof(double), "check buffer");
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) wide[i] = got[i];
     CheckResult r = check_close(version, size, wide, ref, n, tol);
     free(wide);
     return r;
 }
-#line 34 "chapters/00-measuring.md"
+#line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 365 "chapters/00-measuring.md"
+#line 507 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -358,9 +460,9 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
     free(us);
     return t;
 }
-#line 35 "chapters/00-measuring.md"
+#line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 531 "chapters/00-measuring.md"
+#line 673 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -470,9 +572,9 @@ static inline Ceilings measure_ceilings(void)
     CUDA_CHECK(cudaFree(a.block_sums));
     return c;
 }
-#line 36 "chapters/00-measuring.md"
+#line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 666 "chapters/00-measuring.md"
+#line 808 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -502,6 +604,9 @@ typedef struct {
     int n_check_sizes;
     const char *ceiling;  // "read" or "copy": what pct_sol compares with
     const char *peer;     // the version every other is compared with, or NULL
+    // NULL for a size the chapter accepts, else what it accepts: asked of every size on
+    // the command line before the GPU is looked for, so that a typo exits with 2 anywhere
+    const char *(*bad_size)(const char *size);
     // Allocates and fills a problem of one size with fresh random inputs and its CPU
     // reference; calls usage_error for a size it cannot parse.
     Problem *(*create)(const char *dtype, const char *size, uint64_t seed);
@@ -541,17 +646,36 @@ static inline int parse_count(const char *s, size_t *out)
     return 0;
 }
 
+// NULL when size is a positive count, else what a count may be.
+static inline const char *bad_count(const char *size)
+{
+    size_t n = 0;
+    return parse_count(size, &n) || n == 0 ? "a positive count: 1000003, 2^25, 2^25+7" : NULL;
+}
+
+// "COUNT" or "COUNT@1", the second for arrays that start one element past a 16-byte
+// boundary. Returns the offset (0 or 1) and leaves COUNT in count; -1 for another form.
+static inline int split_offset(const char *size, char *count, size_t cap)
+{
+    snprintf(count, cap, "%s", size);
+    char *at = strchr(count, '@');
+    if (!at) return bad_count(count) ? -1 : 0;
+    *at = '\0';
+    return strcmp(at + 1, "1") || bad_count(count) ? -1 : 1;
+}
+
 // The element count a size names; a size that is not a positive count is a usage error.
 static inline size_t count_of(const char *size)
 {
     size_t n = 0;
-    if (parse_count(size, &n) || n == 0)
-        usage_error("bad size", size, "a positive count: 1000003, 2^25, 2^25+7");
+    const char *bad = bad_count(size);
+    if (bad) usage_error("bad size", size, bad);
+    parse_count(size, &n);
     return n;
 }
-#line 37 "chapters/00-measuring.md"
+#line 40 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 761 "chapters/00-measuring.md"
+#line 925 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -660,9 +784,9 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
     fprintf(f, "\n");
     fclose(f);
 }
-#line 38 "chapters/00-measuring.md"
+#line 41 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 888 "chapters/00-measuring.md"
+#line 1052 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
@@ -673,6 +797,7 @@ typedef struct {
     const char *dtype;
     uint64_t seed;
     int reps;
+    int pretend_arch;  // 0, or the architecture the GPU counts as (80 for --pretend-arch sm_80)
 } Options;
 
 static inline void print_help(const Chapter *ch)
@@ -693,6 +818,8 @@ static inline void print_help(const Chapter *ch)
            "  --dtype TYPE        only this element type\n"
            "  --seed N            the random inputs' seed (default 1)\n"
            "  --reps N            timed repetitions (default: enough for ~200 ms, 20..300)\n"
+           "  --pretend-arch sm_80  count the GPU as this older architecture: versions that\n"
+           "                      need a newer one are skipped\n"
            "  --slug              print the GPU's name as a folder name, then exit\n"
            "  --self-test         test the harness and the CPU reference (no GPU needed)\n"
            "exit status: 0 all passed, 1 a check failed, 2 bad arguments, 77 no GPU\n");
@@ -702,6 +829,19 @@ static inline const char *next_arg(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) usage_error("missing value after", argv[*i], "see --help");
     return argv[++*i];
+}
+
+// A whole non-negative decimal number no larger than max; anything else is a usage error.
+static inline unsigned long long parse_number(const char *option, const char *v, unsigned long long max)
+{
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (end == v || *end != '\0' || !isdigit((unsigned char)v[0]) || x > max) {
+        char accepted[64];
+        snprintf(accepted, sizeof accepted, "a whole number from 0 to %llu", max);
+        usage_error(option, v, accepted);
+    }
+    return x;
 }
 
 static inline Options parse_options(int argc, char **argv)
@@ -727,17 +867,23 @@ static inline Options parse_options(int argc, char **argv)
             o.sizes[o.n_sizes++] = next_arg(argc, argv, &i);
         }
         else if (!strcmp(a, "--dtype")) o.dtype = next_arg(argc, argv, &i);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(next_arg(argc, argv, &i), NULL, 10);
+        else if (!strcmp(a, "--seed")) o.seed = parse_number("bad --seed", next_arg(argc, argv, &i), UINT64_MAX);
         else if (!strcmp(a, "--reps")) {
             const char *v = next_arg(argc, argv, &i);
-            o.reps = atoi(v);
-            if (o.reps < 1 || o.reps > 100000) usage_error("bad --reps", v, "1 to 100000");
+            o.reps = (int)parse_number("bad --reps", v, 100000);
+            if (o.reps < 1) usage_error("bad --reps", v, "1 to 100000");
+        }
+        else if (!strcmp(a, "--pretend-arch")) {
+            const char *v = next_arg(argc, argv, &i);
+            if (strncmp(v, "sm_", 3)) usage_error("bad --pretend-arch", v, "sm_80, sm_86, sm_89...");
+            o.pretend_arch = (int)parse_number("bad --pretend-arch", v + 3, 1000);
+            if (o.pretend_arch < 50) usage_error("bad --pretend-arch", v, "sm_80, sm_86, sm_89...");
         }
         else if (!strcmp(a, "--slug")) o.slug = 1;
         else if (!strcmp(a, "--self-test")) o.self_test = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o.help = 1;
         else usage_error("unknown argument", a,
-                         "--list --check --bench --csv --version --n --dtype --seed --reps --slug --self-test --help");
+                         "--list --check --bench --csv --version --n --dtype --seed --reps --pretend-arch --slug --self-test --help");
     }
     if (o.csv && !o.bench) usage_error("--csv needs --bench; got", o.csv, "--bench --csv FILE");
     return o;
@@ -761,6 +907,10 @@ static inline int version_selected(const Options *o, const Version *v)
 
 static inline void validate_selection(const Chapter *ch, const Options *o)
 {
+    for (int i = 0; i < o->n_sizes; i++) {
+        const char *why = ch->bad_size(o->sizes[i]);
+        if (why) usage_error("bad size", o->sizes[i], why);
+    }
     for (int i = 0; i < o->n_versions; i++) {
         int found = 0;
         for (int k = 0; k < ch->n_versions; k++) found |= name_matches(ch->versions[k].name, o->versions[i]);
@@ -926,7 +1076,11 @@ static inline int run_bench(const Chapter *ch, const Options *o, const Device *d
             for (int k = 0; k < ch->n_versions; k++) {
                 const Version *v = &ch->versions[k];
                 if (strcmp(v->dtype, dtype) || !version_selected(o, v)) continue;
-                if (v->unsupported && v->unsupported(p)) continue;
+                const char *why = v->unsupported ? v->unsupported(p) : NULL;
+                if (why) {
+                    printf("skip %-28s %-4s %12s  (%s)\n", v->name, dtype, sizes[s], why);
+                    continue;
+                }
                 Row r = v == peer ? peer_row : bench_version(&run, v, p, sizes[s]);
                 failed += !r.pass && strcmp(v->kind, "inexact");
                 bench_emit(&run, &r, peer_us);
@@ -968,8 +1122,17 @@ static inline int harness_self_test(void)
     SELF_TEST(parse_count("2^25+7", &n) == 0 && n == 33554439);
     SELF_TEST(parse_count("2^20-1", &n) == 0 && n == 1048575);
     SELF_TEST(parse_count("12x", &n) != 0 && parse_count("", &n) != 0 && parse_count("-3", &n) != 0);
+    SELF_TEST(bad_count("0") != NULL && bad_count("abc") != NULL && bad_count("2^20") == NULL);
+    // half the gap between neighbours: 2^-p of a power of two, fixed among the subnormals
+    SELF_TEST(half_spacing(F32, 1.0) == 0x1p-24 && half_spacing(F16, 1.0) == 0x1p-11);
+    SELF_TEST(half_spacing(BF16, 1.5) == 0x1p-8 && half_spacing(F16, -1000.0) == 0x1p-2);
+    SELF_TEST(half_spacing(F16, 0x1p-14) == 0x1p-25 && half_spacing(F16, 5.88e-8) == 0x1p-25);
+    SELF_TEST(half_spacing(F16, 0.0) == 0x1p-25 && half_spacing(F32, 1e-40) == 0x1p-150);
+    // a half result of 5.88e-8 rounds to 0 or to 2^-24: either is 2^-25 away at most
+    SELF_TEST(error_bound(F16, 5.88e-8, 0.0, 0, 0.0) == 0x1p-25);
+    SELF_TEST(error_bound(F16, 1.0, 0x1p-12, 1, 4.0) == 0x1p-12 + 0x1p-11 + 0x1p-9);
     double ref[3] = {1.0, -2.0, 1000.0}, got[3] = {1.0, -2.0, 1000.0};
-    Tolerance tol = {1e-6, 1e-3};
+    Tolerance tol = {F32, 1e-6, 1e-3};
     SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 0);
     got[2] = 1000.9;  // within 1e-6 + 1e-3 * 1000
     SELF_TEST(check_close("self-test", "3", got, ref, 3, tol).mismatches == 0);
@@ -1008,7 +1171,7 @@ static inline int harness_main(const Chapter *ch, int argc, char **argv)
         o.check = 1;
     }
     Device dev;
-    int status = device_open(&dev);
+    int status = device_open(&dev, o.pretend_arch);
     if (status != EXIT_PASS) return status;
     if (o.slug) { printf("%s\n", dev.slug); return EXIT_PASS; }
     device_print(&dev);

@@ -1,8 +1,8 @@
-#line 1255 "chapters/00-measuring.md"
+#line 1458 "chapters/00-measuring.md"
 // measuring.cu: the ceilings of this GPU, and what careless timing would have said.
 #include "../harness/harness.cuh"
 // <<the-measuring-problem>>
-#line 1269 "chapters/00-measuring.md"
+#line 1472 "chapters/00-measuring.md"
 typedef enum { WROTE_COPY, WROTE_BLOCK_SUMS } Output;
 
 struct Problem {
@@ -16,9 +16,9 @@ struct Problem {
     double abs_sum;     // sum of |input|
     Output output;      // what the last launch wrote: set by each launcher
 };
-#line 1258 "chapters/00-measuring.md"
+#line 1461 "chapters/00-measuring.md"
 // <<copy-kernels-to-measure>>
-#line 1285 "chapters/00-measuring.md"
+#line 1488 "chapters/00-measuring.md"
 // The first copy anyone writes: one element per thread, a grid as large as the array.
 __global__ void copy_f32_kernel(float *dst, const float *src, size_t n)
 {
@@ -36,9 +36,9 @@ __global__ void copy_f4_first_kernel(float *dst, const float *src, size_t n)
         reinterpret_cast<float4 *>(dst)[k] = reinterpret_cast<const float4 *>(src)[k];
     for (size_t k = 4 * n4 + i; k < n; k += stride) dst[k] = src[k];
 }
-#line 1259 "chapters/00-measuring.md"
+#line 1462 "chapters/00-measuring.md"
 // <<launch-the-copies-and-the-read>>
-#line 1305 "chapters/00-measuring.md"
+#line 1508 "chapters/00-measuring.md"
 static void launch_memcpy_version(Problem *p)
 {
     p->output = WROTE_COPY;
@@ -72,9 +72,9 @@ static const Version VERSIONS[] = {
     {"copy-f4", "ours", "f32", "copy, float4 packs, grid-stride over resident blocks", launch_copy_f4, NULL},
     {"read-f4", "ours", "f32", "read only: float4 packs, four loads in flight, block sums", launch_read_f4, NULL},
 };
-#line 1260 "chapters/00-measuring.md"
+#line 1463 "chapters/00-measuring.md"
 // <<create-and-check-a-measuring-problem>>
-#line 1345 "chapters/00-measuring.md"
+#line 1548 "chapters/00-measuring.md"
 static Problem *measuring_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -118,7 +118,7 @@ static CheckResult measuring_check(Problem *p, const char *version)
         double *ref = (double *)host_alloc(p->n * sizeof(double), "reference");
         CUDA_CHECK(cudaMemcpy(got, p->dst, p->n * sizeof(float), cudaMemcpyDeviceToHost));
         for (size_t i = 0; i < p->n; i++) ref[i] = p->host_src[i];
-        Tolerance exact = {0.0, 0.0};
+        Tolerance exact = {F32, 0.0, 0.0};
         CheckResult r = check_close_f32(version, p->size, got, ref, p->n, exact);
         free(got);
         free(ref);
@@ -129,7 +129,7 @@ static CheckResult measuring_check(Problem *p, const char *version)
     double total = 0.0;
     for (int b = 0; b < p->grid; b++) total += sums[b];
     free(sums);
-    Tolerance tol = {4.0 * 0x1.0p-23 * p->abs_sum, 0.0};
+    Tolerance tol = {F32, 4.0 * 0x1.0p-23 * p->abs_sum, 0.0};
     return check_close(version, p->size, &total, &p->ref_sum, 1, tol);
 }
 
@@ -137,9 +137,9 @@ static double measuring_bytes(const Problem *p)
 {
     return (p->output == WROTE_COPY ? 2.0 : 1.0) * p->n * sizeof(float);
 }
-#line 1261 "chapters/00-measuring.md"
+#line 1464 "chapters/00-measuring.md"
 // <<demonstrate-what-careless-timing-says>>
-#line 1410 "chapters/00-measuring.md"
+#line 1613 "chapters/00-measuring.md"
 // Rows of kind "demo": the same float4 copy, timed in the ways this chapter warns about.
 static Row demo_row(BenchRun *run, const char *name, const Problem *p, double us)
 {
@@ -235,7 +235,7 @@ static void measure_launch_floor(BenchRun *run)
     float got = 0.0f;
     CUDA_CHECK(cudaMemcpy(&got, out, sizeof(float), cudaMemcpyDeviceToHost));
     double one = 1.0, wide = got;
-    Tolerance exact = {0.0, 0.0};
+    Tolerance exact = {F32, 0.0, 0.0};
     int ok = check_close("empty-kernel", "1", &wide, &one, 1, exact).mismatches == 0;
     Timing t = time_launches(launch_empty, out, run->plan);
     Version v = {"empty-kernel", "demo", "f32", "", NULL, NULL};
@@ -252,9 +252,9 @@ static void measuring_demos(BenchRun *run)
     demonstrate_timing(run, "2^22");
     demonstrate_timing(run, "2^28");
 }
-#line 1262 "chapters/00-measuring.md"
+#line 1465 "chapters/00-measuring.md"
 // <<the-measuring-chapter>>
-#line 1525 "chapters/00-measuring.md"
+#line 1728 "chapters/00-measuring.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25+7"};
@@ -263,7 +263,7 @@ static const Chapter MEASURING = {
     "measuring", "the ceilings of this GPU: copy and read bandwidth",
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 1, BENCH_SIZES, 4, CHECK_SIZES, 6,
-    "copy", "memcpy",
+    "copy", "memcpy", bad_count,
     measuring_create, measuring_destroy, measuring_poison, measuring_check, measuring_bytes, NULL,
     measuring_demos, NULL,
 };

@@ -484,7 +484,7 @@ static CheckResult reduce_check(Problem *p, const char *version)
 {
     float got;
     CUDA_CHECK(cudaMemcpy(&got, p->out, sizeof(float), cudaMemcpyDeviceToHost));
-    Tolerance tol = {REDUCE_TOLERANCE * p->abs_sum, 0.0};
+    Tolerance tol = {F32, REDUCE_TOLERANCE * p->abs_sum, 0.0};
     return check_close_f32(version, p->size, &got, &p->ref, 1, tol);
 }
 
@@ -556,7 +556,7 @@ static const Chapter REDUCE = {
     "reduce", "float32 sum of n elements",
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 1, BENCH_SIZES, 4, CHECK_SIZES, 8,
-    "read", "cub",
+    "read", "cub", bad_count,
     reduce_create, reduce_destroy, reduce_poison, reduce_check, reduce_bytes, NULL,
     reduce_cpu_float_error, reduce_self_test,
 };

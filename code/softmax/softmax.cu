@@ -9,7 +9,7 @@
 #include <cudnn.h>
 #endif
 // <<element-types>>
-#line 45 "chapters/02-elementwise.md"
+#line 46 "chapters/02-elementwise.md"
 // Every kernel computes in float and stores in the element type: loads convert up,
 // stores round down once.
 __host__ __device__ inline float to_float(float x) { return x; }
@@ -20,10 +20,6 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-
-typedef enum { F32, F16, BF16 } DType;
-
-static size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
 #line 38 "chapters/04-softmax.md"
 // <<the-softmax-problem>>
 #line 58 "chapters/04-softmax.md"
@@ -40,10 +36,11 @@ struct Problem {
     int ref_op;
     Op op;                        // set by each launcher
     int chain;                    // longest chain of float additions of the version: set by launchers
+    int roundings;                // roundings to the element type before the last: 0 but for a library
 };
 #line 39 "chapters/04-softmax.md"
 // <<softmax-reductions>>
-#line 112 "chapters/04-softmax.md"
+#line 115 "chapters/04-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
 {
     for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
@@ -78,7 +75,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 40 "chapters/04-softmax.md"
 // <<softmax-kernels>>
-#line 151 "chapters/04-softmax.md"
+#line 154 "chapters/04-softmax.md"
 // f0: one thread per row, three passes over the row in global memory.
 template <typename T>
 __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
@@ -93,7 +90,7 @@ __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
     float inv = 1.0f / s;
     for (size_t c = 0; c < cols; c++) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 180 "chapters/04-softmax.md"
+#line 183 "chapters/04-softmax.md"
 // f1: one block per row; each pass strides over the row, block reductions in shared memory.
 template <typename T>
 __global__ void softmax_f1(T *y, const T *x, size_t cols)
@@ -107,7 +104,7 @@ __global__ void softmax_f1(T *y, const T *x, size_t cols)
     float inv = 1.0f / block_sum(s);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 210 "chapters/04-softmax.md"
+#line 213 "chapters/04-softmax.md"
 // V elements of T in 16 bytes.
 template <typename T> struct Vec { static const int V = 16 / sizeof(T); };
 
@@ -144,7 +141,7 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 258 "chapters/04-softmax.md"
+#line 261 "chapters/04-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
 // rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
 template <typename T, int G, int P>
@@ -184,7 +181,7 @@ __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
         store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 331 "chapters/04-softmax.md"
+#line 334 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 template <typename T>
@@ -235,7 +232,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 406 "chapters/04-softmax.md"
+#line 409 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -281,7 +278,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 471 "chapters/04-softmax.md"
+#line 474 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -315,7 +312,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 529 "chapters/04-softmax.md"
+#line 532 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one.
@@ -364,7 +361,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         store_vec(y + base, f, c, part, true);
     }
 }
-#line 607 "chapters/04-softmax.md"
+#line 610 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -528,7 +525,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 786 "chapters/04-softmax.md"
+#line 789 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -874,7 +871,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/04-softmax.md"
 // <<the-cudnn-peer>>
-#line 1146 "chapters/04-softmax.md"
+#line 1150 "chapters/04-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -902,20 +899,28 @@ static cudnnTensorDescriptor_t cudnn_rows(DType t, size_t rows, size_t cols)
     return d;
 }
 
+// y = softmax(x) over rows of cols, in cuDNN's accurate mode; returns cuDNN's status.
+static cudnnStatus_t cudnn_forward(DType t, size_t rows, size_t cols, const void *x, void *y)
+{
+    const float one = 1.0f, zero = 0.0f;  // scaling factors are float for every type but double
+    cudnnTensorDescriptor_t d = cudnn_rows(t, rows, cols);
+    return cudnnSoftmaxForward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &one, d, x,
+                               &zero, d, y);
+}
+
 static void launch_cudnn_fwd(Problem *p)
 {
     p->op = FWD;
     p->chain = (int)p->cols;
-    const float one = 1.0f, zero = 0.0f;  // scaling factors are float for every type but double
-    cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, p->rows, p->cols);
-    CUDNN_CHECK(cudnnSoftmaxForward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &one, d,
-                                    p->x, &zero, d, p->y));
+    p->roundings = 3;
+    CUDNN_CHECK(cudnn_forward(p->dtype, p->rows, p->cols, p->x, p->y));
 }
 
 static void launch_cudnn_bwd(Problem *p)
 {
     p->op = BWD;
     p->chain = (int)p->cols;
+    p->roundings = 3;
     const float one = 1.0f, zero = 0.0f;
     cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, p->rows, p->cols);
     CUDNN_CHECK(cudnnSoftmaxBackward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE, &one, d,
@@ -933,10 +938,7 @@ static const char *cudnn_unsupported(const Problem *p)
         asked[p->dtype] = true;
         if (!scratch) scratch = device_alloc(2 * 8 * sizeof(float), "cuDNN probe");
         CUDA_CHECK(cudaMemset(scratch, 0, 2 * 8 * sizeof(float)));
-        const float one = 1.0f, zero = 0.0f;
-        cudnnTensorDescriptor_t d = cudnn_rows(p->dtype, 1, 8);
-        cudnnStatus_t s = cudnnSoftmaxForward(cudnn_handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
-                                              &one, d, scratch, &zero, d, (float *)scratch + 8);
+        cudnnStatus_t s = cudnn_forward(p->dtype, 1, 8, scratch, (float *)scratch + 8);
         verdict[p->dtype] = s == CUDNN_STATUS_SUCCESS ? NULL : cudnnGetErrorString(s);
         CUDA_CHECK(cudaDeviceSynchronize());
     }
@@ -959,7 +961,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1231 "chapters/04-softmax.md"
+#line 1240 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -992,47 +994,28 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1358 "chapters/04-softmax.md"
-static DType parse_dtype(const char *dtype)
-{
-    if (!strcmp(dtype, "f32")) return F32;
-    if (!strcmp(dtype, "f16")) return F16;
-    if (!strcmp(dtype, "bf16")) return BF16;
-    usage_error("unknown dtype", dtype, "f32 f16 bf16");
-    return F32;
-}
-
-static float round_to(DType t, float x)
-{
-    if (t == F16) return __half2float(__float2half(x));
-    if (t == BF16) return __bfloat162float(__float2bfloat16(x));
-    return x;
-}
-
-static void upload(void *device, const float *x, size_t n, DType t)
-{
-    size_t e = dtype_bytes(t);
-    unsigned char *staging = (unsigned char *)host_alloc(n * e, "staging");
-    for (size_t i = 0; i < n; i++) {
-        if (t == F32) ((float *)staging)[i] = x[i];
-        else if (t == F16) ((__half *)staging)[i] = __float2half(x[i]);
-        else ((__nv_bfloat16 *)staging)[i] = __float2bfloat16(x[i]);
-    }
-    CUDA_CHECK(cudaMemcpy(device, staging, n * e, cudaMemcpyHostToDevice));
-    free(staging);
-}
-
-// Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000.
-static Problem *softmax_create(const char *dtype, const char *size, uint64_t seed)
+#line 1367 "chapters/04-softmax.md"
+// Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
+static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
     char spec[64];
     snprintf(spec, sizeof spec, "%s", size);
     char *x = strchr(spec, 'x');
-    size_t rows, cols;
-    if (!x) usage_error("bad softmax size", size, "ROWSxCOLS, e.g. 1048576x32");
+    if (!x) return 1;
     *x = '\0';
-    if (parse_count(spec, &rows) || parse_count(x + 1, &cols) || !rows || !cols)
-        usage_error("bad softmax size", size, "ROWSxCOLS, e.g. 1048576x32");
+    return parse_count(spec, rows) || parse_count(x + 1, cols) || !*rows || !*cols;
+}
+
+static const char *softmax_bad_size(const char *size)
+{
+    size_t rows, cols;
+    return parse_rows_cols(size, &rows, &cols) ? "ROWSxCOLS, e.g. 1048576x32" : NULL;
+}
+
+static Problem *softmax_create(const char *dtype, const char *size, uint64_t seed)
+{
+    size_t rows = 0, cols = 0;
+    if (parse_rows_cols(size, &rows, &cols)) usage_error("bad size", size, softmax_bad_size(size));
     Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
     memset(p, 0, sizeof *p);
     p->dtype = parse_dtype(dtype);
@@ -1082,6 +1065,7 @@ static void softmax_destroy(Problem *p)
 
 static void softmax_poison(Problem *p)
 {
+    p->roundings = 0;  // our arithmetic, unless a library's launcher says otherwise
     poison(p->y, p->n * dtype_bytes(p->dtype));
     poison(p->dx, p->n * dtype_bytes(p->dtype));
 }
@@ -1118,18 +1102,15 @@ static void make_reference(Problem *p)
     p->ref_op = p->op;
 }
 
-// Element i may be off by one rounding to the element type of its value, plus the float
-// arithmetic: a chain of `chain` additions and the fast exponential, relative to scale[i]
-// (the value itself forward; |y| (|dy| + sum |dy y|) backward).
+// Element i may be off by the float arithmetic, a chain of `chain` additions and the fast
+// exponential relative to scale[i] (the value itself forward; |y| (|dy| + sum |dy y|)
+// backward), then by the harness's rounding terms (error_bound).
 static CheckResult softmax_check(Problem *p, const char *version)
 {
     make_reference(p);
     size_t n = p->n, e = dtype_bytes(p->dtype);
     unsigned char *raw = (unsigned char *)host_alloc(n * e, "output");
     CUDA_CHECK(cudaMemcpy(raw, p->op == FWD ? p->y : p->dx, n * e, cudaMemcpyDeviceToHost));
-    double u_out = p->dtype == F32 ? 0x1p-24 : p->dtype == F16 ? 0x1p-11 : 0x1p-8;
-    if (!strncmp(version, "cudnn", 5)) u_out *= 4;  // a library: four roundings, as for PyTorch
-    double atol = p->dtype == F16 ? 0x1p-25 : 0.0;  // half subnormals are 2^-24 apart
     // x - max is at most 8 here: __expf's error is a few float ulps at that range
     double arith = (p->chain + 2.0) * 0x1p-24 + 8 * 0x1p-24;
     size_t mismatches = 0;
@@ -1143,7 +1124,7 @@ static CheckResult softmax_check(Problem *p, const char *version)
                        : p->dtype == F16 ? __half2float(((__half *)raw)[i])
                                          : __bfloat162float(((__nv_bfloat16 *)raw)[i]);
             double ref = p->ref[i], err = fabs(got - ref);
-            double bound = atol + u_out * fabs(ref) + 1.01 * arith * p->scale[i];
+            double bound = error_bound(p->dtype, ref, 1.01 * arith * p->scale[i], p->roundings, p->scale[i]);
             bool bad = !(err <= bound);  // written so that NaN fails
             if (pass == 0) {
                 mismatches += bad;
@@ -1169,7 +1150,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1535 "chapters/04-softmax.md"
+#line 1523 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
@@ -1182,7 +1163,7 @@ static const Chapter SOFTMAX = {
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
-    "copy", NULL,
+    "copy", NULL, softmax_bad_size,
     softmax_create, softmax_destroy, softmax_poison, softmax_check, softmax_bytes, NULL,
     NULL, NULL,
 };
