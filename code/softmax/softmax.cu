@@ -315,10 +315,12 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
 #line 532 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
-// memory, so a long row is spread over C SMs instead of filling one.
+// memory, so a long row is spread over C SMs instead of filling one. Launched in
+// clusters of C blocks (launch_cluster); compiled for sm_90 and newer only.
 template <typename T, int C>
-__global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t cols)
+__global__ void softmax_f6(T *y, const T *x, size_t cols)
 {
+#if HOPPER_CODE
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
     extern __shared__ int4 cache_raw[];
@@ -360,8 +362,9 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_f6(T *y, const T *x, size_t co
         for (int j = 0; j < V; j++) f[j] = __expf(f[j] - m) * inv;
         store_vec(y + base, f, c, part, true);
     }
+#endif
 }
-#line 610 "chapters/04-softmax.md"
+#line 613 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -389,8 +392,9 @@ __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy
 }
 // b5: the backward's cluster version: each block holds 1/C of y and dy.
 template <typename T, int C>
-__global__ void __cluster_dims__(C, 1, 1) softmax_b5(T *dx, const T *y, const T *dy, size_t cols)
+__global__ void softmax_b5(T *dx, const T *y, const T *dy, size_t cols)
 {
+#if HOPPER_CODE
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
     extern __shared__ int4 cache_raw[];
@@ -423,6 +427,7 @@ __global__ void __cluster_dims__(C, 1, 1) softmax_b5(T *dx, const T *y, const T 
         for (int j = 0; j < V; j++) a[j] *= b[j] - d;
         store_vec(dx + base, a, c, part, true);
     }
+#endif
 }
 // Backward: dx = y * (dy - sum(dy * y)).
 template <typename T>
@@ -525,7 +530,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 789 "chapters/04-softmax.md"
+#line 794 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -783,6 +788,7 @@ static int cluster_size(size_t row_bytes)
 }
 static const char *no_cluster_split(const Problem *p, size_t row_bytes)
 {
+    if (needs_sm90()) return needs_sm90();  // clusters are Hopper's
     size_t V = 16 / dtype_bytes(p->dtype);
     if (p->cols < 2048 || p->cols % (cluster_size(row_bytes) * V)) return "rows that do not split into whole packs";
     if (row_bytes > 8 * smem_limit()) return "rows longer than eight blocks' shared memory";
@@ -790,6 +796,23 @@ static const char *no_cluster_split(const Problem *p, size_t row_bytes)
 }
 static const char *no_cluster_fwd(const Problem *p) { return no_cluster_split(p, p->cols * dtype_bytes(p->dtype)); }
 static const char *no_cluster_bwd(const Problem *p) { return no_cluster_split(p, 2 * p->cols * dtype_bytes(p->dtype)); }
+
+// A launch in clusters of c blocks along x: the cluster's shape is an attribute of the
+// launch rather than of the kernel, so that the kernel compiles for GPUs without clusters.
+static void launch_cluster(cudaLaunchConfig_t *cfg, cudaLaunchAttribute *attr, unsigned blocks, unsigned threads,
+                           size_t smem, int c)
+{
+    *cfg = cudaLaunchConfig_t{};
+    cfg->gridDim = dim3(blocks);
+    cfg->blockDim = dim3(threads);
+    cfg->dynamicSmemBytes = smem;
+    attr->id = cudaLaunchAttributeClusterDimension;
+    attr->val.clusterDim.x = (unsigned)c;
+    attr->val.clusterDim.y = 1;
+    attr->val.clusterDim.z = 1;
+    cfg->attrs = attr;
+    cfg->numAttrs = 1;
+}
 
 template <typename T, int C>
 static void launch_f6c(Problem *p)
@@ -803,8 +826,10 @@ static void launch_f6c(Problem *p)
         CUDA_CHECK(cudaFuncSetAttribute(softmax_f6<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
         opted = true;
     }
-    softmax_f6<T, C><<<(unsigned)(p->rows * C), threads, smem>>>((T *)p->y, (const T *)p->x, p->cols);
-    CHECK_LAUNCH();
+    cudaLaunchConfig_t cfg;
+    cudaLaunchAttribute attr;
+    launch_cluster(&cfg, &attr, (unsigned)(p->rows * C), threads, smem, C);
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, softmax_f6<T, C>, (T *)p->y, (const T *)p->x, p->cols));
 }
 
 template <typename T, int C>
@@ -819,8 +844,10 @@ static void launch_b5c(Problem *p)
         CUDA_CHECK(cudaFuncSetAttribute(softmax_b5<T, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
         opted = true;
     }
-    softmax_b5<T, C><<<(unsigned)(p->rows * C), threads, smem>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols);
-    CHECK_LAUNCH();
+    cudaLaunchConfig_t cfg;
+    cudaLaunchAttribute attr;
+    launch_cluster(&cfg, &attr, (unsigned)(p->rows * C), threads, smem, C);
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, softmax_b5<T, C>, (T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->cols));
 }
 
 template <typename T>
@@ -871,7 +898,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/04-softmax.md"
 // <<the-cudnn-peer>>
-#line 1150 "chapters/04-softmax.md"
+#line 1177 "chapters/04-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -961,7 +988,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1240 "chapters/04-softmax.md"
+#line 1267 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -994,7 +1021,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1367 "chapters/04-softmax.md"
+#line 1394 "chapters/04-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1150,7 +1177,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1523 "chapters/04-softmax.md"
+#line 1550 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
