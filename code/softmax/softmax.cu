@@ -141,73 +141,85 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 261 "chapters/04-softmax.md"
+#line 266 "chapters/04-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
-// rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
-template <typename T, int G, int P>
+// rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ... The G lanes
+// take R consecutive rows at once, so that each lane has R * P loads in flight.
+template <typename T, int G, int P, int R>
 __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
 {
     const int V = Vec<T>::V;
-    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G;
+    size_t r0 = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G * R;
     int lane = threadIdx.x % G;
     bool packed = cols % V == 0;  // then every row starts on a 16-byte boundary
-    bool live = r < rows;
-    const T *xr = x + (live ? r : 0) * cols;
-    float v[P][V];
-    float m = -INFINITY;
+    float v[R][P][V], m[R], s[R];
 #pragma unroll
-    for (int p = 0; p < P; p++) {
-        size_t c = (size_t)(p * G + lane) * V;
-        load_vec(v[p], xr, c, live ? cols : 0, packed, -INFINITY);
+    for (int q = 0; q < R; q++) {
+        bool live = r0 + q < rows;
+        const T *xr = x + (live ? r0 + q : 0) * cols;
+        m[q] = -INFINITY;
 #pragma unroll
-        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
-    }
-    m = warp_max(m, G);
-    float s = 0.0f;
+        for (int p = 0; p < P; p++) {
+            size_t c = (size_t)(p * G + lane) * V;
+            load_vec(v[q][p], xr, c, live ? cols : 0, packed, -INFINITY);
 #pragma unroll
-    for (int p = 0; p < P; p++)
-#pragma unroll
-        for (int j = 0; j < V; j++) {
-            v[p][j] = __expf(v[p][j] - m);
-            s += v[p][j];
+            for (int j = 0; j < V; j++) m[q] = fmaxf(m[q], v[q][p][j]);
         }
-    float inv = 1.0f / warp_sum(s, G);
-    if (!live) return;
-    T *yr = y + r * cols;
+    }
 #pragma unroll
-    for (int p = 0; p < P; p++) {
+    for (int q = 0; q < R; q++) {
+        m[q] = warp_max(m[q], G);
+        s[q] = 0.0f;
 #pragma unroll
-        for (int j = 0; j < V; j++) v[p][j] *= inv;
-        store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
+        for (int p = 0; p < P; p++)
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                v[q][p][j] = __expf(v[q][p][j] - m[q]);
+                s[q] += v[q][p][j];
+            }
+        s[q] = 1.0f / warp_sum(s[q], G);  // every lane shuffles before any leaves
+    }
+#pragma unroll
+    for (int q = 0; q < R; q++) {
+        if (r0 + q >= rows) return;
+        T *yr = y + (r0 + q) * cols;
+#pragma unroll
+        for (int p = 0; p < P; p++) {
+#pragma unroll
+            for (int j = 0; j < V; j++) v[q][p][j] *= s[q];
+            store_vec(yr, v[q][p], (size_t)(p * G + lane) * V, cols, packed);
+        }
     }
 }
-#line 334 "chapters/04-softmax.md"
+#line 349 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
+// row_to_shared_start only issues the copies, as one group (__pipeline_wait_prior waits).
 template <typename T>
-__device__ inline void row_to_shared(T *cache, const T *row, size_t cols, bool packed)
+__device__ inline void row_to_shared_start(T *cache, const T *row, size_t cols, bool packed)
 {
     const int V = Vec<T>::V;
     if (packed) {
         for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V)
             __pipeline_memcpy_async(cache + c, row + c, 16);
         __pipeline_commit();
-        __pipeline_wait_prior(0);
     } else {
         for (size_t c = threadIdx.x; c < cols; c += blockDim.x) cache[c] = row[c];
     }
 }
 
 template <typename T>
-__global__ void softmax_f3(T *y, const T *x, size_t cols)
+__device__ inline void row_to_shared(T *cache, const T *row, size_t cols, bool packed)
 {
-    extern __shared__ int4 cache_raw[];
-    T *cache = reinterpret_cast<T *>(cache_raw);
+    row_to_shared_start(cache, row, cols, packed);
+    __pipeline_wait_prior(0);
+}
+
+// The three passes over a row cached in shared memory: its maximum, its sum, and y.
+template <typename T>
+__device__ inline void softmax_cached_row(T *yr, const T *cache, size_t cols, bool packed)
+{
     const int V = Vec<T>::V;
-    T *yr = y + blockIdx.x * cols;
-    bool packed = cols % V == 0;
-    row_to_shared(cache, x + blockIdx.x * cols, cols, packed);
-    __syncthreads();
     float m = -INFINITY;
     for (size_t c = threadIdx.x * (size_t)V; c < cols; c += blockDim.x * (size_t)V) {
         float f[V];
@@ -232,7 +244,18 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 409 "chapters/04-softmax.md"
+
+template <typename T>
+__global__ void softmax_f3(T *y, const T *x, size_t cols)
+{
+    extern __shared__ int4 cache_raw[];
+    T *cache = reinterpret_cast<T *>(cache_raw);
+    bool packed = cols % Vec<T>::V == 0;
+    row_to_shared(cache, x + blockIdx.x * cols, cols, packed);
+    __syncthreads();
+    softmax_cached_row(y + blockIdx.x * cols, cache, cols, packed);
+}
+#line 437 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -278,7 +301,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 474 "chapters/04-softmax.md"
+#line 502 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -312,7 +335,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 532 "chapters/04-softmax.md"
+#line 560 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one. Launched in
@@ -364,7 +387,32 @@ __global__ void softmax_f6(T *y, const T *x, size_t cols)
     }
 #endif
 }
-#line 613 "chapters/04-softmax.md"
+#line 640 "chapters/04-softmax.md"
+// f8: a persistent block per SM share, two row buffers in shared memory: the copy of the
+// block's next row is in flight while the current one is computed. Each buffer holds
+// `stride` elements (the row, rounded up to 16 bytes).
+template <typename T>
+__global__ void softmax_f8(T *y, const T *x, size_t rows, size_t cols, size_t stride)
+{
+    extern __shared__ int4 cache_raw[];
+    T *buffer = reinterpret_cast<T *>(cache_raw);
+    bool packed = cols % Vec<T>::V == 0;
+    size_t r = blockIdx.x;
+    if (r < rows) row_to_shared_start(buffer, x + r * cols, cols, packed);
+    for (int k = 0; r < rows; r += gridDim.x, k ^= 1) {
+        size_t next = r + gridDim.x;
+        if (next < rows) {
+            row_to_shared_start(buffer + (k ^ 1) * stride, x + next * cols, cols, packed);
+            __pipeline_wait_prior(1);  // the current row has landed; the next may be in flight
+        } else {
+            __pipeline_wait_prior(0);
+        }
+        __syncthreads();
+        softmax_cached_row(y + r * cols, buffer + k * stride, cols, packed);
+        __syncthreads();  // nobody reads buffer k any more: the next iteration refills it
+    }
+}
+#line 694 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -530,7 +578,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 794 "chapters/04-softmax.md"
+#line 875 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -556,14 +604,16 @@ static void launch_f1(Problem *p)
 }
 
 // The register kernels (f2, b1): G lanes of P packs per row, the smallest that holds the
-// row, in blocks of 256 threads.
+// row, in blocks of 256 threads. The forward takes two rows at once where a lane holds
+// one pack of each (b1 already has two loads in flight, of y and dy).
 template <typename T, int G, int P, bool BACK>
 static void launch_regs_shape(Problem *p)
 {
-    size_t threads = p->rows * G;
+    const int R = P == 1 && !BACK ? 2 : 1;
+    size_t threads = (p->rows + R - 1) / R * G;
     unsigned grid = blocks_for(threads, THREADS);
     if (BACK) softmax_b1<T, G, P><<<grid, THREADS>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
-    else softmax_f2<T, G, P><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
+    else softmax_f2<T, G, P, R><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
     CHECK_LAUNCH();
 }
 
@@ -631,6 +681,34 @@ static void launch_f3_with(Problem *p, unsigned threads)
 template <typename T> static void launch_f3(Problem *p) { launch_f3_with<T>(p, cache_threads(p->cols * sizeof(T))); }
 // f3 as first written: 256 threads whatever the row length.
 template <typename T> static void launch_f3_256(Problem *p) { launch_f3_with<T>(p, 256); }
+
+// f8: f3's threads, two row buffers, and as many blocks as are resident at once.
+static const char *fwd_two_rows_unsupported(const Problem *p)
+{
+    size_t stride_bytes = (p->cols * dtype_bytes(p->dtype) + 15) / 16 * 16;
+    return 2 * stride_bytes <= smem_limit() ? NULL : "two rows longer than shared memory holds";
+}
+
+template <typename T>
+static void launch_f8(Problem *p)
+{
+    p->op = FWD;
+    size_t stride = (p->cols * sizeof(T) + 15) / 16 * 16 / sizeof(T), smem = 2 * stride * sizeof(T);
+    unsigned threads = cache_threads(p->cols * sizeof(T));
+    p->chain = (int)(p->cols / threads + 16);
+    static int per_sm = 0;
+    static size_t per_sm_smem = 0;
+    if (per_sm_smem != smem) {  // resident blocks for this row length
+        CUDA_CHECK(cudaFuncSetAttribute(softmax_f8<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_limit()));
+        CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, softmax_f8<T>, (int)threads, smem));
+        per_sm_smem = smem;
+    }
+    static int sms = 0;
+    if (!sms) CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    size_t grid = (size_t)per_sm * sms < p->rows ? (size_t)per_sm * sms : p->rows;
+    softmax_f8<T><<<(unsigned)grid, threads, smem>>>((T *)p->y, (const T *)p->x, p->rows, p->cols, stride);
+    CHECK_LAUNCH();
+}
 
 // f4 and b3: a block of threads with one pack each, 128 to 1024 threads.
 template <typename T>
@@ -875,6 +953,7 @@ static void launch_fwd(Problem *p)
     size_t row_bytes = p->cols * sizeof(T);
     if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
     if (row_bytes <= 8192) return launch_f5<T>(p);
+    if (!fwd_two_rows_unsupported(p)) return launch_f8<T>(p);
     if (row_bytes <= 65536 && !fwd_smem_unsupported(p)) return launch_f3<T>(p);
     if (!no_cluster_fwd(p)) return launch_f6<T>(p);
     if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
@@ -898,7 +977,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/04-softmax.md"
 // <<the-cudnn-peer>>
-#line 1177 "chapters/04-softmax.md"
+#line 1289 "chapters/04-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -988,7 +1067,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1267 "chapters/04-softmax.md"
+#line 1379 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -998,7 +1077,8 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
     {"f4-online", "ours", DT, "forward: one block per row, online max and sum, two reads", launch_f4<T>, short_rows},    \
     {"f5-block-registers", "ours", DT, "forward: one block per row, the row in registers", launch_f5<T>, too_long_for_block_regs}, \
     {"f6-cluster", "ours", DT, "forward: a cluster of 2 to 8 blocks per row, statistics in distributed shared memory", launch_f6<T>, no_cluster_fwd}, \
-    {"f7-dispatch", "ours", DT, "forward: f2, f5, f3, f6 or f4 by row length", launch_fwd<T>, NULL},                     \
+    {"f8-pipelined", "ours", DT, "forward: persistent blocks, the next row copied while this one is computed", launch_f8<T>, fwd_two_rows_unsupported}, \
+    {"f7-dispatch", "ours", DT, "forward: f2, f5, f8, f3, f6 or f4 by row length", launch_fwd<T>, NULL},                 \
     {"b0-thread-per-row", "ours", DT, "backward: one thread per row", launch_b0<T>, long_rows_slow},             \
     {"b1-registers", "ours", DT, "backward: a warp (or part) per row, in registers", launch_b1<T>, too_long_for_registers}, \
     {"b2-shared", "ours", DT, "backward: one block per row, y and dy in shared memory", launch_b2<T>, bwd_smem_unsupported_or_short}, \
@@ -1021,7 +1101,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1394 "chapters/04-softmax.md"
+#line 1507 "chapters/04-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1177,7 +1257,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1550 "chapters/04-softmax.md"
+#line 1663 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
