@@ -141,57 +141,47 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 266 "chapters/04-softmax.md"
+#line 261 "chapters/04-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
-// rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ... The G lanes
-// take R consecutive rows at once, so that each lane has R * P loads in flight.
-template <typename T, int G, int P, int R>
+// rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
+template <typename T, int G, int P>
 __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
 {
     const int V = Vec<T>::V;
-    size_t r0 = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G * R;
+    size_t r = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / G;
     int lane = threadIdx.x % G;
     bool packed = cols % V == 0;  // then every row starts on a 16-byte boundary
-    float v[R][P][V], m[R], s[R];
+    bool live = r < rows;
+    const T *xr = x + (live ? r : 0) * cols;
+    float v[P][V];
+    float m = -INFINITY;
 #pragma unroll
-    for (int q = 0; q < R; q++) {
-        bool live = r0 + q < rows;
-        const T *xr = x + (live ? r0 + q : 0) * cols;
-        m[q] = -INFINITY;
+    for (int p = 0; p < P; p++) {
+        size_t c = (size_t)(p * G + lane) * V;
+        load_vec(v[p], xr, c, live ? cols : 0, packed, -INFINITY);
 #pragma unroll
-        for (int p = 0; p < P; p++) {
-            size_t c = (size_t)(p * G + lane) * V;
-            load_vec(v[q][p], xr, c, live ? cols : 0, packed, -INFINITY);
-#pragma unroll
-            for (int j = 0; j < V; j++) m[q] = fmaxf(m[q], v[q][p][j]);
-        }
+        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
     }
+    m = warp_max(m, G);
+    float s = 0.0f;
 #pragma unroll
-    for (int q = 0; q < R; q++) {
-        m[q] = warp_max(m[q], G);
-        s[q] = 0.0f;
+    for (int p = 0; p < P; p++)
 #pragma unroll
-        for (int p = 0; p < P; p++)
-#pragma unroll
-            for (int j = 0; j < V; j++) {
-                v[q][p][j] = __expf(v[q][p][j] - m[q]);
-                s[q] += v[q][p][j];
-            }
-        s[q] = 1.0f / warp_sum(s[q], G);  // every lane shuffles before any leaves
-    }
-#pragma unroll
-    for (int q = 0; q < R; q++) {
-        if (r0 + q >= rows) return;
-        T *yr = y + (r0 + q) * cols;
-#pragma unroll
-        for (int p = 0; p < P; p++) {
-#pragma unroll
-            for (int j = 0; j < V; j++) v[q][p][j] *= s[q];
-            store_vec(yr, v[q][p], (size_t)(p * G + lane) * V, cols, packed);
+        for (int j = 0; j < V; j++) {
+            v[p][j] = __expf(v[p][j] - m);
+            s += v[p][j];
         }
+    float inv = 1.0f / warp_sum(s, G);
+    if (!live) return;
+    T *yr = y + r * cols;
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) v[p][j] *= inv;
+        store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 349 "chapters/04-softmax.md"
+#line 334 "chapters/04-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 // row_to_shared_start only issues the copies, as one group (__pipeline_wait_prior waits).
@@ -255,7 +245,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
     __syncthreads();
     softmax_cached_row(y + blockIdx.x * cols, cache, cols, packed);
 }
-#line 437 "chapters/04-softmax.md"
+#line 422 "chapters/04-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -301,7 +291,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 502 "chapters/04-softmax.md"
+#line 490 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -310,24 +300,33 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
     const T *xr = x + blockIdx.x * cols;
     T *yr = y + blockIdx.x * cols;
     bool packed = cols % V == 0;
-    float v[P][V];
-    float m = -INFINITY;
+    float v[P][V], part[P];  // part: one partial max (then sum) per pack, combined as a tree
 #pragma unroll
     for (int p = 0; p < P; p++) {
         load_vec(v[p], xr, (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed, -INFINITY);
+        part[p] = v[p][0];
 #pragma unroll
-        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
+        for (int j = 1; j < V; j++) part[p] = fmaxf(part[p], v[p][j]);
     }
-    m = block_max(m);
-    float s = 0.0f;
 #pragma unroll
-    for (int p = 0; p < P; p++)
+    for (int w = 1; w < P; w *= 2)
+#pragma unroll
+        for (int p = 0; p + w < P; p += 2 * w) part[p] = fmaxf(part[p], part[p + w]);
+    float m = block_max(part[0]);
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        part[p] = 0.0f;
 #pragma unroll
         for (int j = 0; j < V; j++) {
             v[p][j] = __expf(v[p][j] - m);
-            s += v[p][j];
+            part[p] += v[p][j];
         }
-    float inv = 1.0f / block_sum(s);
+    }
+#pragma unroll
+    for (int w = 1; w < P; w *= 2)
+#pragma unroll
+        for (int p = 0; p + w < P; p += 2 * w) part[p] += part[p + w];
+    float inv = 1.0f / block_sum(part[0]);
 #pragma unroll
     for (int p = 0; p < P; p++) {
 #pragma unroll
@@ -335,7 +334,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 560 "chapters/04-softmax.md"
+#line 557 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one. Launched in
@@ -387,7 +386,7 @@ __global__ void softmax_f6(T *y, const T *x, size_t cols)
     }
 #endif
 }
-#line 640 "chapters/04-softmax.md"
+#line 637 "chapters/04-softmax.md"
 // f8: a persistent block per SM share, two row buffers in shared memory: the copy of the
 // block's next row is in flight while the current one is computed. Each buffer holds
 // `stride` elements (the row, rounded up to 16 bytes).
@@ -412,7 +411,7 @@ __global__ void softmax_f8(T *y, const T *x, size_t rows, size_t cols, size_t st
         __syncthreads();  // nobody reads buffer k any more: the next iteration refills it
     }
 }
-#line 694 "chapters/04-softmax.md"
+#line 691 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -578,7 +577,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 875 "chapters/04-softmax.md"
+#line 872 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -604,16 +603,14 @@ static void launch_f1(Problem *p)
 }
 
 // The register kernels (f2, b1): G lanes of P packs per row, the smallest that holds the
-// row, in blocks of 256 threads. The forward takes two rows at once where a lane holds
-// one pack of each (b1 already has two loads in flight, of y and dy).
+// row, in blocks of 256 threads.
 template <typename T, int G, int P, bool BACK>
 static void launch_regs_shape(Problem *p)
 {
-    const int R = P == 1 && !BACK ? 2 : 1;
-    size_t threads = (p->rows + R - 1) / R * G;
+    size_t threads = p->rows * G;
     unsigned grid = blocks_for(threads, THREADS);
     if (BACK) softmax_b1<T, G, P><<<grid, THREADS>>>((T *)p->dx, (const T *)p->yin, (const T *)p->dy, p->rows, p->cols);
-    else softmax_f2<T, G, P, R><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
+    else softmax_f2<T, G, P><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->rows, p->cols);
     CHECK_LAUNCH();
 }
 
@@ -798,10 +795,11 @@ static int block_regs_shape(size_t cols, size_t V, int max_values, unsigned *blo
     return *block <= 512 ? max_p : 0;
 }
 
-// f5's shape: at most 16 values per thread while a block of 512 holds the row, else 32.
+// f5's shape: at most 16 values per thread for rows under 16 KB, while a block of 512
+// holds the row; 32 otherwise (fewer threads per row, more rows per SM).
 static int fwd_block_regs_shape(size_t cols, size_t V, unsigned *block)
 {
-    int P = block_regs_shape(cols, V, 16, block);
+    int P = cols * (16 / V) < 16384 ? block_regs_shape(cols, V, 16, block) : 0;
     return P ? P : block_regs_shape(cols, V, 32, block);
 }
 
@@ -952,8 +950,7 @@ static void launch_fwd(Problem *p)
 {
     size_t row_bytes = p->cols * sizeof(T);
     if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
-    if (row_bytes <= 8192) return launch_f5<T>(p);
-    if (!fwd_two_rows_unsupported(p)) return launch_f8<T>(p);
+    if (row_bytes <= 8192 || (p->dtype == F32 && row_bytes <= 32768)) return launch_f5<T>(p);
     if (row_bytes <= 65536 && !fwd_smem_unsupported(p)) return launch_f3<T>(p);
     if (!no_cluster_fwd(p)) return launch_f6<T>(p);
     if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
@@ -977,7 +974,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/04-softmax.md"
 // <<the-cudnn-peer>>
-#line 1289 "chapters/04-softmax.md"
+#line 1284 "chapters/04-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -992,7 +989,10 @@ template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p
 static cudnnHandle_t cudnn_handle(void)
 {
     static cudnnHandle_t h = NULL;
-    if (!h) CUDNN_CHECK(cudnnCreate(&h));
+    if (!h) {
+        CUDNN_CHECK(cudnnCreate(&h));
+        CUDNN_CHECK(cudnnSetStream(h, cudaStreamPerThread));  // the harness's stream
+    }
     return h;
 }
 
@@ -1067,7 +1067,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1379 "chapters/04-softmax.md"
+#line 1377 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -1101,7 +1101,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1507 "chapters/04-softmax.md"
+#line 1505 "chapters/04-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1257,7 +1257,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1663 "chapters/04-softmax.md"
+#line 1661 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
