@@ -6,8 +6,6 @@ the way the harness does (each input checked against a float64 reference first; 
 events around each repetition; L2 flushed before each; the repetitions queued back to
 back with one wait at the end, as the harness queues them; the median) and writes rows in the
 same format, with pct_sol against the ceiling the chapter's own rows were measured with.
-Everything runs on the stream the harness times on: the calling thread's own stream
-(cudaStreamPerThread), not the legacy default stream.
 """
 import csv
 import math
@@ -218,10 +216,8 @@ def main():
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
-    per_thread = torch.cuda.ExternalStream(2)  # cudaStreamPerThread, the harness's stream
-    with torch.cuda.stream(per_thread):
-        new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
-               "softmax": softmax_rows}[chapter](rows_kept, buf)
+    new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
+           "softmax": softmax_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

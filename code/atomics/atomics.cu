@@ -190,7 +190,7 @@ __global__ void dot_one_pass(__half *result, float *partial, unsigned *done, con
 }
 #line 35 "chapters/03-atomics.md"
 // <<scatter-kernels>>
-#line 665 "chapters/03-atomics.md"
+#line 664 "chapters/03-atomics.md"
 // s0: one thread per element of src (row i / cols, column i % cols), one half atomic.
 __global__ void scatter_s0(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols)
 {
@@ -199,7 +199,7 @@ __global__ void scatter_s0(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     atomicAdd(out + (size_t)index[r] * cols + c, src[i]);
 }
-#line 713 "chapters/03-atomics.md"
+#line 712 "chapters/03-atomics.md"
 // s1: s0 with the padded half2 (fast) atomic.
 __global__ void scatter_s1(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -209,7 +209,7 @@ __global__ void scatter_s1(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     fast_atomic_add(out + (size_t)index[r] * cols + c, src[i], out, out + (size_t)out_rows * cols);
 }
-#line 751 "chapters/03-atomics.md"
+#line 750 "chapters/03-atomics.md"
 // s2: one thread per pair of columns; one half2 atomic when the destination is aligned.
 __global__ void scatter_s2(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -228,7 +228,7 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
-#line 801 "chapters/03-atomics.md"
+#line 800 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
@@ -265,7 +265,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 877 "chapters/03-atomics.md"
+#line 876 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
 #if HOPPER_CODE
@@ -368,13 +368,12 @@ static void launch_cublas(Problem *p)
 {
     if (!p->cublas) {  // created at the first (untimed) launch
         CUBLAS_CHECK(cublasCreate(&p->cublas));
-        CUBLAS_CHECK(cublasSetStream(p->cublas, cudaStreamPerThread));  // the harness's stream
         CUBLAS_CHECK(cublasSetPointerMode(p->cublas, CUBLAS_POINTER_MODE_DEVICE));
     }
     CUBLAS_CHECK(cublasDotEx(p->cublas, (int)p->n, p->x, CUDA_R_16F, 1, p->y, CUDA_R_16F, 1, p->result,
                              CUDA_R_16F, CUDA_R_32F));
 }
-#line 676 "chapters/03-atomics.md"
+#line 675 "chapters/03-atomics.md"
 static void zero_out(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->out, 0, p->out_rows * p->cols * sizeof(__half)));
@@ -386,7 +385,7 @@ static void launch_s0(Problem *p)
     scatter_s0<<<blocks_for(p->n), THREADS>>>(p->out, p->src, p->index, (unsigned)p->rows, (unsigned)p->cols);
     CHECK_LAUNCH();
 }
-#line 725 "chapters/03-atomics.md"
+#line 724 "chapters/03-atomics.md"
 static void launch_s1(Problem *p)
 {
     zero_out(p);
@@ -394,7 +393,7 @@ static void launch_s1(Problem *p)
                                               (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 772 "chapters/03-atomics.md"
+#line 771 "chapters/03-atomics.md"
 static void launch_s2(Problem *p)
 {
     zero_out(p);
@@ -403,7 +402,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 840 "chapters/03-atomics.md"
+#line 839 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -412,7 +411,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 915 "chapters/03-atomics.md"
+#line 914 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -444,9 +443,9 @@ static const Version VERSIONS[] = {
     {"d4-half-per-block", "inexact", "f16", "float sums per block, one half atomicAdd per block", launch_d4, dot_only},
     {"d5-float-per-block", "ours", "f16", "float sums per block, one float atomicAdd per block, one rounding", launch_one_pass<2>, dot_only},
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
-#line 618 "chapters/03-atomics.md"
+#line 617 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 937 "chapters/03-atomics.md"
+#line 936 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -455,7 +454,7 @@ static const Version VERSIONS[] = {
 #line 40 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1014 "chapters/03-atomics.md"
+#line 1013 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -663,7 +662,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 43 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1175 "chapters/03-atomics.md"
+#line 1174 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;

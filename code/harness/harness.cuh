@@ -346,9 +346,8 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 514 "chapters/00-measuring.md"
-// A launch function runs the work being timed once, asynchronously, on stream 0: the
-// calling thread's own stream, as the programs are built with --default-stream per-thread.
+#line 507 "chapters/00-measuring.md"
+// A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
 typedef struct {
@@ -357,10 +356,9 @@ typedef struct {
     int max_reps;      // at most this many
     double target_ms;  // ... or as many as fit in about this much GPU time
     int flush_l2;      // evict the inputs from L2 before every timed launch
-    cudaStream_t stream;  // where the events and the flush go: 0, the thread's stream
 } TimingPlan;
 
-static const TimingPlan TIMING_DEFAULT = {5, 20, 300, 200.0, 1, 0};
+static const TimingPlan TIMING_DEFAULT = {5, 20, 300, 200.0, 1};
 
 typedef struct {
     double median_us, min_us, max_us;
@@ -390,7 +388,7 @@ typedef struct {
 
 static L2Flusher g_flusher;
 
-static inline void l2_flush(cudaStream_t stream)
+static inline void l2_flush(void)
 {
     if (!g_flusher.buf) {
         int dev = 0, l2 = 0, sms = 0;
@@ -403,7 +401,7 @@ static inline void l2_flush(cudaStream_t stream)
         g_flusher.sms = sms;
         CUDA_CHECK(cudaMemset(g_flusher.buf, 0, g_flusher.n * sizeof(int4)));
     }
-    l2_flush_kernel<<<4 * g_flusher.sms, 512, 0, stream>>>(g_flusher.sink, g_flusher.buf, g_flusher.n);
+    l2_flush_kernel<<<4 * g_flusher.sms, 512>>>(g_flusher.sink, g_flusher.buf, g_flusher.n);
     CHECK_LAUNCH();
 }
 
@@ -423,10 +421,10 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
     // warm-up, and an estimate of one launch's time to choose the repetitions
     float est_ms = 0.0f;
     for (int i = 0; i < plan.warmup; i++) {
-        if (plan.flush_l2) l2_flush(plan.stream);
-        CUDA_CHECK(cudaEventRecord(start, plan.stream));
+        if (plan.flush_l2) l2_flush();
+        CUDA_CHECK(cudaEventRecord(start));
         fn(ctx);
-        CUDA_CHECK(cudaEventRecord(stop, plan.stream));
+        CUDA_CHECK(cudaEventRecord(stop));
         CUDA_CHECK(cudaEventSynchronize(stop));
         CUDA_CHECK(cudaEventElapsedTime(&est_ms, start, stop));
     }
@@ -437,10 +435,10 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
     cudaEvent_t *ev = (cudaEvent_t *)host_alloc(2 * reps * sizeof(cudaEvent_t), "events");
     for (int i = 0; i < 2 * reps; i++) CUDA_CHECK(cudaEventCreate(&ev[i]));
     for (int i = 0; i < reps; i++) {
-        if (plan.flush_l2) l2_flush(plan.stream);
-        CUDA_CHECK(cudaEventRecord(ev[2 * i], plan.stream));
+        if (plan.flush_l2) l2_flush();
+        CUDA_CHECK(cudaEventRecord(ev[2 * i]));
         fn(ctx);
-        CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], plan.stream));
+        CUDA_CHECK(cudaEventRecord(ev[2 * i + 1]));
     }
     CUDA_CHECK(cudaDeviceSynchronize());
     double *us = (double *)host_alloc(reps * sizeof(double), "timings");
@@ -464,7 +462,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 682 "chapters/00-measuring.md"
+#line 673 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -576,7 +574,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 817 "chapters/00-measuring.md"
+#line 808 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -677,7 +675,7 @@ static inline size_t count_of(const char *size)
 }
 #line 40 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 934 "chapters/00-measuring.md"
+#line 925 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -788,7 +786,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 41 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1061 "chapters/00-measuring.md"
+#line 1052 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;

@@ -1,8 +1,8 @@
-#line 1467 "chapters/00-measuring.md"
+#line 1458 "chapters/00-measuring.md"
 // measuring.cu: the ceilings of this GPU, and what careless timing would have said.
 #include "../harness/harness.cuh"
 // <<the-measuring-problem>>
-#line 1481 "chapters/00-measuring.md"
+#line 1472 "chapters/00-measuring.md"
 typedef enum { WROTE_COPY, WROTE_BLOCK_SUMS } Output;
 
 struct Problem {
@@ -16,9 +16,9 @@ struct Problem {
     double abs_sum;     // sum of |input|
     Output output;      // what the last launch wrote: set by each launcher
 };
-#line 1470 "chapters/00-measuring.md"
+#line 1461 "chapters/00-measuring.md"
 // <<copy-kernels-to-measure>>
-#line 1497 "chapters/00-measuring.md"
+#line 1488 "chapters/00-measuring.md"
 // The first copy anyone writes: one element per thread, a grid as large as the array.
 __global__ void copy_f32_kernel(float *dst, const float *src, size_t n)
 {
@@ -36,9 +36,9 @@ __global__ void copy_f4_first_kernel(float *dst, const float *src, size_t n)
         reinterpret_cast<float4 *>(dst)[k] = reinterpret_cast<const float4 *>(src)[k];
     for (size_t k = 4 * n4 + i; k < n; k += stride) dst[k] = src[k];
 }
-#line 1471 "chapters/00-measuring.md"
+#line 1462 "chapters/00-measuring.md"
 // <<launch-the-copies-and-the-read>>
-#line 1517 "chapters/00-measuring.md"
+#line 1508 "chapters/00-measuring.md"
 static void launch_memcpy_version(Problem *p)
 {
     p->output = WROTE_COPY;
@@ -72,9 +72,9 @@ static const Version VERSIONS[] = {
     {"copy-f4", "ours", "f32", "copy, float4 packs, grid-stride over resident blocks", launch_copy_f4, NULL},
     {"read-f4", "ours", "f32", "read only: float4 packs, four loads in flight, block sums", launch_read_f4, NULL},
 };
-#line 1472 "chapters/00-measuring.md"
+#line 1463 "chapters/00-measuring.md"
 // <<create-and-check-a-measuring-problem>>
-#line 1557 "chapters/00-measuring.md"
+#line 1548 "chapters/00-measuring.md"
 static Problem *measuring_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -137,9 +137,9 @@ static double measuring_bytes(const Problem *p)
 {
     return (p->output == WROTE_COPY ? 2.0 : 1.0) * p->n * sizeof(float);
 }
-#line 1473 "chapters/00-measuring.md"
+#line 1464 "chapters/00-measuring.md"
 // <<demonstrate-what-careless-timing-says>>
-#line 1622 "chapters/00-measuring.md"
+#line 1613 "chapters/00-measuring.md"
 // Rows of kind "demo": the same float4 copy, timed in the ways this chapter warns about.
 static Row demo_row(BenchRun *run, const char *name, const Problem *p, double us)
 {
@@ -152,13 +152,6 @@ typedef struct {
 } CopyCtx;
 
 static void launch_copy_f4_ctx(void *ctx) { launch_copy_f4(((CopyCtx *)ctx)->p); }
-
-static void launch_copy_f4_legacy(void *ctx)
-{
-    Problem *p = ((CopyCtx *)ctx)->p;
-    copy_f4_kernel<<<p->grid, 256, 0, cudaStreamLegacy>>>(p->dst, p->src, p->n);
-    CHECK_LAUNCH();
-}
 
 static void demonstrate_timing(BenchRun *run, const char *size)
 {
@@ -193,7 +186,7 @@ static void demonstrate_timing(BenchRun *run, const char *size)
     bench_emit(run, &r, NAN);
 
     // 3. one launch, warm but alone: no median to tame the noise
-    l2_flush(0);
+    l2_flush();
     CUDA_CHECK(cudaEventRecord(start));
     launch_copy_f4(p);
     CUDA_CHECK(cudaEventRecord(stop));
@@ -217,14 +210,6 @@ static void demonstrate_timing(BenchRun *run, const char *size)
     cached.flush_l2 = 0;
     t = time_launches(launch_copy_f4_ctx, &ctx, cached);
     r = demo_row(run, "copy-f4-no-l2-flush", p, t.median_us);
-    bench_emit(run, &r, NAN);
-
-    // 6. the same median on the legacy default stream, which every other blocking stream
-    //    of the process waits for and which waits for them
-    TimingPlan legacy = run->plan;
-    legacy.stream = cudaStreamLegacy;
-    t = time_launches(launch_copy_f4_legacy, &ctx, legacy);
-    r = demo_row(run, "copy-f4-legacy-stream", p, t.median_us);
     bench_emit(run, &r, NAN);
 
     CUDA_CHECK(cudaEventDestroy(start));
@@ -267,9 +252,9 @@ static void measuring_demos(BenchRun *run)
     demonstrate_timing(run, "2^22");
     demonstrate_timing(run, "2^28");
 }
-#line 1474 "chapters/00-measuring.md"
+#line 1465 "chapters/00-measuring.md"
 // <<the-measuring-chapter>>
-#line 1752 "chapters/00-measuring.md"
+#line 1728 "chapters/00-measuring.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25+7"};

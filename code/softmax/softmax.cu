@@ -291,7 +291,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 490 "chapters/04-softmax.md"
+#line 487 "chapters/04-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -300,33 +300,24 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
     const T *xr = x + blockIdx.x * cols;
     T *yr = y + blockIdx.x * cols;
     bool packed = cols % V == 0;
-    float v[P][V], part[P];  // part: one partial max (then sum) per pack, combined as a tree
+    float v[P][V];
+    float m = -INFINITY;
 #pragma unroll
     for (int p = 0; p < P; p++) {
         load_vec(v[p], xr, (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed, -INFINITY);
-        part[p] = v[p][0];
 #pragma unroll
-        for (int j = 1; j < V; j++) part[p] = fmaxf(part[p], v[p][j]);
+        for (int j = 0; j < V; j++) m = fmaxf(m, v[p][j]);
     }
+    m = block_max(m);
+    float s = 0.0f;
 #pragma unroll
-    for (int w = 1; w < P; w *= 2)
-#pragma unroll
-        for (int p = 0; p + w < P; p += 2 * w) part[p] = fmaxf(part[p], part[p + w]);
-    float m = block_max(part[0]);
-#pragma unroll
-    for (int p = 0; p < P; p++) {
-        part[p] = 0.0f;
+    for (int p = 0; p < P; p++)
 #pragma unroll
         for (int j = 0; j < V; j++) {
             v[p][j] = __expf(v[p][j] - m);
-            part[p] += v[p][j];
+            s += v[p][j];
         }
-    }
-#pragma unroll
-    for (int w = 1; w < P; w *= 2)
-#pragma unroll
-        for (int p = 0; p + w < P; p += 2 * w) part[p] += part[p + w];
-    float inv = 1.0f / block_sum(part[0]);
+    float inv = 1.0f / block_sum(s);
 #pragma unroll
     for (int p = 0; p < P; p++) {
 #pragma unroll
@@ -334,7 +325,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 557 "chapters/04-softmax.md"
+#line 545 "chapters/04-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one. Launched in
@@ -386,7 +377,7 @@ __global__ void softmax_f6(T *y, const T *x, size_t cols)
     }
 #endif
 }
-#line 637 "chapters/04-softmax.md"
+#line 625 "chapters/04-softmax.md"
 // f8: a persistent block per SM share, two row buffers in shared memory: the copy of the
 // block's next row is in flight while the current one is computed. Each buffer holds
 // `stride` elements (the row, rounded up to 16 bytes).
@@ -411,7 +402,7 @@ __global__ void softmax_f8(T *y, const T *x, size_t rows, size_t cols, size_t st
         __syncthreads();  // nobody reads buffer k any more: the next iteration refills it
     }
 }
-#line 691 "chapters/04-softmax.md"
+#line 679 "chapters/04-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -577,7 +568,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/04-softmax.md"
 // <<softmax-launchers>>
-#line 872 "chapters/04-softmax.md"
+#line 860 "chapters/04-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -950,7 +941,7 @@ static void launch_fwd(Problem *p)
 {
     size_t row_bytes = p->cols * sizeof(T);
     if (p->cols <= 512 || (p->dtype == F32 && p->cols <= 1024)) return launch_regs<T, false>(p);
-    if (row_bytes <= 8192 || (p->dtype == F32 && row_bytes <= 32768)) return launch_f5<T>(p);
+    if (row_bytes <= 8192 || (p->dtype == F32 && row_bytes <= 16384)) return launch_f5<T>(p);
     if (row_bytes <= 65536 && !fwd_smem_unsupported(p)) return launch_f3<T>(p);
     if (!no_cluster_fwd(p)) return launch_f6<T>(p);
     if (!fwd_smem_unsupported(p)) return launch_f3<T>(p);
@@ -974,7 +965,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/04-softmax.md"
 // <<the-cudnn-peer>>
-#line 1284 "chapters/04-softmax.md"
+#line 1272 "chapters/04-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -989,10 +980,7 @@ template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p
 static cudnnHandle_t cudnn_handle(void)
 {
     static cudnnHandle_t h = NULL;
-    if (!h) {
-        CUDNN_CHECK(cudnnCreate(&h));
-        CUDNN_CHECK(cudnnSetStream(h, cudaStreamPerThread));  // the harness's stream
-    }
+    if (!h) CUDNN_CHECK(cudnnCreate(&h));
     return h;
 }
 
@@ -1067,7 +1055,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/04-softmax.md"
 // <<the-softmax-version-table>>
-#line 1377 "chapters/04-softmax.md"
+#line 1362 "chapters/04-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -1078,7 +1066,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
     {"f5-block-registers", "ours", DT, "forward: one block per row, the row in registers", launch_f5<T>, too_long_for_block_regs}, \
     {"f6-cluster", "ours", DT, "forward: a cluster of 2 to 8 blocks per row, statistics in distributed shared memory", launch_f6<T>, no_cluster_fwd}, \
     {"f8-pipelined", "ours", DT, "forward: persistent blocks, the next row copied while this one is computed", launch_f8<T>, fwd_two_rows_unsupported}, \
-    {"f7-dispatch", "ours", DT, "forward: f2, f5, f8, f3, f6 or f4 by row length", launch_fwd<T>, NULL},                 \
+    {"f7-dispatch", "ours", DT, "forward: f2, f5, f3, f6 or f4 by row length", launch_fwd<T>, NULL},                 \
     {"b0-thread-per-row", "ours", DT, "backward: one thread per row", launch_b0<T>, long_rows_slow},             \
     {"b1-registers", "ours", DT, "backward: a warp (or part) per row, in registers", launch_b1<T>, too_long_for_registers}, \
     {"b2-shared", "ours", DT, "backward: one block per row, y and dy in shared memory", launch_b2<T>, bwd_smem_unsupported_or_short}, \
@@ -1101,7 +1089,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/04-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1505 "chapters/04-softmax.md"
+#line 1490 "chapters/04-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1257,7 +1245,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/04-softmax.md"
 // <<the-softmax-chapter>>
-#line 1661 "chapters/04-softmax.md"
+#line 1646 "chapters/04-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
