@@ -72,8 +72,17 @@ BOOK_SVGS     := $(patsubst %,$(BOOK_FIGS)/%.svg,$(FIGURES))
 BOOK_PDFFIGS  := $(patsubst %,$(BOOK_FIGS)/%.pdf,$(FIGURES))
 BOOK_HTMLFIGS := $(patsubst %,$(BOOK_HTML)/figures/%.svg,$(FIGURES))
 
+# the version line of the title page: the commit built and its date (and whether files
+# git tracks were changed since), or outside a git checkout today's date
+ifndef BOOK_VERSION
+book_comma   := ,
+BOOK_VERSION := $(or $(shell git log -1 --format='%cs, commit %h' 2>/dev/null),$(shell date +%F))$(if \
+  $(shell git status --porcelain --untracked-files=no 2>/dev/null | head -1),$(book_comma) with changes)
+endif
+
 # metadata common to HTML and PDF runs
 BOOK_META = -M chunk-index=$(BOOK_INDEX) -M data-dir=$(DATA_DIR) -M ref-gpu=$(REF_GPU) \
+  -M 'book-version=$(BOOK_VERSION)' \
   -M 'chapters=$(CHAPTERS)' -M 'gpus=$(BOOK_GPUS)' \
   -M 'figures=$(foreach f,$(FIGURES),$(f):$(call book_fig_csv,$(f)))' \
   $(if $(filter 1 yes true,$(BOOK_ALLOW_MISSING)),-M allow-missing-data=true)

@@ -33,6 +33,7 @@ Metadata (pandoc -M key=value):
                 by matching each chapter's first `# ` heading
   gpus          optional space separated GPU slugs with data (default: ls)
   index-page    true: build the HTML contents page instead of a chapter
+  book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
@@ -1236,8 +1237,28 @@ local function finish()
   end
 end
 
+-- The title page's last lines (PDF and contents page), as `date`: the GPUs measured, the
+-- reference first, and the version built (book-version: "DATE, commit HASH").
+local function set_title_lines(meta)
+  local names = {}
+  for _, g in ipairs(S.gpus) do names[#names + 1] = gpu_name(g) end
+  local lines = pandoc.List()
+  if #names > 0 then
+    lines:insert(pandoc.Str('Measured on the ' .. names[1] ..
+      (S.gpus[1] == S.ref_gpu and ' (the reference GPU)' or '') ..
+      (#names > 1 and (' and the ' .. table.concat(names, ', the ', 2)) or '')))
+  end
+  local version = meta_str(meta, 'book-version', nil)
+  if version then
+    if #lines > 0 then lines:insert(pandoc.LineBreak()) end
+    lines:insert(pandoc.Str('Version of ' .. version))
+  end
+  if #lines > 0 then meta.date = pandoc.MetaInlines(lines) end
+end
+
 function Pandoc(doc)
   setup(doc.meta)
+  set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
     local out = index_page(doc)
     finish()
