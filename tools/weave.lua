@@ -1154,6 +1154,11 @@ local function chapter_summary(path)
         out:insert(inl)
         if inl.t == 'Str' and inl.text:match('[.!?]$') then break end
       end
+      -- a paragraph that leads into a formula or a list ends in a colon: a summary ends in a stop
+      local last = out[#out]
+      if last and last.t == 'Str' and last.text:match(':$') then
+        out[#out] = pandoc.Str(last.text:gsub(':$', '.'))
+      end
       return out
     end
   end
