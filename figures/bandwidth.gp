@@ -117,7 +117,9 @@ label = (metric eq 'gbps') ? 'effective bandwidth (GB/s)' : \
 unit = (metric eq 'gbps') ? 'GB/s' : (metric eq 'tflops') ? 'TFLOP/s' : (metric eq 'time_us') ? 'µs' : ''
 
 if (strlen(title) > 0) { set title title }
-set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", total) : "elements")
+# a count as 2^k where it is a power of two
+pow2(v) = (2**floor(log(v) / log(2) + 0.5) == v) ? sprintf("2^{%d}", floor(log(v) / log(2) + 0.5)) : sprintf("%.0f", v)
+set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", pow2(total + 0)) : "elements")
 set ylabel label
 set grid xtics ytics lc rgb "#e3e6ea" lw 1 dt 1
 set border 3 lc rgb "#444444"
@@ -140,8 +142,7 @@ set xrange [word(xs, 1) / 1.25 : word(xs, nx) * 1.25]
 tics = ''
 do for [i = 1:nx:((nx > 12) ? 2 : 1)] {
     v = word(xs, i) + 0
-    k = floor(log(v) / log(2) + 0.5)
-    tics = tics . sprintf('%s"%s" %.0f', (i > 1 ? ', ' : ''), (2**k == v) ? sprintf("2^{%d}", k) : sprintf("%.0f", v), v)
+    tics = tics . sprintf('%s"%s" %.0f', (i > 1 ? ', ' : ''), pow2(v), v)
 }
 eval('set xtics (' . tics . ')')
 
