@@ -786,8 +786,8 @@ local function gpu_tables(gpu, opts, caption_inlines, first, without)
       end
     end
   end
-  local dtypes = {}
-  for _, g in ipairs(groups) do dtypes[g.dtype] = true end
+  local dtypes = {}  -- a dtype column where the versions differ in it (ceilings are f32)
+  for _, g in ipairs(groups) do if g.kind ~= 'ceiling' then dtypes[g.dtype] = true end end
   local show_dtype = next(dtypes) ~= nil and next(dtypes, next(dtypes)) ~= nil
   local best = best_per_size(groups, sizes, opts.metric)
 
