@@ -15,6 +15,8 @@
 #   book-deps     install pandoc/gnuplot/LaTeX from Debian if one is missing; an
 #                 order-only prerequisite of every rule that runs one of them, so it
 #                 runs first (also under make -j)
+#   book-test-deps  for `make test` only: Chromium and pdftotext, where they can be
+#                 installed (the tests that need them skip otherwise)
 #   book-clean    remove what these rules built
 #
 # Figures.  FIGURES lists figure stems; by default every `![...](STEM.svg)`
@@ -94,7 +96,7 @@ BOOK_PANDOC = $(PANDOC) --metadata-file=$(BOOK_DIR)/metadata.yaml \
 BOOK_HTML_FLAGS = -s -t html5 --template=$(BOOK_DIR)/template.html --mathml \
   --section-divs -M figure-dir=figures
 
-.PHONY: book book-html book-pdf book-figures book-test book-deps book-clean
+.PHONY: book book-html book-pdf book-figures book-test book-deps book-test-deps book-clean
 
 book: book-html book-pdf
 
@@ -169,20 +171,33 @@ $(BOOK_PDF): $(CHAPTERS) $(BOOK_INDEX) $(BOOK_WEAVE) $(BOOK_DIR)/preamble.tex \
 
 # ---------------------------------------------------------------- tools
 
+# $(call book_apt,TOOLS,PACKAGES,OPTIONAL): when one of TOOLS is missing (a:b: either will
+# do), install PACKAGES from Debian as root or with passwordless sudo, else print the
+# command to run; then fail, or (OPTIONAL=1) carry on without them.
+book_apt = missing=; for t in $(1); do found=; for a in $$(echo $$t | tr ':' ' '); do \
+    command -v $$a >/dev/null 2>&1 && found=1; done; [ -n "$$found" ] || missing="$$missing $$t"; done; \
+  [ -z "$$missing" ] && exit 0; \
+  echo "$@: missing:$$missing"; \
+  cmd="apt-get install -y --no-install-recommends $(2)"; \
+  if [ "$$(id -u)" = 0 ]; then sudo=; \
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
+  else echo "$@: run as root:"; echo "  $$cmd"; exit $(if $(3),0,1); fi; \
+  echo "$$sudo $$cmd"; \
+  $$sudo $$cmd || { $$sudo apt-get update && $$sudo $$cmd; } $(if $(3),|| echo "$@: not installed")
+
 BOOK_APT_PACKAGES := pandoc gnuplot-nox texlive-latex-base texlive-latex-recommended \
   texlive-fonts-recommended texlive-latex-extra lmodern
 
 book-deps:
-	@missing=; for t in $(PANDOC) $(GNUPLOT) pdflatex; do \
-	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	[ -z "$$missing" ] && exit 0; \
-	echo "book-deps: missing:$$missing"; \
-	cmd="apt-get install -y --no-install-recommends $(BOOK_APT_PACKAGES)"; \
-	if [ "$$(id -u)" = 0 ]; then sudo=; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
-	else echo "book-deps: run as root:"; echo "  $$cmd"; exit 1; fi; \
-	echo "$$sudo $$cmd"; \
-	$$sudo $$cmd || { $$sudo apt-get update && $$sudo $$cmd; }
+	@$(call book_apt,$(PANDOC) $(GNUPLOT) pdflatex,$(BOOK_APT_PACKAGES))
+
+# Only for `make test`: Chromium measures the HTML pages (tests/book_fit_test.sh, skipped
+# without it) and pdftotext reads the PDF (tests/book_test.sh).  About 120 MB to fetch.
+BOOK_TEST_APT_PACKAGES := chromium poppler-utils
+
+test: book-test-deps
+book-test-deps: | book-deps
+	@$(call book_apt,chromium:chromium-browser:google-chrome:google-chrome-stable pdftotext,$(BOOK_TEST_APT_PACKAGES),1)
 
 book-clean:
 	rm -rf $(BOOK_HTML) $(BOOK_PDF) $(BOOK_FIGS) $(BOOK_INDEX)
