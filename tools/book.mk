@@ -61,13 +61,19 @@ BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
 # sources named by provenance files: pages re-check staleness when they change
 BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
                    $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
-BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml
+# REF_GPU as a file, rewritten only when it changes: the pages and figures that put that
+# GPU first are rebuilt when it does (make REF_GPU=nvidia-h200, or a new Makefile line)
+BOOK_REF_STAMP := $(BUILD)/book-ref-gpu
+$(shell mkdir -p $(BUILD) && echo '$(REF_GPU)' | cmp -s - $(BOOK_REF_STAMP) || echo '$(REF_GPU)' > $(BOOK_REF_STAMP))
+BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_REF_STAMP)
 
 FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
              | sed 's/^](//; s/\.svg)$$//' | sort -u)
 
 book_fig_csv = $(or $(FIG_$(1)_CSV),$(if $(findstring -,$(1)),$(shell echo '$(1)' | sed 's/-[^-]*$$//'),$(1)))
-book_fig_others = $(filter-out $(DATA_DIR)/$(REF_GPU)/%,$(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv))
+# the CSVs a figure draws: the reference GPU's first (where it has one), then the others
+book_fig_csvs = $(wildcard $(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv) \
+  $(sort $(filter-out $(DATA_DIR)/$(REF_GPU)/%,$(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv)))
 
 BOOK_PAGES    := $(patsubst chapters/%.md,$(BOOK_HTML)/%.html,$(CHAPTERS))
 BOOK_SVGS     := $(patsubst %,$(BOOK_FIGS)/%.svg,$(FIGURES))
@@ -142,8 +148,8 @@ $(BOOK_HTML)/figures/%.svg: $(BOOK_FIGS)/%.svg | $(BOOK_HTML)/figures
 # ---------------------------------------------------------------- figures
 
 # $(call book_gnuplot,STEM,OUTPUT,TERM)
-book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv'; \
-  other='$(call book_fig_others,$(1))'; out='$(2).tmp'; term='$(3)'; \
+book_gnuplot = $(GNUPLOT) -e "csv='$(firstword $(call book_fig_csvs,$(1)))'; \
+  other='$(wordlist 2,99,$(call book_fig_csvs,$(1)))'; out='$(2).tmp'; term='$(3)'; \
   metric='$(or $(FIG_$(1)_METRIC),gbps)'; dtype='$(FIG_$(1)_DTYPE)'; \
   peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'; \
   only='$(FIG_$(1)_VERSIONS)'; x='$(or $(FIG_$(1)_X),size)'; total='$(or $(FIG_$(1)_TOTAL),0)'" \
@@ -152,10 +158,12 @@ book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(
 # A figure depends on its data, the script, and the Makefile that declares its FIG_ variables.
 define book_figure_rules
 $(BOOK_FIGS)/$(1).svg: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS) book-deps
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
+    $(BOOK_REF_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,svg)
 $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS) book-deps
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
+    $(BOOK_REF_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
 $(foreach f,$(FIGURES),$(eval $(call book_figure_rules,$(f))))
