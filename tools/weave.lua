@@ -603,12 +603,13 @@ local function key_value(key, gpu)
   return nil
 end
 
--- The value of a key span on its gpu= (default: `gpu`, else the reference).  A key the
--- reference GPU lacks is an error; one another GPU lacks is a dash: not every GPU ran
--- every peer.
+-- The value of a key span on its gpu= (default: `gpu`, else the first GPU with data for
+-- its CSV: the reference, unless it has none).  A key that first GPU lacks is an error;
+-- one another GPU lacks is a dash: not every GPU ran every peer.
 local function result_span(span, gpu)
   local key = stringify(span.content)
-  gpu = span.attributes.gpu or gpu or S.ref_gpu
+  local first = gpus_with(key:match('^%s*([^/]+)/') or '')[1] or S.ref_gpu
+  gpu = span.attributes.gpu or gpu or first
   local a, b = key:match('^(.-)%s+/%s+(.-)$')
   local text
   if a then
@@ -623,7 +624,7 @@ local function result_span(span, gpu)
     local v, col = key_value(key, gpu)
     if v then text = format_value(col, v) end
   end
-  if not text and gpu ~= S.ref_gpu and not span.attributes.gpu then
+  if not text and gpu ~= first and not span.attributes.gpu then
     return pandoc.Span({ pandoc.Str('–') }, pandoc.Attr('', { 'r-none' }, { { 'title', key } }))
   end
   if not text then
