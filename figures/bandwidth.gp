@@ -161,20 +161,21 @@ if (metric eq 'time_us') {
 }
 
 # ---------------------------------------------------------------- GPUs and ceilings
-# GPU i (1 = the reference) draws its lines with dash type DT[i] and, but for the
-# reference, open points; ceilings are horizontal lines in the same dash type, grey,
-# labelled in the right margin at their height (nudged apart where they are close)
+# GPU i (1 = the reference, or the first GPU with data) draws its versions with dash type
+# DT[i] and, but for the first, open points.  Ceilings are grey horizontal lines, dashed
+# for the first GPU and in their GPU's dash type for the others, labelled in the right
+# margin at their height (nudged apart where they are close).
 array DT[5] = [1, 3, 4, 5, 2]
 dt(g) = DT[(g - 1) % 5 + 1]
 array DTNAME[5] = ["solid", "dotted", "dash-dot", "dash-dot-dot", "dashed"]
 array CG[5] = ["#666666", "#808080", "#8c8c8c", "#999999", "#737373"]
-styles = ''
-do for [g = 1:nfiles] {
-    styles = styles . (g > 1 ? '      ' : '') . sprintf("%s points, %s: %s", (g == 1 ? 'filled' : 'open'), DTNAME[(g - 1) % 5 + 1], gpu_name(word(files, g)))
-}
+# which lines are which GPU: a line each above the plot (where there are several GPUs)
 if (nfiles > 1) {
-    set tmargin 3.5
-    set label 99 styles at graph 0.5, graph 1.0 offset 0, 1.4 center font small tc rgb "#333333" noenhanced
+    set tmargin nfiles * 1.2 + 1
+    do for [g = 1:nfiles] {
+        set label 90 + g sprintf("%s points, %s lines: %s", (g == 1 ? 'filled' : 'open'), DTNAME[(g - 1) % 5 + 1], gpu_name(word(files, g))) \
+            at graph 0.5, graph 1.0 offset 0, (nfiles - g) * 1.2 + 0.8 center font small tc rgb "#333333" noenhanced
+    }
 }
 
 nc = words(ceiling) * nfiles

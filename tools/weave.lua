@@ -1016,7 +1016,7 @@ local function figure_para(para)
     end
     local text = 'Measured on ' .. table.concat(parts, ', ', 1, #parts - 1) ..
       (#parts > 1 and ' and ' or '') .. parts[#parts] ..
-      (#parts > 1 and '; the line above the plot tells their points apart.' or '.')
+      (#parts > 1 and '; the key above the plot tells them apart.' or '.')
     if #without > 0 then text = text .. ' ' .. no_data_for(without) end
     cap:extend({ pandoc.Str('.'), pandoc.Space(),
       pandoc.Span({ pandoc.Str(text) }, pandoc.Attr('', { 'provenance' })) })
