@@ -751,7 +751,7 @@ end
 -- LaTeX: keep a table of `rows` rows and a caption of `chars` characters on one page
 -- where it fits on one (a longtable otherwise breaks anywhere, even before its last row).
 local function keep_together(rows, chars)
-  return needspace(rows + 5 + math.ceil(chars / 110))
+  return needspace(rows + 8 + math.ceil(chars / 110))
 end
 
 -- "No data for the NAME." for each of the GPUs `without` data for a table or figure.
