@@ -10,9 +10,14 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               page).  Undefined references are errors.
   2. keys     Inline spans [csv/version/dtype/size/column]{.r} (and ratios
               "A / B") become formatted numbers from the measured CSVs of the
-              reference GPU (or `gpu=slug`).  Unresolved keys are errors.
+              reference GPU (or `gpu=slug`; where the reference has no data for
+              that CSV, the first GPU that has).  Unresolved keys are errors.
   3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
-              become one table per GPU with data (reference GPU first).
+              become one table per GPU with data (reference first; "The same
+              on GPU" after the first), of the rows and size columns that hold
+              a value; tables with too many sizes are split.  A Markdown table
+              of result keys (a table of ratios) is repeated for each GPU the
+              same way.  A GPU without the CSV is named: "No data for the GPU".
   4. stale    Tables and figures whose provenance `sources_sha1` no longer
               matches the sources get a prominent note (class "stale").
   5. figures  ![caption](stem.svg) is pointed at figure-dir (.pdf for LaTeX)
@@ -629,7 +634,7 @@ local function result_span(span, gpu)
   end
   if not text then
     local msg = "unresolved result key '" .. key .. "'" ..
-      (gpu ~= S.ref_gpu and (' (gpu=' .. gpu .. ')') or '')
+      (gpu ~= first and (' (gpu=' .. gpu .. ')') or '')
     if not S.lenient then fail(msg) else warn(msg) end
     -- lenient drafts show a visible marker (tests/book_test.sh fails on it)
     return pandoc.Span({ pandoc.Str('[no data: ' .. key .. ']') },
