@@ -85,7 +85,7 @@ BOOK_HTMLFIGS := $(patsubst %,$(BOOK_HTML)/figures/%.svg,$(FIGURES))
 ifndef BOOK_VERSION
 book_comma   := ,
 BOOK_VERSION := $(or $(shell git log -1 --format='%cs, commit %h' 2>/dev/null),$(shell date +%F))$(if \
-  $(shell git status --porcelain --untracked-files=no 2>/dev/null | head -1),$(book_comma) with changes)
+  $(shell git status --porcelain --untracked-files=no 2>/dev/null | head -1),$(book_comma) with local changes)
 endif
 
 # metadata common to HTML and PDF runs
