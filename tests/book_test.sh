@@ -3,9 +3,13 @@
 #
 # Usage: tests/book_test.sh [REPO_ROOT]        (default: the current directory)
 # The book must be built first (`make book`, or `make book-test` does both).
+# Checks: pages, titles, figures (SVG, and a y axis at most twice the largest
+# value drawn), results tables (woven, no row without a number), no leftovers,
+# internal links, offline; the PDF's chapters and titles, and nothing past its
+# right margin.  How the HTML fits a window: tests/book_fit_test.sh.
 # Prints one "ok"/"FAIL" line per check, then "N passed, M failed"; exits 1
-# if any check failed.  The PDF text checks need pdftotext (poppler-utils)
-# and are skipped without it.
+# if any check failed.  The PDF text checks need pdftotext (poppler-utils,
+# which `make test` installs where it can) and are skipped without it.
 set -u
 root=${1:-.}
 cd "$root" || { echo "FAIL cannot cd to $root"; exit 1; }
