@@ -61,11 +61,13 @@ BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
 # sources named by provenance files: pages re-check staleness when they change
 BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
                    $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
-# REF_GPU as a file, rewritten only when it changes: the pages and figures that put that
-# GPU first are rebuilt when it does (make REF_GPU=nvidia-h200, or a new Makefile line)
-BOOK_REF_STAMP := $(BUILD)/book-ref-gpu
-$(shell mkdir -p $(BUILD) && echo '$(REF_GPU)' | cmp -s - $(BOOK_REF_STAMP) || echo '$(REF_GPU)' > $(BOOK_REF_STAMP))
-BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_REF_STAMP)
+# REF_GPU and the GPUs with data as a file, rewritten only when they change: pages and
+# figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200, or a new
+# Makefile line) or a GPU's data is removed (a new one's CSVs are prerequisites anyway)
+BOOK_GPU_STAMP := $(BUILD)/book-gpus
+$(shell mkdir -p $(BUILD) && echo '$(REF_GPU): $(BOOK_GPUS)' | cmp -s - $(BOOK_GPU_STAMP) || \
+  echo '$(REF_GPU): $(BOOK_GPUS)' > $(BOOK_GPU_STAMP))
+BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_GPU_STAMP)
 
 FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
              | sed 's/^](//; s/\.svg)$$//' | sort -u)
@@ -159,11 +161,11 @@ book_gnuplot = $(GNUPLOT) -e "csv='$(firstword $(call book_fig_csvs,$(1)))'; \
 define book_figure_rules
 $(BOOK_FIGS)/$(1).svg: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
     $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
-    $(BOOK_REF_STAMP) | $(BOOK_FIGS) book-deps
+    $(BOOK_GPU_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,svg)
 $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
     $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
-    $(BOOK_REF_STAMP) | $(BOOK_FIGS) book-deps
+    $(BOOK_GPU_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
 $(foreach f,$(FIGURES),$(eval $(call book_figure_rules,$(f))))
