@@ -43,8 +43,8 @@ if (!exists("total"))   total = '0'
 
 # ---------------------------------------------------------------- terminal
 if (term eq 'pdf') {
-    set terminal pdfcairo size 6.2in,4.9in enhanced font "Helvetica,9" linewidth 1
-    small = ",7.5"
+    set terminal pdfcairo size 6.2in,4.3in enhanced font "Helvetica,9" fontscale 0.7 linewidth 1
+    small = ",8"
 } else {
     set terminal svg size 960,720 dynamic enhanced font "Helvetica,13" linewidth 1.2 background rgb "white"
     small = ",11"
@@ -69,8 +69,6 @@ versions(f, kind) = system(AWK(f, '&& $2=="' . kind . '" && !s[$1]++ { printf "%
 rows(f, v) = '< ' . AWK(f, '&& $1=="' . v . '"') . ' | sort -t, -k4,4n'
 # value of a version at its largest size
 at_largest(f, v) = system(AWK(f, '&& $1=="' . v . '" && $4+0 >= b { b = $4+0; x = $m } END { print x+0 }')) + 0
-# largest metric value in a file (y range)
-maxval(f) = system(AWK(f, '&& $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
 
 ok = exists_file(csv)
 if (ok) {
@@ -119,50 +117,109 @@ label = (metric eq 'gbps') ? 'effective bandwidth (GB/s)' : \
 unit = (metric eq 'gbps') ? 'GB/s' : (metric eq 'tflops') ? 'TFLOP/s' : (metric eq 'time_us') ? 'µs' : ''
 
 if (strlen(title) > 0) { set title title }
-set logscale x 2
-set format x "2^{%L}"
-set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", total) : "elements")
+# a count as 2^k where it is a power of two
+pow2(v) = (2**floor(log(v) / log(2) + 0.5) == v) ? sprintf("2^{%d}", floor(log(v) / log(2) + 0.5)) : sprintf("%.0f", v)
+set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", pow2(total + 0)) : "elements")
 set ylabel label
 set grid xtics ytics lc rgb "#e3e6ea" lw 1 dt 1
 set border 3 lc rgb "#444444"
 set tics nomirror out
-set mxtics 1
 
-ymax = maxval(csv)
-do for [f in other] { m = maxval(f); if (m > ymax) { ymax = m } }
+# every GPU's CSV (the reference first), and an awk test: is this row's version drawn?
+files = csv . ' ' . other
+nfiles = words(files)
+isdrawn = 'index(" ' . ours . ' ' . peer . ' ", " " $1 " ")'
+
+# ---------------------------------------------------------------- axes
+# x: log 2, a tick at every size that has a point (every other one where there are many),
+# a little room beyond the first and last point
+xs = ''
+do for [f in files] { xs = xs . system(AWK(f, '&& ' . isdrawn . ' { printf "%s ", $4 }')) . ' ' }
+xs = system('for v in ' . xs . '; do echo $v; done | sort -n -u | tr "\n" " "')
+nx = words(xs)
+set logscale x 2
+set xrange [word(xs, 1) / 1.25 : word(xs, nx) * 1.25]
+tics = ''
+do for [i = 1:nx:((nx > 12) ? 2 : 1)] {
+    v = word(xs, i) + 0
+    tics = tics . sprintf('%s"%s" %.0f', (i > 1 ? ', ' : ''), pow2(v), v)
+}
+eval('set xtics (' . tics . ')')
+
+# y: from 0 to a little above the largest value drawn (the versions and peers drawn and
+# the ceilings of every GPU), never to a row that is not drawn (demonstrations, CPU)
+ymax = 0
+do for [f in files] {
+    m = system(AWK(f, '&& (' . isdrawn . ' || $2 == "ceiling") && $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
+    if (m > ymax) { ymax = m }
+}
 if (metric eq 'time_us') {
     set logscale y 10
     set format y "%g"
 } else {
-    set yrange [0:ymax * 1.12]
+    set yrange [0:ymax * 1.08]
 }
 
-# ceilings: labelled horizontal lines at their value at the largest size
-n = 0
-do for [c in ceiling] {
-    n = n + 1
-    v = at_largest(csv, c)
-    if (v > 0) {
-        set arrow n from graph 0, first v to graph 1, first v nohead dt 2 lw 1.5 lc rgb "#555555" front
-        set label n sprintf("%s  %.0f %s", c, v, unit) at graph 0.01, first v offset 0, 0.55 left font small tc rgb "#333333" front
+# ---------------------------------------------------------------- GPUs and ceilings
+# GPU i (1 = the reference, or the first GPU with data) draws its versions with dash type
+# DT[i] and, but for the first, open points.  Ceilings are grey horizontal lines, dashed
+# for the first GPU and in their GPU's dash type for the others, labelled in the right
+# margin at their height (nudged apart where they are close).
+array DT[5] = [1, 3, 4, 5, 2]
+dt(g) = DT[(g - 1) % 5 + 1]
+array DTNAME[5] = ["solid", "dotted", "dash-dot", "dash-dot-dot", "dashed"]
+array CG[5] = ["#666666", "#808080", "#8c8c8c", "#999999", "#737373"]
+# which lines are which GPU: a line each above the plot (where there are several GPUs)
+if (nfiles > 1) {
+    set tmargin nfiles * 1.2 + 1
+    do for [g = 1:nfiles] {
+        set label 90 + g sprintf("%s points, %s lines: %s", (g == 1 ? 'filled' : 'open'), DTNAME[(g - 1) % 5 + 1], gpu_name(word(files, g))) \
+            at graph 0.5, graph 1.0 offset 0, (nfiles - g) * 1.2 + 0.8 center font small tc rgb "#333333" noenhanced
     }
 }
 
-# readers' GPUs: one key entry each explaining their style
-readers = ''
-do for [f in other] { readers = readers . (strlen(readers) > 0 ? ', ' : '') . gpu_name(f) }
-refname = gpu_name(csv)
-if (strlen(readers) > 0) {
-    set tmargin 3.5
-    set label 99 sprintf("filled points, solid: %s      open points, dotted: %s", refname, readers) \
-        at graph 0.5, graph 1.0 offset 0, 1.4 center font small tc rgb "#333333" noenhanced
+nc = words(ceiling) * nfiles
+cmax = 0
+array CV[nc > 0 ? nc : 1]
+array CY[nc > 0 ? nc : 1]
+array CL[nc > 0 ? nc : 1]
+n = 0
+do for [g = 1:nfiles] {
+    do for [c in ceiling] {
+        v = at_largest(word(files, g), c)
+        name = (strlen(c) > 8) ? ((c[strlen(c) - 7:] eq '-ceiling') ? c[1:strlen(c) - 8] : c) : c
+        text = (metric eq 'pct_sol') ? sprintf("%s %.0f%%", name, v) : sprintf("%s %.0f %s", name, v, unit)
+        dup = 0
+        do for [j = 1:n] { if (CL[j] eq text) { dup = 1 } }
+        if (v > 0 && !dup) {
+            n = n + 1
+            CV[n] = v; CL[n] = text
+            if (v > cmax) { cmax = v }
+            d = (g == 1) ? 2 : dt(g)
+            # a grey of its own per GPU: the SVG terminal draws lines of one colour in one dash type
+            set arrow n from graph 0, first v to graph 1, first v nohead dt d lw 1.2 lc rgb CG[(g - 1) % 5 + 1] back
+        }
+    }
+}
+if (n > 0 && metric ne 'time_us') {
+    # sort by value, then place the labels in graph units at least `gap` apart
+    do for [i = 2:n] { do for [j = i:2:-1] { if (CV[j] < CV[j - 1]) {
+        t = CV[j]; CV[j] = CV[j - 1]; CV[j - 1] = t; t = CL[j]; CL[j] = CL[j - 1]; CL[j - 1] = t } } }
+    gap = 0.045
+    do for [i = 1:n] { CY[i] = CV[i] / (ymax * 1.08); if (i > 1 && CY[i] < CY[i - 1] + gap) { CY[i] = CY[i - 1] + gap } }
+    width = 0
+    do for [i = 1:n] { if (strlen(CL[i]) > width) { width = strlen(CL[i]) } }
+    set rmargin width + 2
+    do for [i = 1:n] {
+        set label 100 + i CL[i] at graph 1, graph CY[i] offset 0.6, 0 left font small tc rgb "#333333" noenhanced
+    }
 }
 
 set key outside below center horizontal maxcols 3 width -2 samplen 3 spacing 1.1 font small noenhanced
 nours = words(ours)
 npeer = words(peer)
 nother = words(other)
-# divisors for the flattened reader loops (gnuplot evaluates them even when
+# divisors for the flattened loops over the other GPUs (gnuplot evaluates them even when
 # a loop is empty, so they must never be zero)
 no1 = (nours > 0) ? nours : 1
 np1 = (npeer > 0) ? npeer : 1
@@ -171,11 +228,19 @@ np1 = (npeer > 0) ? npeer : 1
 # evaluate the data sources of empty loops and warn about them)
 P1 = "for [i=1:nours] rows(csv, word(ours, i)) using 4:(column(col(csv))) with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i) title word(ours, i)"
 P2 = "for [i=1:npeer] rows(csv, word(peer, i)) using 4:(column(col(csv))) with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i) title word(peer, i) . ' (peer)'"
-P3 = "for [k=1:nother*nours] rows(word(other, (k-1)/no1+1), word(ours, (k-1)%no1+1)) using 4:(column(col(word(other, (k-1)/no1+1)))) with linespoints dt 3 lw 1.2 pt pto((k-1)%no1+1) ps 0.8 lc rgb color((k-1)%no1+1) notitle"
-P4 = "for [k=1:nother*npeer] rows(word(other, (k-1)/np1+1), word(peer, (k-1)%np1+1)) using 4:(column(col(word(other, (k-1)/np1+1)))) with linespoints dt 3 lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%np1+1) notitle"
+P3 = "for [k=1:nother*nours] rows(word(other, (k-1)/no1+1), word(ours, (k-1)%no1+1)) using 4:(column(col(word(other, (k-1)/no1+1)))) with linespoints dt dt((k-1)/no1+2) lw 1.2 pt pto((k-1)%no1+1) ps 0.8 lc rgb color((k-1)%no1+1) notitle"
+P4 = "for [k=1:nother*npeer] rows(word(other, (k-1)/np1+1), word(peer, (k-1)%np1+1)) using 4:(column(col(word(other, (k-1)/np1+1)))) with linespoints dt dt((k-1)/np1+2) lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%np1+1) notitle"
 parts = ''
 if (nours > 0) { parts = parts . ', ' . P1 }
 if (npeer > 0) { parts = parts . ', ' . P2 }
 if (nother > 0 && nours > 0) { parts = parts . ', ' . P3 }
 if (nother > 0 && npeer > 0) { parts = parts . ', ' . P4 }
 eval('plot ' . parts[3:])
+
+# for tests/book_test.sh: the y axis against the largest point and ceiling drawn, after
+# the SVG's last element as an XML comment
+if (term eq 'svg') {
+    unset output
+    system(sprintf("echo '<!-- y axis: %s to %g; largest point drawn: %g; largest ceiling: %g -->' >> %s", \
+        (metric eq 'time_us') ? 'log' : 'linear', GPVAL_Y_MAX, GPVAL_DATA_Y_MAX, cmax, q(out)))
+}

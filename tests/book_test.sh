@@ -3,9 +3,13 @@
 #
 # Usage: tests/book_test.sh [REPO_ROOT]        (default: the current directory)
 # The book must be built first (`make book`, or `make book-test` does both).
+# Checks: pages, titles, figures (SVG, and a y axis at most twice the largest
+# value drawn), results tables (woven, no row without a number), no leftovers,
+# internal links, offline; the PDF's chapters and titles, and nothing past its
+# right margin.  How the HTML fits a window: tests/book_fit_test.sh.
 # Prints one "ok"/"FAIL" line per check, then "N passed, M failed"; exits 1
-# if any check failed.  The PDF text checks need pdftotext (poppler-utils)
-# and are skipped without it.
+# if any check failed.  The PDF text checks need pdftotext (poppler-utils,
+# which `make test` installs where it can) and are skipped without it.
 set -u
 root=${1:-.}
 cd "$root" || { echo "FAIL cannot cd to $root"; exit 1; }
@@ -84,6 +88,37 @@ for c in "${chapters[@]}"; do
   fi
 done
 
+# ------------------------------------------------------------------ rows with a value
+# In a table of numbers (its numbers are right-aligned), every row has a number: a row of
+# dashes says nothing.  Rows are printed as the text of their first cell.
+for p in "${pages[@]}"; do
+  empty=$(awk '
+    /<tbody>/ { body = 1 } /<\/tbody>/ { body = 0 }
+    body && /<tr/ { label = ""; numeric = 0; valued = 0; cells = 0 }
+    body && /<td/ {
+      text = $0; gsub(/<[^>]*>/, "", text); gsub(/^[ \t]+|[ \t]+$/, "", text)
+      if (cells++ == 0) label = text
+      if (/text-align: right/) { numeric++; if (text != "" && text != "–") valued++ }
+    }
+    body && /<\/tr>/ && numeric > 0 && valued == 0 { printf "%s; ", label }' "$p")
+  check "$p: every row of a table of numbers has a number${empty:+ (not: $empty)}" test -z "$empty"
+done
+
+# ------------------------------------------------------------------ figure scales
+# bandwidth.gp ends each SVG with the y axis and the largest point and ceiling drawn:
+# an axis more than twice as high as anything drawn squeezes the curves to its foot.
+for f in "$html"/figures/*.svg; do
+  line=$(grep -o '<!-- y axis: [^>]*-->' "$f" | tail -1)
+  if [ -z "$line" ]; then fail "$f: no y-axis comment from figures/bandwidth.gp"; continue; fi
+  case $line in *'y axis: log'*) ok "$f: logarithmic y axis"; continue ;; esac
+  verdict=$(printf '%s\n' "$line" | awk '{
+    gsub(/[;:]/, " "); for (i = 1; i <= NF; i++) { if ($i == "to") a = $(i+1); if ($i == "drawn") d = $(i+1); if ($i == "ceiling") c = $(i+1) }
+    m = (d + 0 > c + 0) ? d + 0 : c + 0
+    printf "%s %g %g", (m > 0 && a + 0 <= 2 * m) ? "ok" : "bad", a, m }')
+  read -r v axis most <<< "$verdict"
+  check "$f: y axis to $axis, at most twice the largest value drawn ($most)" test "$v" = ok
+done
+
 # ------------------------------------------------------------------ leftovers
 for p in "${pages[@]}"; do
   # a <<name>> line left inside code (tags stripped) = an unwoven reference
@@ -143,6 +178,16 @@ if [ -s "$pdf" ] && [ "$(head -c 5 "$pdf")" = "%PDF-" ]; then
       want=$(printf '%s' "$t" | sed 's/[`*_]//g' | squash)
       grep -qF "$want" "$tmp/book.sq" && ok "title '$t' in $pdf" || fail "title '$t' not in $pdf"
     done
+    # nothing runs into the right margin (a table too wide, a line that did not break):
+    # no word ends more than 6 pt past the text block of book/metadata.yaml's geometry
+    margin=$(sed -n 's/.*margin=\([0-9.]*\)cm.*/\1/p' book/metadata.yaml | head -1)
+    pdftotext -bbox "$pdf" "$tmp/bbox.html" 2>/dev/null
+    past=$(awk -v m="${margin:-2.5}" '
+      /<page / { n++; match($0, /width="[0-9.]+"/); w = substr($0, RSTART + 7, RLENGTH - 8) + 0 }
+      /<word / { match($0, /xMax="[0-9.]+"/); x = substr($0, RSTART + 6, RLENGTH - 7) + 0
+        t = $0; sub(/.*">/, "", t); sub(/<\/word>.*/, "", t)
+        if (x > w - m * 72 / 2.54 + 6) printf "p. %d \"%s\"; ", n, t }' "$tmp/bbox.html" | head -c 300)
+    check "$pdf: nothing past the right margin${past:+ (not: $past)}" test -z "$past"
   else
     echo "     (pdftotext not installed: PDF chapter checks skipped)"
   fi

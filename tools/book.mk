@@ -15,6 +15,8 @@
 #   book-deps     install pandoc/gnuplot/LaTeX from Debian if one is missing; an
 #                 order-only prerequisite of every rule that runs one of them, so it
 #                 runs first (also under make -j)
+#   book-test-deps  for `make test` only: Chromium and pdftotext, where they can be
+#                 installed (the tests that need them skip otherwise)
 #   book-clean    remove what these rules built
 #
 # Figures.  FIGURES lists figure stems; by default every `![...](STEM.svg)`
@@ -59,21 +61,38 @@ BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
 # sources named by provenance files: pages re-check staleness when they change
 BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
                    $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
-BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml
+# REF_GPU and the GPUs with data as a file, rewritten only when they change: pages and
+# figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200, or a new
+# Makefile line) or a GPU's data is removed (a new one's CSVs are prerequisites anyway)
+BOOK_GPU_STAMP := $(BUILD)/book-gpus
+$(shell mkdir -p $(BUILD) && echo '$(REF_GPU): $(BOOK_GPUS)' | cmp -s - $(BOOK_GPU_STAMP) || \
+  echo '$(REF_GPU): $(BOOK_GPUS)' > $(BOOK_GPU_STAMP))
+BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_GPU_STAMP)
 
 FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
              | sed 's/^](//; s/\.svg)$$//' | sort -u)
 
 book_fig_csv = $(or $(FIG_$(1)_CSV),$(if $(findstring -,$(1)),$(shell echo '$(1)' | sed 's/-[^-]*$$//'),$(1)))
-book_fig_others = $(filter-out $(DATA_DIR)/$(REF_GPU)/%,$(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv))
+# the CSVs a figure draws: the reference GPU's first (where it has one), then the others
+book_fig_csvs = $(wildcard $(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv) \
+  $(sort $(filter-out $(DATA_DIR)/$(REF_GPU)/%,$(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv)))
 
 BOOK_PAGES    := $(patsubst chapters/%.md,$(BOOK_HTML)/%.html,$(CHAPTERS))
 BOOK_SVGS     := $(patsubst %,$(BOOK_FIGS)/%.svg,$(FIGURES))
 BOOK_PDFFIGS  := $(patsubst %,$(BOOK_FIGS)/%.pdf,$(FIGURES))
 BOOK_HTMLFIGS := $(patsubst %,$(BOOK_HTML)/figures/%.svg,$(FIGURES))
 
+# the version line of the title page: the commit built and its date (and whether files
+# git tracks were changed since), or outside a git checkout today's date
+ifndef BOOK_VERSION
+book_comma   := ,
+BOOK_VERSION := $(or $(shell git log -1 --format='%cs, commit %h' 2>/dev/null),$(shell date +%F))$(if \
+  $(shell git status --porcelain --untracked-files=no 2>/dev/null | head -1),$(book_comma) with local changes)
+endif
+
 # metadata common to HTML and PDF runs
 BOOK_META = -M chunk-index=$(BOOK_INDEX) -M data-dir=$(DATA_DIR) -M ref-gpu=$(REF_GPU) \
+  -M 'book-version=$(BOOK_VERSION)' \
   -M 'chapters=$(CHAPTERS)' -M 'gpus=$(BOOK_GPUS)' \
   -M 'figures=$(foreach f,$(FIGURES),$(f):$(call book_fig_csv,$(f)))' \
   $(if $(filter 1 yes true,$(BOOK_ALLOW_MISSING)),-M allow-missing-data=true)
@@ -85,7 +104,7 @@ BOOK_PANDOC = $(PANDOC) --metadata-file=$(BOOK_DIR)/metadata.yaml \
 BOOK_HTML_FLAGS = -s -t html5 --template=$(BOOK_DIR)/template.html --mathml \
   --section-divs -M figure-dir=figures
 
-.PHONY: book book-html book-pdf book-figures book-test book-deps book-clean
+.PHONY: book book-html book-pdf book-figures book-test book-deps book-test-deps book-clean
 
 book: book-html book-pdf
 
@@ -131,8 +150,8 @@ $(BOOK_HTML)/figures/%.svg: $(BOOK_FIGS)/%.svg | $(BOOK_HTML)/figures
 # ---------------------------------------------------------------- figures
 
 # $(call book_gnuplot,STEM,OUTPUT,TERM)
-book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(1)).csv'; \
-  other='$(call book_fig_others,$(1))'; out='$(2).tmp'; term='$(3)'; \
+book_gnuplot = $(GNUPLOT) -e "csv='$(firstword $(call book_fig_csvs,$(1)))'; \
+  other='$(wordlist 2,99,$(call book_fig_csvs,$(1)))'; out='$(2).tmp'; term='$(3)'; \
   metric='$(or $(FIG_$(1)_METRIC),gbps)'; dtype='$(FIG_$(1)_DTYPE)'; \
   peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'; \
   only='$(FIG_$(1)_VERSIONS)'; x='$(or $(FIG_$(1)_X),size)'; total='$(or $(FIG_$(1)_TOTAL),0)'" \
@@ -141,10 +160,12 @@ book_gnuplot = $(GNUPLOT) -e "csv='$(DATA_DIR)/$(REF_GPU)/$(call book_fig_csv,$(
 # A figure depends on its data, the script, and the Makefile that declares its FIG_ variables.
 define book_figure_rules
 $(BOOK_FIGS)/$(1).svg: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS) book-deps
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
+    $(BOOK_GPU_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,svg)
 $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
-    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile | $(BOOK_FIGS) book-deps
+    $(DATA_DIR)/*/$(call book_fig_csv,$(1)).provenance) figures/bandwidth.gp Makefile \
+    $(BOOK_GPU_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
 $(foreach f,$(FIGURES),$(eval $(call book_figure_rules,$(f))))
@@ -160,20 +181,33 @@ $(BOOK_PDF): $(CHAPTERS) $(BOOK_INDEX) $(BOOK_WEAVE) $(BOOK_DIR)/preamble.tex \
 
 # ---------------------------------------------------------------- tools
 
+# $(call book_apt,TOOLS,PACKAGES,OPTIONAL): when one of TOOLS is missing (a:b: either will
+# do), install PACKAGES from Debian as root or with passwordless sudo, else print the
+# command to run; then fail, or (OPTIONAL=1) carry on without them.
+book_apt = missing=; for t in $(1); do found=; for a in $$(echo $$t | tr ':' ' '); do \
+    command -v $$a >/dev/null 2>&1 && found=1; done; [ -n "$$found" ] || missing="$$missing $$t"; done; \
+  [ -z "$$missing" ] && exit 0; \
+  echo "$@: missing:$$missing"; \
+  cmd="apt-get install -y --no-install-recommends $(2)"; \
+  if [ "$$(id -u)" = 0 ]; then sudo=; \
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
+  else echo "$@: run as root:"; echo "  $$cmd"; exit $(if $(3),0,1); fi; \
+  echo "$$sudo $$cmd"; \
+  $$sudo $$cmd || { $$sudo apt-get update && $$sudo $$cmd; } $(if $(3),|| echo "$@: not installed")
+
 BOOK_APT_PACKAGES := pandoc gnuplot-nox texlive-latex-base texlive-latex-recommended \
   texlive-fonts-recommended texlive-latex-extra lmodern
 
 book-deps:
-	@missing=; for t in $(PANDOC) $(GNUPLOT) pdflatex; do \
-	  command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	[ -z "$$missing" ] && exit 0; \
-	echo "book-deps: missing:$$missing"; \
-	cmd="apt-get install -y --no-install-recommends $(BOOK_APT_PACKAGES)"; \
-	if [ "$$(id -u)" = 0 ]; then sudo=; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
-	else echo "book-deps: run as root:"; echo "  $$cmd"; exit 1; fi; \
-	echo "$$sudo $$cmd"; \
-	$$sudo $$cmd || { $$sudo apt-get update && $$sudo $$cmd; }
+	@$(call book_apt,$(PANDOC) $(GNUPLOT) pdflatex,$(BOOK_APT_PACKAGES))
+
+# Only for `make test`: Chromium measures the HTML pages (tests/book_fit_test.sh, skipped
+# without it) and pdftotext reads the PDF (tests/book_test.sh).  About 120 MB to fetch.
+BOOK_TEST_APT_PACKAGES := chromium poppler-utils
+
+test: book-test-deps
+book-test-deps: | book-deps
+	@$(call book_apt,chromium:chromium-browser:google-chrome:google-chrome-stable pdftotext,$(BOOK_TEST_APT_PACKAGES),1)
 
 book-clean:
 	rm -rf $(BOOK_HTML) $(BOOK_PDF) $(BOOK_FIGS) $(BOOK_INDEX)

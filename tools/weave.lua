@@ -10,9 +10,14 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               page).  Undefined references are errors.
   2. keys     Inline spans [csv/version/dtype/size/column]{.r} (and ratios
               "A / B") become formatted numbers from the measured CSVs of the
-              reference GPU (or `gpu=slug`).  Unresolved keys are errors.
+              reference GPU (or `gpu=slug`; where the reference has no data for
+              that CSV, the first GPU that has).  Unresolved keys are errors.
   3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
-              become one table per GPU with data (reference GPU first).
+              become one table per GPU with data (reference first; "The same
+              on GPU" after the first), of the rows and size columns that hold
+              a value; tables with too many sizes are split.  A Markdown table
+              of result keys (a table of ratios) is repeated for each GPU the
+              same way.  A GPU without the CSV is named: "No data for the GPU".
   4. stale    Tables and figures whose provenance `sources_sha1` no longer
               matches the sources get a prominent note (class "stale").
   5. figures  ![caption](stem.svg) is pointed at figure-dir (.pdf for LaTeX)
@@ -33,6 +38,7 @@ Metadata (pandoc -M key=value):
                 by matching each chapter's first `# ` heading
   gpus          optional space separated GPU slugs with data (default: ls)
   index-page    true: build the HTML contents page instead of a chapter
+  book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
@@ -343,6 +349,11 @@ local function chunk_pieces(cb)
   return pieces
 end
 
+-- LaTeX: a page break here unless `lines` more lines fit on this page.
+local function needspace(lines)
+  return pandoc.RawBlock('latex', string.format('\\needspace{%d\\baselineskip}', lines))
+end
+
 -- A chunk (root or named) becomes caption + pieces inside a "chunk" box.
 local function weave_chunk(cb)
   local kind, name, seq, id
@@ -356,7 +367,10 @@ local function weave_chunk(cb)
   end
   local body = chunk_pieces(cb)
   if S.latex then
-    local out = pandoc.List({ chunk_caption(kind, name, seq, id),
+    -- the caption never ends a page: it stays with the chunk's first lines (four at most)
+    local _, lines = cb.text:gsub('\n', '')
+    local out = pandoc.List({ needspace(math.min(lines + 1, 4) + 4),
+      chunk_caption(kind, name, seq, id),
       pandoc.RawBlock('latex', '\\begin{chunkbody}') })
     out:extend(body)
     out:insert(pandoc.RawBlock('latex', '\\end{chunkbody}'))
@@ -418,8 +432,19 @@ local function load_provenance(gpu, csv)
   return load_once(S.prov, gpu .. '/' .. csv, '.provenance', parse_provenance)
 end
 
+-- The name of a GPU from the provenance beside `csv`, else from any of its provenance files
+-- (a GPU without data for one chapter is still named), else its slug.
 local function gpu_name(gpu, csv)
-  local p = load_provenance(gpu, csv)
+  local p = csv and load_provenance(gpu, csv)
+  if not (p and p.gpu) then
+    local ls = io.popen('ls "' .. S.data_dir .. '/' .. gpu .. '" 2>/dev/null')
+    for f in (ls and ls:lines() or function() end) do
+      local other = f:match('^(.*)%.provenance$')
+      p = other and load_provenance(gpu, other)
+      if p and p.gpu then break end
+    end
+    if ls then ls:close() end
+  end
   return (p and p.gpu) or gpu
 end
 
@@ -464,14 +489,15 @@ local function staleness(gpu, csv)
   return S.stale[key]
 end
 
--- GPUs that have data for `csv`: reference first, then the readers' own.
+-- GPUs that have data for `csv`, reference first, then the others (earlier GPUs and the
+-- reader's own); and those that have none.
 local function gpus_with(csv)
-  local out = {}
-  if load_csv(S.ref_gpu, csv) then out[1] = S.ref_gpu end
+  local with, without = {}, {}
   for _, g in ipairs(S.gpus) do
-    if g ~= S.ref_gpu and load_csv(g, csv) then out[#out + 1] = g end
+    local list = load_csv(g, csv) and with or without
+    list[#list + 1] = g
   end
-  return out
+  return with, without
 end
 
 -- A note box: HTML div.note.KIND; LaTeX environment booknote/bookstale.
@@ -542,7 +568,8 @@ local UNIT_OF = { gbps = 'Effective bandwidth (GB/s)', time_us = 'Time (µs)',
   max_rel_err = 'Maximum relative error' }
 
 -- Size header: 2^k when an exact power of two or written as one (2^25:10), else the raw key.
-local function size_inlines(size)
+local size_inlines
+function size_inlines(size)
   local n = tonumber(size)
   if n and n >= 2 and n == math.floor(n) then
     local k = math.floor(math.log(n, 2) + 0.5)
@@ -552,6 +579,12 @@ local function size_inlines(size)
   end
   local k, rest = size:match('^2%^(%d+)(.*)$')  -- a key written as a power: 2^25:10
   if k then return { pandoc.Str('2'), pandoc.Superscript({ pandoc.Str(k) }), pandoc.Str(rest) } end
+  local rows, cols = size:match('^(%d+)x(%d+)$')  -- a shape ROWSxCOLS: 2^20×32
+  if rows then
+    local out = pandoc.List(size_inlines(rows))
+    out:insert(pandoc.Str('×' .. cols))
+    return out
+  end
   return { pandoc.Str(size) }
 end
 
@@ -575,9 +608,13 @@ local function key_value(key, gpu)
   return nil
 end
 
-local function result_span(span)
+-- The value of a key span on its gpu= (default: `gpu`, else the first GPU with data for
+-- its CSV: the reference, unless it has none).  A key that first GPU lacks is an error;
+-- one another GPU lacks is a dash: not every GPU ran every peer.
+local function result_span(span, gpu)
   local key = stringify(span.content)
-  local gpu = span.attributes.gpu or S.ref_gpu
+  local first = gpus_with(key:match('^%s*([^/]+)/') or '')[1] or S.ref_gpu
+  gpu = span.attributes.gpu or gpu or first
   local a, b = key:match('^(.-)%s+/%s+(.-)$')
   local text
   if a then
@@ -592,9 +629,12 @@ local function result_span(span)
     local v, col = key_value(key, gpu)
     if v then text = format_value(col, v) end
   end
+  if not text and gpu ~= first and not span.attributes.gpu then
+    return pandoc.Span({ pandoc.Str('–') }, pandoc.Attr('', { 'r-none' }, { { 'title', key } }))
+  end
   if not text then
     local msg = "unresolved result key '" .. key .. "'" ..
-      (gpu ~= S.ref_gpu and (' (gpu=' .. gpu .. ')') or '')
+      (gpu ~= first and (' (gpu=' .. gpu .. ')') or '')
     if not S.lenient then fail(msg) else warn(msg) end
     -- lenient drafts show a visible marker (tests/book_test.sh fails on it)
     return pandoc.Span({ pandoc.Str('[no data: ' .. key .. ']') },
@@ -688,13 +728,13 @@ local function metric_cell(r, metric, best)
   return cell(inl)
 end
 
--- Size columns that one table can hold in the PDF, whose page is narrower than a screen
--- (one fewer where a dtype column is shown).
-local PDF_SIZE_COLUMNS = 7
+-- Size columns that one table can hold: the PDF's page is narrower than a screen (one
+-- fewer where a dtype column is shown).  Wider tables are split by size columns.
+local SIZE_COLUMNS = { latex = 7, html = 10 }
 
--- The sizes in parts of at most `most`, as even as possible (LaTeX only).
+-- The sizes in parts of at most `most`, as even as possible.
 local function size_parts(sizes, most)
-  if not S.latex or #sizes <= most then return { sizes } end
+  if #sizes <= most then return { sizes } end
   local n = math.ceil(#sizes / most)
   local per, parts = math.ceil(#sizes / n), {}
   for i = 1, #sizes, per do
@@ -703,49 +743,94 @@ local function size_parts(sizes, most)
   return parts
 end
 
--- The pandoc Tables for one GPU: one, or in the PDF one per part of the sizes.
-local function gpu_tables(gpu, opts, caption_inlines)
-  local groups, sizes = table_rows(load_csv(gpu, opts.csv), opts)
-  local dtypes = {}
-  for _, g in ipairs(groups) do dtypes[g.dtype] = true end
+-- Whether a group has a value (or a failed check) at one of the sizes: a table shows only
+-- rows that say something in it.
+local function has_value(g, sizes, metric)
+  for _, s in ipairs(sizes) do
+    local r = g.cells[s]
+    if r and ((r[metric] or '') ~= '' or r.status == 'fail') then return true end
+  end
+  return false
+end
+
+-- LaTeX: keep a table of `rows` rows and a caption of `chars` characters on one page
+-- where it fits on one (a longtable otherwise breaks anywhere, even before its last row).
+local function keep_together(rows, chars)
+  return needspace(rows + 8 + math.ceil(chars / 110))
+end
+
+-- "No data for the NAME." for each of the GPUs `without` data for a table or figure.
+local function no_data_for(without)
+  local out = {}
+  for _, g in ipairs(without) do out[#out + 1] = 'No data for the ' .. gpu_name(g) .. '.' end
+  return table.concat(out, ' ')
+end
+
+-- Caption inlines that say where the numbers come from: for the first GPU "Measured on
+-- **NAME** on DATE by `make bench`.", for the next ones "The same on **NAME**, measured on
+-- DATE."; then "No data for the NAME." for each GPU without this CSV.
+local function measured_on(gpu, csv, first, without)
+  local md = first and ('Measured on **' .. gpu_name(gpu, csv) .. '** on ' .. gpu_date(gpu, csv) ..
+    ' by `make bench`.') or ('The same on **' .. gpu_name(gpu, csv) .. '**, measured on ' ..
+    gpu_date(gpu, csv) .. '.')
+  local out = pandoc.List(pandoc.read(md, 'markdown').blocks[1].content)
+  if first and #without > 0 then out:extend({ pandoc.Space(), pandoc.Str(no_data_for(without)) }) end
+  return out
+end
+
+-- The pandoc Tables for one GPU: one, or one per part of the sizes where they are too
+-- many for the page.
+local function gpu_tables(gpu, opts, caption_inlines, first, without)
+  local groups, all_sizes = table_rows(load_csv(gpu, opts.csv), opts)
+  -- the size columns with a value in them
+  local sizes = {}
+  for _, s in ipairs(all_sizes) do
+    for _, g in ipairs(groups) do
+      if g.kind ~= 'ceiling' and has_value(g, { s }, opts.metric) then
+        sizes[#sizes + 1] = s
+        break
+      end
+    end
+  end
+  local dtypes = {}  -- a dtype column where the versions differ in it (ceilings are f32)
+  for _, g in ipairs(groups) do if g.kind ~= 'ceiling' then dtypes[g.dtype] = true end end
   local show_dtype = next(dtypes) ~= nil and next(dtypes, next(dtypes)) ~= nil
-  local colset = {}
-  for _, s in ipairs(sizes) do colset[s] = true end
   local best = best_per_size(groups, sizes, opts.metric)
 
   -- ceilings measured at a size not shown are mentioned in the caption instead
-  local offside = {}
+  local offside = pandoc.List()
   for _, g in ipairs(groups) do
-    local has_cell = false
-    for s in pairs(g.cells) do if colset[s] then has_cell = true end end
-    if g.kind == 'ceiling' and not has_cell then
+    if g.kind == 'ceiling' and not has_value(g, sizes, opts.metric) then
       for s, r in pairs(g.cells) do
-        if r[opts.metric] and r[opts.metric] ~= '' then
-          offside[#offside + 1] = g.version .. ' ' .. format_value(opts.metric, r[opts.metric]) ..
-            ' at ' .. stringify(size_inlines(s)):gsub('^2(%d+)$', '2^%1')
+        if (r[opts.metric] or '') ~= '' then
+          offside:insert(#offside > 0 and pandoc.Str(', ') or pandoc.Str('Ceilings: '))
+          offside:extend({ pandoc.Code(g.version), pandoc.Space(),
+            pandoc.Str(format_value(opts.metric, r[opts.metric])), pandoc.Space(),
+            pandoc.Str('at'), pandoc.Space() })
+          offside:extend(size_inlines(s))
         end
       end
-      g.offside = true
     end
   end
 
   local cap = pandoc.List()
-  if gpu ~= S.ref_gpu then
-    cap:extend({ pandoc.Strong({ pandoc.Str('Your GPU.') }), pandoc.Space() })
+  if first then
+    -- the author's caption, or a generic one naming the metric
+    local lead = (UNIT_OF[opts.metric] or opts.metric) .. ' by version and number of elements.'
+    if #caption_inlines > 0 then cap:extend(caption_inlines)
+    else cap:extend(pandoc.read(lead, 'markdown').blocks[1].content) end
+    cap:insert(pandoc.Space())
   end
-  -- the author's caption, or a generic one naming the metric
-  local lead = (UNIT_OF[opts.metric] or opts.metric) .. ' by version and number of elements.'
-  if #caption_inlines > 0 then cap:extend(caption_inlines)
-  else cap:extend(pandoc.read(lead, 'markdown').blocks[1].content) end
-  cap:insert(pandoc.Space())
-  cap:extend(pandoc.read('Measured on **' .. gpu_name(gpu, opts.csv) ..
-    '** on ' .. gpu_date(gpu, opts.csv) .. ' by', 'markdown').blocks[1].content)
-  cap:extend({ pandoc.Space(), pandoc.Code('make bench'), pandoc.Str('.') })
+  cap:extend(measured_on(gpu, opts.csv, first, without))
   if #offside > 0 then
-    cap:extend({ pandoc.Space(), pandoc.Str('Ceilings: ' .. table.concat(offside, ', ') .. '.') })
+    cap:insert(pandoc.Space())
+    cap:extend(offside)
+    cap:insert(pandoc.Str('.'))
   end
 
-  local tables, parts = pandoc.List(), size_parts(sizes, PDF_SIZE_COLUMNS - (show_dtype and 1 or 0))
+  local tables = pandoc.List()
+  local most = SIZE_COLUMNS[S.latex and 'latex' or 'html'] - (show_dtype and 1 or 0)
+  local parts = size_parts(sizes, most)
   for k, part in ipairs(parts) do
     local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
     local aligns = { pandoc.AlignLeft, pandoc.AlignLeft }
@@ -759,7 +844,7 @@ local function gpu_tables(gpu, opts, caption_inlines)
     end
     local rows = {}
     for _, g in ipairs(groups) do
-      if not g.offside then
+      if has_value(g, part, opts.metric) then
         local kind = g.kind == 'ours' and '' or g.kind
         local row = { cell({ pandoc.Code(g.version) }),
           cell(kind ~= '' and { pandoc.Emph({ pandoc.Str(kind) }) } or {}) }
@@ -777,9 +862,29 @@ local function gpu_tables(gpu, opts, caption_inlines)
     end
     local st = pandoc.SimpleTable(c, aligns, {}, headers, rows)
     for i = 1, #aligns do st.widths[i] = 0 end
+    if S.latex then tables:insert(keep_together(#rows, #stringify(c))) end
     tables:insert(utils.from_simple_table(st))
   end
   return tables
+end
+
+-- One block per GPU with data, in book order, each holding its stale note (if any) and
+-- its tables, built by tables_of(gpu, first, without).
+local function per_gpu(csv, tables_of)
+  local out = pandoc.List()
+  local with, without = gpus_with(csv)
+  if #with == 0 then out:insert(no_data_note()) end
+  for i, gpu in ipairs(with) do
+    local blocks = pandoc.List()
+    local note = stale_note(gpu, csv)
+    if note then blocks:insert(note) end
+    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\begin{resultstable}')) end
+    blocks:extend(tables_of(gpu, i == 1, without))
+    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\end{resultstable}')) end
+    local classes = { 'results-table', gpu == S.ref_gpu and 'ref-gpu' or 'other-gpu' }
+    out:insert(pandoc.Div(blocks, pandoc.Attr('', classes, { { 'data-gpu', gpu } })))
+  end
+  return out
 end
 
 local function results_div(div)
@@ -798,23 +903,78 @@ local function results_div(div)
       caption:extend(b.content)
     end
   end
-  local out = pandoc.List()
-  local gpus = gpus_with(opts.csv)
-  if #gpus == 0 then
-    out:insert(no_data_note())
-  end
-  for _, gpu in ipairs(gpus) do
-    local note = stale_note(gpu, opts.csv)
-    local blocks = pandoc.List()
-    if note then blocks:insert(note) end
-    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\begin{resultstable}')) end
-    blocks:extend(gpu_tables(gpu, opts, caption))
-    if S.latex then blocks:insert(pandoc.RawBlock('latex', '\\end{resultstable}')) end
-    local classes = { 'results-table', gpu == S.ref_gpu and 'ref-gpu' or 'reader-gpu' }
-    out:insert(pandoc.Div(blocks, pandoc.Attr('', classes, { { 'data-gpu', gpu } })))
-  end
-  div.content = out
+  div.content = per_gpu(opts.csv, function(gpu, first, without)
+    return gpu_tables(gpu, opts, caption, first, without)
+  end)
   return div
+end
+
+------------------------------------------------------------------------
+-- Tables of result keys: a Markdown table whose cells hold [key]{.r} spans (ratios)
+------------------------------------------------------------------------
+
+-- The CSV named by the first result key in a block, or nil.
+local function first_key_csv(block)
+  local csv
+  pandoc.walk_block(block, { Span = function(sp)
+    if not csv and sp.classes:includes('r') and not sp.attributes.gpu then
+      csv = stringify(sp.content):match('^%s*([^/]+)/')
+    end
+  end })
+  return csv
+end
+
+-- The table for one GPU: its keys resolved on that GPU (a key the reference lacks is an
+-- error, one another GPU lacks a dash), the columns of numbers right-aligned, the rows
+-- without a number left out, and the caption saying which GPU.
+local function key_table_for(tbl, gpu, csv, first, without)
+  local t = pandoc.walk_block(tbl, { Span = function(sp)
+    if sp.classes:includes('r') then return result_span(sp, gpu) end
+  end })
+  -- no widths: each column as wide as its contents (a Markdown table's source lines give
+  -- relative widths otherwise)
+  for i, cs in ipairs(t.colspecs) do t.colspecs[i] = { cs[1] } end
+  for _, body in ipairs(t.bodies) do
+    local kept = pandoc.List()
+    for _, row in ipairs(body.body) do
+      local values = 0
+      for i, c in ipairs(row.cells) do
+        pandoc.walk_block(pandoc.Div(c.contents), { Span = function(sp)
+          if sp.classes:includes('r-value') then
+            values = values + 1
+            t.colspecs[i] = { pandoc.AlignRight }
+          end
+        end })
+      end
+      if values > 0 then kept:insert(row) end
+    end
+    body.body = kept
+  end
+  local cap = pandoc.List()
+  local long = t.caption.long or {}
+  if #long > 0 and first then
+    cap:extend(long[1].content)
+    cap:insert(pandoc.Space())
+  end
+  cap:extend(measured_on(gpu, csv, first, without))
+  t.caption.long = { pandoc.Plain(cap) }
+  local out = pandoc.List()
+  if S.latex then
+    local rows = 0
+    for _, body in ipairs(t.bodies) do rows = rows + #body.body end
+    out:insert(keep_together(rows, #stringify(cap)))
+  end
+  out:insert(t)
+  return out
+end
+
+-- A table holding result keys becomes one table per GPU with data, like a results div.
+local function key_table(tbl)
+  local csv = first_key_csv(tbl)
+  if not csv then return nil end
+  return pandoc.Div(per_gpu(csv, function(gpu, first, without)
+    return key_table_for(tbl, gpu, csv, first, without)
+  end), pandoc.Attr('', { 'results', 'key-table' }))
 end
 
 ------------------------------------------------------------------------
@@ -847,21 +1007,24 @@ local function figure_para(para)
   local img = para.content[1]
   if #img.caption == 0 or not is_local_name(img.src) then return nil end
   local csv = figure_csv(img)
-  local gpus = gpus_with(csv)
+  local with, without = gpus_with(csv)
   local notes = pandoc.List()
   local cap = pandoc.List(img.caption)
-  if #gpus == 0 then
+  if #with == 0 then
     notes:insert(no_data_note())
   else
     local parts = {}
-    for i, g in ipairs(gpus) do
-      parts[#parts + 1] = gpu_name(g, csv) .. ' (' .. gpu_date(g, csv) .. ')' ..
-        (i > 1 and ', open points' or '')
+    for _, g in ipairs(with) do
+      parts[#parts + 1] = gpu_name(g, csv) .. ' (' .. gpu_date(g, csv) .. ')'
       local note = stale_note(g, csv)
       if note then notes:insert(note) end
     end
-    cap:extend({ pandoc.Str('.'), pandoc.Space(), pandoc.Span({ pandoc.Str('Measured on ' ..
-      table.concat(parts, '; ') .. '.') }, pandoc.Attr('', { 'provenance' })) })
+    local text = 'Measured on ' .. table.concat(parts, ', ', 1, #parts - 1) ..
+      (#parts > 1 and ' and ' or '') .. parts[#parts] ..
+      (#parts > 1 and '; the key above the plot tells them apart.' or '.')
+    if #without > 0 then text = text .. ' ' .. no_data_for(without) end
+    cap:extend({ pandoc.Str('.'), pandoc.Space(),
+      pandoc.Span({ pandoc.Str(text) }, pandoc.Attr('', { 'provenance' })) })
   end
   img.caption = cap
   para.content[1] = rewrite_src(img)
@@ -893,6 +1056,8 @@ local function weave_blocks(blocks)
     if b.t == 'CodeBlock' and is_chunk(b) then
       local r = weave_chunk(b)
       if r.t then out:insert(r) else out:extend(r) end
+    elseif b.t == 'Table' and first_key_csv(b) then
+      out:insert(key_table(b))
     elseif b.t == 'Div' and b.classes:includes('results') then
       out:insert(results_div(b))
     elseif b.t == 'Div' or b.t == 'BlockQuote' then
@@ -995,6 +1160,11 @@ local function chapter_summary(path)
         out:insert(inl)
         if inl.t == 'Str' and inl.text:match('[.!?]$') then break end
       end
+      -- a paragraph that leads into a formula or a list ends in a colon: a summary ends in a stop
+      local last = out[#out]
+      if last and last.t == 'Str' and last.text:match(':$') then
+        out[#out] = pandoc.Str(last.text:gsub(':$', '.'))
+      end
       return out
     end
   end
@@ -1064,7 +1234,11 @@ local function setup(meta)
       p:close()
     end
   end
-  table.sort(S.gpus)
+  -- the reference first, then the others by slug
+  table.sort(S.gpus, function(a, b)
+    if (a == S.ref_gpu) ~= (b == S.ref_gpu) then return a == S.ref_gpu end
+    return a < b
+  end)
 end
 
 local function finish()
@@ -1074,8 +1248,28 @@ local function finish()
   end
 end
 
+-- The title page's last lines (PDF and contents page), as `date`: the GPUs measured, the
+-- reference first, and the version built (book-version: "DATE, commit HASH").
+local function set_title_lines(meta)
+  local names = {}
+  for _, g in ipairs(S.gpus) do names[#names + 1] = gpu_name(g) end
+  local lines = pandoc.List()
+  if #names > 0 then
+    lines:insert(pandoc.Str('Measured on the ' .. names[1] ..
+      (S.gpus[1] == S.ref_gpu and ' (the reference GPU)' or '') ..
+      (#names > 1 and (' and the ' .. table.concat(names, ', the ', 2)) or '')))
+  end
+  local version = meta_str(meta, 'book-version', nil)
+  if version then
+    if #lines > 0 then lines:insert(pandoc.LineBreak()) end
+    lines:insert(pandoc.Str('Version of ' .. version))
+  end
+  if #lines > 0 then meta.date = pandoc.MetaInlines(lines) end
+end
+
 function Pandoc(doc)
   setup(doc.meta)
+  set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
     local out = index_page(doc)
     finish()
