@@ -4,7 +4,7 @@
 
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
-REF_GPU      := nvidia-h100-80gb-hbm3
+REF_GPU      := nvidia-h200
 PROGRAMS     := measuring reduce elementwise atomics softmax
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
