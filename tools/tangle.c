@@ -483,12 +483,17 @@ static bool parse_attributes(const char *info, Attrs *a, const char **why)
 }
 
 /* ======================================================================
- * Output paths: relative, normalised, never leaving the repository
+ * Output paths: relative, normalised, under code/ and nowhere else
  * ====================================================================== */
+
+/* The one folder that tangled files go to, relative to the --root. */
+#define CODE_DIR "code"
 
 /*
  * Normalise a root's file= path ("a/./b//c" -> "a/b/c", "a/../b" -> "b").
- * Returns NULL with *why set if the path is absolute or escapes.
+ * Returns NULL with *why set if the path is absolute, escapes, or names
+ * anything but a file under code/ (never chapters/, tools/, the Makefile
+ * or .git).
  */
 static char *normalise_path(const char *path, const char **why)
 {
@@ -528,6 +533,12 @@ static char *normalise_path(const char *path, const char **why)
     if (len == 0) {
         free(out);
         *why = "names no file";
+        return NULL;
+    }
+    size_t n = strlen(CODE_DIR);
+    if (len <= n + 1 || strncmp(out, CODE_DIR "/", n + 1)) {
+        free(out);
+        *why = "is not under " CODE_DIR "/ (tangled files go there only)";
         return NULL;
     }
     return out;

@@ -184,7 +184,7 @@ test_list() {
     if [ "$status" -ne 0 ]; then
         fail "$name" "exit status $status"
     elif [ "$(cat "$TMP/stdout")" != "$(printf '%s\n' code/Makefile \
-        figures/bandwidth.gp scripts/run.sh scripts/summary.py)" ]; then
+        code/figures/bandwidth.gp code/scripts/run.sh code/scripts/summary.py)" ]; then
         fail "$name" "wrong list: $(cat "$TMP/stdout")"
     elif [ -e "$work/code" ]; then
         fail "$name" "--list wrote files"
