@@ -125,6 +125,76 @@ static void buf_printf(Buf *b, const char *fmt, ...)
 static void buf_free(Buf *b) { free(b->data); }
 
 /* ======================================================================
+ * Hash table: names to indices, so that looking a chunk up costs the
+ * same in a book of ten chunks or of a million
+ * ====================================================================== */
+
+typedef struct {
+    const char *key; /* owned by the caller; NULL in an empty slot */
+    size_t value;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} Table;
+
+/* FNV-1a over the first n characters of s. */
+static size_t hash_name(const char *s, size_t n)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+/* The value stored for the first n characters of key, or NONE. */
+static size_t table_get(const Table *tb, const char *key, size_t n)
+{
+    if (tb->cap == 0)
+        return NONE;
+    size_t mask = tb->cap - 1;
+    for (size_t i = hash_name(key, n) & mask;; i = (i + 1) & mask) {
+        const Slot *s = &tb->slots[i];
+        if (!s->key)
+            return NONE;
+        if (!strncmp(s->key, key, n) && s->key[n] == '\0')
+            return s->value;
+    }
+}
+
+static void table_insert(Slot *slots, size_t cap, Slot item)
+{
+    size_t i = hash_name(item.key, strlen(item.key)) & (cap - 1);
+    while (slots[i].key)
+        i = (i + 1) & (cap - 1);
+    slots[i] = item;
+}
+
+/* Add a key that is not in the table yet; the table stays half empty. */
+static void table_put(Table *tb, const char *key, size_t value)
+{
+    if (2 * (tb->count + 1) > tb->cap) {
+        size_t cap = tb->cap ? 2 * tb->cap : 64;
+        Slot *slots = xrealloc(NULL, cap * sizeof *slots);
+        memset(slots, 0, cap * sizeof *slots);
+        for (size_t i = 0; i < tb->cap; i++)
+            if (tb->slots[i].key)
+                table_insert(slots, cap, tb->slots[i]);
+        free(tb->slots);
+        tb->slots = slots;
+        tb->cap = cap;
+    }
+    table_insert(tb->slots, tb->cap, (Slot){key, value});
+    tb->count++;
+}
+
+static void table_free(Table *tb) { free(tb->slots); }
+
+/* ======================================================================
  * Data model
  * ====================================================================== */
 
@@ -187,6 +257,7 @@ typedef struct {
     size_t nrefs, refs_cap;
     Chunk *chunks;
     size_t nchunks, chunks_cap;
+    Table chunk_names; /* chunk name -> index into chunks */
     Diagnostic *diags;
     size_t ndiags, diags_cap;
     int errors;
@@ -563,10 +634,7 @@ static bool is_c_family(const char *path)
 
 static size_t find_chunk(const Tangle *t, const char *name)
 {
-    for (size_t i = 0; i < t->nchunks; i++)
-        if (!strcmp(t->chunks[i].name, name))
-            return i;
-    return NONE;
+    return table_get(&t->chunk_names, name, strlen(name));
 }
 
 static size_t find_or_add_chunk(Tangle *t, const char *name)
@@ -576,6 +644,7 @@ static size_t find_or_add_chunk(Tangle *t, const char *name)
         return c;
     PUSH_SLOT(t->chunks, t->nchunks, t->chunks_cap);
     t->chunks[t->nchunks] = (Chunk){.name = xstrndup(name, strlen(name))};
+    table_put(&t->chunk_names, t->chunks[t->nchunks].name, t->nchunks);
     return t->nchunks++;
 }
 
@@ -785,23 +854,42 @@ static void find_cycles(Tangle *t)
     free(stack.items);
 }
 
-static void find_duplicate_roots(Tangle *t)
+/* Two roots may not name one file, nor may one sit inside the other
+ * ("code/a.cu" and "code/a.cu/x.cu"): one of them could not be written. */
+static void find_conflicting_roots(Tangle *t)
 {
+    Table roots = {0}; /* output path -> its first root block */
     for (size_t i = 0; i < t->nblocks; i++) {
         const Block *b = &t->blocks[i];
         if (b->kind != BLOCK_ROOT)
             continue;
-        for (size_t j = 0; j < i; j++) {
-            const Block *first = &t->blocks[j];
-            if (first->kind == BLOCK_ROOT && !strcmp(first->name, b->name)) {
-                error_at(t, b->source, b->fence_line,
-                         "file '%s' is produced twice (first at %s:%zu)",
-                         b->name, t->sources[first->source].path,
-                         first->fence_line);
-                break;
-            }
+        size_t j = table_get(&roots, b->name, strlen(b->name));
+        if (j == NONE) {
+            table_put(&roots, b->name, i);
+            continue;
+        }
+        const Block *first = &t->blocks[j];
+        error_at(t, b->source, b->fence_line,
+                 "file '%s' is produced twice (first at %s:%zu)", b->name,
+                 t->sources[first->source].path, first->fence_line);
+    }
+    for (size_t i = 0; i < t->nblocks; i++) {
+        const Block *b = &t->blocks[i];
+        if (b->kind != BLOCK_ROOT)
+            continue;
+        for (const char *s = strchr(b->name, '/'); s; s = strchr(s + 1, '/')) {
+            size_t j = table_get(&roots, b->name, (size_t)(s - b->name));
+            if (j == NONE)
+                continue;
+            const Block *outer = &t->blocks[j];
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' would be inside file '%s' (at %s:%zu)",
+                     b->name, outer->name, t->sources[outer->source].path,
+                     outer->fence_line);
+            break;
         }
     }
+    table_free(&roots);
 }
 
 static void warn_unused_chunks(Tangle *t)
@@ -1147,6 +1235,7 @@ static void free_tangle(Tangle *t)
     free(t->blocks);
     free(t->refs);
     free(t->chunks);
+    table_free(&t->chunk_names);
     for (size_t i = 0; i < t->ndiags; i++)
         free(t->diags[i].text);
     free(t->diags);
@@ -1185,7 +1274,7 @@ int main(int argc, char **argv)
         parse_source(&t, i);
     resolve_references(&t);
     find_cycles(&t);
-    find_duplicate_roots(&t);
+    find_conflicting_roots(&t);
     warn_unused_chunks(&t);
     print_diagnostics(&t);
     if (t.errors) {
