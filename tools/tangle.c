@@ -794,63 +794,111 @@ static void resolve_references(Tangle *t)
     }
 }
 
+/*
+ * The references of a chunk (all its blocks, in order) or of a root block,
+ * followed one at a time.  The cycle check and the expansion keep these
+ * on explicit stacks: a chain of 100,000 nested chunks is just a deep
+ * stack, not a deep recursion.
+ */
 typedef struct {
-    size_t *items;
+    size_t chunk;    /* NONE when walking a root block */
+    size_t nth;      /* which of the chunk's blocks is being walked */
+    size_t ref, end; /* the block's references still to follow: [ref, end) */
+} Walk;
+
+static Walk walk_block(const Tangle *t, size_t chunk, size_t nth,
+                       size_t block)
+{
+    const Block *b = &t->blocks[block];
+    return (Walk){chunk, nth, b->first_ref, b->first_ref + b->nrefs};
+}
+
+static Walk walk_chunk(const Tangle *t, size_t chunk)
+{
+    return walk_block(t, chunk, 0, t->chunks[chunk].blocks[0]);
+}
+
+/* The next reference of the walk (an index into t->refs), or NONE. */
+static size_t walk_next(const Tangle *t, Walk *w)
+{
+    while (w->ref == w->end) {
+        if (w->chunk == NONE || w->nth + 1 == t->chunks[w->chunk].nblocks)
+            return NONE;
+        *w = walk_block(t, w->chunk, w->nth + 1,
+                        t->chunks[w->chunk].blocks[w->nth + 1]);
+    }
+    return w->ref++;
+}
+
+typedef struct {
+    Walk *items; /* room for every chunk and one root: no cycle is entered */
     size_t len;
 } Stack;
 
+/* Name the chunks of a cycle; a long one shows its ends and a count. */
 static void report_cycle(Tangle *t, const Ref *r, const Stack *stack)
 {
-    Buf path = {0};
+    enum { SHOWN = 6 }; /* chunks shown at each end of a long cycle */
     size_t from = stack->len;
-    while (from > 0 && stack->items[from - 1] != r->target)
+    while (stack->items[from - 1].chunk != r->target)
         from--;
-    for (size_t i = from - 1; i < stack->len; i++)
-        buf_printf(&path, "%s -> ", t->chunks[stack->items[i]].name);
+    size_t n = stack->len - (from - 1);
+    Buf path = {0};
+    for (size_t i = from - 1; i < stack->len; i++) {
+        size_t k = i - (from - 1);
+        if (n > 2 * SHOWN && k >= SHOWN && k < n - SHOWN) {
+            if (k == SHOWN)
+                buf_printf(&path, "... (%zu more) -> ", n - 2 * SHOWN);
+            continue;
+        }
+        buf_printf(&path, "%s -> ", t->chunks[stack->items[i].chunk].name);
+    }
     buf_add(&path, t->chunks[r->target].name);
     error_at(t, ref_source(t, r), ref_line(t, r), "reference cycle: %s",
              path.data);
     buf_free(&path);
 }
 
-static void visit_chunk(Tangle *t, size_t c, Stack *stack);
-
-/* Follow the references of one block, depth first. */
-static void visit_block(Tangle *t, const Block *b, Stack *stack)
+/* Depth first from one walk, reporting every reference back into a chunk
+ * that is still being walked. */
+static void visit(Tangle *t, Walk start, Stack *stack)
 {
-    for (size_t i = b->first_ref; i < b->first_ref + b->nrefs; i++) {
+    stack->items[stack->len++] = start;
+    while (stack->len > 0) {
+        Walk *w = &stack->items[stack->len - 1];
+        size_t i = walk_next(t, w);
+        if (i == NONE) {
+            if (w->chunk != NONE)
+                t->chunks[w->chunk].mark = MARK_DONE;
+            stack->len--;
+            continue;
+        }
         const Ref *r = &t->refs[i];
         if (r->target == NONE)
             continue;
         Mark m = t->chunks[r->target].mark;
-        if (m == MARK_ACTIVE)
+        if (m == MARK_ACTIVE) {
             report_cycle(t, r, stack);
-        else if (m == MARK_NEW)
-            visit_chunk(t, r->target, stack);
+        } else if (m == MARK_NEW) {
+            t->chunks[r->target].mark = MARK_ACTIVE;
+            stack->items[stack->len++] = walk_chunk(t, r->target);
+        }
     }
-}
-
-static void visit_chunk(Tangle *t, size_t c, Stack *stack)
-{
-    t->chunks[c].mark = MARK_ACTIVE;
-    stack->items[stack->len++] = c;
-    for (size_t i = 0; i < t->chunks[c].nblocks; i++)
-        visit_block(t, &t->blocks[t->chunks[c].blocks[i]], stack);
-    stack->len--;
-    t->chunks[c].mark = MARK_DONE;
 }
 
 /* Report every back edge of the reference graph, starting from the roots
  * so that the cycles are reported where a reader meets them first. */
 static void find_cycles(Tangle *t)
 {
-    Stack stack = {xrealloc(NULL, (t->nchunks + 1) * sizeof(size_t)), 0};
+    Stack stack = {xrealloc(NULL, (t->nchunks + 1) * sizeof(Walk)), 0};
     for (size_t i = 0; i < t->nblocks; i++)
         if (t->blocks[i].kind == BLOCK_ROOT)
-            visit_block(t, &t->blocks[i], &stack);
+            visit(t, walk_block(t, NONE, 0, i), &stack);
     for (size_t c = 0; c < t->nchunks; c++)
-        if (t->chunks[c].mark == MARK_NEW)
-            visit_chunk(t, c, &stack);
+        if (t->chunks[c].mark == MARK_NEW) {
+            t->chunks[c].mark = MARK_ACTIVE;
+            visit(t, walk_chunk(t, c), &stack);
+        }
     free(stack.items);
 }
 
@@ -908,28 +956,66 @@ static void warn_unused_chunks(Tangle *t)
  * Expansion: each root into an in-memory file
  * ====================================================================== */
 
+/*
+ * Limits on one run, all outputs together, so that a chunk used twice at
+ * each of 30 levels (2^30 copies) is an error rather than a disk filled
+ * for an hour.  The book's own code is a thousand times smaller.
+ */
+#define MAX_OUTPUT_MIB 64
+#define MAX_OUTPUT_BYTES ((size_t)MAX_OUTPUT_MIB << 20)
+#define MAX_EXPANSIONS ((size_t)1 << 24) /* references expanded */
+
 typedef struct {
     char *path; /* where it goes: the --root directory joined to the name */
+    const Block *root;
     Buf text;
     bool *deps; /* per source: did it contribute text? */
 } Output;
+
+/* Where the expansion stands in one chunk (or in the root block). */
+typedef struct {
+    size_t chunk, nth; /* as in Walk: chunk is NONE for the root block */
+    const Block *b;
+    size_t line;   /* the next line of b */
+    size_t ref;    /* b's next reference, an index into Tangle.refs */
+    size_t indent; /* the length of the prefix outside this chunk */
+} Frame;
 
 typedef struct {
     const Tangle *t;
     Output *out;
     bool c_family; /* emit #line directives and chunk-name comments */
     Buf prefix;    /* indentation accumulated from enclosing references */
+    Buf scratch;   /* a line being formatted */
+    Frame *frames; /* the chunks being expanded, outermost first */
+    size_t nframes, frames_cap;
+    size_t bytes, expansions; /* so far, all outputs together */
+    bool too_big, too_many;   /* a limit was reached: stop */
 } Expander;
 
-static void emit_line_directive(Expander *e, size_t line, const char *path)
+/* Append to the output unless that passes the limit on its size. */
+static void emit(Expander *e, const char *s, size_t n)
 {
-    buf_printf(&e->out->text, "#line %zu \"", line);
-    for (const char *p = path; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buf_addn(&e->out->text, "\\", 1);
-        buf_addn(&e->out->text, p, 1);
+    if (e->too_big || n > MAX_OUTPUT_BYTES - e->bytes) {
+        e->too_big = true;
+        return;
     }
-    buf_add(&e->out->text, "\"\n");
+    buf_addn(&e->out->text, s, n);
+    e->bytes += n;
+}
+
+static void emit_line_directive(Expander *e, const Block *b, size_t index)
+{
+    Buf *l = &e->scratch;
+    l->len = 0;
+    buf_printf(l, "#line %zu \"", markdown_line(b, index));
+    for (const char *p = e->t->sources[b->source].path; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_addn(l, "\\", 1);
+        buf_addn(l, p, 1);
+    }
+    buf_add(l, "\"\n");
+    emit(e, l->data, l->len);
 }
 
 /* Blank lines stay as they are: indenting them adds trailing whitespace. */
@@ -939,43 +1025,82 @@ static void emit_code_line(Expander *e, const Line *l)
     for (size_t i = 0; i < l->len && blank; i++)
         blank = is_blank(l->text[i]);
     if (!blank)
-        buf_addn(&e->out->text, e->prefix.data, e->prefix.len);
-    buf_addn(&e->out->text, l->text, l->len);
-    buf_add(&e->out->text, "\n");
+        emit(e, e->prefix.data, e->prefix.len);
+    emit(e, l->text, l->len);
+    emit(e, "\n", 1);
 }
 
-static void expand_block(Expander *e, const Block *b);
-
-static void expand_reference(Expander *e, const Ref *r, const Line *l)
+static void begin_block(Expander *e, Frame *f, const Block *b)
 {
-    size_t outer = e->prefix.len;
-    buf_addn(&e->prefix, l->text, r->indent_len);
-    if (e->c_family)
-        buf_printf(&e->out->text, "%s// <<%s>>\n", e->prefix.data, r->name);
-    const Chunk *c = &e->t->chunks[r->target];
-    for (size_t i = 0; i < c->nblocks; i++)
-        expand_block(e, &e->t->blocks[c->blocks[i]]);
-    e->prefix.len = outer;
-    e->prefix.data[outer] = '\0';
-}
-
-static void expand_block(Expander *e, const Block *b)
-{
-    const char *path = e->t->sources[b->source].path;
-    const Ref *r = &e->t->refs[b->first_ref];
-    const Ref *refs_end = r + b->nrefs;
+    f->b = b;
+    f->line = 0;
+    f->ref = b->first_ref;
     e->out->deps[b->source] = true;
     if (e->c_family && b->nlines > 0)
-        emit_line_directive(e, markdown_line(b, 0), path);
-    for (size_t i = 0; i < b->nlines; i++) {
-        const Line *l = block_line(e->t, b, i);
-        if (r == refs_end || r->index != i) {
-            emit_code_line(e, l);
+        emit_line_directive(e, b, 0);
+}
+
+/* Start expanding the chunk that the reference on line l names. */
+static void enter_reference(Expander *e, const Ref *r, const Line *l)
+{
+    if (++e->expansions > MAX_EXPANSIONS) {
+        e->too_many = true;
+        return;
+    }
+    size_t outer = e->prefix.len;
+    buf_addn(&e->prefix, l->text, r->indent_len);
+    if (e->c_family) {
+        e->scratch.len = 0;
+        buf_printf(&e->scratch, "%s// <<%s>>\n", e->prefix.data, r->name);
+        emit(e, e->scratch.data, e->scratch.len);
+    }
+    const Chunk *c = &e->t->chunks[r->target];
+    PUSH_SLOT(e->frames, e->nframes, e->frames_cap);
+    Frame *f = &e->frames[e->nframes++];
+    *f = (Frame){.chunk = r->target, .nth = 0, .indent = outer};
+    begin_block(e, f, &e->t->blocks[c->blocks[0]]);
+}
+
+/* The innermost block is done: go on to its chunk's next block, or back
+ * to the reference, re-synchronising the #line after it. */
+static void leave_block(Expander *e)
+{
+    Frame *f = &e->frames[e->nframes - 1];
+    const Chunk *c = f->chunk == NONE ? NULL : &e->t->chunks[f->chunk];
+    if (c && f->nth + 1 < c->nblocks) {
+        f->nth++;
+        begin_block(e, f, &e->t->blocks[c->blocks[f->nth]]);
+        return;
+    }
+    e->prefix.len = f->indent;
+    e->prefix.data[f->indent] = '\0';
+    e->nframes--;
+    if (e->nframes == 0)
+        return;
+    const Frame *outer = &e->frames[e->nframes - 1];
+    if (e->c_family && outer->line < outer->b->nlines)
+        emit_line_directive(e, outer->b, outer->line);
+}
+
+static void expand_root(Expander *e, const Block *root)
+{
+    PUSH_SLOT(e->frames, e->nframes, e->frames_cap);
+    Frame *f = &e->frames[e->nframes++];
+    *f = (Frame){.chunk = NONE, .indent = 0};
+    begin_block(e, f, root);
+    while (e->nframes > 0 && !e->too_big && !e->too_many) {
+        f = &e->frames[e->nframes - 1];
+        const Block *b = f->b;
+        if (f->line == b->nlines) {
+            leave_block(e);
             continue;
         }
-        expand_reference(e, r++, l);
-        if (e->c_family && i + 1 < b->nlines)
-            emit_line_directive(e, markdown_line(b, i + 1), path);
+        size_t i = f->line++;
+        const Line *l = block_line(e->t, b, i);
+        if (f->ref < b->first_ref + b->nrefs && e->t->refs[f->ref].index == i)
+            enter_reference(e, &e->t->refs[f->ref++], l);
+        else
+            emit_code_line(e, l);
     }
 }
 
@@ -994,27 +1119,43 @@ static char *join_path(const char *dir, const char *name)
     return b.data;
 }
 
-/* Expand every root; returns the array of outputs, in document order. */
-static Output *expand_all(const Tangle *t, const char *root_dir,
-                          size_t *noutputs)
+/* Expand every root; returns the array of outputs, in document order.
+ * Reports an error and stops at the root where a limit is reached. */
+static Output *expand_all(Tangle *t, const char *root_dir, size_t *noutputs)
 {
     Output *outputs = NULL;
     size_t n = 0, cap = 0;
+    Expander e = {.t = t};
+    buf_addn(&e.prefix, "", 0);
     for (size_t i = 0; i < t->nblocks; i++) {
         const Block *b = &t->blocks[i];
         if (b->kind != BLOCK_ROOT)
             continue;
         PUSH_SLOT(outputs, n, cap);
         Output *o = &outputs[n++];
-        *o = (Output){.path = join_path(root_dir, b->name)};
+        *o = (Output){.path = join_path(root_dir, b->name), .root = b};
         o->deps = xrealloc(NULL, t->nsources * sizeof(bool));
         memset(o->deps, 0, t->nsources * sizeof(bool));
         buf_addn(&o->text, "", 0);
-        Expander e = {t, o, is_c_family(b->name), {0}};
-        buf_addn(&e.prefix, "", 0);
-        expand_block(&e, b);
-        buf_free(&e.prefix);
+        e.out = o;
+        e.c_family = is_c_family(b->name);
+        expand_root(&e, b);
+        if (e.too_big)
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' makes the tangled output larger than %d MiB, "
+                     "the limit (is a chunk used more often than meant?)",
+                     b->name, MAX_OUTPUT_MIB);
+        if (e.too_many)
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' expands more than %zu chunk references, the "
+                     "limit (is a chunk used more often than meant?)",
+                     b->name, MAX_EXPANSIONS);
+        if (e.too_big || e.too_many)
+            break;
     }
+    buf_free(&e.prefix);
+    buf_free(&e.scratch);
+    free(e.frames);
     *noutputs = n;
     return outputs;
 }
@@ -1276,22 +1417,18 @@ int main(int argc, char **argv)
     find_cycles(&t);
     find_conflicting_roots(&t);
     warn_unused_chunks(&t);
-    print_diagnostics(&t);
-    if (t.errors) {
-        free_tangle(&t);
-        return 1;
-    }
 
-    size_t n;
-    Output *outputs = expand_all(&t, opt.root_dir, &n);
-    bool ok = true;
-    if (opt.list)
+    size_t n = 0;
+    Output *outputs = t.errors ? NULL : expand_all(&t, opt.root_dir, &n);
+    bool ok = t.errors == 0;
+    if (ok && opt.list)
         for (size_t i = 0; i < n; i++)
             printf("%s\n", outputs[i].path);
-    if (opt.check)
+    if (ok && opt.check)
         ok = check_outputs(outputs, n);
-    else if (!opt.list)
+    else if (ok && !opt.list)
         ok = write_outputs(&t, &opt, outputs, n);
+    print_diagnostics(&t);
 
     free_outputs(outputs, n);
     free_tangle(&t);

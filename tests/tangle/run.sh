@@ -328,6 +328,100 @@ MARKDOWN
     fi
 }
 
+# ----------------------------------------------------------------------
+# Large and hostile inputs, generated: no recursion that overflows the
+# stack, no quadratic time, no unbounded output.  `timeout` turns a hang
+# into a failure; each case takes well under a second.
+# ----------------------------------------------------------------------
+
+# A chain of N nested chunks: the root uses c0, c0 uses c1, ...
+chain_chapter() { # N
+    awk -v n="$1" 'BEGIN {
+        print "```{.c file=code/chain.c}\n<<c0>>\n```"
+        for (i = 0; i < n - 1; i++) printf "```{.c #c%d}\n<<c%d>>\n```\n", i, i + 1
+        printf "```{.c #c%d}\nint innermost;\n```\n", n - 1
+    }'
+}
+
+# N levels, each using the next twice: 2^N copies of the last.
+doubling_chapter() { # N FILE LAST_LINE
+    awk -v n="$1" -v file="$2" -v last="$3" 'BEGIN {
+        printf "```{file=%s}\n<<d0>>\n```\n", file
+        for (i = 0; i < n - 1; i++)
+            printf "```{#d%d}\n<<d%d>>\n<<d%d>>\n```\n", i, i + 1, i + 1
+        printf "```{#d%d}\n%s```\n", n - 1, last
+    }'
+}
+
+# Run tangle on the chapter read from stdin, in a fresh directory, within
+# LIMIT seconds; sets $status like tangle_in (so no pipe into it).
+tangle_generated() { # NAME LIMIT [OPTIONS...]
+    local work="$TMP/$1" limit=$2
+    shift 2
+    rm -rf "$work"
+    mkdir -p "$work/chapters"
+    cat >"$work/chapters/01-generated.md"
+    status=0
+    (cd "$work" && timeout "$limit" "$TANGLE" "$@" chapters/01-generated.md) \
+        >"$TMP/stdout" 2>"$TMP/stderr" || status=$?
+}
+
+test_deep_chain() {
+    local name=deep-chain
+    tangle_generated "$name" 20 < <(chain_chapter 100000)
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status: $(head -c 300 "$TMP/stderr")"
+    elif [ "$(grep -c '^// <<c' "$TMP/$name/code/chain.c")" -ne 100000 ] ||
+        ! grep -qx 'int innermost;' "$TMP/$name/code/chain.c"; then
+        fail "$name" "chain not expanded in full"
+    else
+        ok "$name"
+    fi
+}
+
+test_many_roots() {
+    local name=many-roots
+    awk 'BEGIN { for (i = 0; i < 200000; i++)
+        printf "```{.c file=code/r/%d.c}\n<<shared>>\n```\n", i
+        print "```{.c #shared}\nint shared;\n```" }' >"$TMP/many-roots.md"
+    tangle_generated "$name" 10 --list <"$TMP/many-roots.md"
+    if [ "$status" -ne 0 ] || [ "$(wc -l <"$TMP/stdout")" -ne 200000 ]; then
+        fail "$name" "exit status $status: $(head -c 300 "$TMP/stderr")"
+    else
+        ok "$name"
+    fi
+}
+
+test_output_limit() {
+    local name=output-limit
+    tangle_generated "$name" 20 < <(doubling_chapter 24 code/big.c 'int x;\n')
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != "chapters/01-generated.md:1: file 'code/big.c' \
+makes the tangled output larger than 64 MiB, the limit (is a chunk used more often than meant?)" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$TMP/$name/code" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
+test_expansion_limit() {
+    local name=expansion-limit
+    tangle_generated "$name" 20 < <(doubling_chapter 40 code/empty.txt '')
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != "chapters/01-generated.md:1: file 'code/empty.txt' \
+expands more than 16777216 chunk references, the limit (is a chunk used more often than meant?)" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$TMP/$name/code" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
 test_only_changed
 test_check
 test_list
@@ -335,6 +429,10 @@ test_root
 test_usage
 test_crlf
 test_gcc_line
+test_deep_chain
+test_many_roots
+test_output_limit
+test_expansion_limit
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
