@@ -24,7 +24,7 @@
  *
  * Build: gcc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -o tangle tangle.c
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1161,8 +1161,25 @@ static Output *expand_all(Tangle *t, const char *root_dir, size_t *noutputs)
 }
 
 /* ======================================================================
- * Writing files, only when their content changed
+ * Writing: all files or none, and only those whose content changed.
+ * Every changed file is first staged in a temporary file created beside
+ * it; once all are staged they are renamed into place.  A failure
+ * removes what was staged and names the chapter line of the file=.
  * ====================================================================== */
+
+/* One file to write: a tangled output, the depfile or the index. */
+typedef struct {
+    const char *path;
+    const Buf *text;
+    const Block *root; /* its file= block; NULL for --depfile and --index */
+    char *staged;      /* the temporary file holding text, or NULL */
+} Write;
+
+/* The folders this run created, to remove again if it fails. */
+typedef struct {
+    char **items;
+    size_t len, cap;
+} Folders;
 
 /* Does the file at `path` hold exactly `text`? */
 static bool file_has_content(const char *path, const Buf *text)
@@ -1174,8 +1191,58 @@ static bool file_has_content(const char *path, const Buf *text)
     return same;
 }
 
-/* Create the parent directories of `path` (like mkdir -p). */
-static bool make_parent_dirs(const char *path)
+static void write_failed(Tangle *t, const Write *w, int err)
+{
+    if (w->root)
+        error_at(t, w->root->source, w->root->fence_line,
+                 "cannot write '%s': %s", w->path, strerror(err));
+    else
+        fprintf(stderr, "tangle: cannot write '%s': %s\n", w->path,
+                strerror(err));
+}
+
+/* Is the absolute path `path` the folder `dir` or inside it? */
+static bool is_inside(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * Every symbolic link on the way from the --root to an output must lead
+ * into code/ (given as `code`, an absolute physical path): tangled files
+ * go there and nowhere else.  Returns the first link that does not (the
+ * caller frees it), or NULL.  Folders not made yet cannot be links.
+ */
+static char *link_out_of_code(const char *root_dir, const char *name,
+                              const char *code)
+{
+    for (const char *end = strchr(name, '/');; end = strchr(end + 1, '/')) {
+        size_t n = end ? (size_t)(end - name) : strlen(name);
+        char *prefix = xstrndup(name, n);
+        char *path = join_path(root_dir, prefix);
+        free(prefix);
+        struct stat st;
+        if (lstat(path, &st) != 0) {
+            free(path);
+            return NULL;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char *real = realpath(path, NULL);
+            bool inside = real && is_inside(real, code);
+            free(real);
+            if (!inside)
+                return path;
+        }
+        free(path);
+        if (!end)
+            return NULL;
+    }
+}
+
+/* Create the parent folders of `path` (like mkdir -p), remembering those
+ * made.  Returns false with errno set on failure. */
+static bool make_parent_dirs(const char *path, Folders *made)
 {
     char *dir = xstrndup(path, strlen(path));
     bool ok = true;
@@ -1183,9 +1250,10 @@ static bool make_parent_dirs(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "tangle: cannot create directory '%s': %s\n", dir,
-                    strerror(errno));
+        if (mkdir(dir, 0777) == 0) {
+            PUSH_SLOT(made->items, made->len, made->cap);
+            made->items[made->len++] = xstrndup(dir, strlen(dir));
+        } else if (errno != EEXIST) {
             ok = false;
         }
         *p = '/';
@@ -1194,31 +1262,123 @@ static bool make_parent_dirs(const char *path)
     return ok;
 }
 
-/* Write via a temporary file in the same directory and rename, so that a
- * reader never sees a half-written file.  Returns false on failure. */
-static bool write_if_changed(const char *path, const Buf *text)
+/* The mode of a new file: what fopen would have given it. */
+static mode_t new_file_mode(void)
 {
-    if (file_has_content(path, text))
-        return true;
-    if (!make_parent_dirs(path))
-        return false;
-    Buf tmp = {0};
-    buf_printf(&tmp, "%s.tangle-%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp.data, "wb");
-    bool ok = f && fwrite(text->data, 1, text->len, f) == text->len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    struct stat st;
-    if (ok && stat(path, &st) == 0)
-        chmod(tmp.data, st.st_mode & 07777); /* keep e.g. an executable bit */
-    if (ok && rename(tmp.data, path) != 0)
-        ok = false;
-    if (!ok) {
-        fprintf(stderr, "tangle: cannot write '%s': %s\n", path,
-                strerror(errno));
-        remove(tmp.data);
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+static bool write_fully(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        data += n;
+        len -= (size_t)n;
     }
-    buf_free(&tmp);
+    return true;
+}
+
+/*
+ * Write w->text to a new temporary file beside w->path.  mkstemp creates
+ * it exclusively (O_CREAT | O_EXCL), so a link planted at a predictable
+ * name is never followed.  Returns false with errno set on failure.
+ */
+static bool stage(Write *w)
+{
+    struct stat st;
+    if (lstat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return false;
+    }
+    /* keep the mode of the file replaced, e.g. an executable bit */
+    mode_t mode = stat(w->path, &st) == 0 ? st.st_mode & 07777
+                                          : new_file_mode();
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s.tangle-XXXXXX", w->path);
+    int fd = mkstemp(tmp.data);
+    if (fd < 0) {
+        buf_free(&tmp);
+        return false;
+    }
+    w->staged = tmp.data;
+    bool ok = write_fully(fd, w->text->data, w->text->len) &&
+              fchmod(fd, mode) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    errno = err;
+    return ok;
+}
+
+/* Stage every changed file; true when all are staged. */
+static bool stage_all(Tangle *t, const char *root_dir, Write *writes,
+                      size_t n, Folders *made)
+{
+    char *root_real = realpath(root_dir, NULL);
+    char *code = root_real ? join_path(root_real, CODE_DIR) : NULL;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        Write *w = &writes[i];
+        if (file_has_content(w->path, w->text))
+            continue;
+        char *link = code && w->root
+                         ? link_out_of_code(root_dir, w->root->name, code)
+                         : NULL;
+        if (link) {
+            error_at(t, w->root->source, w->root->fence_line,
+                     "refusing to write '%s': the symbolic link '%s' leads "
+                     "out of " CODE_DIR "/",
+                     w->path, link);
+            free(link);
+            ok = false;
+        } else if (!make_parent_dirs(w->path, made) || !stage(w)) {
+            write_failed(t, w, errno);
+            ok = false;
+        }
+    }
+    free(root_real);
+    free(code);
+    return ok;
+}
+
+/* Stage every changed file, then rename them all into place; on failure
+ * remove the staged files and the folders made for them. */
+static bool write_all_or_nothing(Tangle *t, const char *root_dir,
+                                 Write *writes, size_t n)
+{
+    Folders made = {0};
+    bool ok = stage_all(t, root_dir, writes, n, &made);
+    for (size_t i = 0; i < n && ok; i++) {
+        Write *w = &writes[i];
+        if (!w->staged)
+            continue;
+        if (rename(w->staged, w->path) != 0) {
+            write_failed(t, w, errno);
+            ok = false;
+            break;
+        }
+        free(w->staged);
+        w->staged = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (writes[i].staged)
+            remove(writes[i].staged);
+        free(writes[i].staged);
+    }
+    for (size_t i = made.len; i-- > 0;) {
+        if (!ok)
+            rmdir(made.items[i]); /* fails, as it should, if not empty */
+        free(made.items[i]);
+    }
+    free(made.items);
     return ok;
 }
 
@@ -1341,20 +1501,24 @@ static bool check_outputs(const Output *outputs, size_t n)
     return current;
 }
 
-static bool write_outputs(const Tangle *t, const Options *o,
-                          const Output *outputs, size_t n)
+static bool write_outputs(Tangle *t, const Options *o, const Output *outputs,
+                          size_t n)
 {
-    bool ok = true;
+    Write *writes = xrealloc(NULL, (n + 2) * sizeof *writes);
+    size_t nw = 0;
     for (size_t i = 0; i < n; i++)
-        ok = write_if_changed(outputs[i].path, &outputs[i].text) && ok;
+        writes[nw++] = (Write){outputs[i].path, &outputs[i].text,
+                               outputs[i].root, NULL};
+    Buf dep = {0};
     if (o->depfile) {
-        Buf dep = {0};
         build_depfile(t, outputs, n, &dep);
-        ok = write_if_changed(o->depfile, &dep) && ok;
-        buf_free(&dep);
+        writes[nw++] = (Write){o->depfile, &dep, NULL, NULL};
     }
     if (o->index)
-        ok = write_if_changed(o->index, &t->index) && ok;
+        writes[nw++] = (Write){o->index, &t->index, NULL, NULL};
+    bool ok = write_all_or_nothing(t, o->root_dir, writes, nw);
+    buf_free(&dep);
+    free(writes);
     return ok;
 }
 

@@ -136,8 +136,133 @@ test_only_changed() {
         fail "$name" "main.cu lacks the change"
     elif [ "$(mtime "$work/code/cross/second.cuh")" != "$old" ]; then
         fail "$name" "second.cuh rewritten although unchanged"
-    elif ls "$work"/code/cross/*tmp* >/dev/null 2>&1; then
+    elif ls "$work"/code/cross/*.tangle-* >/dev/null 2>&1; then
         fail "$name" "temporary file left behind"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------
+# Writing: all files or none; never through a link that leaves code/
+# ----------------------------------------------------------------------
+
+# The state of a work tree: every path with its type, mode and checksum.
+snapshot() { # WORK
+    (cd "$1" && find . -path ./chapters -prune -o -printf '%p %y %m\n' | sort &&
+        find . -path ./chapters -prune -o -type f -exec md5sum {} + | sort)
+}
+
+test_all_or_nothing() {
+    local name=all-or-nothing work before
+    work=$(fresh_copy "$HERE/golden/cross-file" all-or-nothing)
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "first run failed (status $status)"
+        return
+    fi
+    # A change to every output, a file in a new folder, and a file that
+    # cannot be written: code/blocker is a file, not a folder.
+    echo "blocks the folder" >"$work/code/blocker"
+    sed -i 's/#include <cstdio>/#include <cstdlib>/' "$work/chapters/01-first.md"
+    cat >>"$work/chapters/02-second.md" <<'MARKDOWN'
+
+```{.c file=code/new/folder/new.c}
+int new_file;
+```
+
+```{.c file=code/blocker/x.c}
+int blocked;
+```
+MARKDOWN
+    before=$(snapshot "$work")
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != \
+        "chapters/02-second.md:28: cannot write 'code/blocker/x.c': Not a directory" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ "$(snapshot "$work")" != "$before" ]; then
+        fail "$name" "the tree changed: $(diff <(echo "$before") <(snapshot "$work") | head -c 400)"
+    else
+        ok "$name"
+    fi
+}
+
+test_target_is_folder() {
+    local name=target-is-folder work
+    work="$TMP/$name"
+    mkdir -p "$work/chapters" "$work/code/d"
+    printf '```{.c file=code/ok.c}\n```\n```{.c file=code/d}\nint d;\n```\n' \
+        >"$work/chapters/01-a.md"
+    tangle_in "$work"
+    if [ "$status" -ne 1 ] ||
+        [ "$(cat "$TMP/stderr")" != "chapters/01-a.md:3: cannot write 'code/d': Is a directory" ]; then
+        fail "$name" "status $status: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$work/code/ok.c" ] || [ -n "$(ls -A "$work/code/d")" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
+# Links that leave code/ are refused: a folder link inside code/, code/
+# itself, and an output that is a link; a link within code/ is followed.
+test_links() {
+    local name=links work="$TMP/links" outside="$TMP/outside" link target file
+    while read -r link target file; do
+        rm -rf "$work" "$outside"
+        mkdir -p "$work/chapters" "$work/code" "$outside"
+        echo "not to be overwritten" >"$outside/x.c"
+        rmdir "$work/code"
+        [ "$link" = code ] || mkdir "$work/code"
+        ln -s "$target" "$work/$link"
+        printf '# Links\n\n```{.c file=%s}\nint x;\n```\n' "$file" >"$work/chapters/01-a.md"
+        tangle_in "$work"
+        if [ "$status" -ne 1 ] || [ "$(cat "$TMP/stderr")" != \
+            "chapters/01-a.md:3: refusing to write '$file': the symbolic link '$link' leads out of code/" ]; then
+            fail "$name" "$link: status $status: $(head -c 300 "$TMP/stderr")"
+            return
+        elif [ "$(ls -A "$outside")" != x.c ] ||
+            [ "$(cat "$outside/x.c")" != "not to be overwritten" ]; then
+            fail "$name" "$link: wrote outside code/"
+            return
+        fi
+    done <<LINKS
+code/link $outside code/link/x.c
+code $outside code/x.c
+code/x.c $outside/x.c code/x.c
+code/up .. code/up/x.c
+LINKS
+    rm -rf "$work"
+    mkdir -p "$work/chapters" "$work/code/real"
+    ln -s real "$work/code/alias"
+    printf '```{.c file=code/alias/x.c}\nint x;\n```\n' >"$work/chapters/01-a.md"
+    tangle_in "$work"
+    if [ "$status" -ne 0 ] || [ ! -f "$work/code/real/x.c" ]; then
+        fail "$name" "a link within code/ was not followed (status $status)"
+    else
+        ok "$name"
+    fi
+}
+
+# New files get the usual mode (0666 less the umask); a rewritten file
+# keeps its own, e.g. an executable bit.
+test_modes() {
+    local name=modes work
+    work=$(fresh_copy "$HERE/golden/non-c" modes)
+    tangle_in "$work"
+    if [ "$(stat -c %a "$work/code/scripts/run.sh")" != "$(printf '%o' $((0666 & ~0$(umask))))" ]; then
+        fail "$name" "new file has mode $(stat -c %a "$work/code/scripts/run.sh")"
+        return
+    fi
+    chmod 755 "$work/code/scripts/run.sh"
+    sed -i 's/for n in 1 2 3/for n in 4 5 6/' "$work/chapters/01-build.md"
+    tangle_in "$work"
+    if [ "$status" -ne 0 ] || ! grep -q 'for n in 4 5 6' "$work/code/scripts/run.sh"; then
+        fail "$name" "not rewritten (status $status)"
+    elif [ "$(stat -c %a "$work/code/scripts/run.sh")" != 755 ]; then
+        fail "$name" "mode not kept: $(stat -c %a "$work/code/scripts/run.sh")"
     else
         ok "$name"
     fi
@@ -423,6 +548,10 @@ expands more than 16777216 chunk references, the limit (is a chunk used more oft
 }
 
 test_only_changed
+test_all_or_nothing
+test_target_is_folder
+test_links
+test_modes
 test_check
 test_list
 test_root
