@@ -435,6 +435,16 @@ static bool closes_fence(const char *line, const Fence *f)
     return line[n] == '\0';
 }
 
+/* Inside the block that `f` opened, a line that would open a block of the
+ * same kind, info string and all, is almost always the next block: the
+ * one before it was left open. */
+static bool reopens_fence(const char *line, const Fence *f)
+{
+    Fence g;
+    return open_fence(line, &g) && g.ch == f->ch && g.width >= f->width &&
+           *g.info != '\0';
+}
+
 /* ======================================================================
  * Attribute blocks: {.class #id key=value key="quoted value"}
  * ====================================================================== */
@@ -756,14 +766,24 @@ static void parse_source(Tangle *t, size_t si)
             continue;
         }
         size_t close = i + 1;
-        while (close < s->nlines && !closes_fence(s->lines[close].text, &f))
+        while (close < s->nlines && !closes_fence(s->lines[close].text, &f) &&
+               !reopens_fence(s->lines[close].text, &f))
             close++;
         if (close == s->nlines) {
             error_at(t, si, i + 1, "unterminated code fence");
             return;
         }
+        /* A block left open still defines its chunk, so that no cascade
+         * of undefined chunks follows; it ends where the next begins. */
         add_block(t, si, i, close, f.info);
-        i = close + 1;
+        if (closes_fence(s->lines[close].text, &f)) {
+            i = close + 1;
+        } else {
+            error_at(t, si, i + 1,
+                     "unterminated code fence (line %zu opens another)",
+                     close + 1);
+            i = close;
+        }
     }
 }
 
@@ -828,6 +848,57 @@ static size_t walk_next(const Tangle *t, Walk *w)
                         t->chunks[w->chunk].blocks[w->nth + 1]);
     }
     return w->ref++;
+}
+
+/*
+ * A `<<name>>` inside a line, not alone on it, would be tangled as text.
+ * C++ has `a << b >> c` and launches `k<<<grid, block>>>`, so only the
+ * name of a chunk, or a name that no C identifier can be (it has a '-'),
+ * counts.  Returns the name's length and sets *name, or returns 0.
+ */
+static size_t inline_reference(const Tangle *t, const Line *l,
+                               const char **name)
+{
+    const char *s = l->text, *end = l->text + l->len;
+    for (const char *p = s; end - p >= 5; p++) {
+        if (p[0] != '<' || p[1] != '<' || (p > s && p[-1] == '<'))
+            continue;
+        const char *q = p + 2;
+        while (q < end && is_name_char(*q))
+            q++;
+        size_t n = (size_t)(q - p - 2);
+        if (n == 0 || end - q < 2 || q[0] != '>' || q[1] != '>' ||
+            (end - q > 2 && q[2] == '>'))
+            continue;
+        if (memchr(p + 2, '-', n) ||
+            table_get(&t->chunk_names, p + 2, n) != NONE) {
+            *name = p + 2;
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* A reference must be alone on its line: report those that are not. */
+static void find_inline_references(Tangle *t)
+{
+    for (size_t bi = 0; bi < t->nblocks; bi++) {
+        const Block *b = &t->blocks[bi];
+        size_t r = b->first_ref, end = b->first_ref + b->nrefs;
+        for (size_t i = 0; i < b->nlines; i++) {
+            if (r < end && t->refs[r].index == i) {
+                r++;
+                continue;
+            }
+            const char *name;
+            size_t n = inline_reference(t, block_line(t, b, i), &name);
+            if (n > 0)
+                error_at(t, b->source, markdown_line(b, i),
+                         "reference '<<%.*s>>' is not alone on its line "
+                         "(it would be tangled as text)",
+                         (int)n, name);
+        }
+    }
 }
 
 typedef struct {
@@ -1578,6 +1649,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < t.nsources; i++)
         parse_source(&t, i);
     resolve_references(&t);
+    find_inline_references(&t);
     find_cycles(&t);
     find_conflicting_roots(&t);
     warn_unused_chunks(&t);
