@@ -208,6 +208,7 @@ typedef struct {
     char *contents;   /* the file, its line ends replaced by NULs */
     Line *lines;
     size_t nlines;
+    size_t lone_cr_line, nul_line; /* the first line with one, or 0 */
 } Source;
 
 typedef enum { BLOCK_ROOT, BLOCK_NAMED } BlockKind;
@@ -360,20 +361,30 @@ static char *read_file(const char *path, size_t *len)
     return b.data;
 }
 
-/* Split the contents into lines in place, dropping "\n" and "\r\n". */
+/* Split the contents into lines in place, dropping "\n" and "\r\n".  A
+ * lone "\r" ends a line too, so that line numbers stay right, but it is
+ * noted, as is a NUL byte: both are reported as errors. */
 static void split_lines(Source *s, size_t len)
 {
     size_t cap = 0;
     char *p = s->contents, *end = s->contents + len;
     while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *stop = nl ? nl : end;
+        char *stop = p;
+        while (stop < end && *stop != '\n' && *stop != '\r')
+            stop++;
+        char *next = stop < end ? stop + 1 : end;
+        if (stop < end && *stop == '\r') {
+            if (next < end && *next == '\n')
+                next++;
+            else if (!s->lone_cr_line)
+                s->lone_cr_line = s->nlines + 1;
+        }
+        if (!s->nul_line && memchr(p, '\0', (size_t)(stop - p)))
+            s->nul_line = s->nlines + 1;
         *stop = '\0';
-        if (stop > p && stop[-1] == '\r')
-            *--stop = '\0';
         PUSH_SLOT(s->lines, s->nlines, cap);
         s->lines[s->nlines++] = (Line){p, (size_t)(stop - p)};
-        p = nl ? nl + 1 : end;
+        p = next;
     }
 }
 
@@ -758,6 +769,12 @@ static void add_block(Tangle *t, size_t si, size_t open, size_t close,
 static void parse_source(Tangle *t, size_t si)
 {
     const Source *s = &t->sources[si];
+    if (s->lone_cr_line)
+        error_at(t, si, s->lone_cr_line,
+                 "carriage return without a line feed (a chapter's lines "
+                 "end in LF or CRLF)");
+    if (s->nul_line)
+        error_at(t, si, s->nul_line, "NUL byte (a chapter is text)");
     size_t i = 0;
     while (i < s->nlines) {
         Fence f;

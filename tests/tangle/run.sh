@@ -368,6 +368,35 @@ test_crlf() {
     fi
 }
 
+# Lines ending in a lone CR, and NUL bytes, are errors at their line
+# (they used to tangle nothing, or cut lines, without a word).
+test_bad_text() {
+    local name=bad-text work how line
+    while read -r how line; do
+        work=$(fresh_copy "$HERE/golden/simple" bad-text)
+        case $how in
+        cr-only) tr '\n' '\r' <"$HERE/golden/simple/chapters/01-hello.md" ;;
+        lone-cr) sed '13s/ker/ker\r/' "$HERE/golden/simple/chapters/01-hello.md" ;;
+        nul) sed '10s/$/\x00 after a NUL/' "$HERE/golden/simple/chapters/01-hello.md" ;;
+        esac >"$work/chapters/01-hello.md"
+        tangle_in "$work"
+        local want="chapters/01-hello.md:$line: carriage return without a line feed (a chapter's lines end in LF or CRLF)"
+        [ "$how" = nul ] && want="chapters/01-hello.md:$line: NUL byte (a chapter is text)"
+        if [ "$status" -ne 1 ] || [ "$(cat "$TMP/stderr")" != "$want" ]; then
+            fail "$name" "$how: status $status: $(head -c 300 "$TMP/stderr")"
+            return
+        elif [ -e "$work/code" ]; then
+            fail "$name" "$how: files were written"
+            return
+        fi
+    done <<CASES
+cr-only 1
+lone-cr 13
+nul 10
+CASES
+    ok "$name"
+}
+
 # ----------------------------------------------------------------------
 # #line directives: gcc names the Markdown lines of planted errors: in a
 # chunk from another chapter (A), after a reference in that chunk (B: the
@@ -557,6 +586,7 @@ test_list
 test_root
 test_usage
 test_crlf
+test_bad_text
 test_gcc_line
 test_deep_chain
 test_many_roots
