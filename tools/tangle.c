@@ -20,9 +20,12 @@
  *
  * The program works in three passes: parse every chapter, validate the
  * chunk graph, and expand every root into memory.  Files are written only
- * when all three succeeded, and only those whose content changed.
+ * when all three succeeded, only under code/, only those whose content
+ * changed, and all of them or none.
  *
  * Build: gcc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -o tangle tangle.c
+ * With -DTANGLE_NO_MAIN the file has no main() and tangle_main() is called
+ * in-process instead (tests/fuzz/ does, with an in-memory chapter).
  */
 #define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 
@@ -37,6 +40,9 @@
 #include <unistd.h>
 
 #define NONE ((size_t)-1)
+
+/* Where diagnostics go: stderr, unless a caller of tangle_main() says. */
+static FILE *messages;
 
 /* ======================================================================
  * Memory helpers: allocation failure is fatal, so callers need no checks.
@@ -328,7 +334,7 @@ static void print_diagnostics(Tangle *t)
         qsort(t->diags, t->ndiags, sizeof *t->diags, compare_diagnostics);
     for (size_t i = 0; i < t->ndiags; i++) {
         const Diagnostic *d = &t->diags[i];
-        fprintf(stderr, "%s:%zu: %s%s\n", t->sources[d->source].path, d->line,
+        fprintf(messages, "%s:%zu: %s%s\n", t->sources[d->source].path, d->line,
                 d->is_error ? "" : "warning: ", d->text);
     }
 }
@@ -394,7 +400,7 @@ static bool load_source(Source *s, const char *path)
     s->path = path;
     s->contents = read_file(path, &len);
     if (!s->contents) {
-        fprintf(stderr, "tangle: cannot read '%s': %s\n", path,
+        fprintf(messages, "tangle: cannot read '%s': %s\n", path,
                 strerror(errno));
         return false;
     }
@@ -1285,7 +1291,7 @@ static void write_failed(Tangle *t, const Write *w, int err)
         error_at(t, w->root->source, w->root->fence_line,
                  "cannot write '%s': %s", w->path, strerror(err));
     else
-        fprintf(stderr, "tangle: cannot write '%s': %s\n", w->path,
+        fprintf(messages, "tangle: cannot write '%s': %s\n", w->path,
                 strerror(err));
 }
 
@@ -1568,7 +1574,7 @@ static bool parse_options(int argc, char **argv, Options *o)
         } else if (!option_value(argc, argv, &i, "--root", &o->root_dir) &&
                    !option_value(argc, argv, &i, "--depfile", &o->depfile) &&
                    !option_value(argc, argv, &i, "--index", &o->index)) {
-            fprintf(stderr, "tangle: bad argument '%s'\n", a);
+            fprintf(messages, "tangle: bad argument '%s'\n", a);
             return false;
         }
     }
@@ -1645,11 +1651,14 @@ static void free_outputs(Output *outputs, size_t n)
     free(outputs);
 }
 
-int main(int argc, char **argv)
+/* The whole program: returns 0 on success, 1 on errors, 2 on bad usage;
+ * diagnostics go to `diagnostics`. */
+int tangle_main(int argc, char **argv, FILE *diagnostics)
 {
+    messages = diagnostics;
     Options opt;
     if (!parse_options(argc, argv, &opt)) {
-        usage(stderr);
+        usage(messages);
         return 2;
     }
 
@@ -1687,3 +1696,7 @@ int main(int argc, char **argv)
     free_tangle(&t);
     return ok ? 0 : 1;
 }
+
+#ifndef TANGLE_NO_MAIN
+int main(int argc, char **argv) { return tangle_main(argc, argv, stderr); }
+#endif
