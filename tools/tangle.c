@@ -599,6 +599,11 @@ static char *normalise_path(const char *path, const char **why)
         *why = "is absolute";
         return NULL;
     }
+    for (const char *c = path; *c; c++)
+        if ((unsigned char)*c < ' ' || *c == '\x7f') {
+            *why = "holds a control character";
+            return NULL;
+        }
     char *out = xrealloc(NULL, strlen(path) + 1);
     size_t len = 0, depth = 0;
     const char *p = path;
