@@ -1183,6 +1183,7 @@ static void leave_block(Expander *e)
 
 static void expand_root(Expander *e, const Block *root)
 {
+    e->nframes = 0;
     PUSH_SLOT(e->frames, e->nframes, e->frames_cap);
     Frame *f = &e->frames[e->nframes++];
     *f = (Frame){.chunk = NONE, .indent = 0};
