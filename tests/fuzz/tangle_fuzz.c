@@ -5,9 +5,10 @@
  * "file separator").  Each input is written to chapters/ in a scratch
  * folder and tangled there, in-process, with --root out --depfile and
  * --index under out/.  Besides "no crash, no leak, no undefined
- * behaviour" (the sanitizers' part), two promises are checked:
- *   - a run that fails leaves nothing behind: out/ does not exist;
- *   - after a run that succeeds, --check finds every output in sync.
+ * behaviour" (the sanitizers' part), three promises are checked:
+ *   - a run that fails leaves nothing behind: out/ stays empty;
+ *   - a second run succeeds too (it finds every file unchanged);
+ *   - then --check finds every output in sync.
  *
  * tests/fuzz/run.sh builds it with clang -fsanitize=fuzzer (libFuzzer's
  * main), and with -DREPLAY_MAIN with any C compiler: then main() replays
@@ -59,6 +60,18 @@ static void set_up(void)
         fail("/dev/null can be opened");
 }
 
+static bool is_empty_folder(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    size_t entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return entries == 0;
+}
+
 static char *scratch_path(const char *name)
 {
     return join_path(scratch, name);
@@ -84,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     remove_tree(chapters);
     remove_tree(out);
     mkdir(chapters, 0777);
+    mkdir(out, 0777);
 
     char *argv[8 + MAX_CHAPTERS] = {"tangle", "--root", out, "--depfile",
                                     depfile, "--index", index};
@@ -103,9 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     int status = tangle_main(argc, argv, silence);
-    struct stat st;
-    if (status == 1 && lstat(out, &st) == 0)
+    if (status == 1 && !is_empty_folder(out))
         fail("a run that fails leaves nothing behind");
+    if (status == 0 && tangle_main(argc, argv, silence) != 0)
+        fail("a second run succeeds too");
     if (status == 0) {
         char *check[9 + MAX_CHAPTERS] = {"tangle", "--check", "--root", out};
         for (int i = 3; i < argc; i++)
