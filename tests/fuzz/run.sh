@@ -41,12 +41,12 @@ join_chapters() { # OUTPUT FILE...
 }
 
 make_seeds() { # DIR
-    local dir=$1 case
+    local dir=$1 test_case
     rm -rf "$dir"
     mkdir -p "$dir"
-    for case in "$ROOT"/tests/tangle/golden/*/ "$ROOT"/tests/tangle/errors/*/; do
-        join_chapters "$dir/$(basename "$(dirname "$case")")-$(basename "$case")" \
-            "$case"/chapters/*.md
+    for test_case in "$ROOT"/tests/tangle/golden/*/ "$ROOT"/tests/tangle/errors/*/; do
+        join_chapters "$dir/$(basename "$(dirname "$test_case")")-$(basename "$test_case")" \
+            "$test_case"/chapters/*.md
     done
     # the book: the measuring chapter (it holds the harness) with each other
     for f in "$ROOT"/chapters/*.md; do
