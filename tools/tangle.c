@@ -20,11 +20,14 @@
  *
  * The program works in three passes: parse every chapter, validate the
  * chunk graph, and expand every root into memory.  Files are written only
- * when all three succeeded, and only those whose content changed.
+ * when all three succeeded, only under code/, only those whose content
+ * changed, and all of them or none.
  *
  * Build: gcc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -o tangle tangle.c
+ * With -DTANGLE_NO_MAIN the file has no main() and tangle_main() is called
+ * in-process instead (tests/fuzz/ does, with an in-memory chapter).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +40,9 @@
 #include <unistd.h>
 
 #define NONE ((size_t)-1)
+
+/* Where diagnostics go: stderr, unless a caller of tangle_main() says. */
+static FILE *messages;
 
 /* ======================================================================
  * Memory helpers: allocation failure is fatal, so callers need no checks.
@@ -125,6 +131,76 @@ static void buf_printf(Buf *b, const char *fmt, ...)
 static void buf_free(Buf *b) { free(b->data); }
 
 /* ======================================================================
+ * Hash table: names to indices, so that looking a chunk up costs the
+ * same in a book of ten chunks or of a million
+ * ====================================================================== */
+
+typedef struct {
+    const char *key; /* owned by the caller; NULL in an empty slot */
+    size_t value;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} Table;
+
+/* FNV-1a over the first n characters of s. */
+static size_t hash_name(const char *s, size_t n)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+/* The value stored for the first n characters of key, or NONE. */
+static size_t table_get(const Table *tb, const char *key, size_t n)
+{
+    if (tb->cap == 0)
+        return NONE;
+    size_t mask = tb->cap - 1;
+    for (size_t i = hash_name(key, n) & mask;; i = (i + 1) & mask) {
+        const Slot *s = &tb->slots[i];
+        if (!s->key)
+            return NONE;
+        if (!strncmp(s->key, key, n) && s->key[n] == '\0')
+            return s->value;
+    }
+}
+
+static void table_insert(Slot *slots, size_t cap, Slot item)
+{
+    size_t i = hash_name(item.key, strlen(item.key)) & (cap - 1);
+    while (slots[i].key)
+        i = (i + 1) & (cap - 1);
+    slots[i] = item;
+}
+
+/* Add a key that is not in the table yet; the table stays half empty. */
+static void table_put(Table *tb, const char *key, size_t value)
+{
+    if (2 * (tb->count + 1) > tb->cap) {
+        size_t cap = tb->cap ? 2 * tb->cap : 64;
+        Slot *slots = xrealloc(NULL, cap * sizeof *slots);
+        memset(slots, 0, cap * sizeof *slots);
+        for (size_t i = 0; i < tb->cap; i++)
+            if (tb->slots[i].key)
+                table_insert(slots, cap, tb->slots[i]);
+        free(tb->slots);
+        tb->slots = slots;
+        tb->cap = cap;
+    }
+    table_insert(tb->slots, tb->cap, (Slot){key, value});
+    tb->count++;
+}
+
+static void table_free(Table *tb) { free(tb->slots); }
+
+/* ======================================================================
  * Data model
  * ====================================================================== */
 
@@ -138,6 +214,7 @@ typedef struct {
     char *contents;   /* the file, its line ends replaced by NULs */
     Line *lines;
     size_t nlines;
+    size_t lone_cr_line, nul_line; /* the first line with one, or 0 */
 } Source;
 
 typedef enum { BLOCK_ROOT, BLOCK_NAMED } BlockKind;
@@ -187,6 +264,7 @@ typedef struct {
     size_t nrefs, refs_cap;
     Chunk *chunks;
     size_t nchunks, chunks_cap;
+    Table chunk_names; /* chunk name -> index into chunks */
     Diagnostic *diags;
     size_t ndiags, diags_cap;
     int errors;
@@ -256,7 +334,7 @@ static void print_diagnostics(Tangle *t)
         qsort(t->diags, t->ndiags, sizeof *t->diags, compare_diagnostics);
     for (size_t i = 0; i < t->ndiags; i++) {
         const Diagnostic *d = &t->diags[i];
-        fprintf(stderr, "%s:%zu: %s%s\n", t->sources[d->source].path, d->line,
+        fprintf(messages, "%s:%zu: %s%s\n", t->sources[d->source].path, d->line,
                 d->is_error ? "" : "warning: ", d->text);
     }
 }
@@ -289,20 +367,30 @@ static char *read_file(const char *path, size_t *len)
     return b.data;
 }
 
-/* Split the contents into lines in place, dropping "\n" and "\r\n". */
+/* Split the contents into lines in place, dropping "\n" and "\r\n".  A
+ * lone "\r" ends a line too, so that line numbers stay right, but it is
+ * noted, as is a NUL byte: both are reported as errors. */
 static void split_lines(Source *s, size_t len)
 {
     size_t cap = 0;
     char *p = s->contents, *end = s->contents + len;
     while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *stop = nl ? nl : end;
+        char *stop = p;
+        while (stop < end && *stop != '\n' && *stop != '\r')
+            stop++;
+        char *next = stop < end ? stop + 1 : end;
+        if (stop < end && *stop == '\r') {
+            if (next < end && *next == '\n')
+                next++;
+            else if (!s->lone_cr_line)
+                s->lone_cr_line = s->nlines + 1;
+        }
+        if (!s->nul_line && memchr(p, '\0', (size_t)(stop - p)))
+            s->nul_line = s->nlines + 1;
         *stop = '\0';
-        if (stop > p && stop[-1] == '\r')
-            *--stop = '\0';
         PUSH_SLOT(s->lines, s->nlines, cap);
         s->lines[s->nlines++] = (Line){p, (size_t)(stop - p)};
-        p = nl ? nl + 1 : end;
+        p = next;
     }
 }
 
@@ -312,7 +400,7 @@ static bool load_source(Source *s, const char *path)
     s->path = path;
     s->contents = read_file(path, &len);
     if (!s->contents) {
-        fprintf(stderr, "tangle: cannot read '%s': %s\n", path,
+        fprintf(messages, "tangle: cannot read '%s': %s\n", path,
                 strerror(errno));
         return false;
     }
@@ -362,6 +450,16 @@ static bool closes_fence(const char *line, const Fence *f)
     while (is_blank(line[n]))
         n++;
     return line[n] == '\0';
+}
+
+/* Inside the block that `f` opened, a line that would open a block of the
+ * same kind, info string and all, is almost always the next block: the
+ * one before it was left open. */
+static bool reopens_fence(const char *line, const Fence *f)
+{
+    Fence g;
+    return open_fence(line, &g) && g.ch == f->ch && g.width >= f->width &&
+           *g.info != '\0';
 }
 
 /* ======================================================================
@@ -483,12 +581,17 @@ static bool parse_attributes(const char *info, Attrs *a, const char **why)
 }
 
 /* ======================================================================
- * Output paths: relative, normalised, never leaving the repository
+ * Output paths: relative, normalised, under code/ and nowhere else
  * ====================================================================== */
+
+/* The one folder that tangled files go to, relative to the --root. */
+#define CODE_DIR "code"
 
 /*
  * Normalise a root's file= path ("a/./b//c" -> "a/b/c", "a/../b" -> "b").
- * Returns NULL with *why set if the path is absolute or escapes.
+ * Returns NULL with *why set if the path is absolute, escapes, or names
+ * anything but a file under code/ (never chapters/, tools/, the Makefile
+ * or .git).
  */
 static char *normalise_path(const char *path, const char **why)
 {
@@ -496,6 +599,11 @@ static char *normalise_path(const char *path, const char **why)
         *why = "is absolute";
         return NULL;
     }
+    for (const char *c = path; *c; c++)
+        if ((unsigned char)*c < ' ' || *c == '\x7f') {
+            *why = "holds a control character";
+            return NULL;
+        }
     char *out = xrealloc(NULL, strlen(path) + 1);
     size_t len = 0, depth = 0;
     const char *p = path;
@@ -530,6 +638,12 @@ static char *normalise_path(const char *path, const char **why)
         *why = "names no file";
         return NULL;
     }
+    size_t n = strlen(CODE_DIR);
+    if (len <= n + 1 || strncmp(out, CODE_DIR "/", n + 1)) {
+        free(out);
+        *why = "is not under " CODE_DIR "/ (tangled files go there only)";
+        return NULL;
+    }
     return out;
 }
 
@@ -552,10 +666,7 @@ static bool is_c_family(const char *path)
 
 static size_t find_chunk(const Tangle *t, const char *name)
 {
-    for (size_t i = 0; i < t->nchunks; i++)
-        if (!strcmp(t->chunks[i].name, name))
-            return i;
-    return NONE;
+    return table_get(&t->chunk_names, name, strlen(name));
 }
 
 static size_t find_or_add_chunk(Tangle *t, const char *name)
@@ -565,6 +676,7 @@ static size_t find_or_add_chunk(Tangle *t, const char *name)
         return c;
     PUSH_SLOT(t->chunks, t->nchunks, t->chunks_cap);
     t->chunks[t->nchunks] = (Chunk){.name = xstrndup(name, strlen(name))};
+    table_put(&t->chunk_names, t->chunks[t->nchunks].name, t->nchunks);
     return t->nchunks++;
 }
 
@@ -668,6 +780,12 @@ static void add_block(Tangle *t, size_t si, size_t open, size_t close,
 static void parse_source(Tangle *t, size_t si)
 {
     const Source *s = &t->sources[si];
+    if (s->lone_cr_line)
+        error_at(t, si, s->lone_cr_line,
+                 "carriage return without a line feed (a chapter's lines "
+                 "end in LF or CRLF)");
+    if (s->nul_line)
+        error_at(t, si, s->nul_line, "NUL byte (a chapter is text)");
     size_t i = 0;
     while (i < s->nlines) {
         Fence f;
@@ -676,14 +794,24 @@ static void parse_source(Tangle *t, size_t si)
             continue;
         }
         size_t close = i + 1;
-        while (close < s->nlines && !closes_fence(s->lines[close].text, &f))
+        while (close < s->nlines && !closes_fence(s->lines[close].text, &f) &&
+               !reopens_fence(s->lines[close].text, &f))
             close++;
         if (close == s->nlines) {
             error_at(t, si, i + 1, "unterminated code fence");
             return;
         }
+        /* A block left open still defines its chunk, so that no cascade
+         * of undefined chunks follows; it ends where the next begins. */
         add_block(t, si, i, close, f.info);
-        i = close + 1;
+        if (closes_fence(s->lines[close].text, &f)) {
+            i = close + 1;
+        } else {
+            error_at(t, si, i + 1,
+                     "unterminated code fence (line %zu opens another)",
+                     close + 1);
+            i = close;
+        }
     }
 }
 
@@ -714,83 +842,201 @@ static void resolve_references(Tangle *t)
     }
 }
 
+/*
+ * The references of a chunk (all its blocks, in order) or of a root block,
+ * followed one at a time.  The cycle check and the expansion keep these
+ * on explicit stacks: a chain of 100,000 nested chunks is just a deep
+ * stack, not a deep recursion.
+ */
 typedef struct {
-    size_t *items;
+    size_t chunk;    /* NONE when walking a root block */
+    size_t nth;      /* which of the chunk's blocks is being walked */
+    size_t ref, end; /* the block's references still to follow: [ref, end) */
+} Walk;
+
+static Walk walk_block(const Tangle *t, size_t chunk, size_t nth,
+                       size_t block)
+{
+    const Block *b = &t->blocks[block];
+    return (Walk){chunk, nth, b->first_ref, b->first_ref + b->nrefs};
+}
+
+static Walk walk_chunk(const Tangle *t, size_t chunk)
+{
+    return walk_block(t, chunk, 0, t->chunks[chunk].blocks[0]);
+}
+
+/* The next reference of the walk (an index into t->refs), or NONE. */
+static size_t walk_next(const Tangle *t, Walk *w)
+{
+    while (w->ref == w->end) {
+        if (w->chunk == NONE || w->nth + 1 == t->chunks[w->chunk].nblocks)
+            return NONE;
+        *w = walk_block(t, w->chunk, w->nth + 1,
+                        t->chunks[w->chunk].blocks[w->nth + 1]);
+    }
+    return w->ref++;
+}
+
+/*
+ * A `<<name>>` inside a line, not alone on it, would be tangled as text.
+ * C++ has `a << b >> c` and launches `k<<<grid, block>>>`, so only the
+ * name of a chunk, or a name that no C identifier can be (it has a '-'),
+ * counts.  Returns the name's length and sets *name, or returns 0.
+ */
+static size_t inline_reference(const Tangle *t, const Line *l,
+                               const char **name)
+{
+    const char *s = l->text, *end = l->text + l->len;
+    for (const char *p = s; end - p >= 5; p++) {
+        if (p[0] != '<' || p[1] != '<' || (p > s && p[-1] == '<'))
+            continue;
+        const char *q = p + 2;
+        while (q < end && is_name_char(*q))
+            q++;
+        size_t n = (size_t)(q - p - 2);
+        if (n == 0 || end - q < 2 || q[0] != '>' || q[1] != '>' ||
+            (end - q > 2 && q[2] == '>'))
+            continue;
+        if (memchr(p + 2, '-', n) ||
+            table_get(&t->chunk_names, p + 2, n) != NONE) {
+            *name = p + 2;
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* A reference must be alone on its line: report those that are not. */
+static void find_inline_references(Tangle *t)
+{
+    for (size_t bi = 0; bi < t->nblocks; bi++) {
+        const Block *b = &t->blocks[bi];
+        size_t r = b->first_ref, end = b->first_ref + b->nrefs;
+        for (size_t i = 0; i < b->nlines; i++) {
+            if (r < end && t->refs[r].index == i) {
+                r++;
+                continue;
+            }
+            const char *name;
+            size_t n = inline_reference(t, block_line(t, b, i), &name);
+            if (n > 0)
+                error_at(t, b->source, markdown_line(b, i),
+                         "reference '<<%.*s>>' is not alone on its line "
+                         "(it would be tangled as text)",
+                         (int)n, name);
+        }
+    }
+}
+
+typedef struct {
+    Walk *items; /* room for every chunk and one root: no cycle is entered */
     size_t len;
 } Stack;
 
+/* Name the chunks of a cycle; a long one shows its ends and a count. */
 static void report_cycle(Tangle *t, const Ref *r, const Stack *stack)
 {
-    Buf path = {0};
+    enum { SHOWN = 6 }; /* chunks shown at each end of a long cycle */
     size_t from = stack->len;
-    while (from > 0 && stack->items[from - 1] != r->target)
+    while (stack->items[from - 1].chunk != r->target)
         from--;
-    for (size_t i = from - 1; i < stack->len; i++)
-        buf_printf(&path, "%s -> ", t->chunks[stack->items[i]].name);
+    size_t n = stack->len - (from - 1);
+    Buf path = {0};
+    for (size_t i = from - 1; i < stack->len; i++) {
+        size_t k = i - (from - 1);
+        if (n > 2 * SHOWN && k >= SHOWN && k < n - SHOWN) {
+            if (k == SHOWN)
+                buf_printf(&path, "... (%zu more) -> ", n - 2 * SHOWN);
+            continue;
+        }
+        buf_printf(&path, "%s -> ", t->chunks[stack->items[i].chunk].name);
+    }
     buf_add(&path, t->chunks[r->target].name);
     error_at(t, ref_source(t, r), ref_line(t, r), "reference cycle: %s",
              path.data);
     buf_free(&path);
 }
 
-static void visit_chunk(Tangle *t, size_t c, Stack *stack);
-
-/* Follow the references of one block, depth first. */
-static void visit_block(Tangle *t, const Block *b, Stack *stack)
+/* Depth first from one walk, reporting every reference back into a chunk
+ * that is still being walked. */
+static void visit(Tangle *t, Walk start, Stack *stack)
 {
-    for (size_t i = b->first_ref; i < b->first_ref + b->nrefs; i++) {
+    stack->items[stack->len++] = start;
+    while (stack->len > 0) {
+        Walk *w = &stack->items[stack->len - 1];
+        size_t i = walk_next(t, w);
+        if (i == NONE) {
+            if (w->chunk != NONE)
+                t->chunks[w->chunk].mark = MARK_DONE;
+            stack->len--;
+            continue;
+        }
         const Ref *r = &t->refs[i];
         if (r->target == NONE)
             continue;
         Mark m = t->chunks[r->target].mark;
-        if (m == MARK_ACTIVE)
+        if (m == MARK_ACTIVE) {
             report_cycle(t, r, stack);
-        else if (m == MARK_NEW)
-            visit_chunk(t, r->target, stack);
+        } else if (m == MARK_NEW) {
+            t->chunks[r->target].mark = MARK_ACTIVE;
+            stack->items[stack->len++] = walk_chunk(t, r->target);
+        }
     }
-}
-
-static void visit_chunk(Tangle *t, size_t c, Stack *stack)
-{
-    t->chunks[c].mark = MARK_ACTIVE;
-    stack->items[stack->len++] = c;
-    for (size_t i = 0; i < t->chunks[c].nblocks; i++)
-        visit_block(t, &t->blocks[t->chunks[c].blocks[i]], stack);
-    stack->len--;
-    t->chunks[c].mark = MARK_DONE;
 }
 
 /* Report every back edge of the reference graph, starting from the roots
  * so that the cycles are reported where a reader meets them first. */
 static void find_cycles(Tangle *t)
 {
-    Stack stack = {xrealloc(NULL, (t->nchunks + 1) * sizeof(size_t)), 0};
+    Stack stack = {xrealloc(NULL, (t->nchunks + 1) * sizeof(Walk)), 0};
     for (size_t i = 0; i < t->nblocks; i++)
         if (t->blocks[i].kind == BLOCK_ROOT)
-            visit_block(t, &t->blocks[i], &stack);
+            visit(t, walk_block(t, NONE, 0, i), &stack);
     for (size_t c = 0; c < t->nchunks; c++)
-        if (t->chunks[c].mark == MARK_NEW)
-            visit_chunk(t, c, &stack);
+        if (t->chunks[c].mark == MARK_NEW) {
+            t->chunks[c].mark = MARK_ACTIVE;
+            visit(t, walk_chunk(t, c), &stack);
+        }
     free(stack.items);
 }
 
-static void find_duplicate_roots(Tangle *t)
+/* Two roots may not name one file, nor may one sit inside the other
+ * ("code/a.cu" and "code/a.cu/x.cu"): one of them could not be written. */
+static void find_conflicting_roots(Tangle *t)
 {
+    Table roots = {0}; /* output path -> its first root block */
     for (size_t i = 0; i < t->nblocks; i++) {
         const Block *b = &t->blocks[i];
         if (b->kind != BLOCK_ROOT)
             continue;
-        for (size_t j = 0; j < i; j++) {
-            const Block *first = &t->blocks[j];
-            if (first->kind == BLOCK_ROOT && !strcmp(first->name, b->name)) {
-                error_at(t, b->source, b->fence_line,
-                         "file '%s' is produced twice (first at %s:%zu)",
-                         b->name, t->sources[first->source].path,
-                         first->fence_line);
-                break;
-            }
+        size_t j = table_get(&roots, b->name, strlen(b->name));
+        if (j == NONE) {
+            table_put(&roots, b->name, i);
+            continue;
+        }
+        const Block *first = &t->blocks[j];
+        error_at(t, b->source, b->fence_line,
+                 "file '%s' is produced twice (first at %s:%zu)", b->name,
+                 t->sources[first->source].path, first->fence_line);
+    }
+    for (size_t i = 0; i < t->nblocks; i++) {
+        const Block *b = &t->blocks[i];
+        if (b->kind != BLOCK_ROOT)
+            continue;
+        for (const char *s = strchr(b->name, '/'); s; s = strchr(s + 1, '/')) {
+            size_t j = table_get(&roots, b->name, (size_t)(s - b->name));
+            if (j == NONE)
+                continue;
+            const Block *outer = &t->blocks[j];
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' would be inside file '%s' (at %s:%zu)",
+                     b->name, outer->name, t->sources[outer->source].path,
+                     outer->fence_line);
+            break;
         }
     }
+    table_free(&roots);
 }
 
 static void warn_unused_chunks(Tangle *t)
@@ -809,28 +1055,66 @@ static void warn_unused_chunks(Tangle *t)
  * Expansion: each root into an in-memory file
  * ====================================================================== */
 
+/*
+ * Limits on one run, all outputs together, so that a chunk used twice at
+ * each of 30 levels (2^30 copies) is an error rather than a disk filled
+ * for an hour.  The book's own code is a thousand times smaller.
+ */
+#define MAX_OUTPUT_MIB 64
+#define MAX_OUTPUT_BYTES ((size_t)MAX_OUTPUT_MIB << 20)
+#define MAX_EXPANSIONS ((size_t)1 << 24) /* references expanded */
+
 typedef struct {
     char *path; /* where it goes: the --root directory joined to the name */
+    const Block *root;
     Buf text;
     bool *deps; /* per source: did it contribute text? */
 } Output;
+
+/* Where the expansion stands in one chunk (or in the root block). */
+typedef struct {
+    size_t chunk, nth; /* as in Walk: chunk is NONE for the root block */
+    const Block *b;
+    size_t line;   /* the next line of b */
+    size_t ref;    /* b's next reference, an index into Tangle.refs */
+    size_t indent; /* the length of the prefix outside this chunk */
+} Frame;
 
 typedef struct {
     const Tangle *t;
     Output *out;
     bool c_family; /* emit #line directives and chunk-name comments */
     Buf prefix;    /* indentation accumulated from enclosing references */
+    Buf scratch;   /* a line being formatted */
+    Frame *frames; /* the chunks being expanded, outermost first */
+    size_t nframes, frames_cap;
+    size_t bytes, expansions; /* so far, all outputs together */
+    bool too_big, too_many;   /* a limit was reached: stop */
 } Expander;
 
-static void emit_line_directive(Expander *e, size_t line, const char *path)
+/* Append to the output unless that passes the limit on its size. */
+static void emit(Expander *e, const char *s, size_t n)
 {
-    buf_printf(&e->out->text, "#line %zu \"", line);
-    for (const char *p = path; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buf_addn(&e->out->text, "\\", 1);
-        buf_addn(&e->out->text, p, 1);
+    if (e->too_big || n > MAX_OUTPUT_BYTES - e->bytes) {
+        e->too_big = true;
+        return;
     }
-    buf_add(&e->out->text, "\"\n");
+    buf_addn(&e->out->text, s, n);
+    e->bytes += n;
+}
+
+static void emit_line_directive(Expander *e, const Block *b, size_t index)
+{
+    Buf *l = &e->scratch;
+    l->len = 0;
+    buf_printf(l, "#line %zu \"", markdown_line(b, index));
+    for (const char *p = e->t->sources[b->source].path; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_addn(l, "\\", 1);
+        buf_addn(l, p, 1);
+    }
+    buf_add(l, "\"\n");
+    emit(e, l->data, l->len);
 }
 
 /* Blank lines stay as they are: indenting them adds trailing whitespace. */
@@ -840,43 +1124,83 @@ static void emit_code_line(Expander *e, const Line *l)
     for (size_t i = 0; i < l->len && blank; i++)
         blank = is_blank(l->text[i]);
     if (!blank)
-        buf_addn(&e->out->text, e->prefix.data, e->prefix.len);
-    buf_addn(&e->out->text, l->text, l->len);
-    buf_add(&e->out->text, "\n");
+        emit(e, e->prefix.data, e->prefix.len);
+    emit(e, l->text, l->len);
+    emit(e, "\n", 1);
 }
 
-static void expand_block(Expander *e, const Block *b);
-
-static void expand_reference(Expander *e, const Ref *r, const Line *l)
+static void begin_block(Expander *e, Frame *f, const Block *b)
 {
-    size_t outer = e->prefix.len;
-    buf_addn(&e->prefix, l->text, r->indent_len);
-    if (e->c_family)
-        buf_printf(&e->out->text, "%s// <<%s>>\n", e->prefix.data, r->name);
-    const Chunk *c = &e->t->chunks[r->target];
-    for (size_t i = 0; i < c->nblocks; i++)
-        expand_block(e, &e->t->blocks[c->blocks[i]]);
-    e->prefix.len = outer;
-    e->prefix.data[outer] = '\0';
-}
-
-static void expand_block(Expander *e, const Block *b)
-{
-    const char *path = e->t->sources[b->source].path;
-    const Ref *r = &e->t->refs[b->first_ref];
-    const Ref *refs_end = r + b->nrefs;
+    f->b = b;
+    f->line = 0;
+    f->ref = b->first_ref;
     e->out->deps[b->source] = true;
     if (e->c_family && b->nlines > 0)
-        emit_line_directive(e, markdown_line(b, 0), path);
-    for (size_t i = 0; i < b->nlines; i++) {
-        const Line *l = block_line(e->t, b, i);
-        if (r == refs_end || r->index != i) {
-            emit_code_line(e, l);
+        emit_line_directive(e, b, 0);
+}
+
+/* Start expanding the chunk that the reference on line l names. */
+static void enter_reference(Expander *e, const Ref *r, const Line *l)
+{
+    if (++e->expansions > MAX_EXPANSIONS) {
+        e->too_many = true;
+        return;
+    }
+    size_t outer = e->prefix.len;
+    buf_addn(&e->prefix, l->text, r->indent_len);
+    if (e->c_family) {
+        e->scratch.len = 0;
+        buf_printf(&e->scratch, "%s// <<%s>>\n", e->prefix.data, r->name);
+        emit(e, e->scratch.data, e->scratch.len);
+    }
+    const Chunk *c = &e->t->chunks[r->target];
+    PUSH_SLOT(e->frames, e->nframes, e->frames_cap);
+    Frame *f = &e->frames[e->nframes++];
+    *f = (Frame){.chunk = r->target, .nth = 0, .indent = outer};
+    begin_block(e, f, &e->t->blocks[c->blocks[0]]);
+}
+
+/* The innermost block is done: go on to its chunk's next block, or back
+ * to the reference, re-synchronising the #line after it. */
+static void leave_block(Expander *e)
+{
+    Frame *f = &e->frames[e->nframes - 1];
+    const Chunk *c = f->chunk == NONE ? NULL : &e->t->chunks[f->chunk];
+    if (c && f->nth + 1 < c->nblocks) {
+        f->nth++;
+        begin_block(e, f, &e->t->blocks[c->blocks[f->nth]]);
+        return;
+    }
+    e->prefix.len = f->indent;
+    e->prefix.data[f->indent] = '\0';
+    e->nframes--;
+    if (e->nframes == 0)
+        return;
+    const Frame *outer = &e->frames[e->nframes - 1];
+    if (e->c_family && outer->line < outer->b->nlines)
+        emit_line_directive(e, outer->b, outer->line);
+}
+
+static void expand_root(Expander *e, const Block *root)
+{
+    e->nframes = 0;
+    PUSH_SLOT(e->frames, e->nframes, e->frames_cap);
+    Frame *f = &e->frames[e->nframes++];
+    *f = (Frame){.chunk = NONE, .indent = 0};
+    begin_block(e, f, root);
+    while (e->nframes > 0 && !e->too_big && !e->too_many) {
+        f = &e->frames[e->nframes - 1];
+        const Block *b = f->b;
+        if (f->line == b->nlines) {
+            leave_block(e);
             continue;
         }
-        expand_reference(e, r++, l);
-        if (e->c_family && i + 1 < b->nlines)
-            emit_line_directive(e, markdown_line(b, i + 1), path);
+        size_t i = f->line++;
+        const Line *l = block_line(e->t, b, i);
+        if (f->ref < b->first_ref + b->nrefs && e->t->refs[f->ref].index == i)
+            enter_reference(e, &e->t->refs[f->ref++], l);
+        else
+            emit_code_line(e, l);
     }
 }
 
@@ -895,34 +1219,67 @@ static char *join_path(const char *dir, const char *name)
     return b.data;
 }
 
-/* Expand every root; returns the array of outputs, in document order. */
-static Output *expand_all(const Tangle *t, const char *root_dir,
-                          size_t *noutputs)
+/* Expand every root; returns the array of outputs, in document order.
+ * Reports an error and stops at the root where a limit is reached. */
+static Output *expand_all(Tangle *t, const char *root_dir, size_t *noutputs)
 {
     Output *outputs = NULL;
     size_t n = 0, cap = 0;
+    Expander e = {.t = t};
+    buf_addn(&e.prefix, "", 0);
     for (size_t i = 0; i < t->nblocks; i++) {
         const Block *b = &t->blocks[i];
         if (b->kind != BLOCK_ROOT)
             continue;
         PUSH_SLOT(outputs, n, cap);
         Output *o = &outputs[n++];
-        *o = (Output){.path = join_path(root_dir, b->name)};
+        *o = (Output){.path = join_path(root_dir, b->name), .root = b};
         o->deps = xrealloc(NULL, t->nsources * sizeof(bool));
         memset(o->deps, 0, t->nsources * sizeof(bool));
         buf_addn(&o->text, "", 0);
-        Expander e = {t, o, is_c_family(b->name), {0}};
-        buf_addn(&e.prefix, "", 0);
-        expand_block(&e, b);
-        buf_free(&e.prefix);
+        e.out = o;
+        e.c_family = is_c_family(b->name);
+        expand_root(&e, b);
+        if (e.too_big)
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' makes the tangled output larger than %d MiB, "
+                     "the limit (is a chunk used more often than meant?)",
+                     b->name, MAX_OUTPUT_MIB);
+        if (e.too_many)
+            error_at(t, b->source, b->fence_line,
+                     "file '%s' expands more than %zu chunk references, the "
+                     "limit (is a chunk used more often than meant?)",
+                     b->name, MAX_EXPANSIONS);
+        if (e.too_big || e.too_many)
+            break;
     }
+    buf_free(&e.prefix);
+    buf_free(&e.scratch);
+    free(e.frames);
     *noutputs = n;
     return outputs;
 }
 
 /* ======================================================================
- * Writing files, only when their content changed
+ * Writing: all files or none, and only those whose content changed.
+ * Every changed file is first staged in a temporary file created beside
+ * it; once all are staged they are renamed into place.  A failure
+ * removes what was staged and names the chapter line of the file=.
  * ====================================================================== */
+
+/* One file to write: a tangled output, the depfile or the index. */
+typedef struct {
+    const char *path;
+    const Buf *text;
+    const Block *root; /* its file= block; NULL for --depfile and --index */
+    char *staged;      /* the temporary file holding text, or NULL */
+} Write;
+
+/* The folders this run created, to remove again if it fails. */
+typedef struct {
+    char **items;
+    size_t len, cap;
+} Folders;
 
 /* Does the file at `path` hold exactly `text`? */
 static bool file_has_content(const char *path, const Buf *text)
@@ -934,8 +1291,58 @@ static bool file_has_content(const char *path, const Buf *text)
     return same;
 }
 
-/* Create the parent directories of `path` (like mkdir -p). */
-static bool make_parent_dirs(const char *path)
+static void write_failed(Tangle *t, const Write *w, int err)
+{
+    if (w->root)
+        error_at(t, w->root->source, w->root->fence_line,
+                 "cannot write '%s': %s", w->path, strerror(err));
+    else
+        fprintf(messages, "tangle: cannot write '%s': %s\n", w->path,
+                strerror(err));
+}
+
+/* Is the absolute path `path` the folder `dir` or inside it? */
+static bool is_inside(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * Every symbolic link on the way from the --root to an output must lead
+ * into code/ (given as `code`, an absolute physical path): tangled files
+ * go there and nowhere else.  Returns the first link that does not (the
+ * caller frees it), or NULL.  Folders not made yet cannot be links.
+ */
+static char *link_out_of_code(const char *root_dir, const char *name,
+                              const char *code)
+{
+    for (const char *end = strchr(name, '/');; end = strchr(end + 1, '/')) {
+        size_t n = end ? (size_t)(end - name) : strlen(name);
+        char *prefix = xstrndup(name, n);
+        char *path = join_path(root_dir, prefix);
+        free(prefix);
+        struct stat st;
+        if (lstat(path, &st) != 0) {
+            free(path);
+            return NULL;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char *real = realpath(path, NULL);
+            bool inside = real && is_inside(real, code);
+            free(real);
+            if (!inside)
+                return path;
+        }
+        free(path);
+        if (!end)
+            return NULL;
+    }
+}
+
+/* Create the parent folders of `path` (like mkdir -p), remembering those
+ * made.  Returns false with errno set on failure. */
+static bool make_parent_dirs(const char *path, Folders *made)
 {
     char *dir = xstrndup(path, strlen(path));
     bool ok = true;
@@ -943,9 +1350,10 @@ static bool make_parent_dirs(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "tangle: cannot create directory '%s': %s\n", dir,
-                    strerror(errno));
+        if (mkdir(dir, 0777) == 0) {
+            PUSH_SLOT(made->items, made->len, made->cap);
+            made->items[made->len++] = xstrndup(dir, strlen(dir));
+        } else if (errno != EEXIST) {
             ok = false;
         }
         *p = '/';
@@ -954,31 +1362,123 @@ static bool make_parent_dirs(const char *path)
     return ok;
 }
 
-/* Write via a temporary file in the same directory and rename, so that a
- * reader never sees a half-written file.  Returns false on failure. */
-static bool write_if_changed(const char *path, const Buf *text)
+/* The mode of a new file: what fopen would have given it. */
+static mode_t new_file_mode(void)
 {
-    if (file_has_content(path, text))
-        return true;
-    if (!make_parent_dirs(path))
-        return false;
-    Buf tmp = {0};
-    buf_printf(&tmp, "%s.tangle-%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp.data, "wb");
-    bool ok = f && fwrite(text->data, 1, text->len, f) == text->len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    struct stat st;
-    if (ok && stat(path, &st) == 0)
-        chmod(tmp.data, st.st_mode & 07777); /* keep e.g. an executable bit */
-    if (ok && rename(tmp.data, path) != 0)
-        ok = false;
-    if (!ok) {
-        fprintf(stderr, "tangle: cannot write '%s': %s\n", path,
-                strerror(errno));
-        remove(tmp.data);
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+static bool write_fully(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        data += n;
+        len -= (size_t)n;
     }
-    buf_free(&tmp);
+    return true;
+}
+
+/*
+ * Write w->text to a new temporary file beside w->path.  mkstemp creates
+ * it exclusively (O_CREAT | O_EXCL), so a link planted at a predictable
+ * name is never followed.  Returns false with errno set on failure.
+ */
+static bool stage(Write *w)
+{
+    struct stat st;
+    if (lstat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return false;
+    }
+    /* keep the mode of the file replaced, e.g. an executable bit */
+    mode_t mode = stat(w->path, &st) == 0 ? st.st_mode & 07777
+                                          : new_file_mode();
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s.tangle-XXXXXX", w->path);
+    int fd = mkstemp(tmp.data);
+    if (fd < 0) {
+        buf_free(&tmp);
+        return false;
+    }
+    w->staged = tmp.data;
+    bool ok = write_fully(fd, w->text->data, w->text->len) &&
+              fchmod(fd, mode) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    errno = err;
+    return ok;
+}
+
+/* Stage every changed file; true when all are staged. */
+static bool stage_all(Tangle *t, const char *root_dir, Write *writes,
+                      size_t n, Folders *made)
+{
+    char *root_real = realpath(root_dir, NULL);
+    char *code = root_real ? join_path(root_real, CODE_DIR) : NULL;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        Write *w = &writes[i];
+        if (file_has_content(w->path, w->text))
+            continue;
+        char *link = code && w->root
+                         ? link_out_of_code(root_dir, w->root->name, code)
+                         : NULL;
+        if (link) {
+            error_at(t, w->root->source, w->root->fence_line,
+                     "refusing to write '%s': the symbolic link '%s' leads "
+                     "out of " CODE_DIR "/",
+                     w->path, link);
+            free(link);
+            ok = false;
+        } else if (!make_parent_dirs(w->path, made) || !stage(w)) {
+            write_failed(t, w, errno);
+            ok = false;
+        }
+    }
+    free(root_real);
+    free(code);
+    return ok;
+}
+
+/* Stage every changed file, then rename them all into place; on failure
+ * remove the staged files and the folders made for them. */
+static bool write_all_or_nothing(Tangle *t, const char *root_dir,
+                                 Write *writes, size_t n)
+{
+    Folders made = {0};
+    bool ok = stage_all(t, root_dir, writes, n, &made);
+    for (size_t i = 0; i < n && ok; i++) {
+        Write *w = &writes[i];
+        if (!w->staged)
+            continue;
+        if (rename(w->staged, w->path) != 0) {
+            write_failed(t, w, errno);
+            ok = false;
+            break;
+        }
+        free(w->staged);
+        w->staged = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (writes[i].staged)
+            remove(writes[i].staged);
+        free(writes[i].staged);
+    }
+    for (size_t i = made.len; i-- > 0;) {
+        if (!ok)
+            rmdir(made.items[i]); /* fails, as it should, if not empty */
+        free(made.items[i]);
+    }
+    free(made.items);
     return ok;
 }
 
@@ -1080,7 +1580,7 @@ static bool parse_options(int argc, char **argv, Options *o)
         } else if (!option_value(argc, argv, &i, "--root", &o->root_dir) &&
                    !option_value(argc, argv, &i, "--depfile", &o->depfile) &&
                    !option_value(argc, argv, &i, "--index", &o->index)) {
-            fprintf(stderr, "tangle: bad argument '%s'\n", a);
+            fprintf(messages, "tangle: bad argument '%s'\n", a);
             return false;
         }
     }
@@ -1101,20 +1601,24 @@ static bool check_outputs(const Output *outputs, size_t n)
     return current;
 }
 
-static bool write_outputs(const Tangle *t, const Options *o,
-                          const Output *outputs, size_t n)
+static bool write_outputs(Tangle *t, const Options *o, const Output *outputs,
+                          size_t n)
 {
-    bool ok = true;
+    Write *writes = xrealloc(NULL, (n + 2) * sizeof *writes);
+    size_t nw = 0;
     for (size_t i = 0; i < n; i++)
-        ok = write_if_changed(outputs[i].path, &outputs[i].text) && ok;
+        writes[nw++] = (Write){outputs[i].path, &outputs[i].text,
+                               outputs[i].root, NULL};
+    Buf dep = {0};
     if (o->depfile) {
-        Buf dep = {0};
         build_depfile(t, outputs, n, &dep);
-        ok = write_if_changed(o->depfile, &dep) && ok;
-        buf_free(&dep);
+        writes[nw++] = (Write){o->depfile, &dep, NULL, NULL};
     }
     if (o->index)
-        ok = write_if_changed(o->index, &t->index) && ok;
+        writes[nw++] = (Write){o->index, &t->index, NULL, NULL};
+    bool ok = write_all_or_nothing(t, o->root_dir, writes, nw);
+    buf_free(&dep);
+    free(writes);
     return ok;
 }
 
@@ -1136,6 +1640,7 @@ static void free_tangle(Tangle *t)
     free(t->blocks);
     free(t->refs);
     free(t->chunks);
+    table_free(&t->chunk_names);
     for (size_t i = 0; i < t->ndiags; i++)
         free(t->diags[i].text);
     free(t->diags);
@@ -1152,11 +1657,14 @@ static void free_outputs(Output *outputs, size_t n)
     free(outputs);
 }
 
-int main(int argc, char **argv)
+/* The whole program: returns 0 on success, 1 on errors, 2 on bad usage;
+ * diagnostics go to `diagnostics`. */
+int tangle_main(int argc, char **argv, FILE *diagnostics)
 {
+    messages = diagnostics;
     Options opt;
     if (!parse_options(argc, argv, &opt)) {
-        usage(stderr);
+        usage(messages);
         return 2;
     }
 
@@ -1173,27 +1681,28 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < t.nsources; i++)
         parse_source(&t, i);
     resolve_references(&t);
+    find_inline_references(&t);
     find_cycles(&t);
-    find_duplicate_roots(&t);
+    find_conflicting_roots(&t);
     warn_unused_chunks(&t);
-    print_diagnostics(&t);
-    if (t.errors) {
-        free_tangle(&t);
-        return 1;
-    }
 
-    size_t n;
-    Output *outputs = expand_all(&t, opt.root_dir, &n);
-    bool ok = true;
-    if (opt.list)
+    size_t n = 0;
+    Output *outputs = t.errors ? NULL : expand_all(&t, opt.root_dir, &n);
+    bool ok = t.errors == 0;
+    if (ok && opt.list)
         for (size_t i = 0; i < n; i++)
             printf("%s\n", outputs[i].path);
-    if (opt.check)
+    if (ok && opt.check)
         ok = check_outputs(outputs, n);
-    else if (!opt.list)
+    else if (ok && !opt.list)
         ok = write_outputs(&t, &opt, outputs, n);
+    print_diagnostics(&t);
 
     free_outputs(outputs, n);
     free_tangle(&t);
     return ok ? 0 : 1;
 }
+
+#ifndef TANGLE_NO_MAIN
+int main(int argc, char **argv) { return tangle_main(argc, argv, stderr); }
+#endif

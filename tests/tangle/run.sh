@@ -136,8 +136,133 @@ test_only_changed() {
         fail "$name" "main.cu lacks the change"
     elif [ "$(mtime "$work/code/cross/second.cuh")" != "$old" ]; then
         fail "$name" "second.cuh rewritten although unchanged"
-    elif ls "$work"/code/cross/*tmp* >/dev/null 2>&1; then
+    elif ls "$work"/code/cross/*.tangle-* >/dev/null 2>&1; then
         fail "$name" "temporary file left behind"
+    else
+        ok "$name"
+    fi
+}
+
+# ----------------------------------------------------------------------
+# Writing: all files or none; never through a link that leaves code/
+# ----------------------------------------------------------------------
+
+# The state of a work tree: every path with its type, mode and checksum.
+snapshot() { # WORK
+    (cd "$1" && find . -path ./chapters -prune -o -printf '%p %y %m\n' | sort &&
+        find . -path ./chapters -prune -o -type f -exec md5sum {} + | sort)
+}
+
+test_all_or_nothing() {
+    local name=all-or-nothing work before
+    work=$(fresh_copy "$HERE/golden/cross-file" all-or-nothing)
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "first run failed (status $status)"
+        return
+    fi
+    # A change to every output, a file in a new folder, and a file that
+    # cannot be written: code/blocker is a file, not a folder.
+    echo "blocks the folder" >"$work/code/blocker"
+    sed -i 's/#include <cstdio>/#include <cstdlib>/' "$work/chapters/01-first.md"
+    cat >>"$work/chapters/02-second.md" <<'MARKDOWN'
+
+```{.c file=code/new/folder/new.c}
+int new_file;
+```
+
+```{.c file=code/blocker/x.c}
+int blocked;
+```
+MARKDOWN
+    before=$(snapshot "$work")
+    tangle_in "$work" --depfile deps.d --index index.tsv
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != \
+        "chapters/02-second.md:28: cannot write 'code/blocker/x.c': Not a directory" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ "$(snapshot "$work")" != "$before" ]; then
+        fail "$name" "the tree changed: $(diff <(echo "$before") <(snapshot "$work") | head -c 400)"
+    else
+        ok "$name"
+    fi
+}
+
+test_target_is_folder() {
+    local name=target-is-folder work
+    work="$TMP/$name"
+    mkdir -p "$work/chapters" "$work/code/d"
+    printf '```{.c file=code/ok.c}\n```\n```{.c file=code/d}\nint d;\n```\n' \
+        >"$work/chapters/01-a.md"
+    tangle_in "$work"
+    if [ "$status" -ne 1 ] ||
+        [ "$(cat "$TMP/stderr")" != "chapters/01-a.md:3: cannot write 'code/d': Is a directory" ]; then
+        fail "$name" "status $status: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$work/code/ok.c" ] || [ -n "$(ls -A "$work/code/d")" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
+# Links that leave code/ are refused: a folder link inside code/, code/
+# itself, and an output that is a link; a link within code/ is followed.
+test_links() {
+    local name=links work="$TMP/links" outside="$TMP/outside" link target file
+    while read -r link target file; do
+        rm -rf "$work" "$outside"
+        mkdir -p "$work/chapters" "$work/code" "$outside"
+        echo "not to be overwritten" >"$outside/x.c"
+        rmdir "$work/code"
+        [ "$link" = code ] || mkdir "$work/code"
+        ln -s "$target" "$work/$link"
+        printf '# Links\n\n```{.c file=%s}\nint x;\n```\n' "$file" >"$work/chapters/01-a.md"
+        tangle_in "$work"
+        if [ "$status" -ne 1 ] || [ "$(cat "$TMP/stderr")" != \
+            "chapters/01-a.md:3: refusing to write '$file': the symbolic link '$link' leads out of code/" ]; then
+            fail "$name" "$link: status $status: $(head -c 300 "$TMP/stderr")"
+            return
+        elif [ "$(ls -A "$outside")" != x.c ] ||
+            [ "$(cat "$outside/x.c")" != "not to be overwritten" ]; then
+            fail "$name" "$link: wrote outside code/"
+            return
+        fi
+    done <<LINKS
+code/link $outside code/link/x.c
+code $outside code/x.c
+code/x.c $outside/x.c code/x.c
+code/up .. code/up/x.c
+LINKS
+    rm -rf "$work"
+    mkdir -p "$work/chapters" "$work/code/real"
+    ln -s real "$work/code/alias"
+    printf '```{.c file=code/alias/x.c}\nint x;\n```\n' >"$work/chapters/01-a.md"
+    tangle_in "$work"
+    if [ "$status" -ne 0 ] || [ ! -f "$work/code/real/x.c" ]; then
+        fail "$name" "a link within code/ was not followed (status $status)"
+    else
+        ok "$name"
+    fi
+}
+
+# New files get the usual mode (0666 less the umask); a rewritten file
+# keeps its own, e.g. an executable bit.
+test_modes() {
+    local name=modes work
+    work=$(fresh_copy "$HERE/golden/non-c" modes)
+    tangle_in "$work"
+    if [ "$(stat -c %a "$work/code/scripts/run.sh")" != "$(printf '%o' $((0666 & ~0$(umask))))" ]; then
+        fail "$name" "new file has mode $(stat -c %a "$work/code/scripts/run.sh")"
+        return
+    fi
+    chmod 755 "$work/code/scripts/run.sh"
+    sed -i 's/for n in 1 2 3/for n in 4 5 6/' "$work/chapters/01-build.md"
+    tangle_in "$work"
+    if [ "$status" -ne 0 ] || ! grep -q 'for n in 4 5 6' "$work/code/scripts/run.sh"; then
+        fail "$name" "not rewritten (status $status)"
+    elif [ "$(stat -c %a "$work/code/scripts/run.sh")" != 755 ]; then
+        fail "$name" "mode not kept: $(stat -c %a "$work/code/scripts/run.sh")"
     else
         ok "$name"
     fi
@@ -184,7 +309,7 @@ test_list() {
     if [ "$status" -ne 0 ]; then
         fail "$name" "exit status $status"
     elif [ "$(cat "$TMP/stdout")" != "$(printf '%s\n' code/Makefile \
-        figures/bandwidth.gp scripts/run.sh scripts/summary.py)" ]; then
+        code/figures/bandwidth.gp code/scripts/run.sh code/scripts/summary.py)" ]; then
         fail "$name" "wrong list: $(cat "$TMP/stdout")"
     elif [ -e "$work/code" ]; then
         fail "$name" "--list wrote files"
@@ -241,6 +366,35 @@ test_crlf() {
     else
         ok "$name"
     fi
+}
+
+# Lines ending in a lone CR, and NUL bytes, are errors at their line
+# (they used to tangle nothing, or cut lines, without a word).
+test_bad_text() {
+    local name=bad-text work how line
+    while read -r how line; do
+        work=$(fresh_copy "$HERE/golden/simple" bad-text)
+        case $how in
+        cr-only) tr '\n' '\r' <"$HERE/golden/simple/chapters/01-hello.md" ;;
+        lone-cr) sed '13s/ker/ker\r/' "$HERE/golden/simple/chapters/01-hello.md" ;;
+        nul) sed '10s/$/\x00 after a NUL/' "$HERE/golden/simple/chapters/01-hello.md" ;;
+        esac >"$work/chapters/01-hello.md"
+        tangle_in "$work"
+        local want="chapters/01-hello.md:$line: carriage return without a line feed (a chapter's lines end in LF or CRLF)"
+        [ "$how" = nul ] && want="chapters/01-hello.md:$line: NUL byte (a chapter is text)"
+        if [ "$status" -ne 1 ] || [ "$(cat "$TMP/stderr")" != "$want" ]; then
+            fail "$name" "$how: status $status: $(head -c 300 "$TMP/stderr")"
+            return
+        elif [ -e "$work/code" ]; then
+            fail "$name" "$how: files were written"
+            return
+        fi
+    done <<CASES
+cr-only 1
+lone-cr 13
+nul 10
+CASES
+    ok "$name"
 }
 
 # ----------------------------------------------------------------------
@@ -328,13 +482,116 @@ MARKDOWN
     fi
 }
 
+# ----------------------------------------------------------------------
+# Large and hostile inputs, generated: no recursion that overflows the
+# stack, no quadratic time, no unbounded output.  `timeout` turns a hang
+# into a failure; each case takes well under a second.
+# ----------------------------------------------------------------------
+
+# A chain of N nested chunks: the root uses c0, c0 uses c1, ...
+chain_chapter() { # N
+    awk -v n="$1" 'BEGIN {
+        print "```{.c file=code/chain.c}\n<<c0>>\n```"
+        for (i = 0; i < n - 1; i++) printf "```{.c #c%d}\n<<c%d>>\n```\n", i, i + 1
+        printf "```{.c #c%d}\nint innermost;\n```\n", n - 1
+    }'
+}
+
+# N levels, each using the next twice: 2^N copies of the last.
+doubling_chapter() { # N FILE LAST_LINE
+    awk -v n="$1" -v file="$2" -v last="$3" 'BEGIN {
+        printf "```{file=%s}\n<<d0>>\n```\n", file
+        for (i = 0; i < n - 1; i++)
+            printf "```{#d%d}\n<<d%d>>\n<<d%d>>\n```\n", i, i + 1, i + 1
+        printf "```{#d%d}\n%s```\n", n - 1, last
+    }'
+}
+
+# Run tangle on the chapter read from stdin, in a fresh directory, within
+# LIMIT seconds; sets $status like tangle_in (so no pipe into it).
+tangle_generated() { # NAME LIMIT [OPTIONS...]
+    local work="$TMP/$1" limit=$2
+    shift 2
+    rm -rf "$work"
+    mkdir -p "$work/chapters"
+    cat >"$work/chapters/01-generated.md"
+    status=0
+    (cd "$work" && timeout "$limit" "$TANGLE" "$@" chapters/01-generated.md) \
+        >"$TMP/stdout" 2>"$TMP/stderr" || status=$?
+}
+
+test_deep_chain() {
+    local name=deep-chain
+    tangle_generated "$name" 20 < <(chain_chapter 100000)
+    if [ "$status" -ne 0 ]; then
+        fail "$name" "exit status $status: $(head -c 300 "$TMP/stderr")"
+    elif [ "$(grep -c '^// <<c' "$TMP/$name/code/chain.c")" -ne 100000 ] ||
+        ! grep -qx 'int innermost;' "$TMP/$name/code/chain.c"; then
+        fail "$name" "chain not expanded in full"
+    else
+        ok "$name"
+    fi
+}
+
+test_many_roots() {
+    local name=many-roots
+    awk 'BEGIN { for (i = 0; i < 200000; i++)
+        printf "```{.c file=code/r/%d.c}\n<<shared>>\n```\n", i
+        print "```{.c #shared}\nint shared;\n```" }' >"$TMP/many-roots.md"
+    tangle_generated "$name" 10 --list <"$TMP/many-roots.md"
+    if [ "$status" -ne 0 ] || [ "$(wc -l <"$TMP/stdout")" -ne 200000 ]; then
+        fail "$name" "exit status $status: $(head -c 300 "$TMP/stderr")"
+    else
+        ok "$name"
+    fi
+}
+
+test_output_limit() {
+    local name=output-limit
+    tangle_generated "$name" 20 < <(doubling_chapter 24 code/big.c 'int x;\n')
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != "chapters/01-generated.md:1: file 'code/big.c' \
+makes the tangled output larger than 64 MiB, the limit (is a chunk used more often than meant?)" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$TMP/$name/code" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
+test_expansion_limit() {
+    local name=expansion-limit
+    tangle_generated "$name" 20 < <(doubling_chapter 40 code/empty.txt '')
+    if [ "$status" -ne 1 ]; then
+        fail "$name" "exit status $status, expected 1"
+    elif [ "$(cat "$TMP/stderr")" != "chapters/01-generated.md:1: file 'code/empty.txt' \
+expands more than 16777216 chunk references, the limit (is a chunk used more often than meant?)" ]; then
+        fail "$name" "unexpected stderr: $(head -c 300 "$TMP/stderr")"
+    elif [ -e "$TMP/$name/code" ]; then
+        fail "$name" "files were written"
+    else
+        ok "$name"
+    fi
+}
+
 test_only_changed
+test_all_or_nothing
+test_target_is_folder
+test_links
+test_modes
 test_check
 test_list
 test_root
 test_usage
 test_crlf
+test_bad_text
 test_gcc_line
+test_deep_chain
+test_many_roots
+test_output_limit
+test_expansion_limit
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
