@@ -7,7 +7,8 @@
 #         AddressSanitizer and UBSan where the compiler has them) and runs
 #         every regression input, the generated ones and the seed corpus.
 # fuzz    builds it with clang -fsanitize=fuzzer,address,undefined and
-#         fuzzes for FUZZ_SECONDS (default 15), starting from the seeds and
+#         fuzzes for FUZZ_SECONDS (default 15) from the seed FUZZ_SEED (default 1,
+#         so that CI runs the same inputs each time), starting from the seeds and
 #         the regressions; exits 77 (skipped) where clang has no libFuzzer.
 #         New inputs are kept in BUILD_DIR/fuzz/corpus, crashes are written
 #         to BUILD_DIR/fuzz/crash-* (add them to tests/fuzz/regressions/).
@@ -120,6 +121,6 @@ fi
 "$CLANG" $CFLAGS -fsanitize=fuzzer $SANITIZE -o "$OUT/fuzz" "$HERE/tangle_fuzz.c"
 make_seeds "$OUT/seeds"
 mkdir -p "$OUT/corpus"
-"$OUT/fuzz" -max_total_time="${FUZZ_SECONDS:-15}" -timeout=20 -rss_limit_mb=2048 \
+"$OUT/fuzz" -max_total_time="${FUZZ_SECONDS:-15}" -seed="${FUZZ_SEED:-1}" -timeout=20 -rss_limit_mb=2048 \
     -dict="$HERE/tangle.dict" -artifact_prefix="$OUT/crash-" -print_final_stats=1 \
     "$OUT/corpus" "$OUT/seeds" "$HERE/regressions"
