@@ -228,6 +228,8 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
+#line 812 "chapters/03-atomics.md"
+// <<sixteen-byte-vector-reduction>>
 #line 800 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
@@ -238,6 +240,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
+#line 813 "chapters/03-atomics.md"
 
 // Whether columns c..c+7 of src's row r can go to `dst` by one vector reduction.
 __device__ inline bool eight_aligned(const __half *dst, const __half *s, unsigned c, unsigned cols)
@@ -265,7 +268,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 876 "chapters/03-atomics.md"
+#line 880 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
 #if HOPPER_CODE
@@ -402,7 +405,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 839 "chapters/03-atomics.md"
+#line 843 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -411,7 +414,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 914 "chapters/03-atomics.md"
+#line 918 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -445,7 +448,7 @@ static const Version VERSIONS[] = {
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
 #line 617 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 936 "chapters/03-atomics.md"
+#line 940 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -454,7 +457,7 @@ static const Version VERSIONS[] = {
 #line 40 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1013 "chapters/03-atomics.md"
+#line 1017 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -662,7 +665,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 43 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1174 "chapters/03-atomics.md"
+#line 1178 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;

@@ -1,0 +1,801 @@
+#line 22 "chapters/04-upsample.md"
+// upsample.cu: nearest-neighbour upsampling of NCHW and NHWC images, forward and
+// backward, f32 f16 bf16.
+#include "../harness/harness.cuh"
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+// <<element-types>>
+#line 46 "chapters/02-elementwise.md"
+// Every kernel computes in float and stores in the element type: loads convert up,
+// stores round down once.
+__host__ __device__ inline float to_float(float x) { return x; }
+__host__ __device__ inline float to_float(__half x) { return __half2float(x); }
+__host__ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __host__ __device__ inline T from_float(float x);
+template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
+template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
+template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+#line 28 "chapters/04-upsample.md"
+// <<half-atomics>>
+#line 276 "chapters/03-atomics.md"
+// Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
+// half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
+// with the (compare-and-swap) 16-bit atomic.
+__device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, const __half *hi)
+{
+    uintptr_t a = (uintptr_t)p;
+    __half *word = (__half *)(a & ~(uintptr_t)3);
+    if (word >= lo && word + 2 <= hi) {
+        __half zero = __ushort_as_half(0);
+        // little-endian: the half at the lower address is the low half of the word
+        __half2 v2 = (a & 2) ? __halves2half2(zero, v) : __halves2half2(v, zero);
+        atomicAdd((__half2 *)word, v2);
+    } else {
+        atomicAdd(p, v);
+    }
+}
+#line 29 "chapters/04-upsample.md"
+// <<sixteen-byte-vector-reduction>>
+#line 800 "chapters/03-atomics.md"
+// Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
+// (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
+__device__ inline void red_add_v8(__half *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+#line 30 "chapters/04-upsample.md"
+// <<the-upsample-problem>>
+#line 57 "chapters/04-upsample.md"
+typedef enum { FWD, BWD } Pass;
+typedef enum { NCHW, NHWC } Layout;
+
+struct Problem {
+    DType dtype;
+    char size[64];
+    int n, c, h, w;            // the input's shape
+    int oh, ow;                // the output's height and width
+    int s;                     // the scale when oh = s h and ow = s w for one whole s, else 0
+    size_t in_count, out_count;
+    void *x, *y;               // forward, NCHW: x (n, c, h, w) -> y (n, c, oh, ow)
+    void *x_nhwc, *y_nhwc;     // the same, channels last: (n, h, w, c) -> (n, oh, ow, c)
+    void *dy, *dx;             // backward, NCHW: dy (n, c, oh, ow) -> dx (n, c, h, w)
+    float *hx, *hdy;           // x and dy as the device sees them, on the host (NCHW)
+    double *ref;               // the reference of ref_pass, NCHW
+    double *abs_sum;           // backward: the sum of |dy| over the outputs of each input
+    int *hits;                 // backward: how many outputs copied each input element
+    int ref_pass;              // the pass ref holds, -1 before the first check
+    Pass pass;                 // set by each launcher: what it computed
+    Layout layout;             // set by each launcher: where it wrote
+    bool adds_in_type;         // set by launchers that add in the element type (atomics)
+    bool deterministic;        // set by launchers whose result cannot depend on timing
+};
+#line 31 "chapters/04-upsample.md"
+// <<the-nearest-rule>>
+#line 95 "chapters/04-upsample.md"
+// The input row (or column) that output row dst copies: PyTorch's rule for
+// mode='nearest', floor(dst * in / out) with the ratio and the product in float,
+// clamped to the last row.
+__host__ __device__ inline int nearest_source(int dst, int in, int out)
+{
+    float ratio = (float)in / (float)out;
+    int src = (int)floorf((float)dst * ratio);
+    return src < in - 1 ? src : in - 1;
+}
+
+// The output rows [*first, *last) that copy input row src (an empty range when none
+// does). nearest_source never decreases with dst, so they are consecutive.
+__host__ __device__ inline void nearest_targets(int src, int in, int out, int *first, int *last)
+{
+    int lo = (int)(((long long)src * out + in - 1) / in);  // ceil(src * out / in): exact
+    while (lo > 0 && nearest_source(lo - 1, in, out) >= src) lo--;
+    while (lo < out && nearest_source(lo, in, out) < src) lo++;
+    int hi = lo;
+    while (hi < out && nearest_source(hi, in, out) == src) hi++;
+    *first = lo;
+    *last = hi;
+}
+#line 32 "chapters/04-upsample.md"
+// <<upsample-kernels>>
+#line 125 "chapters/04-upsample.md"
+// f0: one thread per output element, any output size.
+template <typename T>
+__global__ void upsample_f0(T *y, const T *x, int h, int w, int oh, int ow, size_t out_count)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= out_count) return;
+    int ox = (int)(i % ow);
+    size_t rest = i / ow;
+    int oy = (int)(rest % oh);
+    size_t plane = rest / oh;  // image * channels + channel
+    y[i] = x[(plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow)];
+}
+#line 176 "chapters/04-upsample.md"
+// f1: one thread per input element, writing its s x s block of the output.
+template <typename T>
+__global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_count)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= in_count) return;
+    int ix = (int)(i % w);
+    size_t row = i / w;  // plane * h + iy
+    T v = x[i];
+    size_t ow = (size_t)w * s;
+    T *block = y + row * s * ow + (size_t)ix * s;  // output row (plane * h + iy) * s = plane * oh + s iy
+    for (int r = 0; r < s; r++)
+        for (int k = 0; k < s; k++) block[r * ow + k] = v;
+}
+#line 231 "chapters/04-upsample.md"
+// Element k of a 16-byte pack of T, chosen with comparisons and shifts rather than an
+// index into memory, so that a run-time k keeps the pack in registers.
+template <typename T>
+__device__ inline T pack_element(int4 pack, int k)
+{
+    int byte = k * (int)sizeof(T);
+    unsigned word = byte < 8 ? (byte < 4 ? pack.x : pack.y) : (byte < 12 ? pack.z : pack.w);
+    word >>= 8 * (byte & 3);
+    T t;
+    memcpy(&t, &word, sizeof(T));  // the low bytes of word (little-endian)
+    return t;
+}
+
+// f2 (S = 0, the scale s at run time) and f3 (S, known when compiling): a thread per
+// 16-byte pack of the input, writing the s x s packs it becomes. Rows are whole packs.
+// Grid-stride, so that f4 can run it on whole waves.
+template <typename T, int S>
+__global__ void upsample_packed(T *y, const T *x, int w, int s_run, size_t in_packs)
+{
+    const int V = 16 / sizeof(T);
+    const int s = S ? S : s_run;
+    size_t ow = (size_t)w * s;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < in_packs; k += (size_t)gridDim.x * blockDim.x) {
+        size_t i = k * V;      // the pack's first element
+        int ix = (int)(i % w);
+        size_t row = i / w;    // plane * h + iy
+        int4 in = reinterpret_cast<const int4 *>(x)[k];
+        T *out = y + row * s * ow + (size_t)ix * s;
+        for (int q = 0; q < s; q++) {  // with S known, these loops unroll and the picks fold
+            int4 pack;
+            T *e = reinterpret_cast<T *>(&pack);
+#pragma unroll
+            for (int j = 0; j < V; j++) e[j] = pack_element<T>(in, (q * V + j) / s);
+            for (int r = 0; r < s; r++) reinterpret_cast<int4 *>(out + r * ow)[q] = pack;
+        }
+    }
+}
+#line 359 "chapters/04-upsample.md"
+// f5: channels last, a thread per 16-byte pack of the output: the pack of its source pixel.
+template <typename T>
+__global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int ow, size_t out_packs)
+{
+    int per_pixel = c / (16 / (int)sizeof(T));  // packs per pixel
+    size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (k >= out_packs) return;
+    int q = (int)(k % per_pixel);
+    size_t pixel = k / per_pixel;  // (image * oh + oy) * ow + ox
+    int ox = (int)(pixel % ow);
+    size_t rest = pixel / ow;
+    int oy = (int)(rest % oh);
+    size_t image = rest / oh;
+    size_t src = ((image * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow)) * per_pixel + q;
+    reinterpret_cast<int4 *>(y)[k] = reinterpret_cast<const int4 *>(x)[src];
+}
+#line 408 "chapters/04-upsample.md"
+// b0: a thread per element of dy, one atomicAdd in the element type into its source.
+template <typename T>
+__global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, size_t out_count)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= out_count) return;
+    int ox = (int)(i % ow);
+    size_t rest = i / ow;
+    int oy = (int)(rest % oh);
+    size_t plane = rest / oh;
+    atomicAdd(dx + (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow), dy[i]);
+}
+#line 451 "chapters/04-upsample.md"
+// Adds two adjacent values into dx[0] and dx[1] (dx 4-byte aligned in the half types).
+__device__ inline void atomic_add_pair(float *dx, float a, float b)
+{
+    atomicAdd(dx, a);
+    atomicAdd(dx + 1, b);
+}
+__device__ inline void atomic_add_pair(__half *dx, float a, float b)
+{
+    atomicAdd(reinterpret_cast<__half2 *>(dx), __floats2half2_rn(a, b));
+}
+__device__ inline void atomic_add_pair(__nv_bfloat16 *dx, float a, float b)
+{
+    atomicAdd(reinterpret_cast<__nv_bfloat162 *>(dx), __floats2bfloat162_rn(a, b));
+}
+
+// b1, scale 2: a thread per 4 elements of a dy row, summed in pairs in float and added
+// into 2 elements of dx with one paired atomic. W is even.
+template <typename T>
+__global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
+{
+    size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (k >= quads) return;
+    size_t i = 4 * k;           // the first of the 4 elements of dy
+    int ox = (int)(i % (2 * (size_t)w));
+    size_t orow = i / (2 * (size_t)w);  // plane * oh + oy
+    const T *d = dy + i;
+    float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
+    atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
+}
+#line 514 "chapters/04-upsample.md"
+// 16 bytes of T added to 16 aligned bytes of dx by one vector reduction (sm_90).
+__device__ inline void red_add_pack(float *dx, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dx), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
+                    "f"(__int_as_float(v.w)) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__half *dx, int4 v) { red_add_v8(dx, v); }
+__device__ inline void red_add_pack(__nv_bfloat16 *dx, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dx), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+
+// b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
+// to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
+template <typename T>
+__global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, size_t items)
+{
+    const int V = 16 / sizeof(T);
+    size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (k >= items) return;
+    size_t q = k % dx_packs_per_row, orow = k / dx_packs_per_row;  // orow = plane * oh + oy
+    const int4 *d = reinterpret_cast<const int4 *>(dy + orow * 2 * (size_t)w) + 2 * q;
+    int4 a = d[0], b = d[1];
+    const T *ea = reinterpret_cast<const T *>(&a), *eb = reinterpret_cast<const T *>(&b);
+    int4 sum;
+    T *es = reinterpret_cast<T *>(&sum);
+#pragma unroll
+    for (int j = 0; j < V / 2; j++) {
+        es[j] = from_float<T>(to_float(ea[2 * j]) + to_float(ea[2 * j + 1]));
+        es[V / 2 + j] = from_float<T>(to_float(eb[2 * j]) + to_float(eb[2 * j + 1]));
+    }
+    red_add_pack(dx + (orow / 2) * w + q * V, sum);
+}
+#line 589 "chapters/04-upsample.md"
+// b3: a thread per element of dx, summing the dy of its outputs in float; any size.
+template <typename T>
+__global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= in_count) return;
+    int ix = (int)(i % w);
+    size_t rest = i / w;
+    int iy = (int)(rest % h);
+    size_t plane = rest / h;
+    int y0, y1, x0, x1;
+    nearest_targets(iy, h, oh, &y0, &y1);
+    nearest_targets(ix, w, ow, &x0, &x1);
+    const T *d = dy + plane * oh * (size_t)ow;
+    float sum = 0.0f;
+    for (int oy = y0; oy < y1; oy++)
+        for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
+    dx[i] = from_float<T>(sum);
+}
+#line 635 "chapters/04-upsample.md"
+// b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
+// each 2 x 2 block summed in float, one pack stored. W is whole packs.
+template <typename T>
+__global__ void upsample_b4(T *dx, const T *dy, int w, size_t dx_packs)
+{
+    const int V = 16 / sizeof(T);
+    size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (k >= dx_packs) return;
+    size_t i = k * V;  // the pack's first element of dx
+    int ix = (int)(i % w);
+    size_t row = i / w;  // plane * h + iy: its dy rows are 2 row and 2 row + 1
+    const T *d0 = dy + 2 * row * (2 * (size_t)w) + 2 * (size_t)ix, *d1 = d0 + 2 * (size_t)w;
+    int4 r0[2] = {reinterpret_cast<const int4 *>(d0)[0], reinterpret_cast<const int4 *>(d0)[1]};
+    int4 r1[2] = {reinterpret_cast<const int4 *>(d1)[0], reinterpret_cast<const int4 *>(d1)[1]};
+    const T *a = reinterpret_cast<const T *>(r0), *b = reinterpret_cast<const T *>(r1);
+    int4 out;
+    T *e = reinterpret_cast<T *>(&out);
+#pragma unroll
+    for (int j = 0; j < V; j++)
+        e[j] = from_float<T>((to_float(a[2 * j]) + to_float(a[2 * j + 1])) + (to_float(b[2 * j]) + to_float(b[2 * j + 1])));
+    reinterpret_cast<int4 *>(dx)[k] = out;
+}
+#line 33 "chapters/04-upsample.md"
+// <<upsample-launchers>>
+#line 140 "chapters/04-upsample.md"
+enum { THREADS = 256 };
+
+static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
+
+// f0, f5, b0 and b3 take every size.
+static const char *any_size(const Problem *p)
+{
+    (void)p;
+    return NULL;
+}
+
+template <typename T>
+static void launch_f0(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NCHW;
+    upsample_f0<T><<<blocks_for(p->out_count), THREADS>>>((T *)p->y, (const T *)p->x, p->h, p->w, p->oh, p->ow,
+                                                          p->out_count);
+    CHECK_LAUNCH();
+}
+#line 193 "chapters/04-upsample.md"
+static const char *no_whole_scale(const Problem *p)
+{
+    return p->s ? NULL : "an output size that is not a whole multiple of the input";
+}
+
+template <typename T>
+static void launch_f1(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NCHW;
+    upsample_f1<T><<<blocks_for(p->in_count), THREADS>>>((T *)p->y, (const T *)p->x, p->h, p->w, p->s,
+                                                         p->in_count);
+    CHECK_LAUNCH();
+}
+#line 271 "chapters/04-upsample.md"
+// The packed kernels need rows of whole 16-byte packs (the arrays start on 256 bytes).
+static const char *no_packed_rows(const Problem *p)
+{
+    if (!p->s) return no_whole_scale(p);
+    return p->w % (int)(16 / dtype_bytes(p->dtype)) ? "rows that are not whole 16-byte packs" : NULL;
+}
+
+template <typename T>
+static void launch_f2(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NCHW;
+    size_t packs = p->in_count / (16 / sizeof(T));
+    upsample_packed<T, 0><<<blocks_for(packs), THREADS>>>((T *)p->y, (const T *)p->x, p->w, p->s, packs);
+    CHECK_LAUNCH();
+}
+#line 302 "chapters/04-upsample.md"
+static const char *not_scale_2(const Problem *p)
+{
+    if (no_packed_rows(p)) return no_packed_rows(p);
+    return p->s == 2 ? NULL : "a scale other than 2";
+}
+
+template <typename T>
+static void launch_f3(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NCHW;
+    size_t packs = p->in_count / (16 / sizeof(T));
+    upsample_packed<T, 2><<<blocks_for(packs), THREADS>>>((T *)p->y, (const T *)p->x, p->w, 2, packs);
+    CHECK_LAUNCH();
+}
+#line 331 "chapters/04-upsample.md"
+template <typename T>
+static void launch_f4(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NCHW;
+    static int resident = 0;
+    if (!resident) resident = resident_blocks((const void *)upsample_packed<T, 2>, THREADS);
+    size_t packs = p->in_count / (16 / sizeof(T));
+    unsigned grid = blocks_for(packs) < (unsigned)resident ? blocks_for(packs) : (unsigned)resident;
+    upsample_packed<T, 2><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->w, 2, packs);
+    CHECK_LAUNCH();
+}
+#line 378 "chapters/04-upsample.md"
+static const char *no_packed_pixels(const Problem *p)
+{
+    return p->c % (int)(16 / dtype_bytes(p->dtype)) ? "channels that are not whole 16-byte packs" : NULL;
+}
+
+template <typename T>
+static void launch_f5(Problem *p)
+{
+    p->pass = FWD;
+    p->layout = NHWC;
+    size_t packs = p->out_count / (16 / sizeof(T));
+    upsample_nhwc<T><<<blocks_for(packs), THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh,
+                                                     p->ow, packs);
+    CHECK_LAUNCH();
+}
+#line 423 "chapters/04-upsample.md"
+template <typename T>
+static void launch_b0(Problem *p)
+{
+    p->pass = BWD;
+    p->layout = NCHW;
+    p->adds_in_type = true;
+    p->deterministic = false;
+    CUDA_CHECK(cudaMemsetAsync(p->dx, 0, p->in_count * sizeof(T)));
+    upsample_b0<T><<<blocks_for(p->out_count), THREADS>>>((T *)p->dx, (const T *)p->dy, p->h, p->w, p->oh, p->ow,
+                                                          p->out_count);
+    CHECK_LAUNCH();
+}
+#line 483 "chapters/04-upsample.md"
+static const char *not_scale_2_pairs(const Problem *p)
+{
+    if (p->s != 2) return "a scale other than 2";
+    return p->w % 2 ? "an odd width" : NULL;
+}
+
+template <typename T>
+static void launch_b1(Problem *p)
+{
+    p->pass = BWD;
+    p->layout = NCHW;
+    p->adds_in_type = true;
+    p->deterministic = false;
+    CUDA_CHECK(cudaMemsetAsync(p->dx, 0, p->in_count * sizeof(T)));
+    size_t quads = p->out_count / 4;
+    upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
+    CHECK_LAUNCH();
+}
+#line 556 "chapters/04-upsample.md"
+static const char *no_red_scale_2(const Problem *p)
+{
+    if (needs_sm90()) return needs_sm90();
+    return not_scale_2(p);
+}
+
+template <typename T>
+static void launch_b2(Problem *p)
+{
+    p->pass = BWD;
+    p->layout = NCHW;
+    p->adds_in_type = true;
+    p->deterministic = false;
+    CUDA_CHECK(cudaMemsetAsync(p->dx, 0, p->in_count * sizeof(T)));
+    size_t per_row = p->w / (16 / sizeof(T)), items = (size_t)p->n * p->c * p->oh * per_row;
+    upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
+    CHECK_LAUNCH();
+}
+#line 611 "chapters/04-upsample.md"
+template <typename T>
+static void launch_b3(Problem *p)
+{
+    p->pass = BWD;
+    p->layout = NCHW;
+    p->adds_in_type = false;
+    p->deterministic = true;
+    upsample_b3<T><<<blocks_for(p->in_count), THREADS>>>((T *)p->dx, (const T *)p->dy, p->h, p->w, p->oh, p->ow,
+                                                         p->in_count);
+    CHECK_LAUNCH();
+}
+#line 660 "chapters/04-upsample.md"
+template <typename T>
+static void launch_b4(Problem *p)
+{
+    p->pass = BWD;
+    p->layout = NCHW;
+    p->adds_in_type = false;
+    p->deterministic = true;
+    size_t packs = p->in_count / (16 / sizeof(T));
+    upsample_b4<T><<<blocks_for(packs), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, packs);
+    CHECK_LAUNCH();
+}
+#line 34 "chapters/04-upsample.md"
+// <<the-upsample-version-table>>
+#line 698 "chapters/04-upsample.md"
+#define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
+    {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
+    {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
+    {"f2-packed", "ours", DT, "forward: a 16-byte input pack per thread, s x s output packs built in registers", launch_f2<T>, no_packed_rows}, \
+    {"f3-scale-2", "ours", DT, "forward: f2 compiled for scale 2", launch_f3<T>, not_scale_2},                    \
+    {"f4-waves", "ours", DT, "forward: f3 on whole waves of resident blocks", launch_f4<T>, not_scale_2},         \
+    {"f5-nhwc", "ours", DT, "forward, channels last: a 16-byte pack of a pixel per thread, any size", launch_f5<T>, no_packed_pixels}, \
+    {"b0-scatter", "ours", DT, "backward: one atomicAdd in the element type per dy element", launch_b0<T>, any_size}, \
+    {"b1-scatter-pairs", "ours", DT, "backward, scale 2: pairs summed, one half2/bfloat162 atomic (two float) per 4 dy", launch_b1<T>, not_scale_2_pairs}, \
+    {"b2-scatter-red16", "ours", DT, "backward, scale 2: pairs summed, one 16-byte vector red per 2 dy packs", launch_b2<T>, no_red_scale_2}, \
+    {"b3-gather", "ours", DT, "backward: one thread per dx element sums its outputs in float, any size", launch_b3<T>, any_size}, \
+    {"b4-gather-packed", "ours", DT, "backward, scale 2: one dx pack per thread from 4 dy packs", launch_b4<T>, not_scale_2}
+
+static const Version VERSIONS[] = {
+    UPSAMPLE_VERSIONS(float, "f32"),
+    UPSAMPLE_VERSIONS(__half, "f16"),
+    UPSAMPLE_VERSIONS(__nv_bfloat16, "bf16"),
+};
+#line 35 "chapters/04-upsample.md"
+// <<create-and-check-an-upsample-problem>>
+#line 738 "chapters/04-upsample.md"
+// ============================================================ problems and checks
+
+// "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
+static const char *parse_upsample_size(const char *size, int dims[6], int *scale)
+{
+    char spec[96];
+    snprintf(spec, sizeof spec, "%s", size);
+    char *colon = strchr(spec, ':');
+    if (!colon) return "NxCxHxW:S (a whole scale) or NxCxHxW:OHxOW, e.g. 16x64x256x256:2";
+    *colon = '\0';
+    const char *parts[6];
+    int count = 0;
+    for (char *t = spec; count < 6; count++) {
+        parts[count] = t;
+        char *x = strchr(t, 'x');
+        if (!x) { count++; break; }
+        *x = '\0';
+        t = x + 1;
+    }
+    if (count != 4) return "four dimensions NxCxHxW before the colon";
+    char *after = colon + 1, *x = strchr(after, 'x');
+    if (x) *x = '\0';
+    parts[4] = after;
+    parts[5] = x ? x + 1 : NULL;
+    for (int k = 0; k < 6; k++) {
+        if (!parts[k]) continue;
+        size_t v = 0;
+        if (parse_count(parts[k], &v) || v == 0 || v > (1u << 24))
+            return k < 4 ? "dimensions from 1 to 2^24" : x ? "an output size from 1 to 2^24" : "a whole scale from 1 to 16";
+        dims[k] = (int)v;
+    }
+    *scale = 0;
+    if (!x) {
+        if (dims[4] > 16) return "a whole scale from 1 to 16";
+        *scale = dims[4];
+        dims[5] = dims[3] * dims[4];
+        dims[4] = dims[2] * dims[4];
+    } else if (dims[4] % dims[2] == 0 && dims[5] % dims[3] == 0 && dims[4] / dims[2] == dims[5] / dims[3]) {
+        *scale = dims[4] / dims[2];
+    }
+    double in = (double)dims[0] * dims[1] * dims[2] * dims[3], out = (double)dims[0] * dims[1] * dims[4] * dims[5];
+    if (in > 0x1p34 || out > 0x1p34) return "at most 2^34 elements in the input and in the output";
+    return NULL;
+}
+
+static const char *upsample_bad_size(const char *size)
+{
+    int dims[6], scale;
+    return parse_upsample_size(size, dims, &scale);
+}
+
+// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
+static void check_fits(const char *size, size_t bytes)
+{
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (bytes > free_b) {
+        char need[96];
+        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
+                 free_b / 1073741824.0, bytes / 1073741824.0);
+        usage_error("size too large for this GPU's memory", size, need);
+    }
+}
+
+static Problem *upsample_create(const char *dtype, const char *size, uint64_t seed)
+{
+    int dims[6], scale;
+    const char *bad = parse_upsample_size(size, dims, &scale);
+    if (bad) usage_error("bad size", size, bad);
+    Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
+    memset(p, 0, sizeof *p);
+    p->dtype = parse_dtype(dtype);
+    snprintf(p->size, sizeof p->size, "%s", size);
+    p->n = dims[0], p->c = dims[1], p->h = dims[2], p->w = dims[3], p->oh = dims[4], p->ow = dims[5];
+    p->s = scale;
+    p->in_count = (size_t)p->n * p->c * p->h * p->w;
+    p->out_count = (size_t)p->n * p->c * p->oh * p->ow;
+    p->ref_pass = -1;
+    size_t e = dtype_bytes(p->dtype);
+    check_fits(size, 3 * (p->in_count + p->out_count) * e + (64u << 20));
+    void **in_arrays[3] = {&p->x, &p->x_nhwc, &p->dx}, **out_arrays[3] = {&p->y, &p->y_nhwc, &p->dy};
+    for (int k = 0; k < 3; k++) {
+        *in_arrays[k] = device_alloc(p->in_count * e, "input-sized array");
+        *out_arrays[k] = device_alloc(p->out_count * e, "output-sized array");
+    }
+    p->hx = (float *)host_alloc(p->in_count * sizeof(float), "input");
+    p->hdy = (float *)host_alloc(p->out_count * sizeof(float), "gradient");
+    fill_uniform_f32(p->hx, p->in_count, -1.0f, 3.0f, seed);
+    fill_uniform_f32(p->hdy, p->out_count, -1.0f, 2.0f, seed + 1);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < p->in_count; i++) p->hx[i] = round_to(p->dtype, p->hx[i]);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < p->out_count; i++) p->hdy[i] = round_to(p->dtype, p->hdy[i]);
+    upload(p->x, p->hx, p->in_count, p->dtype);
+    upload(p->dy, p->hdy, p->out_count, p->dtype);
+    // the channels-last copy of x: element (image, iy, ix, ch) of x_nhwc is x[image][ch][iy][ix]
+    float *t = (float *)host_alloc(p->in_count * sizeof(float), "channels-last input");
+    size_t hw = (size_t)p->h * p->w;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < p->in_count; i++) {
+        size_t ch = i % p->c, pixel = i / p->c, image = pixel / hw;
+        t[i] = p->hx[(image * p->c + ch) * hw + pixel % hw];
+    }
+    upload(p->x_nhwc, t, p->in_count, p->dtype);
+    free(t);
+    return p;
+}
+
+static void upsample_destroy(Problem *p)
+{
+    void *arrays[6] = {p->x, p->y, p->x_nhwc, p->y_nhwc, p->dy, p->dx};
+    for (int k = 0; k < 6; k++) CUDA_CHECK(cudaFree(arrays[k]));
+    free(p->hx);
+    free(p->hdy);
+    free(p->ref);
+    free(p->abs_sum);
+    free(p->hits);
+    free(p);
+}
+
+static void upsample_poison(Problem *p)
+{
+    size_t e = dtype_bytes(p->dtype);
+    poison(p->y, p->out_count * e);
+    poison(p->y_nhwc, p->out_count * e);
+    poison(p->dx, p->in_count * e);
+}
+
+// The forward reference is x at each output's source; the backward's is the scatter of
+// dy by the same rule (the definition, not nearest_targets), in double, with the sum of
+// |dy| and the number of outputs for each input element. One plane per thread.
+static void make_reference(Problem *p)
+{
+    if (p->ref_pass == (int)p->pass) return;
+    free(p->ref);
+    size_t count = p->pass == FWD ? p->out_count : p->in_count;
+    p->ref = (double *)host_alloc(count * sizeof(double), "reference");
+    size_t planes = (size_t)p->n * p->c, in_plane = (size_t)p->h * p->w, out_plane = (size_t)p->oh * p->ow;
+    if (p->pass == FWD) {
+#pragma omp parallel for schedule(static)
+        for (size_t pl = 0; pl < planes; pl++)
+            for (int oy = 0; oy < p->oh; oy++) {
+                const float *src = p->hx + pl * in_plane + (size_t)nearest_source(oy, p->h, p->oh) * p->w;
+                double *dst = p->ref + pl * out_plane + (size_t)oy * p->ow;
+                for (int ox = 0; ox < p->ow; ox++) dst[ox] = src[nearest_source(ox, p->w, p->ow)];
+            }
+    } else {
+        if (!p->abs_sum) p->abs_sum = (double *)host_alloc(p->in_count * sizeof(double), "reference");
+        if (!p->hits) p->hits = (int *)host_alloc(p->in_count * sizeof(int), "reference");
+        memset(p->ref, 0, p->in_count * sizeof(double));
+        memset(p->abs_sum, 0, p->in_count * sizeof(double));
+        memset(p->hits, 0, p->in_count * sizeof(int));
+#pragma omp parallel for schedule(static)
+        for (size_t pl = 0; pl < planes; pl++)
+            for (int oy = 0; oy < p->oh; oy++) {
+                size_t row = pl * in_plane + (size_t)nearest_source(oy, p->h, p->oh) * p->w;
+                const float *g = p->hdy + pl * out_plane + (size_t)oy * p->ow;
+                for (int ox = 0; ox < p->ow; ox++) {
+                    size_t i = row + nearest_source(ox, p->w, p->ow);
+                    p->ref[i] += g[ox];
+                    p->abs_sum[i] += fabs(g[ox]);
+                    p->hits[i]++;
+                }
+            }
+    }
+    p->ref_pass = p->pass;
+}
+
+// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
+static uint64_t output_hash(const void *device, size_t bytes)
+{
+    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
+    free(raw);
+    return h;
+}
+
+static CheckResult upsample_check(Problem *p, const char *version)
+{
+    make_reference(p);
+    bool fwd = p->pass == FWD;
+    size_t count = fwd ? p->out_count : p->in_count;
+    double *got = download(fwd ? (p->layout == NHWC ? p->y_nhwc : p->y) : p->dx, count, p->dtype);
+    if (fwd && p->layout == NHWC) {  // back to NCHW order, to compare with ref
+        double *nchw = (double *)host_alloc(count * sizeof(double), "output");
+        size_t hw = (size_t)p->oh * p->ow;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < count; i++) {
+            size_t ch = i % p->c, pixel = i / p->c, image = pixel / hw;
+            nchw[(image * p->c + ch) * hw + pixel % hw] = got[i];
+        }
+        free(got);
+        got = nchw;
+    }
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+    for (int pass = 0; pass < 2; pass++) {  // count on every core; then, on failure, name the first few
+        if (pass == 1 && !mismatches) break;
+        size_t named = 0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
+        for (size_t i = 0; i < count; i++) {
+            double ref = p->ref[i], err = fabs(got[i] - ref), bound = 0.0, scale = fabs(ref);
+            if (fwd) {
+                bound = error_bound(p->dtype, ref, 0.0, 0, 0.0);
+            } else {
+                int k = p->hits[i];
+                scale = p->abs_sum[i];
+                double arith = 1.01 * (k > 1 ? k - 1 : 0) * 0x1p-24 * scale;
+                bound = error_bound(p->dtype, ref, arith, p->adds_in_type ? k : 0, scale);
+            }
+            bool bad = !(err <= bound);  // written so that NaN fails
+            if (pass == 0) {
+                mismatches += bad;
+                double e = err == err ? err : INFINITY;
+                max_abs = fmax(max_abs, e);
+                max_rel = fmax(max_rel, e / fmax(scale, 1e-30));
+            } else if (bad && named++ < 5) {
+                fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n",
+                        version, p->size, i, ref, got[i], err, bound);
+            }
+        }
+    }
+    free(got);
+    if (mismatches)
+        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, mismatches, count);
+    if (!fwd && p->deterministic)
+        printf("bits %s %s %s %016llx\n", version, p->dtype == F32 ? "f32" : p->dtype == F16 ? "f16" : "bf16", p->size,
+               (unsigned long long)output_hash(p->dx, count * dtype_bytes(p->dtype)));
+    CheckResult r = {mismatches, max_abs, max_rel};
+    return r;
+}
+
+// Forward: x read once, y written once. Backward: dy read once, dx written once.
+static double upsample_bytes(const Problem *p)
+{
+    return (double)(p->in_count + p->out_count) * dtype_bytes(p->dtype);
+}
+
+// nearest_targets against a brute-force search, and the size parser.
+static int upsample_self_test(void)
+{
+    int passed = 0, failed = 0;
+    int bad_pairs = 0;
+    for (int in = 1; in <= 40; in++)
+        for (int out = 1; out <= 100; out += (out < 20 ? 1 : 7))
+            for (int src = 0; src < in; src++) {
+                int first, last, bf = out, bl = out;
+                nearest_targets(src, in, out, &first, &last);
+                for (int o = 0; o < out; o++)
+                    if (nearest_source(o, in, out) == src) { if (bf == out) bf = o; bl = o + 1; }
+                if (bf == out) bf = bl = first;  // no output copies src: any empty range
+                bad_pairs += first != bf || last != bl;
+            }
+    SELF_TEST(bad_pairs == 0);
+    int f, l;
+    nearest_targets(255, 256, 512, &f, &l);
+    SELF_TEST(f == 510 && l == 512);
+    SELF_TEST(nearest_source(39, 17, 40) == 16 && nearest_source(0, 17, 40) == 0);
+    int dims[6], scale;
+    SELF_TEST(!parse_upsample_size("16x64x256x256:2", dims, &scale) && scale == 2 && dims[4] == 512 && dims[5] == 512);
+    SELF_TEST(!parse_upsample_size("2x3x17x13:40x31", dims, &scale) && scale == 0 && dims[4] == 40 && dims[5] == 31);
+    SELF_TEST(!parse_upsample_size("1x2x3x4:6x8", dims, &scale) && scale == 2);
+    SELF_TEST(parse_upsample_size("2x3x5x7:0", dims, &scale) && parse_upsample_size("2x3x5x7:-2", dims, &scale));
+    SELF_TEST(parse_upsample_size("2x3x5x7:2.5", dims, &scale) && parse_upsample_size("2x3x5:2", dims, &scale));
+    SELF_TEST(parse_upsample_size("2x3x5x7", dims, &scale) && parse_upsample_size("2x3x5x7x1:2", dims, &scale));
+    SELF_TEST(parse_upsample_size("65536x65536x65536x2:2", dims, &scale) != NULL);
+    printf("upsample: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
+#line 36 "chapters/04-upsample.md"
+// <<the-upsample-chapter>>
+#line 1012 "chapters/04-upsample.md"
+static const char *const DTYPES[] = {"f32", "f16", "bf16"};
+static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
+static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
+                                          "3x5x9x11:2", "2x16x8x24:2", "1x16x8x24:3", "2x16x9x8:19x16",
+                                          "1x8x7x9:3x4", "1x3x224x224:2", "2x64x32x32:2"};
+
+static const Chapter UPSAMPLE = {
+    "upsample", "nearest-neighbour upsampling, forward and backward, NCHW and NHWC, f32 f16 bf16",
+    VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
+    DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
+    CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
+    "copy", NULL, upsample_bad_size,
+    upsample_create, upsample_destroy, upsample_poison, upsample_check, upsample_bytes, NULL,
+    NULL, upsample_self_test,
+};
+
+int main(int argc, char **argv) { return harness_main(&UPSAMPLE, argc, argv); }
