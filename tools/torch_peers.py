@@ -19,7 +19,9 @@ SCATTER_PCTS = [1, 10, 100]
 SOFTMAX_SHAPES = [(1048576, 32), (262144, 128), (65536, 512), (32768, 1024), (16384, 2048), (8192, 4096),
                   (4096, 8192), (2048, 16384), (1024, 32768), (32768, 16), (65536, 32), (131072, 64),
                   (1048576, 512)]
-SIZES["softmax"] = SOFTMAX_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
+SIZES["softmax"] = SOFTMAX_SHAPES
+UPSAMPLE_SHAPES = [(16, 64, 256, 256, 2), (1, 3, 224, 224, 2), (8, 512, 64, 64, 2)]  # N, C, H, W, scale
+SIZES["upsample"] = UPSAMPLE_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 DIGITS = {"f32": 24, "f16": 11, "bf16": 8}  # significand bits, the implicit one too
 MIN_EXP = {"f32": -126, "f16": -14, "bf16": -126}  # the smallest normal number is 2^MIN_EXP
@@ -203,6 +205,46 @@ def softmax_rows(rows, buf):
     return out
 
 
+def upsample_rows(rows, buf):
+    """F.interpolate(mode='nearest') forward, NCHW and channels last, and its backward
+    (aten's upsample_nearest2d_backward), with the chapter's bounds."""
+    import torch.nn.functional as F
+    sol = ceiling_gbps(rows, "copy-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    for dtype, tt in DTYPES.items():
+        for n, c, h, w, s in UPSAMPLE_SHAPES:
+            size = f"{n}x{c}x{h}x{w}:{s}"
+            oh, ow = h * s, w * s
+            nbytes = (n * c * h * w + n * c * oh * ow) * torch.tensor([], dtype=tt).element_size()
+            x = (torch.rand(n, c, h, w, device="cuda", generator=gen) * 4.0 - 1.0).to(tt)
+            ref = x.repeat_interleave(s, 2).repeat_interleave(s, 3)  # a copy: exact in any type
+            for name, xin in (("torch.interpolate", x), ("torch.interpolate-nhwc", x.contiguous(memory_format=torch.channels_last))):
+                y = F.interpolate(xin, scale_factor=s, mode="nearest")
+                ok = bool((y == ref).all().item())
+                t = time_us(lambda: F.interpolate(xin, scale_factor=s, mode="nearest"), buf) if ok else float("nan")
+                out.append(row(name, dtype, size, t, nbytes, sol, 0.0 if ok else float("inf"), ok))
+                del y
+            del x, ref
+            dy = (torch.rand(n, c, oh, ow, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)
+            blocks = dy.double().reshape(n, c, h, s, w, s)
+            dref = blocks.sum(dim=(3, 5))
+            scale = blocks.abs().sum(dim=(3, 5))
+            k = s * s
+            def bwd():
+                return torch.ops.aten.upsample_nearest2d_backward(dy, [oh, ow], [n, c, h, w], None, None)
+            dx = bwd()
+            arith = 1.01 * (k - 1) * 2.0**-24 * scale
+            err = (dx.double() - dref).abs()
+            ok = bool((err <= error_bound(dtype, dref, arith, LIBRARY_ROUNDINGS, scale)).all().item())
+            rel = (err / scale.clamp_min(1e-30)).max().item()
+            t = time_us(bwd, buf) if ok else float("nan")
+            out.append(row("torch.interpolate-bwd", dtype, size, t, nbytes, sol, rel, ok))
+            del dy, blocks, dref, scale, dx, err
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -217,7 +259,7 @@ def main():
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
-           "softmax": softmax_rows}[chapter](rows_kept, buf)
+           "softmax": softmax_rows, "upsample": upsample_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
