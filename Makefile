@@ -5,7 +5,7 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample softmax
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 HARNESS      := code/harness/harness.cuh

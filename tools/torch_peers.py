@@ -21,7 +21,11 @@ SOFTMAX_SHAPES = [(1048576, 32), (262144, 128), (65536, 512), (32768, 1024), (16
                   (1048576, 512)]
 SIZES["softmax"] = SOFTMAX_SHAPES
 UPSAMPLE_SHAPES = [(16, 64, 256, 256, 2), (1, 3, 224, 224, 2), (8, 512, 64, 64, 2)]  # N, C, H, W, scale
-SIZES["upsample"] = UPSAMPLE_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
+SIZES["upsample"] = UPSAMPLE_SHAPES
+INDEX_ADD_SHAPES = [((1048576, 128), 0, 1048576), ((65536, 1024), 0, 65536), ((4096, 1024), 0, 262144),
+                    ((1048576, 16), 0, 4194304), ((4096, 64, 128), 0, 8192), ((64, 4096, 128), 1, 8192),
+                    ((512, 64), 0, 4194304)]  # self's shape, dim, number of indices
+SIZES["index_add"] = INDEX_ADD_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 DIGITS = {"f32": 24, "f16": 11, "bf16": 8}  # significand bits, the implicit one too
 MIN_EXP = {"f32": -126, "f16": -14, "bf16": -126}  # the smallest normal number is 2^MIN_EXP
@@ -40,7 +44,9 @@ def error_bound(dtype, ref, arith, extra=0, scale=None):
     """The harness's error_bound: the float arithmetic's error, the final rounding to dtype
     at the computed value, and `extra` roundings on the way of values at most `scale`."""
     b = arith + half_spacing(dtype, ref.abs() + arith)
-    return b if not extra else b + extra * half_spacing(dtype, scale)
+    if isinstance(extra, (int, float)) and extra == 0:
+        return b
+    return b + extra * half_spacing(dtype, scale)  # extra: a number, or a tensor per element
 
 
 def flush_l2(buf):
@@ -245,6 +251,52 @@ def upsample_rows(rows, buf):
     return out
 
 
+def index_add_rows(rows, buf):
+    """self.index_add_(dim, index, source, alpha=0.75), int64 index, and the same with
+    torch.use_deterministic_algorithms(True), with the chapter's bound for atomics in the
+    element type (two roundings per slice added) plus a library's three."""
+    sol = ceiling_gbps(rows, "copy-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    alpha = 0.75
+    for dtype, tt in DTYPES.items():
+        for shape, dim, nidx in INDEX_ADD_SHAPES:
+            size = "x".join(str(d) for d in shape) + f":{dim}:{nidx}"
+            src_shape = list(shape)
+            src_shape[dim] = nidx
+            self0 = (torch.rand(shape, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)
+            src = (torch.rand(src_shape, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)
+            index = torch.randint(0, shape[dim], (nidx,), device="cuda", generator=gen, dtype=torch.int64)
+            ref = self0.double().index_add(dim, index, src.double(), alpha=alpha)
+            scale = self0.double().abs().index_add(dim, index, src.double().abs(), alpha=alpha)
+            hits = torch.bincount(index, minlength=shape[dim]).double()
+            view = [1] * len(shape)
+            view[dim] = shape[dim]
+            k = hits.reshape(view)
+            arith = 1.01 * (k + 2) * 2.0**-24 * scale
+            e = torch.tensor([], dtype=tt).element_size()
+            nbytes = e * (src.numel() + 2 * self0.numel()) + 8 * nidx
+            for name, deterministic in (("torch.index_add_", False), ("torch.index_add_-deterministic", True)):
+                torch.use_deterministic_algorithms(deterministic)
+                try:
+                    work = self0.clone()
+                    work.index_add_(dim, index, src, alpha=alpha)
+                except RuntimeError as err:
+                    print(f"  {name} {dtype} {size}: not offered ({err})")
+                    torch.use_deterministic_algorithms(False)
+                    continue
+                got_err = (work.double() - ref).abs()
+                ok = bool((got_err <= error_bound(dtype, ref, arith, 2 * k + LIBRARY_ROUNDINGS, scale)).all().item())
+                rel = (got_err / scale.clamp_min(1e-30)).max().item()
+                t = time_us(lambda: work.index_add_(dim, index, src, alpha=alpha), buf) if ok else float("nan")
+                torch.use_deterministic_algorithms(False)
+                out.append(row(name, dtype, size, t, nbytes, sol, rel, ok))
+                del work, got_err
+            del self0, src, index, ref, scale, hits, k, arith
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -259,7 +311,8 @@ def main():
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
-           "softmax": softmax_rows, "upsample": upsample_rows}[chapter](rows_kept, buf)
+           "softmax": softmax_rows, "upsample": upsample_rows,
+               "index_add": index_add_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

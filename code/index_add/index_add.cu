@@ -1,0 +1,693 @@
+#line 23 "chapters/05-index-add.md"
+// index_add.cu: self.index_add_(dim, index, source, alpha) on the GPU, f32 f16 bf16,
+// int32 and int64 indices: atomics, vector reductions, shared memory, and a sort.
+#include "../harness/harness.cuh"
+#include <cub/cub.cuh>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+// <<element-types>>
+#line 46 "chapters/02-elementwise.md"
+// Every kernel computes in float and stores in the element type: loads convert up,
+// stores round down once.
+__host__ __device__ inline float to_float(float x) { return x; }
+__host__ __device__ inline float to_float(__half x) { return __half2float(x); }
+__host__ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __host__ __device__ inline T from_float(float x);
+template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
+template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
+template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+#line 31 "chapters/05-index-add.md"
+// <<half-atomics>>
+#line 276 "chapters/03-atomics.md"
+// Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
+// half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
+// with the (compare-and-swap) 16-bit atomic.
+__device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, const __half *hi)
+{
+    uintptr_t a = (uintptr_t)p;
+    __half *word = (__half *)(a & ~(uintptr_t)3);
+    if (word >= lo && word + 2 <= hi) {
+        __half zero = __ushort_as_half(0);
+        // little-endian: the half at the lower address is the low half of the word
+        __half2 v2 = (a & 2) ? __halves2half2(zero, v) : __halves2half2(v, zero);
+        atomicAdd((__half2 *)word, v2);
+    } else {
+        atomicAdd(p, v);
+    }
+}
+#line 32 "chapters/05-index-add.md"
+// <<sixteen-byte-vector-reduction>>
+#line 800 "chapters/03-atomics.md"
+// Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
+// (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
+__device__ inline void red_add_v8(__half *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+#line 33 "chapters/05-index-add.md"
+// <<the-index-add-problem>>
+#line 69 "chapters/05-index-add.md"
+struct Problem {
+    DType dtype;
+    char size[96];
+    size_t outer, d, inner, l;     // self (outer, d, inner), source (outer, l, inner), index (l)
+    int dim;
+    bool index64;                  // the index is int64 (else int32)
+    float alpha;
+    void *self, *self0, *source;   // self is set to self0 before each checked run
+    void *index;                   // (l) int32 or int64, as index64 says
+    int *bad_position;             // (1) the smallest position of an index out of range, or INT_MAX
+    // the sorted path's scratch: 32-bit keys, positions, sorted copies, runs, CUB's space
+    unsigned *keys, *keys_sorted, *run_keys;
+    int *positions, *positions_sorted, *run_counts, *run_starts, *run_count;
+    void *cub_space;
+    size_t cub_bytes;
+    float *hself0, *hsource;       // as the device sees them, on the host
+    long long *hindex;             // the index, on the host
+    long long expected_bad;        // the position of the bad index (":bad"), or -1
+    int type_roundings;            // set by launchers: roundings in the element type per slice added
+    bool deterministic;            // set by launchers whose result cannot depend on timing
+};
+#line 34 "chapters/05-index-add.md"
+// <<index-add-kernels>>
+#line 101 "chapters/05-index-add.md"
+// The index at position l, checked: -1 when it is out of [0, d), and then the smallest such
+// position is recorded in *bad.
+template <typename Index>
+__device__ inline long long checked_index(const Index *index, size_t l, size_t d, int *bad)
+{
+    long long k = (long long)index[l];
+    if (k < 0 || k >= (long long)d) {
+        atomicMin(bad, (int)(l < (size_t)INT_MAX ? l : INT_MAX));
+        return -1;
+    }
+    return k;
+}
+#line 122 "chapters/05-index-add.md"
+__device__ inline void atomic_add_value(float *p, float v, const float *, const float *) { atomicAdd(p, v); }
+__device__ inline void atomic_add_value(__half *p, float v, const __half *lo, const __half *hi)
+{
+    fast_atomic_add(p, __float2half(v), lo, hi);  // the padded half2 atomic where it fits
+}
+__device__ inline void atomic_add_value(__nv_bfloat16 *p, float v, const __nv_bfloat16 *, const __nv_bfloat16 *)
+{
+    atomicAdd(p, __float2bfloat16(v));
+}
+
+// a0: one thread per element of source, one atomic per element into self.
+template <typename T, typename Index>
+__global__ void index_add_a0(T *self, const T *source, const Index *index, size_t d, size_t l, size_t inner,
+                             size_t count, float alpha, int *bad)
+{
+    size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (e >= count) return;
+    size_t i = e % inner, row = e / inner, pos = row % l, o = row / l;
+    long long k = checked_index(index, pos, d, bad);
+    if (k < 0) return;
+    T *dst = self + (o * d + (size_t)k) * inner + i;
+    atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
+}
+#line 185 "chapters/05-index-add.md"
+// 16 bytes of T added to 16 aligned bytes by one vector reduction (sm_90).
+__device__ inline void red_add_pack(float *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
+                    "f"(__int_as_float(v.w)) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__half *dst, int4 v) { red_add_v8(dst, v); }
+__device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+
+// a1: a warp per row of source; lanes walk the row in 16-byte packs, each scaled by alpha
+// in float, rounded to T and added with one vector reduction. Rows whose length is not
+// whole packs go element by element.
+template <typename T, typename Index>
+__global__ void index_add_a1(T *self, const T *source, const Index *index, size_t d, size_t l, size_t inner,
+                             size_t rows, float alpha, int *bad)
+{
+    const int V = 16 / sizeof(T);
+    size_t row = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    size_t pos = row % l, o = row / l;
+    long long k = checked_index(index, pos, d, bad);  // every lane loads the same index
+    if (k < 0) return;
+    T *dst = self + (o * d + (size_t)k) * inner;
+    const T *src = source + row * inner;
+    if (inner % V == 0) {
+        for (size_t c = (size_t)lane * V; c < inner; c += 32 * V) {
+            int4 in = *reinterpret_cast<const int4 *>(src + c), out;
+            const T *a = reinterpret_cast<const T *>(&in);
+            T *b = reinterpret_cast<T *>(&out);
+#pragma unroll
+            for (int j = 0; j < V; j++) b[j] = from_float<T>(alpha * to_float(a[j]));
+            red_add_pack(dst + c, out);
+        }
+    } else {
+        for (size_t c = lane; c < inner; c += 32)
+            atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
+    }
+}
+#line 275 "chapters/05-index-add.md"
+// a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
+// rows of source (grid-stride), then added into self with one atomic per element.
+template <typename T, typename Index>
+__global__ void index_add_a2(T *self, const T *source, const Index *index, size_t d, size_t l, size_t inner,
+                             size_t outer, float alpha, int *bad)
+{
+    extern __shared__ float acc[];  // (outer, d, inner)
+    size_t self_count = outer * d * inner, count = outer * l * inner;
+    for (size_t e = threadIdx.x; e < self_count; e += blockDim.x) acc[e] = 0.0f;
+    __syncthreads();
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count; e += (size_t)gridDim.x * blockDim.x) {
+        size_t i = e % inner, row = e / inner, pos = row % l, o = row / l;
+        long long k = checked_index(index, pos, d, bad);
+        if (k >= 0) atomicAdd(&acc[(o * d + (size_t)k) * inner + i], alpha * to_float(source[e]));
+    }
+    __syncthreads();
+    for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
+        if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
+}
+#line 363 "chapters/05-index-add.md"
+// Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
+template <typename Index>
+__global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
+{
+    size_t pos = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (pos >= l) return;
+    long long k = checked_index(index, pos, d, bad);
+    keys[pos] = k < 0 ? (unsigned)d : (unsigned)k;
+    positions[pos] = (int)pos;
+}
+
+// a3's last step: a warp per (run, o): self[o, key] += alpha * (the sum, in float and in
+// position order, of the run's rows of source), rounded once. Rows of whole 16-byte packs
+// go a pack per lane at a time; others an element per lane.
+template <typename T>
+__global__ void index_add_runs(T *self, const T *source, const unsigned *run_keys, const int *run_starts,
+                               const int *run_counts, const int *run_count, const int *positions, size_t d, size_t l,
+                               size_t inner, size_t outer, float alpha)
+{
+    const int V = 16 / sizeof(T);
+    size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x % 32;
+    size_t run = warp / outer, o = warp % outer;
+    if (run >= (size_t)*run_count || run_keys[run] >= d) return;  // past the runs, or the bad ones
+    size_t key = run_keys[run], first = (size_t)run_starts[run], n = (size_t)run_counts[run];
+    const T *src = source + o * l * inner;
+    T *out = self + (o * d + key) * inner;
+    if (inner % V == 0) {
+        for (size_t c = (size_t)lane * V; c < inner; c += 32 * V) {
+            float sum[V];
+#pragma unroll
+            for (int j = 0; j < V; j++) sum[j] = 0.0f;
+            for (size_t r = 0; r < n; r++) {
+                int4 in = *reinterpret_cast<const int4 *>(src + (size_t)positions[first + r] * inner + c);
+                const T *e = reinterpret_cast<const T *>(&in);
+#pragma unroll
+                for (int j = 0; j < V; j++) sum[j] += to_float(e[j]);
+            }
+            int4 now = *reinterpret_cast<const int4 *>(out + c);
+            T *e = reinterpret_cast<T *>(&now);
+#pragma unroll
+            for (int j = 0; j < V; j++) e[j] = from_float<T>(to_float(e[j]) + alpha * sum[j]);
+            *reinterpret_cast<int4 *>(out + c) = now;
+        }
+    } else {
+        for (size_t c = lane; c < inner; c += 32) {
+            float sum = 0.0f;
+            for (size_t r = 0; r < n; r++) sum += to_float(src[(size_t)positions[first + r] * inner + c]);
+            out[c] = from_float<T>(to_float(out[c]) + alpha * sum);
+        }
+    }
+}
+#line 35 "chapters/05-index-add.md"
+// <<index-add-launchers>>
+#line 148 "chapters/05-index-add.md"
+enum { THREADS = 256 };
+
+static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
+
+template <typename T>
+static void launch_a0(Problem *p)
+{
+    p->type_roundings = 1;
+    p->deterministic = false;
+    size_t count = p->outer * p->l * p->inner;
+    if (p->index64)
+        index_add_a0<T, long long><<<blocks_for(count), THREADS>>>((T *)p->self, (const T *)p->source,
+            (const long long *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
+    else
+        index_add_a0<T, int><<<blocks_for(count), THREADS>>>((T *)p->self, (const T *)p->source,
+            (const int *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
+    CHECK_LAUNCH();
+}
+#line 236 "chapters/05-index-add.md"
+template <typename T>
+static void launch_a1(Problem *p)
+{
+    p->type_roundings = 2;  // the product rounded to T, then the reduction's sum
+    p->deterministic = false;
+    size_t rows = p->outer * p->l, threads = rows * 32;
+    if (p->index64)
+        index_add_a1<T, long long><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
+            (const long long *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position);
+    else
+        index_add_a1<T, int><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
+            (const int *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position);
+    CHECK_LAUNCH();
+}
+
+static const char *no_vector_red(const Problem *p)
+{
+    if (needs_sm90()) return needs_sm90();
+    return p->inner < 8 ? "rows shorter than 8 elements (a warp per element or two)" : NULL;
+}
+#line 297 "chapters/05-index-add.md"
+static size_t smem_limit(void)
+{
+    int dev = 0, limit = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return (size_t)limit;
+}
+
+static const char *self_too_large(const Problem *p)
+{
+    return p->outer * p->d * p->inner * sizeof(float) <= smem_limit() ? NULL : "a self larger than shared memory";
+}
+
+template <typename T, typename Index>
+static void launch_a2_with(Problem *p)
+{
+    size_t smem = p->outer * p->d * p->inner * sizeof(float);
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(index_add_a2<T, Index>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        (int)smem_limit()));
+        opted = true;
+    }
+    int per_sm = 0, sms = 0, dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, index_add_a2<T, Index>, 1024, smem));
+    size_t count = p->outer * p->l * p->inner, grid = (size_t)(per_sm > 0 ? per_sm : 1) * sms;
+    if (grid > (count + 1023) / 1024) grid = (count + 1023) / 1024;
+    index_add_a2<T, Index><<<(unsigned)grid, 1024, smem>>>((T *)p->self, (const T *)p->source,
+        (const Index *)p->index, p->d, p->l, p->inner, p->outer, p->alpha, p->bad_position);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_a2(Problem *p)
+{
+    p->type_roundings = 1;  // one global atomic per block: at most one per slice
+    p->deterministic = false;
+    if (p->index64) launch_a2_with<T, long long>(p);
+    else launch_a2_with<T, int>(p);
+}
+#line 418 "chapters/05-index-add.md"
+// The bits of a key below d: radix sort passes only over those.
+static int key_bits(size_t d)
+{
+    int bits = 1;
+    while (bits < 31 && ((size_t)1 << bits) <= d) bits++;  // key d (a bad index) must fit too
+    return bits;
+}
+
+// CUB's temporary space for the three library calls, found once per problem.
+static void plan_sorted_path(Problem *p)
+{
+    size_t sort = 0, rle = 0, scan = 0;
+    int n = (int)p->l;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, sort, p->keys, p->keys_sorted, p->positions, p->positions_sorted,
+                                               n, 0, key_bits(p->d)));
+    CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(NULL, rle, p->keys_sorted, p->run_keys, p->run_counts, p->run_count, n));
+    CUDA_CHECK(cub::DeviceScan::ExclusiveSum(NULL, scan, p->run_counts, p->run_starts, n));
+    p->cub_bytes = sort > rle ? (sort > scan ? sort : scan) : (rle > scan ? rle : scan);
+    p->cub_space = device_alloc(p->cub_bytes, "CUB's temporary space");
+}
+
+template <typename T>
+static void launch_a3(Problem *p)
+{
+    p->type_roundings = 0;
+    p->deterministic = true;
+    if (!p->cub_space) plan_sorted_path(p);
+    int n = (int)p->l;
+    if (p->index64)
+        index_to_keys<long long><<<blocks_for(p->l), THREADS>>>(p->keys, p->positions, (const long long *)p->index,
+                                                                 p->d, p->l, p->bad_position);
+    else
+        index_to_keys<int><<<blocks_for(p->l), THREADS>>>(p->keys, p->positions, (const int *)p->index, p->d, p->l,
+                                                           p->bad_position);
+    CHECK_LAUNCH();
+    size_t bytes = p->cub_bytes;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(p->cub_space, bytes, p->keys, p->keys_sorted, p->positions,
+                                               p->positions_sorted, n, 0, key_bits(p->d)));
+    bytes = p->cub_bytes;
+    CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(p->cub_space, bytes, p->keys_sorted, p->run_keys, p->run_counts,
+                                                  p->run_count, n));
+    bytes = p->cub_bytes;
+    CUDA_CHECK(cub::DeviceScan::ExclusiveSum(p->cub_space, bytes, p->run_counts, p->run_starts, n));
+    size_t runs = p->l < p->d + 1 ? p->l : p->d + 1, threads = runs * p->outer * 32;  // at most this many runs
+    index_add_runs<T><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source, p->run_keys,
+        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, p->alpha);
+    CHECK_LAUNCH();
+}
+#line 485 "chapters/05-index-add.md"
+template <typename T>
+static void launch_a4(Problem *p)
+{
+    if (!self_too_large(p)) return launch_a2<T>(p);
+    if (p->l >= 8 * p->d) return launch_a3<T>(p);
+    if (!no_vector_red(p)) return launch_a1<T>(p);
+    return launch_a0<T>(p);
+}
+#line 36 "chapters/05-index-add.md"
+// <<the-index-add-version-table>>
+#line 498 "chapters/05-index-add.md"
+#define INDEX_ADD_VERSIONS(T, DT)                                                                               \
+    {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
+    {"a1-row-red16", "ours", DT, "a warp per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
+    {"a2-shared-self", "ours", DT, "self accumulated in float in shared memory, one atomic per element per block", launch_a2<T>, self_too_large}, \
+    {"a3-sorted", "ours", DT, "sort (index, position), then each row of self once: deterministic, one rounding", launch_a3<T>, NULL}, \
+    {"a4-dispatch", "ours", DT, "a2, a3, a1 or a0 by shape and duplicates", launch_a4<T>, NULL}
+
+static const Version VERSIONS[] = {
+    INDEX_ADD_VERSIONS(float, "f32"),
+    INDEX_ADD_VERSIONS(__half, "f16"),
+    INDEX_ADD_VERSIONS(__nv_bfloat16, "bf16"),
+};
+#line 37 "chapters/05-index-add.md"
+// <<create-and-check-an-index-add-problem>>
+#line 526 "chapters/05-index-add.md"
+// ============================================================ problems and checks
+typedef struct {
+    size_t dims[8];
+    int ndims, dim;
+    size_t l;
+    bool index64, same, bad;
+} IndexAddSize;
+
+// Splits s at each sep in place, keeping empty fields; returns the number of fields (at most max).
+static int split_fields(char *s, char sep, char **fields, int max)
+{
+    int n = 0;
+    for (char *t = s; n < max; n++) {
+        fields[n] = t;
+        char *at = strchr(t, sep);
+        if (!at) return n + 1;
+        *at = '\0';
+        t = at + 1;
+    }
+    return max + 1;  // too many
+}
+
+// "SHAPE:DIM:L[:i32|:i64][:same][:bad]". Returns NULL, or what a size must look like.
+static const char *parse_index_add_size(const char *size, IndexAddSize *z)
+{
+    static const char *form = "SHAPE:DIM:L[:i32][:same][:bad], e.g. 1048576x128:0:1048576 or 64x4096x128:1:8192:i32";
+    char spec[96], *fields[6], *dims[8];
+    snprintf(spec, sizeof spec, "%s", size);
+    memset(z, 0, sizeof *z);
+    z->index64 = true;
+    int nf = split_fields(spec, ':', fields, 6);
+    if (nf < 3 || nf > 6) return form;
+    z->ndims = split_fields(fields[0], 'x', dims, 8);
+    if (z->ndims > 8) return form;
+    for (int k = 0; k < z->ndims; k++)
+        if (parse_count(dims[k], &z->dims[k]) || z->dims[k] == 0 || z->dims[k] > (1ull << 31)) return form;
+    size_t v = 0;
+    if (parse_count(fields[1], &v) || v >= (size_t)z->ndims) return "DIM a dimension of SHAPE (0 for the first)";
+    z->dim = (int)v;
+    if (parse_count(fields[2], &z->l) || z->l == 0 || z->l > (size_t)INT_MAX) return "L from 1 to 2^31-1 indices";
+    for (int f = 3; f < nf; f++) {
+        if (!strcmp(fields[f], "i32")) z->index64 = false;
+        else if (!strcmp(fields[f], "i64")) z->index64 = true;
+        else if (!strcmp(fields[f], "same")) z->same = true;
+        else if (!strcmp(fields[f], "bad")) z->bad = true;
+        else return form;
+    }
+    double self = 1.0, source;
+    for (int k = 0; k < z->ndims; k++) self *= (double)z->dims[k];
+    source = self / (double)z->dims[z->dim] * (double)z->l;
+    if (self > 0x1p33 || source > 0x1p33) return "at most 2^33 elements in self and in source";
+    if (z->dims[z->dim] >= (size_t)INT_MAX) return "at most 2^31-2 rows along DIM";
+    return NULL;
+}
+
+static const char *index_add_bad_size(const char *size)
+{
+    IndexAddSize z;
+    return parse_index_add_size(size, &z);
+}
+
+static Problem *index_add_create(const char *dtype, const char *size, uint64_t seed)
+{
+    IndexAddSize z;
+    const char *bad = parse_index_add_size(size, &z);
+    if (bad) usage_error("bad size", size, bad);
+    Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
+    memset(p, 0, sizeof *p);
+    p->dtype = parse_dtype(dtype);
+    snprintf(p->size, sizeof p->size, "%s", size);
+    p->outer = p->inner = 1;
+    for (int k = 0; k < z.ndims; k++) {
+        if (k < z.dim) p->outer *= z.dims[k];
+        if (k > z.dim) p->inner *= z.dims[k];
+    }
+    p->d = z.dims[z.dim];
+    p->dim = z.dim;
+    p->l = z.l;
+    p->index64 = z.index64;
+    p->alpha = 0.75f;
+    size_t e = dtype_bytes(p->dtype), self_count = p->outer * p->d * p->inner, source_count = p->outer * p->l * p->inner;
+    size_t need = (2 * self_count + source_count) * e + p->l * (8 + 5 * sizeof(int)) + (64u << 20), free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (need > free_b) {
+        char why[96];
+        snprintf(why, sizeof why, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
+                 free_b / 1073741824.0, need / 1073741824.0);
+        usage_error("size too large for this GPU's memory", size, why);
+    }
+    p->self = device_alloc(self_count * e, "self");
+    p->self0 = device_alloc(self_count * e, "self0");
+    p->source = device_alloc(source_count * e, "source");
+    p->index = device_alloc(p->l * (p->index64 ? 8 : 4), "index");
+    p->bad_position = (int *)device_alloc(sizeof(int), "bad position");
+    unsigned **keys[3] = {&p->keys, &p->keys_sorted, &p->run_keys};
+    for (int k = 0; k < 3; k++) *keys[k] = (unsigned *)device_alloc(p->l * sizeof(unsigned), "sort scratch");
+    int **ints[4] = {&p->positions, &p->positions_sorted, &p->run_counts, &p->run_starts};
+    for (int k = 0; k < 4; k++) *ints[k] = (int *)device_alloc(p->l * sizeof(int), "sort scratch");
+    p->run_count = (int *)device_alloc(sizeof(int), "run count");
+    p->hself0 = (float *)host_alloc(self_count * sizeof(float), "self");
+    p->hsource = (float *)host_alloc(source_count * sizeof(float), "source");
+    p->hindex = (long long *)host_alloc(p->l * sizeof(long long), "index");
+    fill_uniform_f32(p->hself0, self_count, -1.0f, 2.0f, seed);
+    fill_uniform_f32(p->hsource, source_count, -1.0f, 2.0f, seed + 1);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < self_count; i++) p->hself0[i] = round_to(p->dtype, p->hself0[i]);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < source_count; i++) p->hsource[i] = round_to(p->dtype, p->hsource[i]);
+    uint64_t state = seed ^ 0x1dea5ull;
+    long long same = (long long)(rng_next(&state) % p->d);
+    for (size_t pos = 0; pos < p->l; pos++) p->hindex[pos] = z.same ? same : (long long)(rng_next(&state) % p->d);
+    p->expected_bad = -1;
+    if (z.bad) {  // one index out of range, at a position in the middle, negative or past the end
+        p->expected_bad = (long long)(p->l / 2);
+        p->hindex[p->l / 2] = (p->l / 2) % 2 ? -1 : (long long)p->d + 5;
+    }
+    upload(p->self0, p->hself0, self_count, p->dtype);
+    upload(p->source, p->hsource, source_count, p->dtype);
+    if (p->index64) {
+        CUDA_CHECK(cudaMemcpy(p->index, p->hindex, p->l * sizeof(long long), cudaMemcpyHostToDevice));
+    } else {
+        int *narrow = (int *)host_alloc(p->l * sizeof(int), "index");
+        for (size_t pos = 0; pos < p->l; pos++) narrow[pos] = (int)p->hindex[pos];
+        CUDA_CHECK(cudaMemcpy(p->index, narrow, p->l * sizeof(int), cudaMemcpyHostToDevice));
+        free(narrow);
+    }
+    return p;
+}
+
+static void index_add_destroy(Problem *p)
+{
+    void *arrays[] = {p->self, p->self0, p->source, p->index, p->bad_position, p->keys, p->keys_sorted, p->positions,
+                      p->positions_sorted, p->run_keys, p->run_counts, p->run_starts, p->run_count, p->cub_space};
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++)
+        if (arrays[k]) CUDA_CHECK(cudaFree(arrays[k]));
+    free(p->hself0);
+    free(p->hsource);
+    free(p->hindex);
+    free(p);
+}
+
+// Instead of poison: self back to self0, and no bad index seen yet (0x7F7F7F7F).
+static void index_add_poison(Problem *p)
+{
+    size_t bytes = p->outer * p->d * p->inner * dtype_bytes(p->dtype);
+    CUDA_CHECK(cudaMemcpy(p->self, p->self0, bytes, cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemset(p->bad_position, 0x7F, sizeof(int)));
+}
+
+// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
+static uint64_t output_hash(const void *device, size_t bytes)
+{
+    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
+    free(raw);
+    return h;
+}
+
+static CheckResult index_add_check(Problem *p, const char *version)
+{
+    size_t self_count = p->outer * p->d * p->inner;
+    CheckResult r = {0, 0.0, 0.0};
+    // the index check first: exactly the planted bad position, or none
+    int bad = 0;
+    CUDA_CHECK(cudaMemcpy(&bad, p->bad_position, sizeof bad, cudaMemcpyDeviceToHost));
+    long long reported = bad == 0x7F7F7F7F ? -1 : bad;
+    if (reported != p->expected_bad) {
+        fprintf(stderr, "FAIL %s size %s: the out-of-range index reported at position %lld, expected %lld\n", version,
+                p->size, reported, p->expected_bad);
+        r.mismatches = 1;
+    } else if (reported >= 0) {
+        printf("     %s %s: index[%lld] = %lld is out of range [0, %zu): reported, and nothing added for it\n",
+               version, p->size, reported, p->hindex[reported], p->d);
+    }
+    // the reference, in double: every good slice added into its destination, grouped by
+    // destination so that each can be summed on its own core
+    double *ref = (double *)host_alloc(self_count * sizeof(double), "reference");
+    double *scale = (double *)host_alloc(self_count * sizeof(double), "reference");
+    int *hits = (int *)host_alloc(p->d * sizeof(int), "reference");
+    size_t *start = (size_t *)host_alloc((p->d + 1) * sizeof(size_t), "reference");
+    size_t *order = (size_t *)host_alloc(p->l * sizeof(size_t), "reference");
+    memset(hits, 0, p->d * sizeof(int));
+    for (size_t pos = 0; pos < p->l; pos++)
+        if (p->hindex[pos] >= 0 && p->hindex[pos] < (long long)p->d) hits[p->hindex[pos]]++;
+    start[0] = 0;
+    for (size_t k = 0; k < p->d; k++) start[k + 1] = start[k] + hits[k];
+    size_t *fill = (size_t *)host_alloc(p->d * sizeof(size_t), "reference");
+    memcpy(fill, start, p->d * sizeof(size_t));
+    for (size_t pos = 0; pos < p->l; pos++)
+        if (p->hindex[pos] >= 0 && p->hindex[pos] < (long long)p->d) order[fill[p->hindex[pos]]++] = pos;
+    free(fill);
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t k = 0; k < p->d; k++)
+        for (size_t o = 0; o < p->outer; o++)
+            for (size_t c = 0; c < p->inner; c++) {
+                size_t at = (o * p->d + k) * p->inner + c;
+                double sum = 0.0, abs_sum = 0.0;
+                for (size_t j = start[k]; j < start[k + 1]; j++) {
+                    double v = p->hsource[(o * p->l + order[j]) * p->inner + c];
+                    sum += v;
+                    abs_sum += fabs(v);
+                }
+                ref[at] = p->hself0[at] + (double)p->alpha * sum;
+                scale[at] = fabs(p->hself0[at]) + fabs((double)p->alpha) * abs_sum;
+            }
+    double *got = download(p->self, self_count, p->dtype);
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+    for (int pass = 0; pass < 2; pass++) {  // count on every core; then, on failure, name the first few
+        if (pass == 1 && !mismatches) break;
+        size_t named = 0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
+        for (size_t at = 0; at < self_count; at++) {
+            int k = hits[(at / p->inner) % p->d];
+            double arith = 1.01 * (k + 2) * 0x1p-24 * scale[at];
+            double bound = error_bound(p->dtype, ref[at], arith, p->type_roundings * k, scale[at]);
+            double err = fabs(got[at] - ref[at]);
+            bool wrong = !(err <= bound);  // written so that NaN fails
+            if (pass == 0) {
+                mismatches += wrong;
+                double e = err == err ? err : INFINITY;
+                max_abs = fmax(max_abs, e);
+                max_rel = fmax(max_rel, e / fmax(scale[at], 1e-30));
+            } else if (wrong && named++ < 5) {
+                fprintf(stderr, "FAIL %s size %s: self element %zu (row %zu of %zu): expected %.9g, got %.9g "
+                        "(|error| %.3g > %.3g)\n", version, p->size, at, (at / p->inner) % p->d, p->d, ref[at],
+                        got[at], err, bound);
+            }
+        }
+    }
+    if (mismatches)
+        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, mismatches, self_count);
+    if (p->deterministic)
+        printf("bits %s %s %s %016llx\n", version, p->dtype == F32 ? "f32" : p->dtype == F16 ? "f16" : "bf16",
+               p->size, (unsigned long long)output_hash(p->self, self_count * dtype_bytes(p->dtype)));
+    r.mismatches += mismatches;
+    r.max_abs_err = max_abs;
+    r.max_rel_err = max_rel;
+    free(ref);
+    free(scale);
+    free(hits);
+    free(start);
+    free(order);
+    free(got);
+    return r;
+}
+
+// source and the index read once, self read and written once.
+static double index_add_bytes(const Problem *p)
+{
+    double e = (double)dtype_bytes(p->dtype);
+    return e * (p->outer * p->l * p->inner + 2.0 * p->outer * p->d * p->inner) + p->l * (p->index64 ? 8.0 : 4.0);
+}
+
+// The size parser on forms known by hand.
+static int index_add_self_test(void)
+{
+    int passed = 0, failed = 0;
+    IndexAddSize z;
+    SELF_TEST(!parse_index_add_size("1048576x128:0:1048576", &z) && z.ndims == 2 && z.dim == 0 && z.l == 1048576 &&
+              z.index64);
+    SELF_TEST(!parse_index_add_size("64x4096x128:1:8192:i32:same", &z) && z.ndims == 3 && z.dim == 1 && !z.index64 &&
+              z.same && !z.bad);
+    SELF_TEST(!parse_index_add_size("5x6x7:2:20:bad", &z) && z.bad && z.dims[2] == 7);
+    SELF_TEST(parse_index_add_size("5x6:2:20", &z) && parse_index_add_size("5x6:0:0", &z));
+    SELF_TEST(parse_index_add_size("5x6:0", &z) && parse_index_add_size("5x6:0:20:i16", &z));
+    SELF_TEST(parse_index_add_size("5x6:0:20:", &z) && parse_index_add_size("5xx6:0:20", &z));
+    SELF_TEST(parse_index_add_size("65536x65536x4:0:3", &z) != NULL && parse_index_add_size("5x6::0:20", &z));
+    SELF_TEST(key_bits(1) == 1 && key_bits(2) == 2 && key_bits(4096) == 13 && key_bits(4095) == 12);
+    printf("index_add: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
+#line 38 "chapters/05-index-add.md"
+// <<the-index-add-chapter>>
+#line 803 "chapters/05-index-add.md"
+static const char *const DTYPES[] = {"f32", "f16", "bf16"};
+static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
+                                          "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
+                                          "512x64:0:4194304"};
+static const char *const CHECK_SIZES[] = {"1x1:0:1", "7x5:0:1", "1x37:0:1000", "300x40:0:5000:same", "1000x37:0:1000003:i32",
+                                          "64x100x7:1:33", "5x6x7:2:20:i32", "300x40:0:5000:bad", "300x40:0:5000:i32:bad",
+                                          "4096x1024:0:262144", "512x64:0:200000:i32", "1000x24:0:997"};
+
+static const Chapter INDEX_ADD = {
+    "index_add", "self.index_add_(dim, index, source, alpha): atomics, shared memory and a sort, f32 f16 bf16",
+    VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
+    DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
+    CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
+    "copy", NULL, index_add_bad_size,
+    index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, NULL,
+    NULL, index_add_self_test,
+};
+
+int main(int argc, char **argv) { return harness_main(&INDEX_ADD, argc, argv); }
