@@ -244,7 +244,7 @@ static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 
 template <typename T>
 static void launch_a0(Problem *p)
 {
-    p->type_roundings = 1;
+    p->type_roundings = 2;  // the product rounded to T, then the atomic's sum
     p->deterministic = false;
     size_t count = p->outer * p->l * p->inner;
     if (p->index64)
@@ -314,7 +314,7 @@ static void launch_a2_with(Problem *p)
 template <typename T>
 static void launch_a2(Problem *p)
 {
-    p->type_roundings = 1;  // one global atomic per block: at most one per slice
+    p->type_roundings = 2;  // per block (at most one per slice): its sum rounded to T, then the atomic
     p->deterministic = false;
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
@@ -434,7 +434,7 @@ static const char *parse_index_add_size(const char *size, IndexAddSize *z)
     size_t v = 0;
     if (parse_count(fields[1], &v) || v >= (size_t)z->ndims) return "DIM a dimension of SHAPE (0 for the first)";
     z->dim = (int)v;
-    if (parse_count(fields[2], &z->l) || z->l == 0 || z->l > (size_t)INT_MAX) return "L from 1 to 2^31-1 indices";
+    if (parse_count(fields[2], &z->l) || z->l == 0 || z->l > ((size_t)1 << 30)) return "L from 1 to 2^30 indices";
     for (int f = 3; f < nf; f++) {
         if (!strcmp(fields[f], "i32")) z->index64 = false;
         else if (!strcmp(fields[f], "i64")) z->index64 = true;
