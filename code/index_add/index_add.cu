@@ -20,7 +20,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 31 "chapters/05-index-add.md"
 // <<half-atomics>>
-#line 276 "chapters/03-atomics.md"
+#line 279 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
 // half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
 // with the (compare-and-swap) 16-bit atomic.
@@ -38,14 +38,29 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
     }
 }
 #line 32 "chapters/05-index-add.md"
-// <<sixteen-byte-vector-reduction>>
-#line 800 "chapters/03-atomics.md"
-// Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
-// (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
-__device__ inline void red_add_v8(__half *dst, int4 v)
+// <<sixteen-byte-vector-reductions>>
+#line 515 "chapters/04-upsample.md"
+// 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
+// four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
+__device__ inline void red_add_pack(float *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
+                    "f"(__int_as_float(v.w)) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__half *dst, int4 v)
 {
 #if HOPPER_CODE
     asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
@@ -112,25 +127,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 185 "chapters/05-index-add.md"
-// 16 bytes of T added to 16 aligned bytes by one vector reduction (sm_90).
-__device__ inline void red_add_pack(float *dst, int4 v)
-{
-#if HOPPER_CODE
-    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
-                 :: "l"(dst), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
-                    "f"(__int_as_float(v.w)) : "memory");
-#endif
-}
-__device__ inline void red_add_pack(__half *dst, int4 v) { red_add_v8(dst, v); }
-__device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
-{
-#if HOPPER_CODE
-    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
-                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
-#endif
-}
-
+#line 186 "chapters/05-index-add.md"
 // a1: a warp per row of source; lanes walk the row in 16-byte packs, each scaled by alpha
 // in float, rounded to T and added with one vector reduction. Rows whose length is not
 // whole packs go element by element.
@@ -161,7 +158,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 275 "chapters/05-index-add.md"
+#line 258 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -181,7 +178,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 363 "chapters/05-index-add.md"
+#line 346 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -255,7 +252,7 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 236 "chapters/05-index-add.md"
+#line 219 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a1(Problem *p)
 {
@@ -276,7 +273,7 @@ static const char *no_vector_red(const Problem *p)
     if (needs_sm90()) return needs_sm90();
     return p->inner < 8 ? "rows shorter than 8 elements (a warp per element or two)" : NULL;
 }
-#line 297 "chapters/05-index-add.md"
+#line 280 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     int dev = 0, limit = 0;
@@ -319,7 +316,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 418 "chapters/05-index-add.md"
+#line 401 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -368,7 +365,7 @@ static void launch_a3(Problem *p)
         p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, p->alpha);
     CHECK_LAUNCH();
 }
-#line 485 "chapters/05-index-add.md"
+#line 468 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -379,7 +376,7 @@ static void launch_a4(Problem *p)
 }
 #line 36 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 498 "chapters/05-index-add.md"
+#line 481 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a warp per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -394,7 +391,7 @@ static const Version VERSIONS[] = {
 };
 #line 37 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 526 "chapters/05-index-add.md"
+#line 509 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 typedef struct {
     size_t dims[8];
@@ -671,7 +668,7 @@ static int index_add_self_test(void)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 803 "chapters/05-index-add.md"
+#line 786 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

@@ -18,7 +18,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 28 "chapters/04-upsample.md"
 // <<half-atomics>>
-#line 276 "chapters/03-atomics.md"
+#line 279 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
 // half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
 // with the (compare-and-swap) 16-bit atomic.
@@ -36,14 +36,29 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
     }
 }
 #line 29 "chapters/04-upsample.md"
-// <<sixteen-byte-vector-reduction>>
-#line 800 "chapters/03-atomics.md"
-// Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
-// (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
-__device__ inline void red_add_v8(__half *dst, int4 v)
+// <<sixteen-byte-vector-reductions>>
+#line 515 "chapters/04-upsample.md"
+// 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
+// four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
+__device__ inline void red_add_pack(float *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
+                    "f"(__int_as_float(v.w)) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__half *dst, int4 v)
 {
 #if HOPPER_CODE
     asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};"
+                 :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
+__device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
+{
+#if HOPPER_CODE
+    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
@@ -226,25 +241,7 @@ __global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
     float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
     atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
 }
-#line 514 "chapters/04-upsample.md"
-// 16 bytes of T added to 16 aligned bytes of dx by one vector reduction (sm_90).
-__device__ inline void red_add_pack(float *dx, int4 v)
-{
-#if HOPPER_CODE
-    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
-                 :: "l"(dx), "f"(__int_as_float(v.x)), "f"(__int_as_float(v.y)), "f"(__int_as_float(v.z)),
-                    "f"(__int_as_float(v.w)) : "memory");
-#endif
-}
-__device__ inline void red_add_pack(__half *dx, int4 v) { red_add_v8(dx, v); }
-__device__ inline void red_add_pack(__nv_bfloat16 *dx, int4 v)
-{
-#if HOPPER_CODE
-    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};"
-                 :: "l"(dx), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
-#endif
-}
-
+#line 542 "chapters/04-upsample.md"
 // b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
 // to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
 template <typename T>
@@ -266,7 +263,7 @@ __global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, 
     }
     red_add_pack(dx + (orow / 2) * w + q * V, sum);
 }
-#line 589 "chapters/04-upsample.md"
+#line 599 "chapters/04-upsample.md"
 // b3: a thread per element of dx, summing the dy of its outputs in float; any size.
 template <typename T>
 __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
@@ -286,7 +283,7 @@ __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, si
         for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
     dx[i] = from_float<T>(sum);
 }
-#line 635 "chapters/04-upsample.md"
+#line 645 "chapters/04-upsample.md"
 // b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
 // each 2 x 2 block summed in float, one pack stored. W is whole packs.
 template <typename T>
@@ -441,7 +438,7 @@ static void launch_b1(Problem *p)
     upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
     CHECK_LAUNCH();
 }
-#line 556 "chapters/04-upsample.md"
+#line 566 "chapters/04-upsample.md"
 static const char *no_red_scale_2(const Problem *p)
 {
     if (needs_sm90()) return needs_sm90();
@@ -460,7 +457,7 @@ static void launch_b2(Problem *p)
     upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
     CHECK_LAUNCH();
 }
-#line 611 "chapters/04-upsample.md"
+#line 621 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b3(Problem *p)
 {
@@ -472,7 +469,7 @@ static void launch_b3(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 660 "chapters/04-upsample.md"
+#line 670 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b4(Problem *p)
 {
@@ -486,7 +483,7 @@ static void launch_b4(Problem *p)
 }
 #line 34 "chapters/04-upsample.md"
 // <<the-upsample-version-table>>
-#line 698 "chapters/04-upsample.md"
+#line 708 "chapters/04-upsample.md"
 #define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
     {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
     {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
@@ -507,7 +504,7 @@ static const Version VERSIONS[] = {
 };
 #line 35 "chapters/04-upsample.md"
 // <<create-and-check-an-upsample-problem>>
-#line 738 "chapters/04-upsample.md"
+#line 748 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
@@ -781,7 +778,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1012 "chapters/04-upsample.md"
+#line 1022 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
