@@ -190,7 +190,7 @@ __global__ void dot_one_pass(__half *result, float *partial, unsigned *done, con
 }
 #line 35 "chapters/03-atomics.md"
 // <<scatter-kernels>>
-#line 682 "chapters/03-atomics.md"
+#line 683 "chapters/03-atomics.md"
 // s0: one thread per element of src (row i / cols, column i % cols), one half atomic.
 __global__ void scatter_s0(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols)
 {
@@ -199,7 +199,7 @@ __global__ void scatter_s0(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     atomicAdd(out + (size_t)index[r] * cols + c, src[i]);
 }
-#line 730 "chapters/03-atomics.md"
+#line 731 "chapters/03-atomics.md"
 // s1: s0 with the padded half2 (fast) atomic.
 __global__ void scatter_s1(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -209,7 +209,7 @@ __global__ void scatter_s1(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     fast_atomic_add(out + (size_t)index[r] * cols + c, src[i], out, out + (size_t)out_rows * cols);
 }
-#line 768 "chapters/03-atomics.md"
+#line 769 "chapters/03-atomics.md"
 // s2: one thread per pair of columns; one half2 atomic when the destination is aligned.
 __global__ void scatter_s2(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -228,7 +228,7 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
-#line 818 "chapters/03-atomics.md"
+#line 819 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
@@ -265,7 +265,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 894 "chapters/03-atomics.md"
+#line 895 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
 #if HOPPER_CODE
@@ -373,7 +373,7 @@ static void launch_cublas(Problem *p)
     CUBLAS_CHECK(cublasDotEx(p->cublas, (int)p->n, p->x, CUDA_R_16F, 1, p->y, CUDA_R_16F, 1, p->result,
                              CUDA_R_16F, CUDA_R_32F));
 }
-#line 693 "chapters/03-atomics.md"
+#line 694 "chapters/03-atomics.md"
 static void zero_out(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->out, 0, p->out_rows * p->cols * sizeof(__half)));
@@ -385,7 +385,7 @@ static void launch_s0(Problem *p)
     scatter_s0<<<blocks_for(p->n), THREADS>>>(p->out, p->src, p->index, (unsigned)p->rows, (unsigned)p->cols);
     CHECK_LAUNCH();
 }
-#line 742 "chapters/03-atomics.md"
+#line 743 "chapters/03-atomics.md"
 static void launch_s1(Problem *p)
 {
     zero_out(p);
@@ -393,7 +393,7 @@ static void launch_s1(Problem *p)
                                               (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 789 "chapters/03-atomics.md"
+#line 790 "chapters/03-atomics.md"
 static void launch_s2(Problem *p)
 {
     zero_out(p);
@@ -402,7 +402,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 857 "chapters/03-atomics.md"
+#line 858 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -411,7 +411,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 932 "chapters/03-atomics.md"
+#line 933 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -445,7 +445,7 @@ static const Version VERSIONS[] = {
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
 #line 627 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 954 "chapters/03-atomics.md"
+#line 955 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -454,7 +454,7 @@ static const Version VERSIONS[] = {
 #line 40 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1039 "chapters/03-atomics.md"
+#line 1040 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -662,7 +662,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 43 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1200 "chapters/03-atomics.md"
+#line 1201 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;
