@@ -44,14 +44,14 @@ __global__ void mul_v0(T *out, const T *a, const T *b, size_t n)
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (i < n) out[i] = from_float<T>(to_float(a[i]) * to_float(b[i]));
 }
-#line 121 "chapters/02-elementwise.md"
+#line 124 "chapters/02-elementwise.md"
 template <typename T>
 __global__ void mul_v1(T *out, const T *a, const T *b, size_t n)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         out[i] = from_float<T>(to_float(a[i]) * to_float(b[i]));
 }
-#line 164 "chapters/02-elementwise.md"
+#line 173 "chapters/02-elementwise.md"
 // Pack<T>::N elements of T in 16 bytes: one load or store instruction per pack.
 template <typename T>
 struct alignas(16) Pack {
@@ -89,7 +89,7 @@ __global__ void mul_v2(T *out, const T *a, const T *b, size_t n)
     for (size_t i = head + packs * P + tid; i < n; i += stride)
         out[i] = from_float<T>(to_float(a[i]) * to_float(b[i]));
 }
-#line 286 "chapters/02-elementwise.md"
+#line 295 "chapters/02-elementwise.md"
 // An op is a struct with ARITY (1, 2 or 3) and a device function of that many floats.
 struct MulFn {
     static const int ARITY = 2;
@@ -148,7 +148,7 @@ __global__ void apply_packed(T *out, Inputs<T, F::ARITY> in, size_t n, F f)
     }
     for (size_t i = head + packs * P + tid; i < n; i += stride) apply_one(out, in, i, f);
 }
-#line 380 "chapters/02-elementwise.md"
+#line 400 "chapters/02-elementwise.md"
 // ============================================================ v5: half2 arithmetic
 __device__ inline __half2 mul2(__half2 x, __half2 y) { return __hmul2(x, y); }
 __device__ inline __nv_bfloat162 mul2(__nv_bfloat162 x, __nv_bfloat162 y) { return __hmul2(x, y); }
@@ -180,7 +180,7 @@ __global__ void mul_v5(T *out, const T *a, const T *b, size_t n)
     for (size_t i = head + packs * P + tid; i < n; i += stride)
         out[i] = from_float<T>(to_float(a[i]) * to_float(b[i]));
 }
-#line 437 "chapters/02-elementwise.md"
+#line 457 "chapters/02-elementwise.md"
 // ============================================================ v6: two packs per thread
 // Each thread loads both packs of a and of b before it computes or stores anything:
 // twice v2's bytes in flight per thread.
@@ -226,7 +226,7 @@ static void launch_v0(Problem *p)
     mul_v0<T><<<blocks_for(p->n), THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 130 "chapters/02-elementwise.md"
+#line 133 "chapters/02-elementwise.md"
 template <typename T>
 static void launch_v1(Problem *p)
 {
@@ -235,7 +235,7 @@ static void launch_v1(Problem *p)
     mul_v1<T><<<grid, THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 204 "chapters/02-elementwise.md"
+#line 213 "chapters/02-elementwise.md"
 // The packed kernels read a and b at out's pack boundaries: all three must be equally
 // far from a 16-byte boundary.
 static const char *misaligned(const Problem *p)
@@ -253,7 +253,7 @@ static void launch_v2(Problem *p)
     mul_v2<T><<<blocks_for(p->n / Pack<T>::N + 1), THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 245 "chapters/02-elementwise.md"
+#line 254 "chapters/02-elementwise.md"
 // Whole waves: one work item per thread, but at most 32 waves of resident blocks
 // (the rule OneFlow's elementwise template uses), so no launch ends with a sliver of a wave.
 static unsigned waves_for(size_t items, const void *kernel)
@@ -273,7 +273,7 @@ static void launch_v3(Problem *p)
     mul_v2<T><<<grid, THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 347 "chapters/02-elementwise.md"
+#line 356 "chapters/02-elementwise.md"
 template <typename T, typename F>
 static void launch_template(Problem *p, Op op)
 {
@@ -289,7 +289,7 @@ template <typename T> static void launch_v4(Problem *p) { launch_template<T, Mul
 template <typename T> static void launch_silu(Problem *p) { launch_template<T, SiluFn>(p, OP_SILU); }
 template <typename T> static void launch_swiglu(Problem *p) { launch_template<T, SwigluFn>(p, OP_SWIGLU); }
 template <typename T> static void launch_fma(Problem *p) { launch_template<T, FmaFn>(p, OP_FMA); }
-#line 414 "chapters/02-elementwise.md"
+#line 434 "chapters/02-elementwise.md"
 template <typename T, typename T2>
 static void launch_v5(Problem *p)
 {
@@ -298,7 +298,7 @@ static void launch_v5(Problem *p)
     mul_v5<T, T2><<<grid, THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 471 "chapters/02-elementwise.md"
+#line 491 "chapters/02-elementwise.md"
 template <typename T>
 static void launch_v6(Problem *p)
 {
@@ -306,7 +306,7 @@ static void launch_v6(Problem *p)
     mul_v6<T><<<blocks_for(p->n / Pack<T>::N / 2 + 1), THREADS>>>((T *)p->out, (const T *)p->a, (const T *)p->b, p->n);
     CHECK_LAUNCH();
 }
-#line 492 "chapters/02-elementwise.md"
+#line 512 "chapters/02-elementwise.md"
 template <typename T>
 static void launch_thrust(Problem *p)
 {
@@ -317,7 +317,7 @@ static void launch_thrust(Problem *p)
 }
 #line 30 "chapters/02-elementwise.md"
 // <<the-elementwise-version-table>>
-#line 508 "chapters/02-elementwise.md"
+#line 528 "chapters/02-elementwise.md"
 #define MUL_VERSIONS(T, DT)                                                                              \
     {"v0-one-per-thread", "ours", DT, "one element per thread", launch_v0<T>, NULL},                    \
     {"v1-grid-stride", "ours", DT, "grid-stride loop, at most 4096 blocks", launch_v1<T>, NULL},        \
@@ -344,7 +344,7 @@ static const Version VERSIONS[] = {
 };
 #line 31 "chapters/02-elementwise.md"
 // <<create-and-check-an-elementwise-problem>>
-#line 554 "chapters/02-elementwise.md"
+#line 576 "chapters/02-elementwise.md"
 // ============================================================ problems and checks
 
 static const char *elementwise_bad_size(const char *size)
@@ -435,7 +435,7 @@ static double elementwise_bytes(const Problem *p)
 }
 #line 32 "chapters/02-elementwise.md"
 // <<the-elementwise-chapter>>
-#line 645 "chapters/02-elementwise.md"
+#line 667 "chapters/02-elementwise.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^24", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "7", "1000003", "1000003@1", "7@1", "2^20", "2^24+3@1", "2^25"};

@@ -205,7 +205,7 @@ static inline void poison(void *device_ptr, size_t bytes)
 }
 #line 35 "chapters/00-measuring.md"
 // <<element-types-and-how-finely-they-round>>
-#line 316 "chapters/00-measuring.md"
+#line 317 "chapters/00-measuring.md"
 typedef enum { F32, F16, BF16 } DType;
 
 static inline size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
@@ -271,7 +271,7 @@ static inline double half_spacing(DType t, double x)
 }
 #line 36 "chapters/00-measuring.md"
 // <<check-every-element-against-the-reference>>
-#line 409 "chapters/00-measuring.md"
+#line 415 "chapters/00-measuring.md"
 typedef struct {
     DType dtype;        // the output's element type: its final rounding is in every bound
     double atol, rtol;  // the float arithmetic's own error: atol + rtol * |ref|
@@ -346,7 +346,7 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 507 "chapters/00-measuring.md"
+#line 513 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -462,7 +462,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 673 "chapters/00-measuring.md"
+#line 683 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -574,7 +574,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 808 "chapters/00-measuring.md"
+#line 818 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -675,7 +675,7 @@ static inline size_t count_of(const char *size)
 }
 #line 40 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 925 "chapters/00-measuring.md"
+#line 935 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -786,7 +786,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 41 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1052 "chapters/00-measuring.md"
+#line 1062 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;

@@ -1,9 +1,9 @@
-#line 18 "chapters/01-reduce.md"
+#line 19 "chapters/01-reduce.md"
 // reduce.cu: float32 sum, from Harris's ladder to one launch.
 #include "../harness/harness.cuh"
 #include <cub/device/device_reduce.cuh>
 // <<the-reduce-problem>>
-#line 42 "chapters/01-reduce.md"
+#line 43 "chapters/01-reduce.md"
 struct Problem {
     size_t n;
     char size[64];
@@ -24,9 +24,9 @@ enum { BLOCK = 256 };  // threads per block for every version
 // |got - ref| may be at most REDUCE_TOLERANCE * sum(|x|): four float epsilons of the
 // scale of the sum (the chapter derives it).
 static const double REDUCE_TOLERANCE = 4.0 * 0x1.0p-23;
-#line 22 "chapters/01-reduce.md"
+#line 23 "chapters/01-reduce.md"
 // <<reduce-kernels>>
-#line 204 "chapters/01-reduce.md"
+#line 206 "chapters/01-reduce.md"
 // v0: interleaved addressing; the active threads are those whose index is a multiple
 // of 2*stride, so every warp stays busy with mostly idle lanes (divergence).
 __global__ void reduce_v0(float *out, const float *x, size_t n)
@@ -42,7 +42,7 @@ __global__ void reduce_v0(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 240 "chapters/01-reduce.md"
+#line 243 "chapters/01-reduce.md"
 // v1: the same pairs, computed by consecutive threads: no divergence until the last
 // five steps, but the strided index makes the threads of a warp hit the same banks.
 __global__ void reduce_v1(float *out, const float *x, size_t n)
@@ -59,7 +59,7 @@ __global__ void reduce_v1(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 286 "chapters/01-reduce.md"
+#line 289 "chapters/01-reduce.md"
 // v2: sequential addressing: the first half adds the second half, and so on.
 __global__ void reduce_v2(float *out, const float *x, size_t n)
 {
@@ -74,7 +74,7 @@ __global__ void reduce_v2(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 322 "chapters/01-reduce.md"
+#line 325 "chapters/01-reduce.md"
 // v3: each thread adds two elements as it loads them: half the blocks, no idle loaders.
 __global__ void reduce_v3(float *out, const float *x, size_t n)
 {
@@ -91,7 +91,7 @@ __global__ void reduce_v3(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 365 "chapters/01-reduce.md"
+#line 368 "chapters/01-reduce.md"
 // The last 64 values, reduced by one warp without __syncthreads. Since Volta the
 // lanes of a warp need not run in step, so each step reads, syncs the warp, then writes.
 __device__ void warp_reduce_shared(float *s, unsigned tid)
@@ -123,7 +123,7 @@ __global__ void reduce_v4(float *out, const float *x, size_t n)
     if (tid < 32) warp_reduce_shared(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 418 "chapters/01-reduce.md"
+#line 421 "chapters/01-reduce.md"
 // v5: the block-level loop unrolled completely for a block size known at compile time.
 template <unsigned THREADS>
 __device__ void block_reduce_shared(float *s, unsigned tid)
@@ -149,7 +149,7 @@ __global__ void reduce_v5(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 466 "chapters/01-reduce.md"
+#line 469 "chapters/01-reduce.md"
 // v6: a fixed grid; each thread first sums many elements in a grid-stride loop.
 __global__ void reduce_v6(float *out, const float *x, size_t n)
 {
@@ -166,7 +166,7 @@ __global__ void reduce_v6(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 506 "chapters/01-reduce.md"
+#line 512 "chapters/01-reduce.md"
 __device__ float warp_sum(float v)
 {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
@@ -197,7 +197,7 @@ __global__ void reduce_v7(float *out, const float *x, size_t n)
     v = block_sum(v);
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 561 "chapters/01-reduce.md"
+#line 567 "chapters/01-reduce.md"
 // Each thread's share of x, read as float4: 16 bytes a load, UNROLL loads in flight.
 // The n % 4 last elements are added one by one.
 template <int UNROLL>
@@ -231,7 +231,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 621 "chapters/01-reduce.md"
+#line 627 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -255,7 +255,7 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
         *blocks_done = 0;
     }
 }
-#line 680 "chapters/01-reduce.md"
+#line 689 "chapters/01-reduce.md"
 // v10: v9's loop; the block sums go into a running total with atomicAdd, in double.
 // The last block to count itself in takes the total and leaves zero behind.
 __device__ void add_to_total(float *out, double *total, unsigned *blocks_done, float block_sum)
@@ -275,7 +275,7 @@ __global__ void reduce_v10(float *out, double *total, unsigned *blocks_done, con
 {
     add_to_total(out, total, blocks_done, block_sum(thread_sum_f4<4>(x, n)));
 }
-#line 747 "chapters/01-reduce.md"
+#line 757 "chapters/01-reduce.md"
 // v11's share of x per thread: UNROLL float4 loads in flight in the loop, and the
 // remainder (fewer than UNROLL loads) as one more batch of guarded loads.
 template <int UNROLL>
@@ -312,9 +312,9 @@ __global__ void reduce_v11(float *out, double *total, unsigned *blocks_done, con
 {
     add_to_total(out, total, blocks_done, block_sum(thread_sum_f4_batched<8>(x, n)));
 }
-#line 23 "chapters/01-reduce.md"
+#line 24 "chapters/01-reduce.md"
 // <<reduce-launchers>>
-#line 161 "chapters/01-reduce.md"
+#line 162 "chapters/01-reduce.md"
 typedef void (*PassKernel)(float *out, const float *x, size_t n);
 
 // Runs a kernel that turns n values into one sum per block, again and again on the
@@ -343,25 +343,25 @@ static int fixed_grid(void)
     if (!grid) grid = resident_blocks((const void *)reduce_v8, BLOCK);
     return grid;
 }
-#line 222 "chapters/01-reduce.md"
+#line 224 "chapters/01-reduce.md"
 static void launch_v0(Problem *p) { reduce_in_passes(p, reduce_v0, BLOCK, 0); }
-#line 259 "chapters/01-reduce.md"
+#line 262 "chapters/01-reduce.md"
 static void launch_v1(Problem *p) { reduce_in_passes(p, reduce_v1, BLOCK, 0); }
-#line 303 "chapters/01-reduce.md"
+#line 306 "chapters/01-reduce.md"
 static void launch_v2(Problem *p) { reduce_in_passes(p, reduce_v2, BLOCK, 0); }
-#line 341 "chapters/01-reduce.md"
+#line 344 "chapters/01-reduce.md"
 static void launch_v3(Problem *p) { reduce_in_passes(p, reduce_v3, 2 * BLOCK, 0); }
-#line 399 "chapters/01-reduce.md"
+#line 402 "chapters/01-reduce.md"
 static void launch_v4(Problem *p) { reduce_in_passes(p, reduce_v4, 2 * BLOCK, 0); }
-#line 446 "chapters/01-reduce.md"
+#line 449 "chapters/01-reduce.md"
 static void launch_v5(Problem *p) { reduce_in_passes(p, reduce_v5, 2 * BLOCK, 0); }
-#line 485 "chapters/01-reduce.md"
+#line 488 "chapters/01-reduce.md"
 static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fixed_grid()); }
-#line 539 "chapters/01-reduce.md"
+#line 545 "chapters/01-reduce.md"
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
-#line 597 "chapters/01-reduce.md"
+#line 603 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 647 "chapters/01-reduce.md"
+#line 653 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -370,7 +370,7 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 710 "chapters/01-reduce.md"
+#line 719 "chapters/01-reduce.md"
 static void launch_v10(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -379,7 +379,7 @@ static void launch_v10(Problem *p)
     reduce_v10<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 791 "chapters/01-reduce.md"
+#line 802 "chapters/01-reduce.md"
 static void launch_v11(Problem *p)
 {
     static int grid = 0;  // four blocks per SM
@@ -395,45 +395,45 @@ static void launch_v11(Problem *p)
     reduce_v11<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 827 "chapters/01-reduce.md"
+#line 847 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
 }
-#line 24 "chapters/01-reduce.md"
+#line 25 "chapters/01-reduce.md"
 
 static const Version VERSIONS[] = {
     // <<reduce-versions>>
-#line 226 "chapters/01-reduce.md"
+#line 228 "chapters/01-reduce.md"
     {"v0-interleaved-divergent", "ours", "f32", "interleaved addressing, divergent branch (Harris 1)", launch_v0, NULL},
-#line 263 "chapters/01-reduce.md"
+#line 266 "chapters/01-reduce.md"
     {"v1-interleaved-strided", "ours", "f32", "interleaved addressing, strided index: bank conflicts (Harris 2)", launch_v1, NULL},
-#line 307 "chapters/01-reduce.md"
+#line 310 "chapters/01-reduce.md"
     {"v2-sequential", "ours", "f32", "sequential addressing, no conflicts (Harris 3)", launch_v2, NULL},
-#line 345 "chapters/01-reduce.md"
+#line 348 "chapters/01-reduce.md"
     {"v3-add-on-load", "ours", "f32", "first add during the load, half the blocks (Harris 4)", launch_v3, NULL},
-#line 403 "chapters/01-reduce.md"
+#line 406 "chapters/01-reduce.md"
     {"v4-unroll-last-warp", "ours", "f32", "the last warp without block barriers (Harris 5)", launch_v4, NULL},
-#line 450 "chapters/01-reduce.md"
+#line 453 "chapters/01-reduce.md"
     {"v5-complete-unroll", "ours", "f32", "the tree unrolled for a compile-time block (Harris 6)", launch_v5, NULL},
-#line 489 "chapters/01-reduce.md"
+#line 492 "chapters/01-reduce.md"
     {"v6-many-per-thread", "ours", "f32", "fixed grid, many elements per thread (Harris 7)", launch_v6, NULL},
-#line 543 "chapters/01-reduce.md"
+#line 549 "chapters/01-reduce.md"
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
-#line 601 "chapters/01-reduce.md"
+#line 607 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 658 "chapters/01-reduce.md"
+#line 664 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 721 "chapters/01-reduce.md"
+#line 730 "chapters/01-reduce.md"
     {"v10-atomic-total", "ours", "f32", "v9 with the block sums added by double atomics", launch_v10, NULL},
-#line 809 "chapters/01-reduce.md"
+#line 820 "chapters/01-reduce.md"
     {"v11-eight-in-flight", "ours", "f32", "8 loads in flight, batched tail, 4 blocks per SM, v10's finish", launch_v11, NULL},
-#line 834 "chapters/01-reduce.md"
+#line 854 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
-#line 27 "chapters/01-reduce.md"
+#line 28 "chapters/01-reduce.md"
 };
 // <<create-and-check-a-reduce-problem>>
-#line 70 "chapters/01-reduce.md"
+#line 71 "chapters/01-reduce.md"
 static Problem *reduce_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -514,9 +514,9 @@ static int reduce_self_test(void)
     printf("reduce: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 29 "chapters/01-reduce.md"
+#line 30 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 907 "chapters/01-reduce.md"
+#line 934 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -545,9 +545,9 @@ static void reduce_cpu_float_error(BenchRun *run)
         bench_emit(run, &r, NAN);
     }
 }
-#line 30 "chapters/01-reduce.md"
+#line 31 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 956 "chapters/01-reduce.md"
+#line 983 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
