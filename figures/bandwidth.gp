@@ -39,6 +39,10 @@
 # then the peers, hatched), and the other GPUs' are black open points on the bars'
 # positions, a point type per GPU.
 # The GPU names come from the .provenance files beside the CSVs.
+#
+# For tests/book_test.sh an SVG ends with XML comments: the y axis against the largest
+# point and ceiling drawn; with x='shape', the shapes where nothing was drawn, if any;
+# or, for the placeholder, why there is no data (no CSV, or no row of it drawn).
 
 if (!exists("csv"))     csv = ''
 if (!exists("other"))   other = ''
@@ -91,6 +95,7 @@ rows(f, v) = '< ' . AWK(f, '&& $1=="' . v . '"') . ' | sort -t, -k4,4n'
 at_largest(f, v) = system(AWK(f, '&& $1=="' . v . '" && $4+0 >= b { b = $4+0; x = $m } END { print x+0 }')) + 0
 
 ok = exists_file(csv)
+have_csv = ok
 if (ok) {
     if (dtype eq '') { dtype = system('awk -F, ' . q('NR==2 { print $3 }') . ' ' . q(csv)) }
     if (x eq 'shape' && shapes eq '') {
@@ -118,6 +123,10 @@ if (!ok) {
     set label 1 "No measurements yet" at 0.5, 0.56 center font ",20" tc rgb "#5f6368"
     set label 2 "run  make bench  on a GPU to draw this figure" at 0.5, 0.44 center tc rgb "#5f6368"
     plot 2 notitle
+    if (term eq 'svg') {
+        unset output
+        system(sprintf("echo '<!-- no data: %s -->' >> %s", have_csv ? 'nothing drawn from the CSV' : 'no CSV', q(out)))
+    }
     exit
 }
 
@@ -315,4 +324,8 @@ if (term eq 'svg') {
     unset output
     system(sprintf("echo '<!-- y axis: %s to %g; largest point drawn: %g; largest ceiling: %g -->' >> %s", \
         (metric eq 'time_us') ? 'log' : 'linear', GPVAL_Y_MAX, GPVAL_DATA_Y_MAX, cmax, q(out)))
+    if (x eq 'shape') {
+        empty = system(AWK(csv, '&& ' . isdrawn . ' { h[$4] = 1 } END { n = split(S, a, " "); for (i = 1; i <= n; i++) if (!h[i]) printf " %s", a[i] }'))
+        if (strlen(empty) > 0) { system(sprintf("echo '<!-- shapes without a point:%s -->' >> %s", empty, q(out))) }
+    }
 }
