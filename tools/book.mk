@@ -74,12 +74,14 @@ BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
 # sources named by provenance files: pages re-check staleness when they change
 BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
                    $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
-# REF_GPU and the GPUs with data as a file, rewritten only when they change: pages and
-# figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200, or a new
-# Makefile line) or a GPU's data is removed (a new one's CSVs are prerequisites anyway)
+# REF_GPU, the GPUs with data and their CSVs as a file, rewritten only when they change:
+# pages and figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200,
+# or a new Makefile line) or a GPU's data or one of its CSVs is removed (a new CSV is a
+# prerequisite anyway)
 BOOK_GPU_STAMP := $(BUILD)/book-gpus
-$(shell mkdir -p $(BUILD) && echo '$(REF_GPU): $(BOOK_GPUS)' | cmp -s - $(BOOK_GPU_STAMP) || \
-  echo '$(REF_GPU): $(BOOK_GPUS)' > $(BOOK_GPU_STAMP))
+BOOK_GPU_LINE := $(REF_GPU): $(BOOK_GPUS): $(patsubst $(DATA_DIR)/%.csv,%,$(filter %.csv,$(BOOK_DATA)))
+$(shell mkdir -p $(BUILD) && echo '$(BOOK_GPU_LINE)' | cmp -s - $(BOOK_GPU_STAMP) || \
+  echo '$(BOOK_GPU_LINE)' > $(BOOK_GPU_STAMP))
 BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_GPU_STAMP)
 
 FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
