@@ -139,6 +139,41 @@ FIG_softmax-bwd-f32_TOTAL := 33554432
 FIG_softmax-bwd-f32_VERSIONS := b1-registers b2-shared b3-reread b4-block-registers b5-cluster b6-dispatch
 FIG_softmax-bwd-f32_PEER := torch.softmax-bwd cudnn-bwd
 FIG_softmax-bwd-f32_CEILING := copy-ceiling
+# sizes that are shapes: a group of bars per shape, in the order of SHAPES; a variable
+# named after the CSV (FIG_upsample_METRIC) holds for every figure drawn from it
+FIG_upsample_SHAPES := 16x64x256x256:2 1x3x224x224:2 8x512x64x64:2
+FIG_upsample_LABELS := 16×64×256×256|1×3×224×224|8×512×64×64
+FIG_upsample_XLABEL := input N×C×H×W, scale 2
+FIG_upsample_METRIC := pct_sol
+FIG_upsample_CEILING := copy-ceiling
+FIG_upsample-fwd-f32_CSV := upsample
+FIG_upsample-fwd-f32_DTYPE := f32
+FIG_upsample-fwd-f32_VERSIONS := f0-per-output f1-per-input f2-packed f3-scale-2 f4-waves f5-nhwc
+FIG_upsample-fwd-f32_PEER := torch.interpolate torch.interpolate-nhwc
+FIG_upsample-fwd-f16_CSV := upsample
+FIG_upsample-fwd-f16_DTYPE := f16
+FIG_upsample-fwd-f16_VERSIONS := $(FIG_upsample-fwd-f32_VERSIONS)
+FIG_upsample-fwd-f16_PEER := $(FIG_upsample-fwd-f32_PEER)
+FIG_upsample-bwd-f32_CSV := upsample
+FIG_upsample-bwd-f32_DTYPE := f32
+FIG_upsample-bwd-f32_VERSIONS := b0-scatter b1-scatter-pairs b2-scatter-red16 b3-gather b4-gather-packed
+FIG_upsample-bwd-f32_PEER := torch.interpolate-bwd
+FIG_upsample-bwd-f16_CSV := upsample
+FIG_upsample-bwd-f16_DTYPE := f16
+FIG_upsample-bwd-f16_VERSIONS := $(FIG_upsample-bwd-f32_VERSIONS)
+FIG_upsample-bwd-f16_PEER := $(FIG_upsample-bwd-f32_PEER)
+FIG_index_add_SHAPES := 1048576x128:0:1048576 65536x1024:0:65536 4096x1024:0:262144 1048576x16:0:4194304 \
+  4096x64x128:0:8192 64x4096x128:1:8192 512x64:0:4194304
+FIG_index_add_LABELS := 1M×128\nL = 1M|64K×1024\nL = 64K|4K×1024\nL = 256K|1M×16\nL = 4M|4K×64×128\nL = 8K| \
+  64×4K×128\ndim 1, L = 8K|512×64\nL = 4M
+FIG_index_add_XLABEL := shape of self; L indices, along dimension 0 (dim 1 where shown)
+FIG_index_add_VERSIONS := a0-per-element a1-row-red16 a2-shared-self a3-sorted a4-dispatch
+FIG_index_add_PEER := torch.index_add_ torch.index_add_-deterministic
+FIG_index_add_CEILING := copy-ceiling
+FIG_index-add-f32_CSV := index_add
+FIG_index-add-f32_DTYPE := f32
+FIG_index-add-f16_CSV := index_add
+FIG_index-add-f16_DTYPE := f16
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

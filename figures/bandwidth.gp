@@ -22,11 +22,27 @@
 #   title    plot title (default: none; the caption says what it is)
 #   only     space separated "ours" versions to draw (default: all kind=ours)
 #   x        'size' (default): x is the size, a count; or 'cols': sizes are
-#            ROWSxCOLS, x is COLS, and only rows with ROWS*COLS == total are drawn
+#            ROWSxCOLS, x is COLS, and only rows with ROWS*COLS == total are drawn;
+#            or 'shape': sizes are categories (any strings, e.g. 16x64x256x256:2),
+#            drawn at x = 1..n in the order of `shapes`, each labelled below the axis
 #   total    with x='cols', the element count of the shapes drawn
+#   shapes   with x='shape', space separated sizes to draw, in order (default: every
+#            size of the reference CSV that is not a plain count, in CSV order)
+#   labels   with x='shape', the tick labels, separated by | ("\n" starts a new line,
+#            enhanced text: 2^{20}); a label left out or empty is its size with x
+#            written as × and the part after the first colon on a second line
+#   xlabel   the x axis label (default: elements, columns (...), or shape)
 #
-# Rows with status=fail and non-numeric sizes (shape strings) are left out.
+# Rows with status=fail are left out, and so are the sizes the mode does not draw
+# (x='size': shape strings; x='cols': other shapes; x='shape': sizes not in `shapes`).
+# With x='shape' the reference GPU's values are bars, one group per shape (the versions,
+# then the peers, hatched), and the other GPUs' are black open points on the bars'
+# positions, a point type per GPU.
 # The GPU names come from the .provenance files beside the CSVs.
+#
+# For tests/book_test.sh an SVG ends with XML comments: the y axis against the largest
+# point and ceiling drawn; with x='shape', the shapes where nothing was drawn, if any;
+# or, for the placeholder, why there is no data (no CSV, or no row of it drawn).
 
 if (!exists("csv"))     csv = ''
 if (!exists("other"))   other = ''
@@ -40,14 +56,19 @@ if (!exists("title"))   title = ''
 if (!exists("only"))    only = ''
 if (!exists("x"))       x = 'size'
 if (!exists("total"))   total = '0'
+if (!exists("shapes"))  shapes = ''
+if (!exists("labels"))  labels = ''
+if (!exists("xlabel"))  xlabel = ''
 
 # ---------------------------------------------------------------- terminal
 if (term eq 'pdf') {
     set terminal pdfcairo size 6.2in,4.3in enhanced font "Helvetica,9" fontscale 0.7 linewidth 1
     small = ",8"
+    tiny = ",7"
 } else {
     set terminal svg size 960,720 dynamic enhanced font "Helvetica,13" linewidth 1.2 background rgb "white"
     small = ",11"
+    tiny = small
 }
 set output out
 set datafile separator ","
@@ -59,10 +80,13 @@ exists_file(f) = (strlen(f) > 0) && (system('test -s ' . q(f) . ' && echo 1 || e
 col(f) = system('cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v m=' . q(metric) . ' ' . q('NR==1 { for (i = 1; i <= NF; i++) if ($i == m) c = i } END { print c+0 }')) + 0
 gpu_name(f) = system('p=' . q(f) . '; sed -n "s/^gpu: *//p" "${p%.csv}.provenance" 2>/dev/null | head -1')
 # awk prologue: fields, filters on dtype / numeric size / pass, metric column m
-# which sizes count, and (x='cols') the size field rewritten to its column count
-XFN = (x eq 'cols') ? 'function xv(s, a) { split(s, a, "x"); return (a[1] * a[2] == T) ? a[2] + 0 : -1 } ' : ''
-XOK = (x eq 'cols') ? '($2 == "ceiling" || ($4 ~ /^[0-9]+x[0-9]+$/ && ($4 = xv($4)) > 0))' : '$4 ~ /^[0-9]+$/'
-AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v OFS=, -v T=' . total . ' -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q(XFN . 'NR>1 && m>0 && (d=="" || $3==d || $2=="ceiling") && ' . XOK . ' && $m != "" && $10 != "fail" ' . prog)
+# which sizes count, and the size field rewritten to its x: (x='cols') its column
+# count, (x='shape') its position in `shapes` (S)
+XFN = (x eq 'cols') ? 'function xv(s, a) { split(s, a, "x"); return (a[1] * a[2] == T) ? a[2] + 0 : -1 } ' : \
+      (x eq 'shape') ? 'function xv(s, a, n, i) { n = split(S, a, " "); for (i = 1; i <= n; i++) if (a[i] == s) return i; return -1 } ' : ''
+XOK = (x eq 'cols') ? '($2 == "ceiling" || ($4 ~ /^[0-9]+x[0-9]+$/ && ($4 = xv($4)) > 0))' : \
+      (x eq 'shape') ? '($2 == "ceiling" || ($4 = xv($4)) > 0)' : '$4 ~ /^[0-9]+$/'
+AWK(f, prog) = 'cat ' . q(f) . ' 2>/dev/null | tr -d "\r" | awk -F, -v OFS=, -v T=' . total . ' -v S=' . q(shapes) . ' -v d=' . q(dtype) . ' -v m=' . col(f) . ' ' . q(XFN . 'NR>1 && m>0 && (d=="" || $3==d || $2=="ceiling") && ' . XOK . ' && $m != "" && $10 != "fail" ' . prog)
 # distinct versions of a kind, in CSV order
 versions(f, kind) = system(AWK(f, '&& $2=="' . kind . '" && !s[$1]++ { printf "%s ", $1 }'))
 # rows of one version sorted by size, for plotting ('< command' data source)
@@ -71,8 +95,12 @@ rows(f, v) = '< ' . AWK(f, '&& $1=="' . v . '"') . ' | sort -t, -k4,4n'
 at_largest(f, v) = system(AWK(f, '&& $1=="' . v . '" && $4+0 >= b { b = $4+0; x = $m } END { print x+0 }')) + 0
 
 ok = exists_file(csv)
+have_csv = ok
 if (ok) {
     if (dtype eq '') { dtype = system('awk -F, ' . q('NR==2 { print $3 }') . ' ' . q(csv)) }
+    if (x eq 'shape' && shapes eq '') {
+        shapes = system('tr -d "\r" < ' . q(csv) . ' | awk -F, ' . q('NR>1 && $2 != "ceiling" && $4 !~ /^[0-9]+$/ && !s[$4]++ { printf "%s ", $4 }'))
+    }
     ours = (strlen(only) > 0) ? only : versions(csv, 'ours')
     if (peer eq '') { peer = versions(csv, 'peer') }
     if (ceiling eq '') { ceiling = versions(csv, 'ceiling') }
@@ -95,6 +123,10 @@ if (!ok) {
     set label 1 "No measurements yet" at 0.5, 0.56 center font ",20" tc rgb "#5f6368"
     set label 2 "run  make bench  on a GPU to draw this figure" at 0.5, 0.44 center tc rgb "#5f6368"
     plot 2 notitle
+    if (term eq 'svg') {
+        unset output
+        system(sprintf("echo '<!-- no data: %s -->' >> %s", have_csv ? 'nothing drawn from the CSV' : 'no CSV', q(out)))
+    }
     exit
 }
 
@@ -119,7 +151,8 @@ unit = (metric eq 'gbps') ? 'GB/s' : (metric eq 'tflops') ? 'TFLOP/s' : (metric 
 if (strlen(title) > 0) { set title title }
 # a count as 2^k where it is a power of two
 pow2(v) = (2**floor(log(v) / log(2) + 0.5) == v) ? sprintf("2^{%d}", floor(log(v) / log(2) + 0.5)) : sprintf("%.0f", v)
-set xlabel ((x eq 'cols') ? sprintf("columns (rows × columns = %s)", pow2(total + 0)) : "elements")
+set xlabel ((strlen(xlabel) > 0) ? xlabel : (x eq 'cols') ? sprintf("columns (rows × columns = %s)", pow2(total + 0)) : \
+            (x eq 'shape') ? "shape" : "elements")
 set ylabel label
 set grid xtics ytics lc rgb "#e3e6ea" lw 1 dt 1
 set border 3 lc rgb "#444444"
@@ -131,20 +164,41 @@ nfiles = words(files)
 isdrawn = 'index(" ' . ours . ' ' . peer . ' ", " " $1 " ")'
 
 # ---------------------------------------------------------------- axes
-# x: log 2, a tick at every size that has a point (every other one where there are many),
-# a little room beyond the first and last point
-xs = ''
-do for [f in files] { xs = xs . system(AWK(f, '&& ' . isdrawn . ' { printf "%s ", $4 }')) . ' ' }
-xs = system('for v in ' . xs . '; do echo $v; done | sort -n -u | tr "\n" " "')
-nx = words(xs)
-set logscale x 2
-set xrange [word(xs, 1) / 1.25 : word(xs, nx) * 1.25]
-tics = ''
-do for [i = 1:nx:((nx > 12) ? 2 : 1)] {
-    v = word(xs, i) + 0
-    tics = tics . sprintf('%s"%s" %.0f', (i > 1 ? ', ' : ''), pow2(v), v)
+if (x eq 'shape') {
+    # x: a category per shape at 1..n, labelled, with grid lines between them; awk prints
+    # the most lines a label has, a |, then the tics
+    set xrange [0.5 : words(shapes) + 0.5]
+    tics = system('awk -v S=' . q(shapes) . ' -v L=' . q(labels) . ' ' . q('BEGIN { n = split(S, s, " "); m = split(L, l, "|"); \
+        for (i = 1; i <= n; i++) { t = l[i]; gsub(/^ +| +$/, "", t); if (i > m || t == "") t = s[i]; \
+            if (t == s[i]) { gsub(/x/, "×", t); sub(/:/, "\\n:", t) } gsub(/\n/, "\\n", t); gsub(/"/, "", t); \
+            k = split(t, parts, /\\n/); if (k > most) most = k; \
+            out = out sprintf("%s\"%s\" %d", (i > 1 ? ", " : ""), t, i) } \
+        for (i = 1; i < n; i++) out = out sprintf(", \"\" %g 1", i + 0.5); \
+        print most "|" out }'))
+    bar_at = strstrt(tics, '|')
+    eval('set xtics (' . tics[bar_at + 1:] . ')')
+    # many labels side by side: a smaller font (smaller still on the PDF's narrower axis)
+    if (words(shapes) > 4) { set xtics font tiny }
+    # gnuplot leaves room for one line of tick labels: an offset for each other line
+    # makes room for them (the plot moves up)
+    set xlabel offset 0, -(tics[1:bar_at - 1] - 1)
+    set grid noxtics mxtics ytics lc rgb "#e3e6ea" lw 1 dt 1, lc rgb "#e3e6ea" lw 1 dt 1
+} else {
+    # x: log 2, a tick at every size that has a point (every other one where there are many),
+    # a little room beyond the first and last point
+    xs = ''
+    do for [f in files] { xs = xs . system(AWK(f, '&& ' . isdrawn . ' { printf "%s ", $4 }')) . ' ' }
+    xs = system('for v in ' . xs . '; do echo $v; done | sort -n -u | tr "\n" " "')
+    nx = words(xs)
+    set logscale x 2
+    set xrange [word(xs, 1) / 1.25 : word(xs, nx) * 1.25]
+    tics = ''
+    do for [i = 1:nx:((nx > 12) ? 2 : 1)] {
+        v = word(xs, i) + 0
+        tics = tics . sprintf('%s"%s" %.0f', (i > 1 ? ', ' : ''), pow2(v), v)
+    }
+    eval('set xtics (' . tics . ')')
 }
-eval('set xtics (' . tics . ')')
 
 # y: from 0 to a little above the largest value drawn (the versions and peers drawn and
 # the ceilings of every GPU), never to a row that is not drawn (demonstrations, CPU)
@@ -162,18 +216,24 @@ if (metric eq 'time_us') {
 
 # ---------------------------------------------------------------- GPUs and ceilings
 # GPU i (1 = the reference, or the first GPU with data) draws its versions with dash type
-# DT[i] and, but for the first, open points.  Ceilings are grey horizontal lines, dashed
+# DT[i] and, but for the first, open points (x='shape': the first draws bars, GPU i the
+# black open points GPT[i]).  Ceilings are grey horizontal lines, dashed
 # for the first GPU and in their GPU's dash type for the others, labelled in the right
 # margin at their height (nudged apart where they are close).
 array DT[5] = [1, 3, 4, 5, 2]
 dt(g) = DT[(g - 1) % 5 + 1]
 array DTNAME[5] = ["solid", "dotted", "dash-dot", "dash-dot-dot", "dashed"]
 array CG[5] = ["#666666", "#808080", "#8c8c8c", "#999999", "#737373"]
+array GPT[4] = [6, 8, 12, 4]
+gpt(g) = GPT[(g - 2) % 4 + 1]
+array GPTNAME[4] = ["open circles", "open triangles", "open diamonds", "open squares"]
 # which lines are which GPU: a line each above the plot (where there are several GPUs)
 if (nfiles > 1) {
     set tmargin nfiles * 1.2 + 1
     do for [g = 1:nfiles] {
-        set label 90 + g sprintf("%s points, %s lines: %s", (g == 1 ? 'filled' : 'open'), DTNAME[(g - 1) % 5 + 1], gpu_name(word(files, g))) \
+        drawn_as = (x ne 'shape') ? sprintf("%s points, %s lines", (g == 1 ? 'filled' : 'open'), DTNAME[(g - 1) % 5 + 1]) : \
+                   (g == 1) ? 'bars' : GPTNAME[(g - 2) % 4 + 1]
+        set label 90 + g sprintf("%s: %s", drawn_as, gpu_name(word(files, g))) \
             at graph 0.5, graph 1.0 offset 0, (nfiles - g) * 1.2 + 0.8 center font small tc rgb "#333333" noenhanced
     }
 }
@@ -223,13 +283,34 @@ nother = words(other)
 # a loop is empty, so they must never be zero)
 no1 = (nours > 0) ? nours : 1
 np1 = (npeer > 0) ? npeer : 1
+# x of series k (the versions, then the peers): with x='shape', the middle of its bar in
+# the group about the shape's position, the group at most 0.8 of a category wide
+nseries = nours + npeer
+# (the bar width is a number here: in a plot command x is the dummy variable, not the mode)
+bar = (x eq 'shape') ? ((nseries > 5) ? 0.8 / nseries : 0.16) : 0
+dodge(k) = (k - (nseries + 1) / 2.0) * bar
+
+# how each part is drawn: the reference GPU's versions (1), peers (2), and the other GPUs'
+# versions (3) and peers (4); lines and points, or (x='shape') bars and black points
+if (x eq 'shape') {
+    set boxwidth bar * 0.88 absolute
+    W1 = "with boxes fs solid 0.9 noborder lc rgb color(i)"
+    W2 = "with boxes fs pattern 4 border lw 1.2 lc rgb pcolor(i)"
+    W3 = "with points pt gpt((k-1)/no1+2) ps 0.9 lw 1.2 lc rgb '#000000'"
+    W4 = "with points pt gpt((k-1)/np1+2) ps 0.9 lw 1.2 lc rgb '#000000'"
+} else {
+    W1 = "with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i)"
+    W2 = "with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i)"
+    W3 = "with linespoints dt dt((k-1)/no1+2) lw 1.2 pt pto((k-1)%no1+1) ps 0.8 lc rgb color((k-1)%no1+1)"
+    W4 = "with linespoints dt dt((k-1)/np1+2) lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%np1+1)"
+}
 
 # the plot command holds only non-empty parts (gnuplot would otherwise
 # evaluate the data sources of empty loops and warn about them)
-P1 = "for [i=1:nours] rows(csv, word(ours, i)) using 4:(column(col(csv))) with linespoints lw 1.6 pt pt(i) ps 0.8 lc rgb color(i) title word(ours, i)"
-P2 = "for [i=1:npeer] rows(csv, word(peer, i)) using 4:(column(col(csv))) with linespoints dt 2 lw 3 pt 3 ps 1.0 lc rgb pcolor(i) title word(peer, i) . ' (peer)'"
-P3 = "for [k=1:nother*nours] rows(word(other, (k-1)/no1+1), word(ours, (k-1)%no1+1)) using 4:(column(col(word(other, (k-1)/no1+1)))) with linespoints dt dt((k-1)/no1+2) lw 1.2 pt pto((k-1)%no1+1) ps 0.8 lc rgb color((k-1)%no1+1) notitle"
-P4 = "for [k=1:nother*npeer] rows(word(other, (k-1)/np1+1), word(peer, (k-1)%np1+1)) using 4:(column(col(word(other, (k-1)/np1+1)))) with linespoints dt dt((k-1)/np1+2) lw 1.5 pt 4 ps 0.9 lc rgb pcolor((k-1)%np1+1) notitle"
+P1 = "for [i=1:nours] rows(csv, word(ours, i)) using (column(4) + dodge(i)):(column(col(csv))) " . W1 . " title word(ours, i)"
+P2 = "for [i=1:npeer] rows(csv, word(peer, i)) using (column(4) + dodge(nours + i)):(column(col(csv))) " . W2 . " title word(peer, i) . ' (peer)'"
+P3 = "for [k=1:nother*nours] rows(word(other, (k-1)/no1+1), word(ours, (k-1)%no1+1)) using (column(4) + dodge((k-1)%no1+1)):(column(col(word(other, (k-1)/no1+1)))) " . W3 . " notitle"
+P4 = "for [k=1:nother*npeer] rows(word(other, (k-1)/np1+1), word(peer, (k-1)%np1+1)) using (column(4) + dodge(nours + (k-1)%np1+1)):(column(col(word(other, (k-1)/np1+1)))) " . W4 . " notitle"
 parts = ''
 if (nours > 0) { parts = parts . ', ' . P1 }
 if (npeer > 0) { parts = parts . ', ' . P2 }
@@ -243,4 +324,8 @@ if (term eq 'svg') {
     unset output
     system(sprintf("echo '<!-- y axis: %s to %g; largest point drawn: %g; largest ceiling: %g -->' >> %s", \
         (metric eq 'time_us') ? 'log' : 'linear', GPVAL_Y_MAX, GPVAL_DATA_Y_MAX, cmax, q(out)))
+    if (x eq 'shape') {
+        empty = system(AWK(csv, '&& ' . isdrawn . ' { h[$4] = 1 } END { n = split(S, a, " "); for (i = 1; i <= n; i++) if (!h[i]) printf " %s", a[i] }'))
+        if (strlen(empty) > 0) { system(sprintf("echo '<!-- shapes without a point:%s -->' >> %s", empty, q(out))) }
+    }
 }

@@ -107,7 +107,18 @@ done
 # ------------------------------------------------------------------ figure scales
 # bandwidth.gp ends each SVG with the y axis and the largest point and ceiling drawn:
 # an axis more than twice as high as anything drawn squeezes the curves to its foot.
+# A placeholder says why it has no data: no CSV yet is fine, a CSV of which nothing is
+# drawn is a figure declared wrong (versions, dtype or shapes that match no row).  A
+# figure of shapes names the shapes where nothing is drawn: a shape the chapter no
+# longer measures (its FIG_<stem>_SHAPES behind the chapter's sizes).
 for f in "$html"/figures/*.svg; do
+  case $(grep -o '<!-- no data: [^>]*-->' "$f" | tail -1) in
+    '') ;;
+    *'no CSV'*) ok "$f: no data yet (placeholder)"; continue ;;
+    *) fail "$f: a placeholder, but its CSV has data: nothing matched the figure's versions, dtype or shapes"; continue ;;
+  esac
+  empty=$(sed -n 's/.*<!-- shapes without a point: *\(.*[^ ]\) *-->.*/\1/p' "$f" | tail -1)
+  [ -z "$empty" ] || fail "$f: nothing drawn at shape(s) $empty"
   line=$(grep -o '<!-- y axis: [^>]*-->' "$f" | tail -1)
   if [ -z "$line" ]; then fail "$f: no y-axis comment from figures/bandwidth.gp"; continue; fi
   case $line in *'y axis: log'*) ok "$f: logarithmic y axis"; continue ;; esac

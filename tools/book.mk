@@ -29,12 +29,25 @@
 #   FIG_<stem>_CEILING  ceiling versions (default: every kind=ceiling row)
 #   FIG_<stem>_TITLE    plot title (default none; no single quotes)
 #   FIG_<stem>_VERSIONS "ours" versions to draw (default: every kind=ours row)
-#   FIG_<stem>_X        size (default) or cols: x is the COLS of ROWSxCOLS sizes
+#   FIG_<stem>_X        size (default) or cols: x is the COLS of ROWSxCOLS sizes;
+#                       or shape (the default where SHAPES is given): sizes are
+#                       categories, drawn side by side in the order of SHAPES
 #   FIG_<stem>_TOTAL    with cols: only the shapes of this many elements
+#   FIG_<stem>_SHAPES   with shape: the sizes drawn, in order (default: every size of
+#                       the CSV that is not a plain count, in CSV order)
+#   FIG_<stem>_LABELS   with shape: their tick labels, separated by | (\n: a new line;
+#                       default: the size, x written as ×, broken at its first colon)
+#   FIG_<stem>_XLABEL   the x axis label (default: elements, columns (...), shape;
+#                       no single quotes, and _ ^ { } are gnuplot's enhanced text)
+# A variable but _CSV not given for the stem is taken from FIG_<csv>_<VAR>, where <csv>
+# is the figure's CSV basename: what every figure of one chapter shares is said once.
 # e.g.
 #   FIGURES += reduce-bandwidth
 #   FIG_reduce-bandwidth_CSV := reduce
 #   FIG_reduce-bandwidth_PEER := cub
+#   FIG_upsample_SHAPES := 16x64x256x256:2 1x3x224x224:2 8x512x64x64:2
+#   FIG_upsample_LABELS := 16×64×256×256\n×2|1×3×224×224\n×2|8×512×64×64\n×2
+#   FIG_upsample-fwd-f32_CSV := upsample
 # The figure's CSV is passed to the weaver too, so captions name the GPUs.
 
 BOOK_DIR      ?= book
@@ -61,12 +74,14 @@ BOOK_DATA     := $(wildcard $(DATA_DIR)/*/*.csv $(DATA_DIR)/*/*.provenance)
 # sources named by provenance files: pages re-check staleness when they change
 BOOK_SOURCES  := $(wildcard $(sort $(shell sed -n 's/^sources:[[:space:]]*//p' \
                    $(wildcard $(DATA_DIR)/*/*.provenance) /dev/null)))
-# REF_GPU and the GPUs with data as a file, rewritten only when they change: pages and
-# figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200, or a new
-# Makefile line) or a GPU's data is removed (a new one's CSVs are prerequisites anyway)
+# REF_GPU, the GPUs with data and their CSVs as a file, rewritten only when they change:
+# pages and figures are rebuilt when another GPU comes first (make REF_GPU=nvidia-h200,
+# or a new Makefile line) or a GPU's data or one of its CSVs is removed (a new CSV is a
+# prerequisite anyway)
 BOOK_GPU_STAMP := $(BUILD)/book-gpus
-$(shell mkdir -p $(BUILD) && echo '$(REF_GPU): $(BOOK_GPUS)' | cmp -s - $(BOOK_GPU_STAMP) || \
-  echo '$(REF_GPU): $(BOOK_GPUS)' > $(BOOK_GPU_STAMP))
+BOOK_GPU_LINE := $(REF_GPU): $(BOOK_GPUS): $(patsubst $(DATA_DIR)/%.csv,%,$(filter %.csv,$(BOOK_DATA)))
+$(shell mkdir -p $(BUILD) && echo '$(BOOK_GPU_LINE)' | cmp -s - $(BOOK_GPU_STAMP) || \
+  echo '$(BOOK_GPU_LINE)' > $(BOOK_GPU_STAMP))
 BOOK_WEAVE    := tools/weave.lua $(BOOK_DIR)/cuda.xml $(BOOK_DIR)/metadata.yaml $(BOOK_GPU_STAMP)
 
 FIGURES ?= $(shell grep -ho '\]([A-Za-z0-9_.-]*\.svg)' $(CHAPTERS) /dev/null \
@@ -149,12 +164,18 @@ $(BOOK_HTML)/figures/%.svg: $(BOOK_FIGS)/%.svg | $(BOOK_HTML)/figures
 
 # ---------------------------------------------------------------- figures
 
+# $(call book_fig_var,STEM,VAR): FIG_<stem>_VAR, else FIG_<csv>_VAR
+book_fig_var = $(or $(FIG_$(1)_$(2)),$(FIG_$(call book_fig_csv,$(1))_$(2)))
+
 # $(call book_gnuplot,STEM,OUTPUT,TERM)
 book_gnuplot = $(GNUPLOT) -e "csv='$(firstword $(call book_fig_csvs,$(1)))'; \
   other='$(wordlist 2,99,$(call book_fig_csvs,$(1)))'; out='$(2).tmp'; term='$(3)'; \
-  metric='$(or $(FIG_$(1)_METRIC),gbps)'; dtype='$(FIG_$(1)_DTYPE)'; \
-  peer='$(FIG_$(1)_PEER)'; ceiling='$(FIG_$(1)_CEILING)'; title='$(FIG_$(1)_TITLE)'; \
-  only='$(FIG_$(1)_VERSIONS)'; x='$(or $(FIG_$(1)_X),size)'; total='$(or $(FIG_$(1)_TOTAL),0)'" \
+  metric='$(or $(call book_fig_var,$(1),METRIC),gbps)'; dtype='$(call book_fig_var,$(1),DTYPE)'; \
+  peer='$(call book_fig_var,$(1),PEER)'; ceiling='$(call book_fig_var,$(1),CEILING)'; \
+  title='$(call book_fig_var,$(1),TITLE)'; only='$(call book_fig_var,$(1),VERSIONS)'; \
+  x='$(or $(call book_fig_var,$(1),X),$(if $(call book_fig_var,$(1),SHAPES),shape,size))'; \
+  total='$(or $(call book_fig_var,$(1),TOTAL),0)'; shapes='$(call book_fig_var,$(1),SHAPES)'; \
+  labels='$(call book_fig_var,$(1),LABELS)'; xlabel='$(call book_fig_var,$(1),XLABEL)'" \
   figures/bandwidth.gp && mv $(2).tmp $(2)
 
 # A figure depends on its data, the script, and the Makefile that declares its FIG_ variables.
