@@ -585,7 +585,29 @@ function size_inlines(size)
     out:insert(pandoc.Str('×' .. cols))
     return out
   end
+  if size:match('^[%dx:]+$') and size:find('[x:]') then
+    -- a shape: counts joined by x and :, each a power of two from 2^10 up written as one
+    -- (1048576x128:0:1048576 becomes 2^20×128:0:2^20)
+    local out = pandoc.List()
+    for token, sep in size:gmatch('(%d+)([x:]?)') do
+      local n = tonumber(token)
+      local k = n >= 1024 and math.floor(math.log(n, 2) + 0.5) or nil
+      if k and 2 ^ k == n then out:extend(size_inlines(token)) else out:insert(pandoc.Str(token)) end
+      if sep ~= '' then out:insert(pandoc.Str(sep == 'x' and '×' or ':')) end
+    end
+    return out
+  end
   return { pandoc.Str(size) }
+end
+
+-- About how many characters wide a size header is (a superscript counts as half).
+local function size_width(size)
+  local w = 0
+  for _, il in ipairs(size_inlines(size)) do
+    if il.t == 'Str' then w = w + utf8.len(il.text)
+    else w = w + 0.5 * utf8.len(pandoc.utils.stringify(il)) end
+  end
+  return w
 end
 
 ------------------------------------------------------------------------
@@ -729,13 +751,17 @@ local function metric_cell(r, metric, best)
 end
 
 -- Size columns that one table can hold: the PDF's page is narrower than a screen (one
--- fewer where a dtype column is shown).  Wider tables are split by size columns.
+-- fewer where a dtype column is shown).  Wider tables are split by size columns, also
+-- where the headers are wide: a column is as wide as its header, or a number (8).
 local SIZE_COLUMNS = { latex = 7, html = 10 }
 
--- The sizes in parts of at most `most`, as even as possible.
+-- The sizes in parts of at most `most` columns and `most` columns of numbers' width, as
+-- even as possible.
 local function size_parts(sizes, most)
-  if #sizes <= most then return { sizes } end
-  local n = math.ceil(#sizes / most)
+  local width = 0
+  for _, s in ipairs(sizes) do width = width + math.max(size_width(s), 8) end
+  local n = math.max(math.ceil(#sizes / most), math.ceil(width / (8 * most)))
+  if n <= 1 then return { sizes } end
   local per, parts = math.ceil(#sizes / n), {}
   for i = 1, #sizes, per do
     parts[#parts + 1] = { table.unpack(sizes, i, math.min(i + per - 1, #sizes)) }
