@@ -393,6 +393,32 @@ static const Version VERSIONS[] = {
 // <<create-and-check-an-index-add-problem>>
 #line 509 "chapters/05-index-add.md"
 // ============================================================ problems and checks
+// <<memory-and-bits-of-a-problem>>
+#line 1002 "chapters/04-upsample.md"
+// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
+static void check_fits(const char *size, size_t bytes)
+{
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (bytes > free_b) {
+        char need[96];
+        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
+                 free_b / 1073741824.0, bytes / 1073741824.0);
+        usage_error("size too large for this GPU's memory", size, need);
+    }
+}
+
+// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
+static uint64_t output_hash(const void *device, size_t bytes)
+{
+    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
+    free(raw);
+    return h;
+}
+#line 511 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -473,14 +499,7 @@ static Problem *index_add_create(const char *dtype, const char *size, uint64_t s
     p->index64 = z.index64;
     p->alpha = 0.75f;
     size_t e = dtype_bytes(p->dtype), self_count = p->outer * p->d * p->inner, source_count = p->outer * p->l * p->inner;
-    size_t need = (2 * self_count + source_count) * e + p->l * (8 + 5 * sizeof(int)) + (64u << 20), free_b = 0, total_b = 0;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (need > free_b) {
-        char why[96];
-        snprintf(why, sizeof why, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
-                 free_b / 1073741824.0, need / 1073741824.0);
-        usage_error("size too large for this GPU's memory", size, why);
-    }
+    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 8 * sizeof(int)) + (64u << 20));
     p->self = device_alloc(self_count * e, "self");
     p->self0 = device_alloc(self_count * e, "self0");
     p->source = device_alloc(source_count * e, "source");
@@ -539,17 +558,6 @@ static void index_add_poison(Problem *p)
     size_t bytes = p->outer * p->d * p->inner * dtype_bytes(p->dtype);
     CUDA_CHECK(cudaMemcpy(p->self, p->self0, bytes, cudaMemcpyDeviceToDevice));
     CUDA_CHECK(cudaMemset(p->bad_position, 0x7F, sizeof(int)));
-}
-
-// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
-static uint64_t output_hash(const void *device, size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
-    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
-    free(raw);
-    return h;
 }
 
 static CheckResult index_add_check(Problem *p, const char *version)
@@ -668,7 +676,7 @@ static int index_add_self_test(void)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 786 "chapters/05-index-add.md"
+#line 769 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

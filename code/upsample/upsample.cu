@@ -506,6 +506,32 @@ static const Version VERSIONS[] = {
 // <<create-and-check-an-upsample-problem>>
 #line 748 "chapters/04-upsample.md"
 // ============================================================ problems and checks
+// <<memory-and-bits-of-a-problem>>
+#line 1002 "chapters/04-upsample.md"
+// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
+static void check_fits(const char *size, size_t bytes)
+{
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (bytes > free_b) {
+        char need[96];
+        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
+                 free_b / 1073741824.0, bytes / 1073741824.0);
+        usage_error("size too large for this GPU's memory", size, need);
+    }
+}
+
+// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
+static uint64_t output_hash(const void *device, size_t bytes)
+{
+    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
+    free(raw);
+    return h;
+}
+#line 750 "chapters/04-upsample.md"
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
 static const char *parse_upsample_size(const char *size, int dims[6], int *scale)
@@ -554,19 +580,6 @@ static const char *upsample_bad_size(const char *size)
 {
     int dims[6], scale;
     return parse_upsample_size(size, dims, &scale);
-}
-
-// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
-static void check_fits(const char *size, size_t bytes)
-{
-    size_t free_b = 0, total_b = 0;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (bytes > free_b) {
-        char need[96];
-        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
-                 free_b / 1073741824.0, bytes / 1073741824.0);
-        usage_error("size too large for this GPU's memory", size, need);
-    }
 }
 
 static Problem *upsample_create(const char *dtype, const char *size, uint64_t seed)
@@ -673,17 +686,6 @@ static void make_reference(Problem *p)
     p->ref_pass = p->pass;
 }
 
-// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
-static uint64_t output_hash(const void *device, size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
-    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
-    free(raw);
-    return h;
-}
-
 static CheckResult upsample_check(Problem *p, const char *version)
 {
     make_reference(p);
@@ -778,7 +780,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1022 "chapters/04-upsample.md"
+#line 1028 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
