@@ -127,25 +127,25 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 186 "chapters/05-index-add.md"
-// a1: a warp per row of source; lanes walk the row in 16-byte packs, each scaled by alpha
-// in float, rounded to T and added with one vector reduction. Rows whose length is not
-// whole packs go element by element.
+#line 187 "chapters/05-index-add.md"
+// a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
+// 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
+// reduction. Rows whose length is not whole packs go element by element.
 template <typename T, typename Index>
 __global__ void index_add_a1(T *self, const T *source, const Index *index, size_t d, size_t l, size_t inner,
-                             size_t rows, float alpha, int *bad)
+                             size_t rows, float alpha, int *bad, int g)
 {
     const int V = 16 / sizeof(T);
-    size_t row = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
-    int lane = threadIdx.x % 32;
+    size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = t / g;
+    int lane = (int)(t % g);
     if (row >= rows) return;
     size_t pos = row % l, o = row / l;
-    long long k = checked_index(index, pos, d, bad);  // every lane loads the same index
+    long long k = checked_index(index, pos, d, bad);  // every lane of the group loads the same index
     if (k < 0) return;
     T *dst = self + (o * d + (size_t)k) * inner;
     const T *src = source + row * inner;
     if (inner % V == 0) {
-        for (size_t c = (size_t)lane * V; c < inner; c += 32 * V) {
+        for (size_t c = (size_t)lane * V; c < inner; c += (size_t)g * V) {
             int4 in = *reinterpret_cast<const int4 *>(src + c), out;
             const T *a = reinterpret_cast<const T *>(&in);
             T *b = reinterpret_cast<T *>(&out);
@@ -154,11 +154,11 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             red_add_pack(dst + c, out);
         }
     } else {
-        for (size_t c = lane; c < inner; c += 32)
+        for (size_t c = lane; c < inner; c += g)
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 258 "chapters/05-index-add.md"
+#line 271 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -178,7 +178,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 346 "chapters/05-index-add.md"
+#line 360 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -190,24 +190,24 @@ __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index
     positions[pos] = (int)pos;
 }
 
-// a3's last step: a warp per (run, o): self[o, key] += alpha * (the sum, in float and in
-// position order, of the run's rows of source), rounded once. Rows of whole 16-byte packs
-// go a pack per lane at a time; others an element per lane.
+// a3's last step: g lanes per (run, o), as in a1: self[o, key] += alpha * (the sum, in
+// float and in position order, of the run's rows of source), rounded once. Rows of whole
+// 16-byte packs go a pack per lane at a time; others an element per lane.
 template <typename T>
 __global__ void index_add_runs(T *self, const T *source, const unsigned *run_keys, const int *run_starts,
                                const int *run_counts, const int *run_count, const int *positions, size_t d, size_t l,
-                               size_t inner, size_t outer, float alpha)
+                               size_t inner, size_t outer, float alpha, int g)
 {
     const int V = 16 / sizeof(T);
-    size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
-    int lane = threadIdx.x % 32;
-    size_t run = warp / outer, o = warp % outer;
+    size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x, group = t / g;
+    int lane = (int)(t % g);
+    size_t run = group / outer, o = group % outer;
     if (run >= (size_t)*run_count || run_keys[run] >= d) return;  // past the runs, or the bad ones
     size_t key = run_keys[run], first = (size_t)run_starts[run], n = (size_t)run_counts[run];
     const T *src = source + o * l * inner;
     T *out = self + (o * d + key) * inner;
     if (inner % V == 0) {
-        for (size_t c = (size_t)lane * V; c < inner; c += 32 * V) {
+        for (size_t c = (size_t)lane * V; c < inner; c += (size_t)g * V) {
             float sum[V];
 #pragma unroll
             for (int j = 0; j < V; j++) sum[j] = 0.0f;
@@ -224,7 +224,7 @@ __global__ void index_add_runs(T *self, const T *source, const unsigned *run_key
             *reinterpret_cast<int4 *>(out + c) = now;
         }
     } else {
-        for (size_t c = lane; c < inner; c += 32) {
+        for (size_t c = lane; c < inner; c += g) {
             float sum = 0.0f;
             for (size_t r = 0; r < n; r++) sum += to_float(src[(size_t)positions[first + r] * inner + c]);
             out[c] = from_float<T>(to_float(out[c]) + alpha * sum);
@@ -252,28 +252,39 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 219 "chapters/05-index-add.md"
+#line 220 "chapters/05-index-add.md"
+// The lanes that take one row: the smallest power of two that covers its packs (its
+// elements, when it is not whole packs), at most a warp.
+static int lanes_per_row(size_t inner, size_t v)
+{
+    size_t items = inner % v ? inner : inner / v;
+    int g = 1;
+    while (g < 32 && (size_t)g < items) g *= 2;
+    return g;
+}
+
 template <typename T>
 static void launch_a1(Problem *p)
 {
     p->type_roundings = 2;  // the product rounded to T, then the reduction's sum
     p->deterministic = false;
-    size_t rows = p->outer * p->l, threads = rows * 32;
+    int g = lanes_per_row(p->inner, 16 / sizeof(T));
+    size_t rows = p->outer * p->l, threads = rows * g;
     if (p->index64)
         index_add_a1<T, long long><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const long long *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position);
+            (const long long *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position, g);
     else
         index_add_a1<T, int><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const int *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position);
+            (const int *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position, g);
     CHECK_LAUNCH();
 }
 
 static const char *no_vector_red(const Problem *p)
 {
-    if (needs_sm90()) return needs_sm90();
-    return p->inner < 8 ? "rows shorter than 8 elements (a warp per element or two)" : NULL;
+    (void)p;
+    return needs_sm90();
 }
-#line 280 "chapters/05-index-add.md"
+#line 293 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     int dev = 0, limit = 0;
@@ -316,7 +327,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 401 "chapters/05-index-add.md"
+#line 415 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -360,26 +371,27 @@ static void launch_a3(Problem *p)
                                                   p->run_count, n));
     bytes = p->cub_bytes;
     CUDA_CHECK(cub::DeviceScan::ExclusiveSum(p->cub_space, bytes, p->run_counts, p->run_starts, n));
-    size_t runs = p->l < p->d + 1 ? p->l : p->d + 1, threads = runs * p->outer * 32;  // at most this many runs
+    int g = lanes_per_row(p->inner, 16 / sizeof(T));
+    size_t runs = p->l < p->d + 1 ? p->l : p->d + 1, threads = runs * p->outer * g;  // at most this many runs
     index_add_runs<T><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source, p->run_keys,
-        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, p->alpha);
+        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, p->alpha, g);
     CHECK_LAUNCH();
 }
-#line 468 "chapters/05-index-add.md"
+#line 482 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
     if (!self_too_large(p)) return launch_a2<T>(p);
     if (p->l >= 8 * p->d) return launch_a3<T>(p);
-    if (!no_vector_red(p)) return launch_a1<T>(p);
+    if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0) return launch_a1<T>(p);
     return launch_a0<T>(p);
 }
 #line 36 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 481 "chapters/05-index-add.md"
+#line 495 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
-    {"a1-row-red16", "ours", DT, "a warp per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
+    {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
     {"a2-shared-self", "ours", DT, "self accumulated in float in shared memory, one atomic per element per block", launch_a2<T>, self_too_large}, \
     {"a3-sorted", "ours", DT, "sort (index, position), then each row of self once: deterministic, one rounding", launch_a3<T>, NULL}, \
     {"a4-dispatch", "ours", DT, "a2, a3, a1 or a0 by shape and duplicates", launch_a4<T>, NULL}
@@ -391,7 +403,7 @@ static const Version VERSIONS[] = {
 };
 #line 37 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 509 "chapters/05-index-add.md"
+#line 523 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
 #line 1002 "chapters/04-upsample.md"
@@ -418,7 +430,7 @@ static uint64_t output_hash(const void *device, size_t bytes)
     free(raw);
     return h;
 }
-#line 511 "chapters/05-index-add.md"
+#line 525 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -671,12 +683,14 @@ static int index_add_self_test(void)
     SELF_TEST(parse_index_add_size("5x6:0:20:", &z) && parse_index_add_size("5xx6:0:20", &z));
     SELF_TEST(parse_index_add_size("65536x65536x4:0:3", &z) != NULL && parse_index_add_size("5x6::0:20", &z));
     SELF_TEST(key_bits(1) == 1 && key_bits(2) == 2 && key_bits(4096) == 13 && key_bits(4095) == 12);
+    SELF_TEST(lanes_per_row(16, 8) == 2 && lanes_per_row(128, 4) == 32 && lanes_per_row(1024, 8) == 32);
+    SELF_TEST(lanes_per_row(7, 4) == 8 && lanes_per_row(1, 8) == 1 && lanes_per_row(40, 8) == 8);
     printf("index_add: %d passed, %d failed\n", passed, failed);
     return failed;
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 769 "chapters/05-index-add.md"
+#line 785 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
