@@ -1,4 +1,4 @@
-#line 23 "chapters/05-index-add.md"
+#line 25 "chapters/05-index-add.md"
 // index_add.cu: self.index_add_(dim, index, source, alpha) on the GPU, f32 f16 bf16,
 // int32 and int64 indices: atomics, vector reductions, shared memory, and a sort.
 #include "../harness/harness.cuh"
@@ -18,7 +18,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 31 "chapters/05-index-add.md"
+#line 33 "chapters/05-index-add.md"
 // <<half-atomics>>
 #line 279 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
@@ -37,7 +37,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
         atomicAdd(p, v);
     }
 }
-#line 32 "chapters/05-index-add.md"
+#line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
 #line 515 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
@@ -64,9 +64,9 @@ __device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 33 "chapters/05-index-add.md"
+#line 35 "chapters/05-index-add.md"
 // <<the-index-add-problem>>
-#line 75 "chapters/05-index-add.md"
+#line 77 "chapters/05-index-add.md"
 struct Problem {
     DType dtype;
     char size[96];
@@ -89,9 +89,9 @@ struct Problem {
     int type_roundings;            // set by launchers: roundings in the element type per slice added
     bool deterministic;            // set by launchers whose result cannot depend on timing
 };
-#line 34 "chapters/05-index-add.md"
+#line 36 "chapters/05-index-add.md"
 // <<index-add-kernels>>
-#line 108 "chapters/05-index-add.md"
+#line 110 "chapters/05-index-add.md"
 // The index at position l, checked: -1 when it is out of [0, d), and then the smallest such
 // position is recorded in *bad.
 template <typename Index>
@@ -104,7 +104,7 @@ __device__ inline long long checked_index(const Index *index, size_t l, size_t d
     }
     return k;
 }
-#line 131 "chapters/05-index-add.md"
+#line 133 "chapters/05-index-add.md"
 __device__ inline void atomic_add_value(float *p, float v, const float *, const float *) { atomicAdd(p, v); }
 __device__ inline void atomic_add_value(__half *p, float v, const __half *lo, const __half *hi)
 {
@@ -128,7 +128,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 203 "chapters/05-index-add.md"
+#line 205 "chapters/05-index-add.md"
 // a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
 // 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
 // reduction. Rows whose length is not whole packs go element by element.
@@ -159,7 +159,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 288 "chapters/05-index-add.md"
+#line 290 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -179,7 +179,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 379 "chapters/05-index-add.md"
+#line 381 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -232,9 +232,9 @@ __global__ void index_add_runs(T *self, const T *source, const unsigned *run_key
         }
     }
 }
-#line 35 "chapters/05-index-add.md"
+#line 37 "chapters/05-index-add.md"
 // <<index-add-launchers>>
-#line 157 "chapters/05-index-add.md"
+#line 159 "chapters/05-index-add.md"
 enum { THREADS = 256 };
 
 static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
@@ -259,7 +259,7 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 236 "chapters/05-index-add.md"
+#line 238 "chapters/05-index-add.md"
 // The lanes that take one row: the smallest power of two that covers its packs (its
 // elements, when it is not whole packs), at most a warp.
 static int lanes_per_row(size_t inner, size_t v)
@@ -292,7 +292,7 @@ static const char *no_vector_red(const Problem *p)
     (void)p;
     return needs_sm90();
 }
-#line 310 "chapters/05-index-add.md"
+#line 312 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     int dev = 0, limit = 0;
@@ -336,7 +336,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 434 "chapters/05-index-add.md"
+#line 436 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -387,7 +387,7 @@ static void launch_a3(Problem *p)
         p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, alpha, g);
     CHECK_LAUNCH();
 }
-#line 504 "chapters/05-index-add.md"
+#line 506 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -396,9 +396,9 @@ static void launch_a4(Problem *p)
     if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0) return launch_a1<T>(p);
     return launch_a0<T>(p);
 }
-#line 36 "chapters/05-index-add.md"
+#line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 517 "chapters/05-index-add.md"
+#line 519 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -411,9 +411,9 @@ static const Version VERSIONS[] = {
     INDEX_ADD_VERSIONS(__half, "f16"),
     INDEX_ADD_VERSIONS(__nv_bfloat16, "bf16"),
 };
-#line 37 "chapters/05-index-add.md"
+#line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 545 "chapters/05-index-add.md"
+#line 547 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
 #line 1002 "chapters/04-upsample.md"
@@ -440,7 +440,7 @@ static uint64_t output_hash(const void *device, size_t bytes)
     free(raw);
     return h;
 }
-#line 547 "chapters/05-index-add.md"
+#line 549 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -700,9 +700,9 @@ static int index_add_self_test(void)
     printf("index_add: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 38 "chapters/05-index-add.md"
+#line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 809 "chapters/05-index-add.md"
+#line 811 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
