@@ -521,7 +521,9 @@ static Problem *index_add_create(const char *dtype, const char *size, uint64_t s
     p->index64 = z.index64;
     p->alpha = 0.75f;
     size_t e = dtype_bytes(p->dtype), self_count = p->outer * p->d * p->inner, source_count = p->outer * p->l * p->inner;
-    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 8 * sizeof(int)) + (64u << 20));
+    // per index: itself (8 bytes at most), the 7 scratch arrays of 4 bytes, and CUB's sort
+    // space (its alternate keys and positions, 8 more)
+    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 7 * 4 + 8) + (64u << 20));
     p->self = device_alloc(self_count * e, "self");
     p->self0 = device_alloc(self_count * e, "self0");
     p->source = device_alloc(source_count * e, "source");
@@ -702,7 +704,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 811 "chapters/05-index-add.md"
+#line 813 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
