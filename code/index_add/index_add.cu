@@ -416,7 +416,7 @@ static const Version VERSIONS[] = {
 #line 547 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
-#line 1002 "chapters/04-upsample.md"
+#line 1004 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -474,12 +474,17 @@ static const char *parse_index_add_size(const char *size, IndexAddSize *z)
     if (nf < 3 || nf > 6) return form;
     z->ndims = split_fields(fields[0], 'x', dims, 8);
     if (z->ndims > 8) return form;
+    // every number starts with a digit: parse_count (strtoull) would also take " 2" and "+2"
     for (int k = 0; k < z->ndims; k++)
-        if (parse_count(dims[k], &z->dims[k]) || z->dims[k] == 0 || z->dims[k] > (1ull << 31)) return form;
+        if (!isdigit((unsigned char)dims[k][0]) || parse_count(dims[k], &z->dims[k]) || z->dims[k] == 0 ||
+            z->dims[k] > (1ull << 31))
+            return form;
     size_t v = 0;
-    if (parse_count(fields[1], &v) || v >= (size_t)z->ndims) return "DIM a dimension of SHAPE (0 for the first)";
+    if (!isdigit((unsigned char)fields[1][0]) || parse_count(fields[1], &v) || v >= (size_t)z->ndims)
+        return "DIM a dimension of SHAPE (0 for the first)";
     z->dim = (int)v;
-    if (parse_count(fields[2], &z->l) || z->l == 0 || z->l > ((size_t)1 << 30)) return "L from 1 to 2^30 indices";
+    if (!isdigit((unsigned char)fields[2][0]) || parse_count(fields[2], &z->l) || z->l == 0 || z->l > ((size_t)1 << 30))
+        return "L from 1 to 2^30 indices";
     for (int f = 3; f < nf; f++) {
         if (!strcmp(fields[f], "i32")) z->index64 = false;
         else if (!strcmp(fields[f], "i64")) z->index64 = true;
@@ -696,6 +701,8 @@ static int index_add_self_test(void)
     SELF_TEST(parse_index_add_size("5x6:0", &z) && parse_index_add_size("5x6:0:20:i16", &z));
     SELF_TEST(parse_index_add_size("5x6:0:20:", &z) && parse_index_add_size("5xx6:0:20", &z));
     SELF_TEST(parse_index_add_size("65536x65536x4:0:3", &z) != NULL && parse_index_add_size("5x6::0:20", &z));
+    SELF_TEST(parse_index_add_size("5x6:+1:3", &z) && parse_index_add_size("5x 6:0:3", &z) &&
+              parse_index_add_size("5x6:0:+3", &z));
     SELF_TEST(key_bits(1) == 1 && key_bits(2) == 2 && key_bits(4096) == 13 && key_bits(4095) == 12);
     SELF_TEST(lanes_per_row(16, 8) == 2 && lanes_per_row(128, 4) == 32 && lanes_per_row(1024, 8) == 32);
     SELF_TEST(lanes_per_row(7, 4) == 8 && lanes_per_row(1, 8) == 1 && lanes_per_row(40, 8) == 8);
@@ -704,7 +711,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 813 "chapters/05-index-add.md"
+#line 820 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
