@@ -413,7 +413,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 547 "chapters/05-index-add.md"
+#line 549 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
 #line 1004 "chapters/04-upsample.md"
@@ -440,7 +440,7 @@ static uint64_t output_hash(const void *device, size_t bytes)
     free(raw);
     return h;
 }
-#line 549 "chapters/05-index-add.md"
+#line 551 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -711,7 +711,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 820 "chapters/05-index-add.md"
+#line 822 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
