@@ -254,7 +254,9 @@ def upsample_rows(rows, buf):
 def index_add_rows(rows, buf):
     """self.index_add_(dim, index, source, alpha=0.75), int64 index, and the same with
     torch.use_deterministic_algorithms(True), with the chapter's bound for atomics in the
-    element type (two roundings per slice added) plus a library's three."""
+    element type (two roundings per slice added) plus a library's three. As in the
+    chapter, the timed runs repeat in place with alpha's sign alternating, so that self
+    stays near self0."""
     sol = ceiling_gbps(rows, "copy-ceiling")
     out = []
     gen = torch.Generator(device="cuda").manual_seed(1)
@@ -288,7 +290,24 @@ def index_add_rows(rows, buf):
                 got_err = (work.double() - ref).abs()
                 ok = bool((got_err <= error_bound(dtype, ref, arith, 2 * k + LIBRARY_ROUNDINGS, scale)).all().item())
                 rel = (got_err / scale.clamp_min(1e-30)).max().item()
-                t = time_us(lambda: work.index_add_(dim, index, src, alpha=alpha), buf) if ok else float("nan")
+                sign = [1.0]
+
+                def run():  # -alpha, +alpha, ...: work was left at self0 + alpha * (the slices)
+                    sign[0] = -sign[0]
+                    work.index_add_(dim, index, src, alpha=sign[0] * alpha)
+
+                # time the deterministic algorithm, not the NaN fill of its temporaries that
+                # deterministic mode adds by default (a debugging aid)
+                try:
+                    import torch.utils.deterministic as fill  # PyTorch 2.1 and newer
+                except ImportError:
+                    fill = None
+                saved = fill.fill_uninitialized_memory if fill else None
+                if fill:
+                    fill.fill_uninitialized_memory = False
+                t = time_us(run, buf) if ok else float("nan")
+                if fill:
+                    fill.fill_uninitialized_memory = saved
                 torch.use_deterministic_algorithms(False)
                 out.append(row(name, dtype, size, t, nbytes, sol, rel, ok))
                 del work, got_err

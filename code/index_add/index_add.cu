@@ -1,4 +1,4 @@
-#line 23 "chapters/05-index-add.md"
+#line 25 "chapters/05-index-add.md"
 // index_add.cu: self.index_add_(dim, index, source, alpha) on the GPU, f32 f16 bf16,
 // int32 and int64 indices: atomics, vector reductions, shared memory, and a sort.
 #include "../harness/harness.cuh"
@@ -18,7 +18,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 31 "chapters/05-index-add.md"
+#line 33 "chapters/05-index-add.md"
 // <<half-atomics>>
 #line 279 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
@@ -37,7 +37,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
         atomicAdd(p, v);
     }
 }
-#line 32 "chapters/05-index-add.md"
+#line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
 #line 515 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
@@ -64,16 +64,17 @@ __device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 33 "chapters/05-index-add.md"
+#line 35 "chapters/05-index-add.md"
 // <<the-index-add-problem>>
-#line 69 "chapters/05-index-add.md"
+#line 77 "chapters/05-index-add.md"
 struct Problem {
     DType dtype;
     char size[96];
     size_t outer, d, inner, l;     // self (outer, d, inner), source (outer, l, inner), index (l)
     int dim;
     bool index64;                  // the index is int64 (else int32)
-    float alpha;
+    float alpha;                   // the checked run's; timed runs alternate its sign
+    int launches;                  // launches since self was last reset to self0
     void *self, *self0, *source;   // self is set to self0 before each checked run
     void *index;                   // (l) int32 or int64, as index64 says
     int *bad_position;             // (1) the smallest position of an index out of range, or INT_MAX
@@ -88,9 +89,9 @@ struct Problem {
     int type_roundings;            // set by launchers: roundings in the element type per slice added
     bool deterministic;            // set by launchers whose result cannot depend on timing
 };
-#line 34 "chapters/05-index-add.md"
+#line 36 "chapters/05-index-add.md"
 // <<index-add-kernels>>
-#line 101 "chapters/05-index-add.md"
+#line 110 "chapters/05-index-add.md"
 // The index at position l, checked: -1 when it is out of [0, d), and then the smallest such
 // position is recorded in *bad.
 template <typename Index>
@@ -103,7 +104,7 @@ __device__ inline long long checked_index(const Index *index, size_t l, size_t d
     }
     return k;
 }
-#line 122 "chapters/05-index-add.md"
+#line 133 "chapters/05-index-add.md"
 __device__ inline void atomic_add_value(float *p, float v, const float *, const float *) { atomicAdd(p, v); }
 __device__ inline void atomic_add_value(__half *p, float v, const __half *lo, const __half *hi)
 {
@@ -127,7 +128,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 187 "chapters/05-index-add.md"
+#line 205 "chapters/05-index-add.md"
 // a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
 // 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
 // reduction. Rows whose length is not whole packs go element by element.
@@ -158,7 +159,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 271 "chapters/05-index-add.md"
+#line 290 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -178,7 +179,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 360 "chapters/05-index-add.md"
+#line 381 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -231,28 +232,34 @@ __global__ void index_add_runs(T *self, const T *source, const unsigned *run_key
         }
     }
 }
-#line 35 "chapters/05-index-add.md"
+#line 37 "chapters/05-index-add.md"
 // <<index-add-launchers>>
-#line 148 "chapters/05-index-add.md"
+#line 159 "chapters/05-index-add.md"
 enum { THREADS = 256 };
 
 static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
+
+// The alpha of a launch: the problem's for the first launch after self was reset (the
+// checked one), then its negative, and so on: the timed runs, repeated in place, leave
+// self near self0 instead of growing it until the half types' additions round away.
+static float launch_alpha(Problem *p) { return p->launches++ % 2 ? -p->alpha : p->alpha; }
 
 template <typename T>
 static void launch_a0(Problem *p)
 {
     p->type_roundings = 2;  // the product rounded to T, then the atomic's sum
     p->deterministic = false;
+    float alpha = launch_alpha(p);
     size_t count = p->outer * p->l * p->inner;
     if (p->index64)
         index_add_a0<T, long long><<<blocks_for(count), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const long long *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
+            (const long long *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     else
         index_add_a0<T, int><<<blocks_for(count), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const int *)p->index, p->d, p->l, p->inner, count, p->alpha, p->bad_position);
+            (const int *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 220 "chapters/05-index-add.md"
+#line 238 "chapters/05-index-add.md"
 // The lanes that take one row: the smallest power of two that covers its packs (its
 // elements, when it is not whole packs), at most a warp.
 static int lanes_per_row(size_t inner, size_t v)
@@ -268,14 +275,15 @@ static void launch_a1(Problem *p)
 {
     p->type_roundings = 2;  // the product rounded to T, then the reduction's sum
     p->deterministic = false;
+    float alpha = launch_alpha(p);
     int g = lanes_per_row(p->inner, 16 / sizeof(T));
     size_t rows = p->outer * p->l, threads = rows * g;
     if (p->index64)
         index_add_a1<T, long long><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const long long *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position, g);
+            (const long long *)p->index, p->d, p->l, p->inner, rows, alpha, p->bad_position, g);
     else
         index_add_a1<T, int><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source,
-            (const int *)p->index, p->d, p->l, p->inner, rows, p->alpha, p->bad_position, g);
+            (const int *)p->index, p->d, p->l, p->inner, rows, alpha, p->bad_position, g);
     CHECK_LAUNCH();
 }
 
@@ -284,7 +292,7 @@ static const char *no_vector_red(const Problem *p)
     (void)p;
     return needs_sm90();
 }
-#line 293 "chapters/05-index-add.md"
+#line 312 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     int dev = 0, limit = 0;
@@ -301,6 +309,7 @@ static const char *self_too_large(const Problem *p)
 template <typename T, typename Index>
 static void launch_a2_with(Problem *p)
 {
+    float alpha = launch_alpha(p);
     size_t smem = p->outer * p->d * p->inner * sizeof(float);
     static bool opted = false;
     if (!opted) {
@@ -315,7 +324,7 @@ static void launch_a2_with(Problem *p)
     size_t count = p->outer * p->l * p->inner, grid = (size_t)(per_sm > 0 ? per_sm : 1) * sms;
     if (grid > (count + 1023) / 1024) grid = (count + 1023) / 1024;
     index_add_a2<T, Index><<<(unsigned)grid, 1024, smem>>>((T *)p->self, (const T *)p->source,
-        (const Index *)p->index, p->d, p->l, p->inner, p->outer, p->alpha, p->bad_position);
+        (const Index *)p->index, p->d, p->l, p->inner, p->outer, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
 
@@ -327,7 +336,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 415 "chapters/05-index-add.md"
+#line 436 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -355,6 +364,7 @@ static void launch_a3(Problem *p)
     p->type_roundings = 0;
     p->deterministic = true;
     if (!p->cub_space) plan_sorted_path(p);
+    float alpha = launch_alpha(p);
     int n = (int)p->l;
     if (p->index64)
         index_to_keys<long long><<<blocks_for(p->l), THREADS>>>(p->keys, p->positions, (const long long *)p->index,
@@ -374,10 +384,10 @@ static void launch_a3(Problem *p)
     int g = lanes_per_row(p->inner, 16 / sizeof(T));
     size_t runs = p->l < p->d + 1 ? p->l : p->d + 1, threads = runs * p->outer * g;  // at most this many runs
     index_add_runs<T><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source, p->run_keys,
-        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, p->alpha, g);
+        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, alpha, g);
     CHECK_LAUNCH();
 }
-#line 482 "chapters/05-index-add.md"
+#line 506 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -386,9 +396,9 @@ static void launch_a4(Problem *p)
     if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0) return launch_a1<T>(p);
     return launch_a0<T>(p);
 }
-#line 36 "chapters/05-index-add.md"
+#line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 495 "chapters/05-index-add.md"
+#line 519 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -401,12 +411,12 @@ static const Version VERSIONS[] = {
     INDEX_ADD_VERSIONS(__half, "f16"),
     INDEX_ADD_VERSIONS(__nv_bfloat16, "bf16"),
 };
-#line 37 "chapters/05-index-add.md"
+#line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 523 "chapters/05-index-add.md"
+#line 549 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
-#line 1002 "chapters/04-upsample.md"
+#line 1004 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -430,7 +440,7 @@ static uint64_t output_hash(const void *device, size_t bytes)
     free(raw);
     return h;
 }
-#line 525 "chapters/05-index-add.md"
+#line 551 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -464,12 +474,17 @@ static const char *parse_index_add_size(const char *size, IndexAddSize *z)
     if (nf < 3 || nf > 6) return form;
     z->ndims = split_fields(fields[0], 'x', dims, 8);
     if (z->ndims > 8) return form;
+    // every number starts with a digit: parse_count (strtoull) would also take " 2" and "+2"
     for (int k = 0; k < z->ndims; k++)
-        if (parse_count(dims[k], &z->dims[k]) || z->dims[k] == 0 || z->dims[k] > (1ull << 31)) return form;
+        if (!isdigit((unsigned char)dims[k][0]) || parse_count(dims[k], &z->dims[k]) || z->dims[k] == 0 ||
+            z->dims[k] > (1ull << 31))
+            return form;
     size_t v = 0;
-    if (parse_count(fields[1], &v) || v >= (size_t)z->ndims) return "DIM a dimension of SHAPE (0 for the first)";
+    if (!isdigit((unsigned char)fields[1][0]) || parse_count(fields[1], &v) || v >= (size_t)z->ndims)
+        return "DIM a dimension of SHAPE (0 for the first)";
     z->dim = (int)v;
-    if (parse_count(fields[2], &z->l) || z->l == 0 || z->l > ((size_t)1 << 30)) return "L from 1 to 2^30 indices";
+    if (!isdigit((unsigned char)fields[2][0]) || parse_count(fields[2], &z->l) || z->l == 0 || z->l > ((size_t)1 << 30))
+        return "L from 1 to 2^30 indices";
     for (int f = 3; f < nf; f++) {
         if (!strcmp(fields[f], "i32")) z->index64 = false;
         else if (!strcmp(fields[f], "i64")) z->index64 = true;
@@ -511,7 +526,9 @@ static Problem *index_add_create(const char *dtype, const char *size, uint64_t s
     p->index64 = z.index64;
     p->alpha = 0.75f;
     size_t e = dtype_bytes(p->dtype), self_count = p->outer * p->d * p->inner, source_count = p->outer * p->l * p->inner;
-    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 8 * sizeof(int)) + (64u << 20));
+    // per index: itself (8 bytes at most), the 7 scratch arrays of 4 bytes, and CUB's sort
+    // space (its alternate keys and positions, 8 more)
+    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 7 * 4 + 8) + (64u << 20));
     p->self = device_alloc(self_count * e, "self");
     p->self0 = device_alloc(self_count * e, "self0");
     p->source = device_alloc(source_count * e, "source");
@@ -564,9 +581,11 @@ static void index_add_destroy(Problem *p)
     free(p);
 }
 
-// Instead of poison: self back to self0, and no bad index seen yet (0x7F7F7F7F).
+// Instead of poison: self back to self0, no bad index seen yet (0x7F7F7F7F), and the
+// next launch adds with +alpha, as the reference does.
 static void index_add_poison(Problem *p)
 {
+    p->launches = 0;
     size_t bytes = p->outer * p->d * p->inner * dtype_bytes(p->dtype);
     CUDA_CHECK(cudaMemcpy(p->self, p->self0, bytes, cudaMemcpyDeviceToDevice));
     CUDA_CHECK(cudaMemset(p->bad_position, 0x7F, sizeof(int)));
@@ -682,15 +701,17 @@ static int index_add_self_test(void)
     SELF_TEST(parse_index_add_size("5x6:0", &z) && parse_index_add_size("5x6:0:20:i16", &z));
     SELF_TEST(parse_index_add_size("5x6:0:20:", &z) && parse_index_add_size("5xx6:0:20", &z));
     SELF_TEST(parse_index_add_size("65536x65536x4:0:3", &z) != NULL && parse_index_add_size("5x6::0:20", &z));
+    SELF_TEST(parse_index_add_size("5x6:+1:3", &z) && parse_index_add_size("5x 6:0:3", &z) &&
+              parse_index_add_size("5x6:0:+3", &z));
     SELF_TEST(key_bits(1) == 1 && key_bits(2) == 2 && key_bits(4096) == 13 && key_bits(4095) == 12);
     SELF_TEST(lanes_per_row(16, 8) == 2 && lanes_per_row(128, 4) == 32 && lanes_per_row(1024, 8) == 32);
     SELF_TEST(lanes_per_row(7, 4) == 8 && lanes_per_row(1, 8) == 1 && lanes_per_row(40, 8) == 8);
     printf("index_add: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 38 "chapters/05-index-add.md"
+#line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 785 "chapters/05-index-add.md"
+#line 822 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

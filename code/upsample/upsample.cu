@@ -507,7 +507,7 @@ static const Version VERSIONS[] = {
 #line 748 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 // <<memory-and-bits-of-a-problem>>
-#line 1002 "chapters/04-upsample.md"
+#line 1004 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -558,7 +558,8 @@ static const char *parse_upsample_size(const char *size, int dims[6], int *scale
     for (int k = 0; k < 6; k++) {
         if (!parts[k]) continue;
         size_t v = 0;
-        if (parse_count(parts[k], &v) || v == 0 || v > (1u << 24))
+        // a digit first: parse_count (strtoull) would also take " 2" and "+2"
+        if (!isdigit((unsigned char)parts[k][0]) || parse_count(parts[k], &v) || v == 0 || v > (1u << 24))
             return k < 4 ? "dimensions from 1 to 2^24" : x ? "an output size from 1 to 2^24" : "a whole scale from 1 to 16";
         dims[k] = (int)v;
     }
@@ -775,12 +776,13 @@ static int upsample_self_test(void)
     SELF_TEST(parse_upsample_size("2x3x5x7:2.5", dims, &scale) && parse_upsample_size("2x3x5:2", dims, &scale));
     SELF_TEST(parse_upsample_size("2x3x5x7", dims, &scale) && parse_upsample_size("2x3x5x7x1:2", dims, &scale));
     SELF_TEST(parse_upsample_size("65536x65536x65536x2:2", dims, &scale) != NULL);
+    SELF_TEST(parse_upsample_size("1x1x1x1:+2", dims, &scale) && parse_upsample_size("1x 1x1x1:2", dims, &scale));
     printf("upsample: %d passed, %d failed\n", passed, failed);
     return failed;
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1028 "chapters/04-upsample.md"
+#line 1030 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
