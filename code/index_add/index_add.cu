@@ -179,7 +179,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 381 "chapters/05-index-add.md"
+#line 390 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -295,9 +295,12 @@ static const char *no_vector_red(const Problem *p)
 #line 312 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
-    int dev = 0, limit = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    static int limit = 0;  // asked once: the dispatcher asks at every launch
+    if (!limit) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    }
     return (size_t)limit;
 }
 
@@ -317,11 +320,17 @@ static void launch_a2_with(Problem *p)
                                         (int)smem_limit()));
         opted = true;
     }
-    int per_sm = 0, sms = 0, dev = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, index_add_a2<T, Index>, 1024, smem));
-    size_t count = p->outer * p->l * p->inner, grid = (size_t)(per_sm > 0 ? per_sm : 1) * sms;
+    static size_t resident_smem = 0;  // the resident blocks, found again only when the size of self changes
+    static int resident = 0;
+    if (resident_smem != smem) {
+        int per_sm = 0, sms = 0, dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, index_add_a2<T, Index>, 1024, smem));
+        resident = (per_sm > 0 ? per_sm : 1) * sms;
+        resident_smem = smem;
+    }
+    size_t count = p->outer * p->l * p->inner, grid = (size_t)resident;
     if (grid > (count + 1023) / 1024) grid = (count + 1023) / 1024;
     index_add_a2<T, Index><<<(unsigned)grid, 1024, smem>>>((T *)p->self, (const T *)p->source,
         (const Index *)p->index, p->d, p->l, p->inner, p->outer, alpha, p->bad_position);
@@ -336,7 +345,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 436 "chapters/05-index-add.md"
+#line 445 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -387,7 +396,7 @@ static void launch_a3(Problem *p)
         p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, alpha, g);
     CHECK_LAUNCH();
 }
-#line 506 "chapters/05-index-add.md"
+#line 515 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -398,7 +407,7 @@ static void launch_a4(Problem *p)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 519 "chapters/05-index-add.md"
+#line 528 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -413,10 +422,10 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 549 "chapters/05-index-add.md"
+#line 558 "chapters/05-index-add.md"
 // ============================================================ problems and checks
-// <<memory-and-bits-of-a-problem>>
-#line 1004 "chapters/04-upsample.md"
+// <<helpers-of-the-scatter-chapters>>
+#line 993 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -430,17 +439,49 @@ static void check_fits(const char *size, size_t bytes)
     }
 }
 
-// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
-static uint64_t output_hash(const void *device, size_t bytes)
+// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
+typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
+
+// Compares every element with its own bound; counts on every core, then, on failure,
+// names the first few. Written so that NaN fails.
+static CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
+                                  size_t n, ElementBound bound_of, const void *ctx)
+{
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
+    for (size_t i = 0; i < n; i++) {
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
+        mismatches += !(err <= bound);
+        if (err != err) err = INFINITY;
+        max_abs = fmax(max_abs, err);
+        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
+    }
+    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
+        if (err <= bound) continue;
+        fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version,
+                size, i, ref[i], got[i], err, bound);
+        named++;
+    }
+    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
+    CheckResult r = {mismatches, max_abs, max_rel};
+    return r;
+}
+
+// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
+// on every run for a deterministic version (tests/repeat_test.sh compares them).
+static void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
 {
     unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
     CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
     uint64_t h = 0xCBF29CE484222325ull;
     for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
     free(raw);
-    return h;
+    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
+           (unsigned long long)h);
 }
-#line 551 "chapters/05-index-add.md"
+#line 560 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -591,6 +632,23 @@ static void index_add_poison(Problem *p)
     CUDA_CHECK(cudaMemset(p->bad_position, 0x7F, sizeof(int)));
 }
 
+// An element of self that receives k slices: k + 2 roundings of float relative to its scale,
+// and type_roundings per slice in the element type (the atomic versions).
+typedef struct {
+    const Problem *p;
+    const double *ref, *scale;
+    const int *hits;  // (d) slices per row of self
+} IndexAddBounds;
+
+static double index_add_bound(const void *ctx, size_t at, double *scale)
+{
+    const IndexAddBounds *b = (const IndexAddBounds *)ctx;
+    const Problem *p = b->p;
+    int k = b->hits[(at / p->inner) % p->d];
+    *scale = b->scale[at];
+    return error_bound(p->dtype, b->ref[at], 1.01 * (k + 2) * 0x1p-24 * *scale, p->type_roundings * k, *scale);
+}
+
 static CheckResult index_add_check(Problem *p, const char *version)
 {
     size_t self_count = p->outer * p->d * p->inner;
@@ -639,38 +697,12 @@ static CheckResult index_add_check(Problem *p, const char *version)
                 scale[at] = fabs(p->hself0[at]) + fabs((double)p->alpha) * abs_sum;
             }
     double *got = download(p->self, self_count, p->dtype);
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-    for (int pass = 0; pass < 2; pass++) {  // count on every core; then, on failure, name the first few
-        if (pass == 1 && !mismatches) break;
-        size_t named = 0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
-        for (size_t at = 0; at < self_count; at++) {
-            int k = hits[(at / p->inner) % p->d];
-            double arith = 1.01 * (k + 2) * 0x1p-24 * scale[at];
-            double bound = error_bound(p->dtype, ref[at], arith, p->type_roundings * k, scale[at]);
-            double err = fabs(got[at] - ref[at]);
-            bool wrong = !(err <= bound);  // written so that NaN fails
-            if (pass == 0) {
-                mismatches += wrong;
-                double e = err == err ? err : INFINITY;
-                max_abs = fmax(max_abs, e);
-                max_rel = fmax(max_rel, e / fmax(scale[at], 1e-30));
-            } else if (wrong && named++ < 5) {
-                fprintf(stderr, "FAIL %s size %s: self element %zu (row %zu of %zu): expected %.9g, got %.9g "
-                        "(|error| %.3g > %.3g)\n", version, p->size, at, (at / p->inner) % p->d, p->d, ref[at],
-                        got[at], err, bound);
-            }
-        }
-    }
-    if (mismatches)
-        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, mismatches, self_count);
-    if (p->deterministic)
-        printf("bits %s %s %s %016llx\n", version, p->dtype == F32 ? "f32" : p->dtype == F16 ? "f16" : "bf16",
-               p->size, (unsigned long long)output_hash(p->self, self_count * dtype_bytes(p->dtype)));
-    r.mismatches += mismatches;
-    r.max_abs_err = max_abs;
-    r.max_rel_err = max_rel;
+    IndexAddBounds bounds = {p, ref, scale, hits};
+    CheckResult c = check_elements(version, p->size, got, ref, self_count, index_add_bound, &bounds);
+    if (p->deterministic) report_bits(version, p->dtype, p->size, p->self, self_count * dtype_bytes(p->dtype));
+    r.mismatches += c.mismatches;
+    r.max_abs_err = c.max_abs_err;
+    r.max_rel_err = c.max_rel_err;
     free(ref);
     free(scale);
     free(hits);

@@ -506,8 +506,8 @@ static const Version VERSIONS[] = {
 // <<create-and-check-an-upsample-problem>>
 #line 748 "chapters/04-upsample.md"
 // ============================================================ problems and checks
-// <<memory-and-bits-of-a-problem>>
-#line 1004 "chapters/04-upsample.md"
+// <<helpers-of-the-scatter-chapters>>
+#line 993 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -521,15 +521,47 @@ static void check_fits(const char *size, size_t bytes)
     }
 }
 
-// FNV-1a of the output's bytes: the same value on every run for a deterministic version.
-static uint64_t output_hash(const void *device, size_t bytes)
+// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
+typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
+
+// Compares every element with its own bound; counts on every core, then, on failure,
+// names the first few. Written so that NaN fails.
+static CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
+                                  size_t n, ElementBound bound_of, const void *ctx)
+{
+    size_t mismatches = 0;
+    double max_abs = 0.0, max_rel = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
+    for (size_t i = 0; i < n; i++) {
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
+        mismatches += !(err <= bound);
+        if (err != err) err = INFINITY;
+        max_abs = fmax(max_abs, err);
+        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
+    }
+    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
+        if (err <= bound) continue;
+        fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version,
+                size, i, ref[i], got[i], err, bound);
+        named++;
+    }
+    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
+    CheckResult r = {mismatches, max_abs, max_rel};
+    return r;
+}
+
+// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
+// on every run for a deterministic version (tests/repeat_test.sh compares them).
+static void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
 {
     unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
     CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
     uint64_t h = 0xCBF29CE484222325ull;
     for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
     free(raw);
-    return h;
+    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
+           (unsigned long long)h);
 }
 #line 750 "chapters/04-upsample.md"
 
@@ -687,6 +719,24 @@ static void make_reference(Problem *p)
     p->ref_pass = p->pass;
 }
 
+// The forward is a copy: no arithmetic, and the one rounding allows nothing but equality.
+static double copy_bound(const void *ctx, size_t i, double *scale)
+{
+    const Problem *p = (const Problem *)ctx;
+    *scale = fabs(p->ref[i]);
+    return error_bound(p->dtype, p->ref[i], 0.0, 0, 0.0);
+}
+
+// The backward: a sum of k gradients in float, or k additions in the element type.
+static double sum_bound(const void *ctx, size_t i, double *scale)
+{
+    const Problem *p = (const Problem *)ctx;
+    int k = p->hits[i];
+    *scale = p->abs_sum[i];
+    double arith = 1.01 * (k > 1 ? k - 1 : 0) * 0x1p-24 * *scale;
+    return error_bound(p->dtype, p->ref[i], arith, p->adds_in_type ? k : 0, *scale);
+}
+
 static CheckResult upsample_check(Problem *p, const char *version)
 {
     make_reference(p);
@@ -704,41 +754,9 @@ static CheckResult upsample_check(Problem *p, const char *version)
         free(got);
         got = nchw;
     }
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-    for (int pass = 0; pass < 2; pass++) {  // count on every core; then, on failure, name the first few
-        if (pass == 1 && !mismatches) break;
-        size_t named = 0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
-        for (size_t i = 0; i < count; i++) {
-            double ref = p->ref[i], err = fabs(got[i] - ref), bound = 0.0, scale = fabs(ref);
-            if (fwd) {
-                bound = error_bound(p->dtype, ref, 0.0, 0, 0.0);
-            } else {
-                int k = p->hits[i];
-                scale = p->abs_sum[i];
-                double arith = 1.01 * (k > 1 ? k - 1 : 0) * 0x1p-24 * scale;
-                bound = error_bound(p->dtype, ref, arith, p->adds_in_type ? k : 0, scale);
-            }
-            bool bad = !(err <= bound);  // written so that NaN fails
-            if (pass == 0) {
-                mismatches += bad;
-                double e = err == err ? err : INFINITY;
-                max_abs = fmax(max_abs, e);
-                max_rel = fmax(max_rel, e / fmax(scale, 1e-30));
-            } else if (bad && named++ < 5) {
-                fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n",
-                        version, p->size, i, ref, got[i], err, bound);
-            }
-        }
-    }
+    CheckResult r = check_elements(version, p->size, got, p->ref, count, fwd ? copy_bound : sum_bound, p);
     free(got);
-    if (mismatches)
-        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, mismatches, count);
-    if (!fwd && p->deterministic)
-        printf("bits %s %s %s %016llx\n", version, p->dtype == F32 ? "f32" : p->dtype == F16 ? "f16" : "bf16", p->size,
-               (unsigned long long)output_hash(p->dx, count * dtype_bytes(p->dtype)));
-    CheckResult r = {mismatches, max_abs, max_rel};
+    if (!fwd && p->deterministic) report_bits(version, p->dtype, p->size, p->dx, count * dtype_bytes(p->dtype));
     return r;
 }
 
@@ -782,7 +800,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1030 "chapters/04-upsample.md"
+#line 1051 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
