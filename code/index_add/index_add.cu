@@ -39,7 +39,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
-#line 515 "chapters/04-upsample.md"
+#line 569 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
 __device__ inline void red_add_pack(float *dst, int4 v)
@@ -78,9 +78,10 @@ struct Problem {
     void *self, *self0, *source;   // self is set to self0 before each checked run
     void *index;                   // (l) int32 or int64, as index64 says
     int *bad_position;             // (1) the smallest position of an index out of range, or INT_MAX
-    // the sorted path's scratch: 32-bit keys, positions, sorted copies, runs, CUB's space
-    unsigned *keys, *keys_sorted, *run_keys;
-    int *positions, *positions_sorted, *run_counts, *run_starts, *run_count;
+    // the sorted path's scratch: 32-bit keys, positions, their sorted copies, CUB's space
+    unsigned *keys, *keys_sorted;
+    int *positions, *positions_sorted;
+    float *partial;                // the float sums of the pieces of runs that cross a chunk's edge
     void *cub_space;
     size_t cub_bytes;
     float *hself0, *hsource;       // as the device sees them, on the host
@@ -91,7 +92,7 @@ struct Problem {
 };
 #line 36 "chapters/05-index-add.md"
 // <<index-add-kernels>>
-#line 110 "chapters/05-index-add.md"
+#line 111 "chapters/05-index-add.md"
 // The index at position l, checked: -1 when it is out of [0, d), and then the smallest such
 // position is recorded in *bad.
 template <typename Index>
@@ -104,7 +105,7 @@ __device__ inline long long checked_index(const Index *index, size_t l, size_t d
     }
     return k;
 }
-#line 133 "chapters/05-index-add.md"
+#line 134 "chapters/05-index-add.md"
 __device__ inline void atomic_add_value(float *p, float v, const float *, const float *) { atomicAdd(p, v); }
 __device__ inline void atomic_add_value(__half *p, float v, const __half *lo, const __half *hi)
 {
@@ -128,7 +129,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 205 "chapters/05-index-add.md"
+#line 206 "chapters/05-index-add.md"
 // a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
 // 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
 // reduction. Rows whose length is not whole packs go element by element.
@@ -159,7 +160,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 290 "chapters/05-index-add.md"
+#line 291 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -179,7 +180,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 390 "chapters/05-index-add.md"
+#line 398 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -191,50 +192,132 @@ __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index
     positions[pos] = (int)pos;
 }
 
-// a3's last step: g lanes per (run, o), as in a1: self[o, key] += alpha * (the sum, in
-// float and in position order, of the run's rows of source), rounded once. Rows of whole
-// 16-byte packs go a pack per lane at a time; others an element per lane.
-template <typename T>
-__global__ void index_add_runs(T *self, const T *source, const unsigned *run_keys, const int *run_starts,
-                               const int *run_counts, const int *run_count, const int *positions, size_t d, size_t l,
-                               size_t inner, size_t outer, float alpha, int g)
+enum { CHUNK = 32 };  // sorted entries per chunk
+
+// W elements of T (one 16-byte pack, or one element) added to, or stored from, W floats.
+template <typename T, int W>
+__device__ inline void add_slice(float *acc, const T *from)
 {
-    const int V = 16 / sizeof(T);
-    size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x, group = t / g;
-    int lane = (int)(t % g);
-    size_t run = group / outer, o = group % outer;
-    if (run >= (size_t)*run_count || run_keys[run] >= d) return;  // past the runs, or the bad ones
-    size_t key = run_keys[run], first = (size_t)run_starts[run], n = (size_t)run_counts[run];
-    const T *src = source + o * l * inner;
-    T *out = self + (o * d + key) * inner;
-    if (inner % V == 0) {
-        for (size_t c = (size_t)lane * V; c < inner; c += (size_t)g * V) {
-            float sum[V];
+    if (W * sizeof(T) == 16) {
+        int4 in = *reinterpret_cast<const int4 *>(from);
+        const T *e = reinterpret_cast<const T *>(&in);
 #pragma unroll
-            for (int j = 0; j < V; j++) sum[j] = 0.0f;
-            for (size_t r = 0; r < n; r++) {
-                int4 in = *reinterpret_cast<const int4 *>(src + (size_t)positions[first + r] * inner + c);
-                const T *e = reinterpret_cast<const T *>(&in);
-#pragma unroll
-                for (int j = 0; j < V; j++) sum[j] += to_float(e[j]);
-            }
-            int4 now = *reinterpret_cast<const int4 *>(out + c);
-            T *e = reinterpret_cast<T *>(&now);
-#pragma unroll
-            for (int j = 0; j < V; j++) e[j] = from_float<T>(to_float(e[j]) + alpha * sum[j]);
-            *reinterpret_cast<int4 *>(out + c) = now;
-        }
+        for (int j = 0; j < W; j++) acc[j] += to_float(e[j]);
     } else {
-        for (size_t c = lane; c < inner; c += g) {
-            float sum = 0.0f;
-            for (size_t r = 0; r < n; r++) sum += to_float(src[(size_t)positions[first + r] * inner + c]);
-            out[c] = from_float<T>(to_float(out[c]) + alpha * sum);
-        }
+#pragma unroll
+        for (int j = 0; j < W; j++) acc[j] += to_float(from[j]);
     }
+}
+
+// self = self + alpha * sum, for W elements, each rounded once.
+template <typename T, int W>
+__device__ inline void add_into_self(T *out, const float *sum, float alpha)
+{
+    if (W * sizeof(T) == 16) {
+        int4 now = *reinterpret_cast<const int4 *>(out);
+        T *e = reinterpret_cast<T *>(&now);
+#pragma unroll
+        for (int j = 0; j < W; j++) e[j] = from_float<T>(to_float(e[j]) + alpha * sum[j]);
+        *reinterpret_cast<int4 *>(out) = now;
+    } else {
+#pragma unroll
+        for (int j = 0; j < W; j++) out[j] = from_float<T>(to_float(out[j]) + alpha * sum[j]);
+    }
+}
+
+// The thread's place: (chunk, o, column) from its number, columns fastest. A row has
+// inner / W columns of W elements.
+struct ChunkLane {
+    size_t chunk, o, c;  // c: the column's first element
+};
+
+__device__ inline ChunkLane chunk_lane(size_t inner, size_t outer, int w)
+{
+    size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x, per_row = inner / w, rest = t / per_row;
+    ChunkLane z = {rest / outer, rest % outer, (t % per_row) * w};
+    return z;
+}
+
+// Where a piece's float sums are: partial[chunk][slot][o][inner].
+__device__ inline size_t piece_sums(size_t chunk, int slot, ChunkLane z, size_t inner, size_t outer)
+{
+    return ((chunk * 2 + slot) * outer + z.o) * inner + z.c;
+}
+
+// a3's first pass: a thread per (chunk, o, column) walks the chunk's sorted entries,
+// adding their source values in float. A run of keys wholly in the chunk goes into self;
+// a piece of a run that crosses an edge leaves its sums in slot 0 (it holds the chunk's
+// first entry) or slot 1 (its last).
+template <typename T, int W>
+__global__ void index_add_chunks(T *self, const T *source, const unsigned *keys, const int *positions,
+                                 float *partial, size_t d, size_t l, size_t inner, size_t outer, float alpha)
+{
+    ChunkLane z = chunk_lane(inner, outer, W);
+    size_t begin = z.chunk * CHUNK;
+    if (begin >= l || keys[begin] >= d) return;  // past the entries, or only bad keys (they sort last)
+    size_t end = begin + CHUNK < l ? begin + CHUNK : l, piece = begin;
+    const T *src = source + z.o * l * inner + z.c;
+    unsigned key = keys[begin];
+    float acc[W];
+#pragma unroll
+    for (int j = 0; j < W; j++) acc[j] = 0.0f;
+    for (size_t e = begin;; e++) {
+        unsigned next = e < end ? keys[e] : UINT_MAX;
+        if (next != key) {  // the piece [piece, e) of key's run ends here
+            bool starts = piece == 0 || keys[piece - 1] != key, ends = e == l || keys[e] != key;
+            if (starts && ends) {
+                add_into_self<T, W>(self + (z.o * d + key) * inner + z.c, acc, alpha);
+            } else {
+                float *to = partial + piece_sums(z.chunk, piece == begin ? 0 : 1, z, inner, outer);
+#pragma unroll
+                for (int j = 0; j < W; j++) to[j] = acc[j];
+            }
+            if (e == end || next >= d) return;  // the chunk's end, or the bad keys
+            key = next;
+            piece = e;
+#pragma unroll
+            for (int j = 0; j < W; j++) acc[j] = 0.0f;
+        }
+        add_slice<T, W>(acc, src + (size_t)positions[e] * inner);
+    }
+}
+
+// a3's second pass: a thread per (chunk, o, column) for the chunk where a run that began
+// in an earlier chunk ends. It finds the run's first entry, adds the pieces' sums from the
+// first chunk to this one, and adds the total into self.
+template <typename T, int W>
+__global__ void index_add_combine(T *self, const unsigned *keys, const float *partial, size_t d, size_t l,
+                                  size_t inner, size_t outer, float alpha)
+{
+    ChunkLane z = chunk_lane(inner, outer, W);
+    size_t last = z.chunk * CHUNK;  // the run holds this chunk's first entry
+    if (last == 0 || last >= l) return;
+    unsigned key = keys[last];
+    if (key >= d || keys[last - 1] != key) return;       // bad, or the run began in this chunk
+    size_t end = last + CHUNK < l ? last + CHUNK : l;
+    if (end < l && keys[end] == key) return;             // the run goes on: a later chunk ends it
+    size_t lo = 0, hi = last;                            // the run's first entry: the first key equal
+    while (lo < hi) {                                    // to key, found in [0, last)
+        size_t mid = (lo + hi) / 2;
+        if (keys[mid] < key) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t first = lo / CHUNK;
+    float sum[W];
+    const float *from = partial + piece_sums(first, lo == first * CHUNK ? 0 : 1, z, inner, outer);
+#pragma unroll
+    for (int j = 0; j < W; j++) sum[j] = from[j];
+#pragma unroll 4
+    for (size_t chunk = first + 1; chunk <= z.chunk; chunk++) {
+        from = partial + piece_sums(chunk, 0, z, inner, outer);
+#pragma unroll
+        for (int j = 0; j < W; j++) sum[j] += from[j];
+    }
+    add_into_self<T, W>(self + (z.o * d + key) * inner + z.c, sum, alpha);
 }
 #line 37 "chapters/05-index-add.md"
 // <<index-add-launchers>>
-#line 159 "chapters/05-index-add.md"
+#line 160 "chapters/05-index-add.md"
 enum { THREADS = 256 };
 
 static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
@@ -259,7 +342,7 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 238 "chapters/05-index-add.md"
+#line 239 "chapters/05-index-add.md"
 // The lanes that take one row: the smallest power of two that covers its packs (its
 // elements, when it is not whole packs), at most a warp.
 static int lanes_per_row(size_t inner, size_t v)
@@ -292,7 +375,7 @@ static const char *no_vector_red(const Problem *p)
     (void)p;
     return needs_sm90();
 }
-#line 312 "chapters/05-index-add.md"
+#line 313 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     static int limit = 0;  // asked once: the dispatcher asks at every launch
@@ -345,7 +428,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 445 "chapters/05-index-add.md"
+#line 535 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -354,17 +437,27 @@ static int key_bits(size_t d)
     return bits;
 }
 
-// CUB's temporary space for the three library calls, found once per problem.
+static size_t chunks_of(size_t l) { return (l + CHUNK - 1) / CHUNK; }
+
+// CUB's temporary space for the sort and the pieces' sums, allocated once per problem.
 static void plan_sorted_path(Problem *p)
 {
-    size_t sort = 0, rle = 0, scan = 0;
-    int n = (int)p->l;
-    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, sort, p->keys, p->keys_sorted, p->positions, p->positions_sorted,
-                                               n, 0, key_bits(p->d)));
-    CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(NULL, rle, p->keys_sorted, p->run_keys, p->run_counts, p->run_count, n));
-    CUDA_CHECK(cub::DeviceScan::ExclusiveSum(NULL, scan, p->run_counts, p->run_starts, n));
-    p->cub_bytes = sort > rle ? (sort > scan ? sort : scan) : (rle > scan ? rle : scan);
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, p->cub_bytes, p->keys, p->keys_sorted, p->positions,
+                                               p->positions_sorted, (int)p->l, 0, key_bits(p->d)));
     p->cub_space = device_alloc(p->cub_bytes, "CUB's temporary space");
+    p->partial = (float *)device_alloc(chunks_of(p->l) * 2 * p->outer * p->inner * sizeof(float), "pieces' sums");
+}
+
+template <typename T, int W>
+static void launch_a3_passes(Problem *p, float alpha)
+{
+    size_t threads = chunks_of(p->l) * p->outer * (p->inner / W);
+    index_add_chunks<T, W><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source, p->keys_sorted,
+        p->positions_sorted, p->partial, p->d, p->l, p->inner, p->outer, alpha);
+    CHECK_LAUNCH();
+    index_add_combine<T, W><<<blocks_for(threads), THREADS>>>((T *)p->self, p->keys_sorted, p->partial, p->d, p->l,
+                                                              p->inner, p->outer, alpha);
+    CHECK_LAUNCH();
 }
 
 template <typename T>
@@ -374,7 +467,6 @@ static void launch_a3(Problem *p)
     p->deterministic = true;
     if (!p->cub_space) plan_sorted_path(p);
     float alpha = launch_alpha(p);
-    int n = (int)p->l;
     if (p->index64)
         index_to_keys<long long><<<blocks_for(p->l), THREADS>>>(p->keys, p->positions, (const long long *)p->index,
                                                                  p->d, p->l, p->bad_position);
@@ -384,36 +476,29 @@ static void launch_a3(Problem *p)
     CHECK_LAUNCH();
     size_t bytes = p->cub_bytes;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(p->cub_space, bytes, p->keys, p->keys_sorted, p->positions,
-                                               p->positions_sorted, n, 0, key_bits(p->d)));
-    bytes = p->cub_bytes;
-    CUDA_CHECK(cub::DeviceRunLengthEncode::Encode(p->cub_space, bytes, p->keys_sorted, p->run_keys, p->run_counts,
-                                                  p->run_count, n));
-    bytes = p->cub_bytes;
-    CUDA_CHECK(cub::DeviceScan::ExclusiveSum(p->cub_space, bytes, p->run_counts, p->run_starts, n));
-    int g = lanes_per_row(p->inner, 16 / sizeof(T));
-    size_t runs = p->l < p->d + 1 ? p->l : p->d + 1, threads = runs * p->outer * g;  // at most this many runs
-    index_add_runs<T><<<blocks_for(threads), THREADS>>>((T *)p->self, (const T *)p->source, p->run_keys,
-        p->run_starts, p->run_counts, p->run_count, p->positions_sorted, p->d, p->l, p->inner, p->outer, alpha, g);
-    CHECK_LAUNCH();
+                                               p->positions_sorted, (int)p->l, 0, key_bits(p->d)));
+    const int V = 16 / sizeof(T);
+    if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
+    else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 515 "chapters/05-index-add.md"
+#line 610 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
-    if (!self_too_large(p)) return launch_a2<T>(p);
-    if (p->l >= 8 * p->d) return launch_a3<T>(p);
-    if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0) return launch_a1<T>(p);
+    if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0)
+        return p->l >= 64 * p->d ? launch_a3<T>(p) : launch_a1<T>(p);
+    if (sizeof(T) == 2 || p->l >= 8 * p->d) return launch_a3<T>(p);
     return launch_a0<T>(p);
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 528 "chapters/05-index-add.md"
+#line 623 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
     {"a2-shared-self", "ours", DT, "self accumulated in float in shared memory, one atomic per element per block", launch_a2<T>, self_too_large}, \
     {"a3-sorted", "ours", DT, "sort (index, position), then each row of self once: deterministic, one rounding", launch_a3<T>, NULL}, \
-    {"a4-dispatch", "ours", DT, "a2, a3, a1 or a0 by shape and duplicates", launch_a4<T>, NULL}
+    {"a4-dispatch", "ours", DT, "a1, a3 or a0 by shape and duplicates", launch_a4<T>, NULL}
 
 static const Version VERSIONS[] = {
     INDEX_ADD_VERSIONS(float, "f32"),
@@ -422,10 +507,10 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 558 "chapters/05-index-add.md"
+#line 653 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
-#line 993 "chapters/04-upsample.md"
+#line 1047 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -481,7 +566,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 560 "chapters/05-index-add.md"
+#line 655 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -567,19 +652,20 @@ static Problem *index_add_create(const char *dtype, const char *size, uint64_t s
     p->index64 = z.index64;
     p->alpha = 0.75f;
     size_t e = dtype_bytes(p->dtype), self_count = p->outer * p->d * p->inner, source_count = p->outer * p->l * p->inner;
-    // per index: itself (8 bytes at most), the 7 scratch arrays of 4 bytes, and CUB's sort
-    // space (its alternate keys and positions, 8 more)
-    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 7 * 4 + 8) + (64u << 20));
+    // per index: itself (8 bytes at most), the 4 scratch arrays of 4 bytes, and CUB's sort
+    // space (its alternate keys and positions, 8 more); the pieces' sums, two rows of
+    // floats per chunk of 32 indices
+    size_t sums = (p->l + 31) / 32 * 2 * p->outer * p->inner * sizeof(float);
+    check_fits(size, (2 * self_count + source_count) * e + p->l * (8 + 4 * 4 + 8) + sums + (64u << 20));
     p->self = device_alloc(self_count * e, "self");
     p->self0 = device_alloc(self_count * e, "self0");
     p->source = device_alloc(source_count * e, "source");
     p->index = device_alloc(p->l * (p->index64 ? 8 : 4), "index");
     p->bad_position = (int *)device_alloc(sizeof(int), "bad position");
-    unsigned **keys[3] = {&p->keys, &p->keys_sorted, &p->run_keys};
-    for (int k = 0; k < 3; k++) *keys[k] = (unsigned *)device_alloc(p->l * sizeof(unsigned), "sort scratch");
-    int **ints[4] = {&p->positions, &p->positions_sorted, &p->run_counts, &p->run_starts};
-    for (int k = 0; k < 4; k++) *ints[k] = (int *)device_alloc(p->l * sizeof(int), "sort scratch");
-    p->run_count = (int *)device_alloc(sizeof(int), "run count");
+    unsigned **keys[2] = {&p->keys, &p->keys_sorted};
+    for (int k = 0; k < 2; k++) *keys[k] = (unsigned *)device_alloc(p->l * sizeof(unsigned), "sort scratch");
+    int **ints[2] = {&p->positions, &p->positions_sorted};
+    for (int k = 0; k < 2; k++) *ints[k] = (int *)device_alloc(p->l * sizeof(int), "sort scratch");
     p->hself0 = (float *)host_alloc(self_count * sizeof(float), "self");
     p->hsource = (float *)host_alloc(source_count * sizeof(float), "source");
     p->hindex = (long long *)host_alloc(p->l * sizeof(long long), "index");
@@ -613,7 +699,7 @@ static Problem *index_add_create(const char *dtype, const char *size, uint64_t s
 static void index_add_destroy(Problem *p)
 {
     void *arrays[] = {p->self, p->self0, p->source, p->index, p->bad_position, p->keys, p->keys_sorted, p->positions,
-                      p->positions_sorted, p->run_keys, p->run_counts, p->run_starts, p->run_count, p->cub_space};
+                      p->positions_sorted, p->partial, p->cub_space};
     for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++)
         if (arrays[k]) CUDA_CHECK(cudaFree(arrays[k]));
     free(p->hself0);
@@ -743,7 +829,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 822 "chapters/05-index-add.md"
+#line 918 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

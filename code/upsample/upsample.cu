@@ -37,7 +37,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 29 "chapters/04-upsample.md"
 // <<sixteen-byte-vector-reductions>>
-#line 515 "chapters/04-upsample.md"
+#line 569 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
 __device__ inline void red_add_pack(float *dst, int4 v)
@@ -143,7 +143,7 @@ __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_cou
     for (int r = 0; r < s; r++)
         for (int k = 0; k < s; k++) block[r * ow + k] = v;
 }
-#line 231 "chapters/04-upsample.md"
+#line 244 "chapters/04-upsample.md"
 // Element k of a 16-byte pack of T, chosen with comparisons and shifts rather than an
 // index into memory, so that a run-time k keeps the pack in registers.
 template <typename T>
@@ -157,48 +157,70 @@ __device__ inline T pack_element(int4 pack, int k)
     return t;
 }
 
-// f2 (S = 0, the scale s at run time) and f3 (S, known when compiling): a thread per
-// 16-byte pack of the input, writing the s x s packs it becomes. Rows are whole packs.
-// Grid-stride, so that f4 can run it on whole waves.
+// f2 (S = 0: the scale s at run time), f3 and f4 (S = 2): a thread per 16-byte pack of an
+// output row, stored in the s output rows that copy one input row. x: pack columns of the
+// output row (row_packs of them); y: input rows (plane * h + iy), with the grid's height
+// as the stride. Rows are whole packs.
 template <typename T, int S>
-__global__ void upsample_packed(T *y, const T *x, int w, int s_run, size_t in_packs)
+__global__ void upsample_packed(T *y, const T *x, int w, int s_run, int row_packs, size_t rows)
 {
     const int V = 16 / sizeof(T);
     const int s = S ? S : s_run;
-    size_t ow = (size_t)w * s;
-    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < in_packs; k += (size_t)gridDim.x * blockDim.x) {
-        size_t i = k * V;      // the pack's first element
-        int ix = (int)(i % w);
-        size_t row = i / w;    // plane * h + iy
-        int4 in = reinterpret_cast<const int4 *>(x)[k];
-        T *out = y + row * s * ow + (size_t)ix * s;
-        for (int q = 0; q < s; q++) {  // with S known, these loops unroll and the picks fold
-            int4 pack;
-            T *e = reinterpret_cast<T *>(&pack);
+    int q = blockIdx.x * blockDim.x + threadIdx.x;
+    if (q >= row_packs) return;
+    const int x0 = q * V;  // the pack's first output column
+    const size_t ow = (size_t)w * s;
+    // The input elements x0 / s .. (x0 + V - 1) / s: from the pack at `base`, and from the
+    // next one when they run into it.
+    const int first = x0 / s, base = first & ~(V - 1);
+    const bool two = (x0 + V - 1) / s >= base + V;
+    for (size_t row = blockIdx.y; row < rows; row += gridDim.y) {
+        const T *in = x + row * w;
+        int4 pack;
+        T *e = reinterpret_cast<T *>(&pack);
+        if (S == 2) {
+            // V / 2 inputs, each twice: one 8-byte load, the picks fixed when compiling.
+            uint2 half = *reinterpret_cast<const uint2 *>(in + x0 / 2);
+            const T *h = reinterpret_cast<const T *>(&half);
 #pragma unroll
-            for (int j = 0; j < V; j++) e[j] = pack_element<T>(in, (q * V + j) / s);
-            for (int r = 0; r < s; r++) reinterpret_cast<int4 *>(out + r * ow)[q] = pack;
+            for (int j = 0; j < V; j++) e[j] = h[j / 2];
+        } else {
+            int4 a = *reinterpret_cast<const int4 *>(in + base);
+            int4 b = two ? *reinterpret_cast<const int4 *>(in + base + V) : a;
+            int k = first - base, r = x0 - first * s;  // element k of a:b, copy r of its s
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                e[j] = k < V ? pack_element<T>(a, k) : pack_element<T>(b, k - V);
+                if (++r == s) {
+                    r = 0;
+                    k++;
+                }
+            }
         }
+        int4 *out = reinterpret_cast<int4 *>(y + row * s * ow + x0);  // output row s * (plane * h + iy)
+        for (int r = 0; r < s; r++) out[r * ow / V] = pack;
     }
 }
-#line 359 "chapters/04-upsample.md"
-// f5: channels last, a thread per 16-byte pack of the output: the pack of its source pixel.
+#line 408 "chapters/04-upsample.md"
+// f5: channels last, a thread per 16-byte pack of an output row: the pack of its source
+// pixel. x: the packs of an output row (ow pixels of c channels); y: output rows
+// (image * oh + oy), with the grid's height as the stride.
 template <typename T>
-__global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int ow, size_t out_packs)
+__global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int ow, size_t rows)
 {
     int per_pixel = c / (16 / (int)sizeof(T));  // packs per pixel
-    size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (k >= out_packs) return;
-    int q = (int)(k % per_pixel);
-    size_t pixel = k / per_pixel;  // (image * oh + oy) * ow + ox
-    int ox = (int)(pixel % ow);
-    size_t rest = pixel / ow;
-    int oy = (int)(rest % oh);
-    size_t image = rest / oh;
-    size_t src = ((image * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow)) * per_pixel + q;
-    reinterpret_cast<int4 *>(y)[k] = reinterpret_cast<const int4 *>(x)[src];
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= ow * per_pixel) return;
+    int ox = k / per_pixel, q = k - ox * per_pixel;
+    size_t in_col = (size_t)nearest_source(ox, w, ow) * per_pixel + q;
+    for (size_t row = blockIdx.y; row < rows; row += gridDim.y) {
+        size_t image = row / oh;
+        int oy = (int)(row - image * oh);
+        size_t src = (image * h + nearest_source(oy, h, oh)) * w * per_pixel + in_col;
+        reinterpret_cast<int4 *>(y)[row * ow * per_pixel + k] = reinterpret_cast<const int4 *>(x)[src];
+    }
 }
-#line 408 "chapters/04-upsample.md"
+#line 462 "chapters/04-upsample.md"
 // b0: a thread per element of dy, one atomicAdd in the element type into its source.
 template <typename T>
 __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, size_t out_count)
@@ -211,7 +233,7 @@ __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, si
     size_t plane = rest / oh;
     atomicAdd(dx + (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow), dy[i]);
 }
-#line 451 "chapters/04-upsample.md"
+#line 505 "chapters/04-upsample.md"
 // Adds two adjacent values into dx[0] and dx[1] (dx 4-byte aligned in the half types).
 __device__ inline void atomic_add_pair(float *dx, float a, float b)
 {
@@ -241,7 +263,7 @@ __global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
     float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
     atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
 }
-#line 542 "chapters/04-upsample.md"
+#line 596 "chapters/04-upsample.md"
 // b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
 // to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
 template <typename T>
@@ -263,7 +285,7 @@ __global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, 
     }
     red_add_pack(dx + (orow / 2) * w + q * V, sum);
 }
-#line 599 "chapters/04-upsample.md"
+#line 653 "chapters/04-upsample.md"
 // b3: a thread per element of dx, summing the dy of its outputs in float; any size.
 template <typename T>
 __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
@@ -283,7 +305,7 @@ __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, si
         for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
     dx[i] = from_float<T>(sum);
 }
-#line 645 "chapters/04-upsample.md"
+#line 699 "chapters/04-upsample.md"
 // b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
 // each 2 x 2 block summed in float, one pack stored. W is whole packs.
 template <typename T>
@@ -344,7 +366,7 @@ static void launch_f1(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 271 "chapters/04-upsample.md"
+#line 304 "chapters/04-upsample.md"
 // The packed kernels need rows of whole 16-byte packs (the arrays start on 256 bytes).
 static const char *no_packed_rows(const Problem *p)
 {
@@ -352,16 +374,39 @@ static const char *no_packed_rows(const Problem *p)
     return p->w % (int)(16 / dtype_bytes(p->dtype)) ? "rows that are not whole 16-byte packs" : NULL;
 }
 
-template <typename T>
-static void launch_f2(Problem *p)
+// The packed kernels' launch: enough threads for the packs of one output row, in blocks
+// of at most THREADS (whole warps); a row of blocks per input row, or with `waves` only
+// as many rows of blocks as the GPU holds at once.
+template <typename T, int S>
+static void launch_packed(Problem *p, bool waves)
 {
     p->pass = FWD;
     p->layout = NCHW;
-    size_t packs = p->in_count / (16 / sizeof(T));
-    upsample_packed<T, 0><<<blocks_for(packs), THREADS>>>((T *)p->y, (const T *)p->x, p->w, p->s, packs);
+    int row_packs = (int)((size_t)p->ow / (16 / sizeof(T)));
+    size_t rows = (size_t)p->n * p->c * p->h, tall = rows;
+    int threads = row_packs < THREADS ? (row_packs + 31) / 32 * 32 : THREADS;
+    unsigned across = (unsigned)((row_packs + threads - 1) / threads);
+    if (waves) {
+        static int resident = 0, resident_threads = 0;  // asked again only when the block changes
+        if (resident_threads != threads) {
+            resident = resident_blocks((const void *)upsample_packed<T, S>, threads);
+            resident_threads = threads;
+        }
+        size_t fit = resident / across;
+        tall = fit < 1 ? 1 : fit < rows ? fit : rows;
+    }
+    if (tall > 65535) tall = 65535;
+    upsample_packed<T, S><<<dim3(across, (unsigned)tall), threads>>>((T *)p->y, (const T *)p->x, p->w, p->s,
+                                                                     row_packs, rows);
     CHECK_LAUNCH();
 }
-#line 302 "chapters/04-upsample.md"
+
+template <typename T>
+static void launch_f2(Problem *p)
+{
+    launch_packed<T, 0>(p, false);
+}
+#line 360 "chapters/04-upsample.md"
 static const char *not_scale_2(const Problem *p)
 {
     if (no_packed_rows(p)) return no_packed_rows(p);
@@ -371,29 +416,20 @@ static const char *not_scale_2(const Problem *p)
 template <typename T>
 static void launch_f3(Problem *p)
 {
-    p->pass = FWD;
-    p->layout = NCHW;
-    size_t packs = p->in_count / (16 / sizeof(T));
-    upsample_packed<T, 2><<<blocks_for(packs), THREADS>>>((T *)p->y, (const T *)p->x, p->w, 2, packs);
-    CHECK_LAUNCH();
+    launch_packed<T, 2>(p, false);
 }
-#line 331 "chapters/04-upsample.md"
+#line 387 "chapters/04-upsample.md"
 template <typename T>
 static void launch_f4(Problem *p)
 {
-    p->pass = FWD;
-    p->layout = NCHW;
-    static int resident = 0;
-    if (!resident) resident = resident_blocks((const void *)upsample_packed<T, 2>, THREADS);
-    size_t packs = p->in_count / (16 / sizeof(T));
-    unsigned grid = blocks_for(packs) < (unsigned)resident ? blocks_for(packs) : (unsigned)resident;
-    upsample_packed<T, 2><<<grid, THREADS>>>((T *)p->y, (const T *)p->x, p->w, 2, packs);
-    CHECK_LAUNCH();
+    launch_packed<T, 2>(p, true);
 }
-#line 378 "chapters/04-upsample.md"
+#line 429 "chapters/04-upsample.md"
 static const char *no_packed_pixels(const Problem *p)
 {
-    return p->c % (int)(16 / dtype_bytes(p->dtype)) ? "channels that are not whole 16-byte packs" : NULL;
+    size_t per_pixel = (size_t)p->c / (16 / dtype_bytes(p->dtype));
+    if (p->c % (int)(16 / dtype_bytes(p->dtype))) return "channels that are not whole 16-byte packs";
+    return per_pixel * p->ow > INT_MAX ? "an output row of more than 2^31 packs" : NULL;
 }
 
 template <typename T>
@@ -401,12 +437,13 @@ static void launch_f5(Problem *p)
 {
     p->pass = FWD;
     p->layout = NHWC;
-    size_t packs = p->out_count / (16 / sizeof(T));
-    upsample_nhwc<T><<<blocks_for(packs), THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh,
-                                                     p->ow, packs);
+    int row_packs = p->ow * (p->c / (int)(16 / sizeof(T)));
+    size_t rows = (size_t)p->n * p->oh;
+    dim3 grid((row_packs + THREADS - 1) / THREADS, (unsigned)(rows < 65535 ? rows : 65535));
+    upsample_nhwc<T><<<grid, THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh, p->ow, rows);
     CHECK_LAUNCH();
 }
-#line 423 "chapters/04-upsample.md"
+#line 477 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b0(Problem *p)
 {
@@ -419,7 +456,7 @@ static void launch_b0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 483 "chapters/04-upsample.md"
+#line 537 "chapters/04-upsample.md"
 static const char *not_scale_2_pairs(const Problem *p)
 {
     if (p->s != 2) return "a scale other than 2";
@@ -438,7 +475,7 @@ static void launch_b1(Problem *p)
     upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
     CHECK_LAUNCH();
 }
-#line 566 "chapters/04-upsample.md"
+#line 620 "chapters/04-upsample.md"
 static const char *no_red_scale_2(const Problem *p)
 {
     if (needs_sm90()) return needs_sm90();
@@ -457,7 +494,7 @@ static void launch_b2(Problem *p)
     upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
     CHECK_LAUNCH();
 }
-#line 621 "chapters/04-upsample.md"
+#line 675 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b3(Problem *p)
 {
@@ -469,7 +506,7 @@ static void launch_b3(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 670 "chapters/04-upsample.md"
+#line 724 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b4(Problem *p)
 {
@@ -483,11 +520,11 @@ static void launch_b4(Problem *p)
 }
 #line 34 "chapters/04-upsample.md"
 // <<the-upsample-version-table>>
-#line 708 "chapters/04-upsample.md"
+#line 762 "chapters/04-upsample.md"
 #define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
     {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
     {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
-    {"f2-packed", "ours", DT, "forward: a 16-byte input pack per thread, s x s output packs built in registers", launch_f2<T>, no_packed_rows}, \
+    {"f2-packed", "ours", DT, "forward: a 16-byte output pack per thread built in registers, stored in s rows", launch_f2<T>, no_packed_rows}, \
     {"f3-scale-2", "ours", DT, "forward: f2 compiled for scale 2", launch_f3<T>, not_scale_2},                    \
     {"f4-waves", "ours", DT, "forward: f3 on whole waves of resident blocks", launch_f4<T>, not_scale_2},         \
     {"f5-nhwc", "ours", DT, "forward, channels last: a 16-byte pack of a pixel per thread, any size", launch_f5<T>, no_packed_pixels}, \
@@ -504,10 +541,10 @@ static const Version VERSIONS[] = {
 };
 #line 35 "chapters/04-upsample.md"
 // <<create-and-check-an-upsample-problem>>
-#line 748 "chapters/04-upsample.md"
+#line 802 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
-#line 993 "chapters/04-upsample.md"
+#line 1047 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -563,7 +600,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 750 "chapters/04-upsample.md"
+#line 804 "chapters/04-upsample.md"
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
 static const char *parse_upsample_size(const char *size, int dims[6], int *scale)
@@ -800,7 +837,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1051 "chapters/04-upsample.md"
+#line 1105 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
