@@ -39,7 +39,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
-#line 569 "chapters/04-upsample.md"
+#line 583 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
 __device__ inline void red_add_pack(float *dst, int4 v)
@@ -481,18 +481,21 @@ static void launch_a3(Problem *p)
     if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
     else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 610 "chapters/05-index-add.md"
+#line 613 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
-    if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0)
-        return p->l >= 64 * p->d ? launch_a3<T>(p) : launch_a1<T>(p);
-    if (sizeof(T) == 2 || p->l >= 8 * p->d) return launch_a3<T>(p);
-    return launch_a0<T>(p);
+    bool f32 = sizeof(T) == 4, many = p->l >= 64 * p->d;
+    if (!no_vector_red(p) && p->inner % (16 / sizeof(T)) == 0) {
+        bool wide = p->inner >= 128 && p->l >= 65536;
+        return f32 && (many || wide) ? launch_a3<T>(p) : launch_a1<T>(p);
+    }
+    if (f32 && p->inner < 32 && p->l < 8 * p->d) return launch_a0<T>(p);
+    return launch_a3<T>(p);
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 623 "chapters/05-index-add.md"
+#line 629 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -507,10 +510,10 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 653 "chapters/05-index-add.md"
+#line 659 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
-#line 1047 "chapters/04-upsample.md"
+#line 1061 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -566,7 +569,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 655 "chapters/05-index-add.md"
+#line 661 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -829,7 +832,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 918 "chapters/05-index-add.md"
+#line 924 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

@@ -37,7 +37,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 29 "chapters/04-upsample.md"
 // <<sixteen-byte-vector-reductions>>
-#line 569 "chapters/04-upsample.md"
+#line 583 "chapters/04-upsample.md"
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
 __device__ inline void red_add_pack(float *dst, int4 v)
@@ -143,7 +143,7 @@ __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_cou
     for (int r = 0; r < s; r++)
         for (int k = 0; k < s; k++) block[r * ow + k] = v;
 }
-#line 244 "chapters/04-upsample.md"
+#line 247 "chapters/04-upsample.md"
 // Element k of a 16-byte pack of T, chosen with comparisons and shifts rather than an
 // index into memory, so that a run-time k keeps the pack in registers.
 template <typename T>
@@ -168,13 +168,14 @@ __global__ void upsample_packed(T *y, const T *x, int w, int s_run, int row_pack
     const int s = S ? S : s_run;
     int q = blockIdx.x * blockDim.x + threadIdx.x;
     if (q >= row_packs) return;
+    const size_t stride = (size_t)gridDim.y * blockDim.y;
     const int x0 = q * V;  // the pack's first output column
     const size_t ow = (size_t)w * s;
     // The input elements x0 / s .. (x0 + V - 1) / s: from the pack at `base`, and from the
     // next one when they run into it.
     const int first = x0 / s, base = first & ~(V - 1);
     const bool two = (x0 + V - 1) / s >= base + V;
-    for (size_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    for (size_t row = blockIdx.y * (size_t)blockDim.y + threadIdx.y; row < rows; row += stride) {
         const T *in = x + row * w;
         int4 pack;
         T *e = reinterpret_cast<T *>(&pack);
@@ -201,26 +202,31 @@ __global__ void upsample_packed(T *y, const T *x, int w, int s_run, int row_pack
         for (int r = 0; r < s; r++) out[r * ow / V] = pack;
     }
 }
-#line 408 "chapters/04-upsample.md"
+#line 416 "chapters/04-upsample.md"
 // f5: channels last, a thread per 16-byte pack of an output row: the pack of its source
-// pixel. x: the packs of an output row (ow pixels of c channels); y: output rows
-// (image * oh + oy), with the grid's height as the stride.
+// pixel, loaded once per input row and stored in the output rows that copy that row.
+// x: the packs of an output row (ow pixels of c channels); y: input rows (image * h + iy),
+// with the grid's height as the stride.
 template <typename T>
 __global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int ow, size_t rows)
 {
     int per_pixel = c / (16 / (int)sizeof(T));  // packs per pixel
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k >= ow * per_pixel) return;
+    int k = blockIdx.x * blockDim.x + threadIdx.x, row_packs = ow * per_pixel;
+    if (k >= row_packs) return;
     int ox = k / per_pixel, q = k - ox * per_pixel;
     size_t in_col = (size_t)nearest_source(ox, w, ow) * per_pixel + q;
+    const int4 *in = reinterpret_cast<const int4 *>(x);
+    int4 *out = reinterpret_cast<int4 *>(y);
     for (size_t row = blockIdx.y; row < rows; row += gridDim.y) {
-        size_t image = row / oh;
-        int oy = (int)(row - image * oh);
-        size_t src = (image * h + nearest_source(oy, h, oh)) * w * per_pixel + in_col;
-        reinterpret_cast<int4 *>(y)[row * ow * per_pixel + k] = reinterpret_cast<const int4 *>(x)[src];
+        size_t image = row / h;
+        int iy = (int)(row - image * h), first, last;
+        nearest_targets(iy, h, oh, &first, &last);
+        if (first == last) continue;  // an output smaller than the input skips this row
+        int4 pack = in[row * w * per_pixel + in_col];
+        for (int oy = first; oy < last; oy++) out[(image * oh + oy) * row_packs + k] = pack;
     }
 }
-#line 462 "chapters/04-upsample.md"
+#line 476 "chapters/04-upsample.md"
 // b0: a thread per element of dy, one atomicAdd in the element type into its source.
 template <typename T>
 __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, size_t out_count)
@@ -233,7 +239,7 @@ __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, si
     size_t plane = rest / oh;
     atomicAdd(dx + (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow), dy[i]);
 }
-#line 505 "chapters/04-upsample.md"
+#line 519 "chapters/04-upsample.md"
 // Adds two adjacent values into dx[0] and dx[1] (dx 4-byte aligned in the half types).
 __device__ inline void atomic_add_pair(float *dx, float a, float b)
 {
@@ -263,7 +269,7 @@ __global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
     float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
     atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
 }
-#line 596 "chapters/04-upsample.md"
+#line 610 "chapters/04-upsample.md"
 // b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
 // to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
 template <typename T>
@@ -285,7 +291,7 @@ __global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, 
     }
     red_add_pack(dx + (orow / 2) * w + q * V, sum);
 }
-#line 653 "chapters/04-upsample.md"
+#line 667 "chapters/04-upsample.md"
 // b3: a thread per element of dx, summing the dy of its outputs in float; any size.
 template <typename T>
 __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
@@ -305,7 +311,7 @@ __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, si
         for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
     dx[i] = from_float<T>(sum);
 }
-#line 699 "chapters/04-upsample.md"
+#line 713 "chapters/04-upsample.md"
 // b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
 // each 2 x 2 block summed in float, one pack stored. W is whole packs.
 template <typename T>
@@ -366,7 +372,7 @@ static void launch_f1(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 304 "chapters/04-upsample.md"
+#line 308 "chapters/04-upsample.md"
 // The packed kernels need rows of whole 16-byte packs (the arrays start on 256 bytes).
 static const char *no_packed_rows(const Problem *p)
 {
@@ -374,30 +380,31 @@ static const char *no_packed_rows(const Problem *p)
     return p->w % (int)(16 / dtype_bytes(p->dtype)) ? "rows that are not whole 16-byte packs" : NULL;
 }
 
-// The packed kernels' launch: enough threads for the packs of one output row, in blocks
-// of at most THREADS (whole warps); a row of blocks per input row, or with `waves` only
-// as many rows of blocks as the GPU holds at once.
+// The packed kernels' launch: blocks of THREADS, as wide as the packs of an output row
+// (a power of two, at most THREADS) and as tall as that leaves, so that short rows still
+// fill whole warps; a block's row for every input row, or with `waves` only as many
+// blocks as the GPU holds at once.
 template <typename T, int S>
 static void launch_packed(Problem *p, bool waves)
 {
     p->pass = FWD;
     p->layout = NCHW;
     int row_packs = (int)((size_t)p->ow / (16 / sizeof(T)));
-    size_t rows = (size_t)p->n * p->c * p->h, tall = rows;
-    int threads = row_packs < THREADS ? (row_packs + 31) / 32 * 32 : THREADS;
-    unsigned across = (unsigned)((row_packs + threads - 1) / threads);
+    size_t rows = (size_t)p->n * p->c * p->h;
+    unsigned wide = 1;
+    while (wide < THREADS && wide < (unsigned)row_packs) wide *= 2;
+    dim3 block(wide, THREADS / wide);
+    unsigned across = (unsigned)((row_packs + wide - 1) / wide);
+    size_t tall = (rows + block.y - 1) / block.y;
     if (waves) {
-        static int resident = 0, resident_threads = 0;  // asked again only when the block changes
-        if (resident_threads != threads) {
-            resident = resident_blocks((const void *)upsample_packed<T, S>, threads);
-            resident_threads = threads;
-        }
+        static int resident = 0;
+        if (!resident) resident = resident_blocks((const void *)upsample_packed<T, S>, THREADS);
         size_t fit = resident / across;
-        tall = fit < 1 ? 1 : fit < rows ? fit : rows;
+        tall = fit < 1 ? 1 : fit < tall ? fit : tall;
     }
     if (tall > 65535) tall = 65535;
-    upsample_packed<T, S><<<dim3(across, (unsigned)tall), threads>>>((T *)p->y, (const T *)p->x, p->w, p->s,
-                                                                     row_packs, rows);
+    upsample_packed<T, S><<<dim3(across, (unsigned)tall), block>>>((T *)p->y, (const T *)p->x, p->w, p->s,
+                                                                   row_packs, rows);
     CHECK_LAUNCH();
 }
 
@@ -406,7 +413,7 @@ static void launch_f2(Problem *p)
 {
     launch_packed<T, 0>(p, false);
 }
-#line 360 "chapters/04-upsample.md"
+#line 365 "chapters/04-upsample.md"
 static const char *not_scale_2(const Problem *p)
 {
     if (no_packed_rows(p)) return no_packed_rows(p);
@@ -418,13 +425,13 @@ static void launch_f3(Problem *p)
 {
     launch_packed<T, 2>(p, false);
 }
-#line 387 "chapters/04-upsample.md"
+#line 392 "chapters/04-upsample.md"
 template <typename T>
 static void launch_f4(Problem *p)
 {
     launch_packed<T, 2>(p, true);
 }
-#line 429 "chapters/04-upsample.md"
+#line 442 "chapters/04-upsample.md"
 static const char *no_packed_pixels(const Problem *p)
 {
     size_t per_pixel = (size_t)p->c / (16 / dtype_bytes(p->dtype));
@@ -438,12 +445,12 @@ static void launch_f5(Problem *p)
     p->pass = FWD;
     p->layout = NHWC;
     int row_packs = p->ow * (p->c / (int)(16 / sizeof(T)));
-    size_t rows = (size_t)p->n * p->oh;
+    size_t rows = (size_t)p->n * p->h;  // input rows
     dim3 grid((row_packs + THREADS - 1) / THREADS, (unsigned)(rows < 65535 ? rows : 65535));
     upsample_nhwc<T><<<grid, THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh, p->ow, rows);
     CHECK_LAUNCH();
 }
-#line 477 "chapters/04-upsample.md"
+#line 491 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b0(Problem *p)
 {
@@ -456,7 +463,7 @@ static void launch_b0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 537 "chapters/04-upsample.md"
+#line 551 "chapters/04-upsample.md"
 static const char *not_scale_2_pairs(const Problem *p)
 {
     if (p->s != 2) return "a scale other than 2";
@@ -475,7 +482,7 @@ static void launch_b1(Problem *p)
     upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
     CHECK_LAUNCH();
 }
-#line 620 "chapters/04-upsample.md"
+#line 634 "chapters/04-upsample.md"
 static const char *no_red_scale_2(const Problem *p)
 {
     if (needs_sm90()) return needs_sm90();
@@ -494,7 +501,7 @@ static void launch_b2(Problem *p)
     upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
     CHECK_LAUNCH();
 }
-#line 675 "chapters/04-upsample.md"
+#line 689 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b3(Problem *p)
 {
@@ -506,7 +513,7 @@ static void launch_b3(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 724 "chapters/04-upsample.md"
+#line 738 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b4(Problem *p)
 {
@@ -520,7 +527,7 @@ static void launch_b4(Problem *p)
 }
 #line 34 "chapters/04-upsample.md"
 // <<the-upsample-version-table>>
-#line 762 "chapters/04-upsample.md"
+#line 776 "chapters/04-upsample.md"
 #define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
     {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
     {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
@@ -541,10 +548,10 @@ static const Version VERSIONS[] = {
 };
 #line 35 "chapters/04-upsample.md"
 // <<create-and-check-an-upsample-problem>>
-#line 802 "chapters/04-upsample.md"
+#line 816 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
-#line 1047 "chapters/04-upsample.md"
+#line 1061 "chapters/04-upsample.md"
 // Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
 static void check_fits(const char *size, size_t bytes)
 {
@@ -600,7 +607,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 804 "chapters/04-upsample.md"
+#line 818 "chapters/04-upsample.md"
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
 static const char *parse_upsample_size(const char *size, int dims[6], int *scale)
@@ -837,7 +844,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1105 "chapters/04-upsample.md"
+#line 1119 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
