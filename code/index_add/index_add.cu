@@ -73,7 +73,7 @@ __device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
 }
 #line 35 "chapters/05-index-add.md"
 // <<the-index-add-problem>>
-#line 77 "chapters/05-index-add.md"
+#line 78 "chapters/05-index-add.md"
 struct Problem {
     DType dtype;
     char size[96];
@@ -99,7 +99,7 @@ struct Problem {
 };
 #line 36 "chapters/05-index-add.md"
 // <<index-add-kernels>>
-#line 111 "chapters/05-index-add.md"
+#line 112 "chapters/05-index-add.md"
 // The index at position l, checked: -1 when it is out of [0, d), and then the smallest such
 // position is recorded in *bad.
 template <typename Index>
@@ -112,7 +112,7 @@ __device__ inline long long checked_index(const Index *index, size_t l, size_t d
     }
     return k;
 }
-#line 134 "chapters/05-index-add.md"
+#line 135 "chapters/05-index-add.md"
 __device__ inline void atomic_add_value(float *p, float v, const float *, const float *) { atomicAdd(p, v); }
 __device__ inline void atomic_add_value(__half *p, float v, const __half *lo, const __half *hi)
 {
@@ -136,7 +136,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 216 "chapters/05-index-add.md"
+#line 217 "chapters/05-index-add.md"
 // a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
 // 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
 // reduction. Rows whose length is not whole packs go element by element.
@@ -167,7 +167,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 309 "chapters/05-index-add.md"
+#line 310 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -187,7 +187,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 425 "chapters/05-index-add.md"
+#line 426 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -324,7 +324,7 @@ __global__ void index_add_combine(T *self, const unsigned *keys, const float *pa
 }
 #line 37 "chapters/05-index-add.md"
 // <<index-add-launchers>>
-#line 160 "chapters/05-index-add.md"
+#line 161 "chapters/05-index-add.md"
 enum { THREADS = 256 };
 
 static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
@@ -349,7 +349,7 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 249 "chapters/05-index-add.md"
+#line 250 "chapters/05-index-add.md"
 // The lanes that take one row: the smallest power of two that covers its packs (its
 // elements, when it is not whole packs), at most a warp.
 static int lanes_per_row(size_t inner, size_t v)
@@ -382,7 +382,7 @@ static const char *no_vector_red(const Problem *p)
     (void)p;
     return needs_sm90();
 }
-#line 331 "chapters/05-index-add.md"
+#line 332 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     static int limit = 0;  // asked once: the dispatcher asks at every launch
@@ -435,7 +435,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 562 "chapters/05-index-add.md"
+#line 563 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -466,14 +466,10 @@ static void launch_a3_passes(Problem *p, float alpha)
                                                               p->inner, p->outer, alpha);
     CHECK_LAUNCH();
 }
-
-template <typename T>
-static void launch_a3(Problem *p)
+#line 598 "chapters/05-index-add.md"
+static void sort_the_index(Problem *p)
 {
-    p->type_roundings = 0;
-    p->deterministic = true;
     if (!p->cub_space) plan_sorted_path(p);
-    float alpha = launch_alpha(p);
     if (p->index64)
         index_to_keys<long long><<<blocks_for(p->l), THREADS>>>(p->keys, p->positions, (const long long *)p->index,
                                                                  p->d, p->l, p->bad_position);
@@ -484,11 +480,20 @@ static void launch_a3(Problem *p)
     size_t bytes = p->cub_bytes;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(p->cub_space, bytes, p->keys, p->keys_sorted, p->positions,
                                                p->positions_sorted, (int)p->l, 0, key_bits(p->d)));
+}
+
+template <typename T>
+static void launch_a3(Problem *p)
+{
+    p->type_roundings = 0;
+    p->deterministic = true;
+    float alpha = launch_alpha(p);
+    sort_the_index(p);
     const int V = 16 / sizeof(T);
     if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
     else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 653 "chapters/05-index-add.md"
+#line 725 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -502,7 +507,7 @@ static void launch_a4(Problem *p)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 674 "chapters/05-index-add.md"
+#line 746 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -517,7 +522,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 704 "chapters/05-index-add.md"
+#line 776 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
 #line 1126 "chapters/04-upsample.md"
@@ -576,7 +581,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 706 "chapters/05-index-add.md"
+#line 778 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -838,8 +843,60 @@ static int index_add_self_test(void)
     return failed;
 }
 #line 40 "chapters/05-index-add.md"
+// <<the-cost-of-the-sort>>
+#line 659 "chapters/05-index-add.md"
+// The checks of a sorted index: keys in order, every position once with its own key,
+// equal keys in increasing position.
+static int sorted_index_ok(const Problem *p)
+{
+    size_t l = p->l;
+    unsigned *keys = (unsigned *)host_alloc(l * sizeof(unsigned), "sorted keys");
+    int *pos = (int *)host_alloc(l * sizeof(int), "sorted positions");
+    char *seen = (char *)host_alloc(l, "positions seen");
+    memset(seen, 0, l);
+    CUDA_CHECK(cudaMemcpy(keys, p->keys_sorted, l * sizeof(unsigned), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(pos, p->positions_sorted, l * sizeof(int), cudaMemcpyDeviceToHost));
+    int ok = 1;
+    for (size_t i = 0; i < l && ok; i++) {
+        long long q = pos[i];
+        if (q < 0 || (size_t)q >= l || seen[q]) { ok = 0; break; }
+        seen[q] = 1;
+        long long k = p->hindex[q];
+        unsigned want = k < 0 || (size_t)k >= p->d ? (unsigned)p->d : (unsigned)k;
+        if (keys[i] != want) ok = 0;
+        if (i && (keys[i] < keys[i - 1] || (keys[i] == keys[i - 1] && pos[i] < pos[i - 1]))) ok = 0;
+    }
+    if (!ok) fprintf(stderr, "FAIL a3-sort-only %s: the sorted index is wrong\n", p->size);
+    free(keys);
+    free(pos);
+    free(seen);
+    return ok;
+}
+
+static void launch_sort_only(void *ctx) { sort_the_index((Problem *)ctx); }
+
+// Rows of kind "part": a3's sort alone at every timing size.
+static void index_add_sort_cost(BenchRun *run)
+{
+    const Chapter *ch = run->chapter;
+    printf("a3's sort alone (the keys and the sort of the pairs)\n");
+    for (int s = 0; s < ch->n_bench_sizes; s++) {
+        const char *size = ch->bench_sizes[s];
+        Problem *p = index_add_create("f32", size, seed_for(1, size));
+        index_add_poison(p);
+        sort_the_index(p);
+        int ok = sorted_index_ok(p);
+        Timing t = time_launches(launch_sort_only, p, run->plan);
+        Version v = {"a3-sort-only", "part", "f32", "", NULL, NULL};
+        Row r = row_from_time(run, &v, size, t.median_us, 0.0, 0.0, NAN);
+        r.pass = ok;
+        bench_emit(run, &r, NAN);
+        index_add_destroy(p);
+    }
+}
+#line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 969 "chapters/05-index-add.md"
+#line 1041 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
@@ -855,7 +912,7 @@ static const Chapter INDEX_ADD = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, index_add_bad_size,
     index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, NULL,
-    NULL, index_add_self_test,
+    index_add_sort_cost, index_add_self_test,
 };
 
 int main(int argc, char **argv) { return harness_main(&INDEX_ADD, argc, argv); }
