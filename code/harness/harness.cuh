@@ -38,7 +38,7 @@ static inline void usage_error(const char *what, const char *arg, const char *ac
 }
 #line 31 "chapters/00-measuring.md"
 // <<allocate-memory-or-say-how-much-was-missing>>
-#line 91 "chapters/00-measuring.md"
+#line 94 "chapters/00-measuring.md"
 static inline void *device_alloc(size_t bytes, const char *what)
 {
     void *p = NULL;
@@ -67,9 +67,22 @@ static inline void *host_alloc(size_t bytes, const char *what)
     }
     return p;
 }
+
+// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
+static inline void check_fits(const char *size, size_t bytes)
+{
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (bytes > free_b) {
+        char need[96];
+        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
+                 free_b / 1073741824.0, bytes / 1073741824.0);
+        usage_error("size too large for this GPU's memory", size, need);
+    }
+}
 #line 32 "chapters/00-measuring.md"
 // <<find-out-which-gpu-this-is>>
-#line 145 "chapters/00-measuring.md"
+#line 161 "chapters/00-measuring.md"
 typedef struct {
     int id;
     char name[256];
@@ -166,7 +179,7 @@ static inline void device_print(const Device *d)
 }
 #line 33 "chapters/00-measuring.md"
 // <<make-random-inputs-that-can-catch-mistakes>>
-#line 253 "chapters/00-measuring.md"
+#line 269 "chapters/00-measuring.md"
 // splitmix64: tiny, fast, and the same sequence on every machine for a given seed.
 static inline uint64_t rng_next(uint64_t *state)
 {
@@ -196,7 +209,7 @@ static inline uint64_t seed_for(uint64_t base, const char *size)
 }
 #line 34 "chapters/00-measuring.md"
 // <<poison-the-outputs>>
-#line 288 "chapters/00-measuring.md"
+#line 304 "chapters/00-measuring.md"
 // All-ones bytes are a NaN in every floating-point format we use (f64, f32, f16, bf16),
 // so an element a kernel forgot to write can never pass the check.
 static inline void poison(void *device_ptr, size_t bytes)
@@ -205,7 +218,7 @@ static inline void poison(void *device_ptr, size_t bytes)
 }
 #line 35 "chapters/00-measuring.md"
 // <<element-types-and-how-finely-they-round>>
-#line 317 "chapters/00-measuring.md"
+#line 333 "chapters/00-measuring.md"
 typedef enum { F32, F16, BF16 } DType;
 
 static inline size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
@@ -271,7 +284,7 @@ static inline double half_spacing(DType t, double x)
 }
 #line 36 "chapters/00-measuring.md"
 // <<check-every-element-against-the-reference>>
-#line 415 "chapters/00-measuring.md"
+#line 439 "chapters/00-measuring.md"
 typedef struct {
     DType dtype;        // the output's element type: its final rounding is in every bound
     double atol, rtol;  // the float arithmetic's own error: atol + rtol * |ref|
@@ -290,35 +303,71 @@ typedef struct {
     double max_abs_err, max_rel_err;
 } CheckResult;
 
-// Compares every element; prints the first few mismatches naming version, size,
-// index, expected and got, then how many elements mismatched. NaN always fails. The
-// elements are counted on every core; the mismatches, if any, named in a second pass.
-static inline CheckResult check_close(const char *version, const char *size, const double *got,
-                                      const double *ref, size_t n, Tolerance tol)
+// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
+typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
+
+// Compares every element with its own bound; counts on every core, then, on failure,
+// names the first few (by row and column when row_len is not 0). Written so that NaN
+// fails.
+static inline CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
+                                         size_t n, ElementBound bound_of, const void *ctx, size_t row_len)
 {
     size_t mismatches = 0;
     double max_abs = 0.0, max_rel = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
     for (size_t i = 0; i < n; i++) {
-        double err = fabs(got[i] - ref[i]);
-        double bound = error_bound(tol.dtype, ref[i], tol.atol + tol.rtol * fabs(ref[i]), 0, 0.0);
-        mismatches += !(err <= bound);  // written so that NaN fails
-        if (err != err) err = INFINITY;  // and shows as the largest error
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
+        mismatches += !(err <= bound);
+        if (err != err) err = INFINITY;
         max_abs = fmax(max_abs, err);
-        max_rel = fmax(max_rel, err / fmax(fabs(ref[i]), 1e-30));
+        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
     }
     for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
-        double err = fabs(got[i] - ref[i]);
-        double bound = error_bound(tol.dtype, ref[i], tol.atol + tol.rtol * fabs(ref[i]), 0, 0.0);
+        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
         if (err <= bound) continue;
-        fprintf(stderr, "FAIL %s size %s: index %zu: expected %.9g, got %.9g (|error| %.3g > tolerance %.3g)\n",
-                version, size, i, ref[i], got[i], err, bound);
+        char where[64];  // "row r col c" for a matrix, else the element's index
+        if (row_len) snprintf(where, sizeof where, "row %zu col %zu", i / row_len, i % row_len);
+        else snprintf(where, sizeof where, "element %zu", i);
+        fprintf(stderr, "FAIL %s size %s: %s: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version, size,
+                where, ref[i], got[i], err, bound);
         named++;
     }
-    if (mismatches > 0)
-        fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
+    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
     CheckResult r = {mismatches, max_abs, max_rel};
     return r;
+}
+
+// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
+// on every run for a deterministic version (tests/repeat_test.sh compares them).
+static inline void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
+{
+    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
+    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
+    free(raw);
+    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
+           (unsigned long long)h);
+}
+
+// Every element within the bound that a Tolerance gives it.
+typedef struct {
+    const double *ref;
+    Tolerance tol;
+} CloseBound;
+
+static inline double close_bound(const void *ctx, size_t i, double *scale)
+{
+    const CloseBound *c = (const CloseBound *)ctx;
+    *scale = fabs(c->ref[i]);
+    return error_bound(c->tol.dtype, c->ref[i], c->tol.atol + c->tol.rtol * fabs(c->ref[i]), 0, 0.0);
+}
+
+static inline CheckResult check_close(const char *version, const char *size, const double *got,
+                                      const double *ref, size_t n, Tolerance tol)
+{
+    CloseBound c = {ref, tol};
+    return check_elements(version, size, got, ref, n, close_bound, &c, 0);
 }
 
 // The reference of every sum of floats in the book: the sum, and the sum of
@@ -346,7 +395,7 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 513 "chapters/00-measuring.md"
+#line 573 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -462,7 +511,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 683 "chapters/00-measuring.md"
+#line 743 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -574,7 +623,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 818 "chapters/00-measuring.md"
+#line 878 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -675,7 +724,7 @@ static inline size_t count_of(const char *size)
 }
 #line 40 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 935 "chapters/00-measuring.md"
+#line 995 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -786,7 +835,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 41 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1062 "chapters/00-measuring.md"
+#line 1122 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;

@@ -493,7 +493,7 @@ static void launch_a3(Problem *p)
     if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
     else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 725 "chapters/05-index-add.md"
+#line 735 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -507,7 +507,7 @@ static void launch_a4(Problem *p)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 746 "chapters/05-index-add.md"
+#line 756 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -522,66 +522,8 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 776 "chapters/05-index-add.md"
+#line 786 "chapters/05-index-add.md"
 // ============================================================ problems and checks
-// <<helpers-of-the-scatter-chapters>>
-#line 1126 "chapters/04-upsample.md"
-// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
-static void check_fits(const char *size, size_t bytes)
-{
-    size_t free_b = 0, total_b = 0;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (bytes > free_b) {
-        char need[96];
-        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
-                 free_b / 1073741824.0, bytes / 1073741824.0);
-        usage_error("size too large for this GPU's memory", size, need);
-    }
-}
-
-// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
-typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
-
-// Compares every element with its own bound; counts on every core, then, on failure,
-// names the first few. Written so that NaN fails.
-static CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
-                                  size_t n, ElementBound bound_of, const void *ctx)
-{
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
-    for (size_t i = 0; i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        mismatches += !(err <= bound);
-        if (err != err) err = INFINITY;
-        max_abs = fmax(max_abs, err);
-        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
-    }
-    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        if (err <= bound) continue;
-        fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version,
-                size, i, ref[i], got[i], err, bound);
-        named++;
-    }
-    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
-    CheckResult r = {mismatches, max_abs, max_rel};
-    return r;
-}
-
-// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
-// on every run for a deterministic version (tests/repeat_test.sh compares them).
-static void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
-    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
-    free(raw);
-    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
-           (unsigned long long)h);
-}
-#line 778 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -799,7 +741,7 @@ static CheckResult index_add_check(Problem *p, const char *version)
             }
     double *got = download(p->self, self_count, p->dtype);
     IndexAddBounds bounds = {p, ref, scale, hits};
-    CheckResult c = check_elements(version, p->size, got, ref, self_count, index_add_bound, &bounds);
+    CheckResult c = check_elements(version, p->size, got, ref, self_count, index_add_bound, &bounds, 0);
     if (p->deterministic) report_bits(version, p->dtype, p->size, p->self, self_count * dtype_bytes(p->dtype));
     r.mismatches += c.mismatches;
     r.max_abs_err = c.max_abs_err;
@@ -896,7 +838,7 @@ static void index_add_sort_cost(BenchRun *run)
 }
 #line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 1041 "chapters/05-index-add.md"
+#line 1050 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

@@ -1200,41 +1200,29 @@ static void make_reference(Problem *p)
 // Element i may be off by the float arithmetic, a chain of `chain` additions and the fast
 // exponential relative to scale[i] (the value itself forward; |y| (|dy| + sum |dy y|)
 // backward), then by the harness's rounding terms (error_bound).
+// Element i's bound: the float arithmetic's error, scaled by the element's own scale, and
+// the roundings of the version (p->roundings, at values up to that scale).
+typedef struct {
+    const Problem *p;
+    double arith;
+} SoftmaxBound;
+
+static double softmax_bound(const void *ctx, size_t i, double *scale)
+{
+    const SoftmaxBound *b = (const SoftmaxBound *)ctx;
+    const Problem *p = b->p;
+    *scale = p->scale[i];
+    return error_bound(p->dtype, p->ref[i], 1.01 * b->arith * p->scale[i], p->roundings, p->scale[i]);
+}
+
 static CheckResult softmax_check(Problem *p, const char *version)
 {
     make_reference(p);
-    size_t n = p->n, e = dtype_bytes(p->dtype);
-    unsigned char *raw = (unsigned char *)host_alloc(n * e, "output");
-    CUDA_CHECK(cudaMemcpy(raw, p->op == FWD ? p->y : p->dx, n * e, cudaMemcpyDeviceToHost));
+    double *got = download(p->op == FWD ? p->y : p->dx, p->n, p->dtype);
     // x - max is at most 8 here: __expf's error is a few float ulps at that range
-    double arith = (p->chain + 2.0) * 0x1p-24 + 8 * 0x1p-24;
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-    for (int pass = 0; pass < 2; pass++) {  // count in parallel; then, on failure, name the first few
-        if (pass == 1 && !mismatches) break;
-        size_t named = 0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel) if (pass == 0)
-        for (size_t i = 0; i < n; i++) {
-            double got = p->dtype == F32 ? ((float *)raw)[i]
-                       : p->dtype == F16 ? __half2float(((__half *)raw)[i])
-                                         : __bfloat162float(((__nv_bfloat16 *)raw)[i]);
-            double ref = p->ref[i], err = fabs(got - ref);
-            double bound = error_bound(p->dtype, ref, 1.01 * arith * p->scale[i], p->roundings, p->scale[i]);
-            bool bad = !(err <= bound);  // written so that NaN fails
-            if (pass == 0) {
-                mismatches += bad;
-                double e = err == err ? err : INFINITY;
-                max_abs = fmax(max_abs, e);
-                max_rel = fmax(max_rel, e / fmax(p->scale[i], 1e-30));
-            } else if (bad && named++ < 5) {
-                fprintf(stderr, "FAIL %s size %s: row %zu col %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n",
-                        version, p->size, i / p->cols, i % p->cols, ref, got, err, bound);
-            }
-        }
-    }
-    CheckResult r = {mismatches, max_abs, max_rel};
-    if (r.mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, p->size, r.mismatches, n);
-    free(raw);
+    SoftmaxBound b = {p, (p->chain + 2.0) * 0x1p-24 + 8 * 0x1p-24};
+    CheckResult r = check_elements(version, p->size, got, p->ref, p->n, softmax_bound, &b, p->cols);
+    free(got);
     return r;
 }
 
@@ -1245,7 +1233,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/06-softmax.md"
 // <<the-softmax-chapter>>
-#line 1766 "chapters/06-softmax.md"
+#line 1754 "chapters/06-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",

@@ -557,64 +557,6 @@ static const Version VERSIONS[] = {
 // <<create-and-check-an-upsample-problem>>
 #line 881 "chapters/04-upsample.md"
 // ============================================================ problems and checks
-// <<helpers-of-the-scatter-chapters>>
-#line 1126 "chapters/04-upsample.md"
-// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
-static void check_fits(const char *size, size_t bytes)
-{
-    size_t free_b = 0, total_b = 0;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (bytes > free_b) {
-        char need[96];
-        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
-                 free_b / 1073741824.0, bytes / 1073741824.0);
-        usage_error("size too large for this GPU's memory", size, need);
-    }
-}
-
-// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
-typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
-
-// Compares every element with its own bound; counts on every core, then, on failure,
-// names the first few. Written so that NaN fails.
-static CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
-                                  size_t n, ElementBound bound_of, const void *ctx)
-{
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
-    for (size_t i = 0; i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        mismatches += !(err <= bound);
-        if (err != err) err = INFINITY;
-        max_abs = fmax(max_abs, err);
-        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
-    }
-    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        if (err <= bound) continue;
-        fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version,
-                size, i, ref[i], got[i], err, bound);
-        named++;
-    }
-    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
-    CheckResult r = {mismatches, max_abs, max_rel};
-    return r;
-}
-
-// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
-// on every run for a deterministic version (tests/repeat_test.sh compares them).
-static void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
-    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
-    free(raw);
-    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
-           (unsigned long long)h);
-}
-#line 883 "chapters/04-upsample.md"
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
 static const char *parse_upsample_size(const char *size, int dims[6], int *scale)
@@ -805,7 +747,7 @@ static CheckResult upsample_check(Problem *p, const char *version)
         free(got);
         got = nchw;
     }
-    CheckResult r = check_elements(version, p->size, got, p->ref, count, fwd ? copy_bound : sum_bound, p);
+    CheckResult r = check_elements(version, p->size, got, p->ref, count, fwd ? copy_bound : sum_bound, p, 0);
     free(got);
     if (!fwd && p->deterministic) report_bits(version, p->dtype, p->size, p->dx, count * dtype_bytes(p->dtype));
     return r;
@@ -851,7 +793,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1184 "chapters/04-upsample.md"
+#line 1119 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
