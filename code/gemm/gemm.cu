@@ -1,0 +1,722 @@
+#line 27 "chapters/07-gemm.md"
+// gemm.cu: C = alpha A B + beta C, float32 on the SIMT units and bfloat16/float16 on
+// the tensor cores (mma.sync), against cuBLAS.
+#include "../harness/harness.cuh"
+#include "../tensorcore/mma.cuh"
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+// <<element-types>>
+#line 46 "chapters/02-elementwise.md"
+// Every kernel computes in float and stores in the element type: loads convert up,
+// stores round down once.
+__host__ __device__ inline float to_float(float x) { return x; }
+__host__ __device__ inline float to_float(__half x) { return __half2float(x); }
+__host__ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __host__ __device__ inline T from_float(float x);
+template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
+template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
+template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+#line 35 "chapters/07-gemm.md"
+// <<cublas-errors>>
+#line 77 "chapters/03-atomics.md"
+#define CUBLAS_CHECK(call)                                                                     \
+    do {                                                                                       \
+        cublasStatus_t st_ = (call);                                                           \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                    \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,               \
+                    cublasGetStatusString(st_));                                               \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+#line 36 "chapters/07-gemm.md"
+// <<the-gemm-problem>>
+#line 59 "chapters/07-gemm.md"
+struct Problem {
+    DType dtype;          // F32: SIMT, B (k, n); F16 and BF16: tensor cores, B given as (n, k)
+    char size[64];
+    int m, n, k;
+    float alpha, beta;
+    void *a, *b, *c, *c0; // on the device, in the element type; c0: C's initial value
+    float *ha, *hb, *hc0; // the same on the host, as the device sees them (rounded)
+    cublasHandle_t blas;  // the peer, and the reference at large sizes
+    bool b_transposed;    // B is stored (n, k)
+};
+
+static bool half_types(const Problem *p) { return p->dtype != F32; }
+#line 37 "chapters/07-gemm.md"
+// <<simt-kernels>>
+#line 81 "chapters/07-gemm.md"
+// s0: a thread per element of C, threadIdx.x along the rows (Boehm's naive kernel).
+__global__ void sgemm_s0(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
+{
+    int row = blockIdx.x * blockDim.x + threadIdx.x, col = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= m || col >= n) return;
+    float acc = 0.0f;
+    for (int i = 0; i < k; i++) acc += A[(size_t)row * k + i] * B[(size_t)i * n + col];
+    size_t o = (size_t)row * n + col;
+    C[o] = alpha * acc + beta * C[o];
+}
+#line 100 "chapters/07-gemm.md"
+// s1: as s0, threadIdx.x along the columns: a warp reads one element of A and a row
+// segment of B, and writes a row segment of C.
+__global__ void sgemm_s1(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
+{
+    int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= m || col >= n) return;
+    float acc = 0.0f;
+    for (int i = 0; i < k; i++) acc += A[(size_t)row * k + i] * B[(size_t)i * n + col];
+    size_t o = (size_t)row * n + col;
+    C[o] = alpha * acc + beta * C[o];
+}
+#line 122 "chapters/07-gemm.md"
+// s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
+__global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
+{
+    __shared__ float As[32][32], Bs[32][32];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int col = blockIdx.x * 32 + tx, row = blockIdx.y * 32 + ty;
+    float acc = 0.0f;
+    for (int t = 0; t < k; t += 32) {
+        As[ty][tx] = row < m && t + tx < k ? A[(size_t)row * k + t + tx] : 0.0f;
+        Bs[ty][tx] = t + ty < k && col < n ? B[(size_t)(t + ty) * n + col] : 0.0f;
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < 32; i++) acc += As[ty][i] * Bs[i][tx];
+        __syncthreads();
+    }
+    if (row < m && col < n) {
+        size_t o = (size_t)row * n + col;
+        C[o] = alpha * acc + beta * C[o];
+    }
+}
+#line 153 "chapters/07-gemm.md"
+// s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
+template <int BM, int BN, int BK, int TM>
+__global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
+                                                          const float *B, float beta, float *C)
+{
+    __shared__ float As[BM][BK], Bs[BK][BN];
+    const int t = threadIdx.x, col = t % BN, row0 = t / BN * TM;
+    A += (size_t)blockIdx.y * BM * k;
+    B += blockIdx.x * BN;
+    float acc[TM] = {};
+    for (int kt = 0; kt < k; kt += BK) {
+        for (int e = t; e < BM * BK; e += blockDim.x) As[e / BK][e % BK] = A[(size_t)(e / BK) * k + kt + e % BK];
+        for (int e = t; e < BK * BN; e += blockDim.x) Bs[e / BN][e % BN] = B[(size_t)(kt + e / BN) * n + e % BN];
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < BK; i++) {
+            float b = Bs[i][col];
+#pragma unroll
+            for (int r = 0; r < TM; r++) acc[r] += As[row0 + r][i] * b;
+        }
+        __syncthreads();
+    }
+    for (int r = 0; r < TM; r++) {
+        size_t o = (size_t)(blockIdx.y * BM + row0 + r) * n + blockIdx.x * BN + col;
+        C[o] = alpha * acc[r] + beta * C[o];
+    }
+}
+#line 190 "chapters/07-gemm.md"
+// s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
+                                                                 const float *B, float beta, float *C)
+{
+    __shared__ float As[BM][BK], Bs[BK][BN];
+    const int t = threadIdx.x, col0 = t % (BN / TN) * TN, row0 = t / (BN / TN) * TM;
+    A += (size_t)blockIdx.y * BM * k;
+    B += blockIdx.x * BN;
+    float acc[TM][TN] = {}, a[TM], b[TN];
+    for (int kt = 0; kt < k; kt += BK) {
+        for (int e = t; e < BM * BK; e += blockDim.x) As[e / BK][e % BK] = A[(size_t)(e / BK) * k + kt + e % BK];
+        for (int e = t; e < BK * BN; e += blockDim.x) Bs[e / BN][e % BN] = B[(size_t)(kt + e / BN) * n + e % BN];
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < BK; i++) {
+#pragma unroll
+            for (int r = 0; r < TM; r++) a[r] = As[row0 + r][i];
+#pragma unroll
+            for (int c = 0; c < TN; c++) b[c] = Bs[i][col0 + c];
+#pragma unroll
+            for (int r = 0; r < TM; r++)
+#pragma unroll
+                for (int c = 0; c < TN; c++) acc[r][c] += a[r] * b[c];
+        }
+        __syncthreads();
+    }
+    for (int r = 0; r < TM; r++)
+        for (int c = 0; c < TN; c++) {
+            size_t o = (size_t)(blockIdx.y * BM + row0 + r) * n + blockIdx.x * BN + col0 + c;
+            C[o] = alpha * acc[r][c] + beta * C[o];
+        }
+}
+#line 234 "chapters/07-gemm.md"
+// s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
+// (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, int k, float alpha, const float *A,
+                                                                 const float *B, float beta, float *C)
+{
+    __shared__ __align__(16) float As[BK][BM];
+    __shared__ __align__(16) float Bs[BK][BN];
+    const int t = threadIdx.x, col0 = t % (BN / TN) * TN, row0 = t / (BN / TN) * TM;
+    A += (size_t)blockIdx.y * BM * k;
+    B += blockIdx.x * BN;
+    float acc[TM][TN] = {};
+    for (int kt = 0; kt < k; kt += BK) {
+        for (int e = t; e < BM * BK / 4; e += blockDim.x) {  // a float4 of a row of A, stored down As's columns
+            int r = e / (BK / 4), c = e % (BK / 4) * 4;
+            float4 v = *reinterpret_cast<const float4 *>(A + (size_t)r * k + kt + c);
+            As[c][r] = v.x;
+            As[c + 1][r] = v.y;
+            As[c + 2][r] = v.z;
+            As[c + 3][r] = v.w;
+        }
+        for (int e = t; e < BK * BN / 4; e += blockDim.x) {
+            int r = e / (BN / 4), c = e % (BN / 4) * 4;
+            *reinterpret_cast<float4 *>(&Bs[r][c]) = *reinterpret_cast<const float4 *>(B + (size_t)(kt + r) * n + c);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < BK; i++) {
+            float a[TM], b[TN];
+#pragma unroll
+            for (int r = 0; r < TM; r += 4) *reinterpret_cast<float4 *>(&a[r]) = *reinterpret_cast<const float4 *>(&As[i][row0 + r]);
+#pragma unroll
+            for (int c = 0; c < TN; c += 4) *reinterpret_cast<float4 *>(&b[c]) = *reinterpret_cast<const float4 *>(&Bs[i][col0 + c]);
+#pragma unroll
+            for (int r = 0; r < TM; r++)
+#pragma unroll
+                for (int c = 0; c < TN; c++) acc[r][c] += a[r] * b[c];
+        }
+        __syncthreads();
+    }
+    for (int r = 0; r < TM; r++) {
+        float *out = C + (size_t)(blockIdx.y * BM + row0 + r) * n + blockIdx.x * BN + col0;
+        for (int c = 0; c < TN; c += 4) {
+            float4 old = *reinterpret_cast<const float4 *>(out + c), v;
+            v.x = alpha * acc[r][c] + beta * old.x;
+            v.y = alpha * acc[r][c + 1] + beta * old.y;
+            v.z = alpha * acc[r][c + 2] + beta * old.z;
+            v.w = alpha * acc[r][c + 3] + beta * old.w;
+            *reinterpret_cast<float4 *>(out + c) = v;
+        }
+    }
+}
+#line 38 "chapters/07-gemm.md"
+// <<tensor-core-kernels>>
+#line 395 "chapters/07-gemm.md"
+// Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
+template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
+{
+    const int per_chunk = 16 / sizeof(T);
+    int chunk = c / per_chunk;
+    if (SWIZZLE) chunk = swizzle_chunk<BK * sizeof(T)>(r, chunk);
+    return r * BK + chunk * per_chunk + c % per_chunk;
+}
+
+// Copies rows [row0, row0 + ROWS) x columns [kt, kt + BK) of an (rows x k) row-major
+// matrix into a tile, 16 bytes per copy; rows past the end as zeros. ASYNC: by cp.async.
+template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC>
+__device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0, int kt)
+{
+    const int per_chunk = 16 / sizeof(T), chunks = BK / per_chunk;
+    for (int e = threadIdx.x; e < ROWS * chunks; e += blockDim.x) {
+        int r = e / chunks, c = e % chunks * per_chunk;
+        bool in = row0 + r < rows;
+        const T *src = in ? g + (size_t)(row0 + r) * k + kt + c : g;
+        T *dst = tile + tile_at<T, BK, SWIZZLE>(r, c);
+        if (ASYNC) {
+            cp_async_16(dst, src, in ? 16 : 0);
+        } else {
+            int4 v = in ? *reinterpret_cast<const int4 *>(src) : make_int4(0, 0, 0, 0);
+            *reinterpret_cast<int4 *>(dst) = v;
+        }
+    }
+}
+
+// t0-t3: BM x BN of C per block, four warps of WM x WN (2 x 2), K in tiles of BK.
+template <typename T, int BM, int BN, int BK, int LOAD, bool SWIZZLE, int STAGES>
+__global__ void __launch_bounds__(128) gemm_tc(int m, int n, int k, float alpha, const T *A, const T *B,
+                                               float beta, T *C)
+{
+    constexpr int WM = BM / 2, WN = BN / 2, MT = WM / 16, NT = WN / 8;
+    static_assert(NT % 2 == 0, "ldmatrix_x4 loads B for two n-tiles at once");
+    extern __shared__ __align__(128) unsigned char smem[];
+    T *As = reinterpret_cast<T *>(smem);               // STAGES tiles of BM x BK
+    T *Bs = As + STAGES * BM * BK;                     // STAGES tiles of BN x BK
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int wr = warp / 2 * WM, wc = warp % 2 * WN;  // the warp's tile within the block's
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, ktiles = (k + BK - 1) / BK;
+    float acc[MT][NT][4] = {};
+
+    auto compute = [&](const T *as, const T *bs) {
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            uint32_t a[MT][4], b[NT][2];
+#pragma unroll
+            for (int i = 0; i < MT; i++) {
+                int r = wr + i * 16;
+                if (LOAD == 0) {
+                    a[i][0] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g, kk + 2 * t));
+                    a[i][1] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g + 8, kk + 2 * t));
+                    a[i][2] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g, kk + 8 + 2 * t));
+                    a[i][3] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g + 8, kk + 8 + 2 * t));
+                } else {
+                    ldmatrix_x4(a[i], as + tile_at<T, BK, SWIZZLE>(r + lane % 16, kk + lane / 16 * 8));
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                int c = wc + j * 8;
+                if (LOAD == 0) {
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        b[j + h][0] = *reinterpret_cast<const uint32_t *>(bs + tile_at<T, BK, SWIZZLE>(c + h * 8 + g, kk + 2 * t));
+                        b[j + h][1] = *reinterpret_cast<const uint32_t *>(bs + tile_at<T, BK, SWIZZLE>(c + h * 8 + g, kk + 8 + 2 * t));
+                    }
+                } else {
+                    uint32_t r[4];  // matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+                    ldmatrix_x4(r, bs + tile_at<T, BK, SWIZZLE>(c + lane % 8 + lane / 16 * 8, kk + lane / 8 % 2 * 8));
+                    b[j][0] = r[0];
+                    b[j][1] = r[1];
+                    b[j + 1][0] = r[2];
+                    b[j + 1][1] = r[3];
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int j = 0; j < NT; j++) mma_16816<T>(acc[i][j], a[i], b[j]);
+        }
+    };
+
+    if (STAGES == 1) {
+        for (int kt = 0; kt < ktiles; kt++) {
+            load_tile<T, BM, BK, SWIZZLE, false>(As, A, m, k, m0, kt * BK);
+            load_tile<T, BN, BK, SWIZZLE, false>(Bs, B, n, k, n0, kt * BK);
+            __syncthreads();
+            compute(As, Bs);
+            __syncthreads();
+        }
+    } else {
+        // The ring: tile kt lives in stage kt % STAGES; STAGES - 1 tiles are in flight.
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ktiles) {
+                load_tile<T, BM, BK, SWIZZLE, true>(As + s * BM * BK, A, m, k, m0, s * BK);
+                load_tile<T, BN, BK, SWIZZLE, true>(Bs + s * BN * BK, B, n, k, n0, s * BK);
+            }
+            cp_async_commit();
+        }
+        for (int kt = 0; kt < ktiles; kt++) {
+            cp_async_wait<STAGES - 2>();  // tile kt has arrived (for this thread's copies)
+            __syncthreads();              // ... and everyone's; and stage (kt - 1) % STAGES is free
+            int next = kt + STAGES - 1, s = next % STAGES;
+            if (next < ktiles) {
+                load_tile<T, BM, BK, SWIZZLE, true>(As + s * BM * BK, A, m, k, m0, next * BK);
+                load_tile<T, BN, BK, SWIZZLE, true>(Bs + s * BN * BK, B, n, k, n0, next * BK);
+            }
+            cp_async_commit();            // an empty group past the end keeps the count
+            compute(As + kt % STAGES * BM * BK, Bs + kt % STAGES * BN * BK);
+        }
+    }
+
+    // The epilogue: C = alpha acc + beta C, guarded at the edges, an element at a time.
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int h = 0; h < 4; h++) {
+                int row = m0 + wr + i * 16 + g + h / 2 * 8, col = n0 + wc + j * 8 + 2 * t + h % 2;
+                if (row < m && col < n) {
+                    T *o = C + (size_t)row * n + col;
+                    *o = from_float<T>(alpha * acc[i][j][h] + beta * to_float(*o));
+                }
+            }
+}
+#line 39 "chapters/07-gemm.md"
+// <<gemm-launchers>>
+#line 537 "chapters/07-gemm.md"
+static dim3 grid_of(const Problem *p, int bm, int bn)
+{
+    return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
+}
+
+static void launch_s0(Problem *p)
+{
+    dim3 block(32, 32), grid((p->m + 31) / 32, (p->n + 31) / 32);
+    sgemm_s0<<<grid, block>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a, (const float *)p->b, p->beta,
+                              (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static void launch_s1(Problem *p)
+{
+    sgemm_s1<<<grid_of(p, 32, 32), dim3(32, 32)>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                   (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static void launch_s2(Problem *p)
+{
+    sgemm_s2<<<grid_of(p, 32, 32), dim3(32, 32)>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                   (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static const char *not_64_tiles(const Problem *p)
+{
+    return p->m % 64 || p->n % 64 || p->k % 8 ? "M and N multiples of 64, K of 8" : NULL;
+}
+
+static void launch_s3(Problem *p)
+{
+    sgemm_s3<64, 64, 8, 8><<<grid_of(p, 64, 64), 64 * 64 / 8>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                                (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static const char *not_128_tiles(const Problem *p)
+{
+    return p->m % 128 || p->n % 128 || p->k % 8 ? "M and N multiples of 128, K of 8" : NULL;
+}
+
+static void launch_s4(Problem *p)
+{
+    sgemm_s4<128, 128, 8, 8, 8><<<grid_of(p, 128, 128), 256>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                               (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static void launch_s5(Problem *p)
+{
+    sgemm_s5<128, 128, 8, 8, 8><<<grid_of(p, 128, 128), 256>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                               (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
+static const char *k_not_multiple_of_8(const Problem *p)
+{
+    return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
+}
+
+template <typename T, int LOAD, bool SWIZZLE, int STAGES>
+static void launch_tc(Problem *p)
+{
+    const int BM = 128, BN = 128, BK = 32;
+    auto kernel = gemm_tc<T, BM, BN, BK, LOAD, SWIZZLE, STAGES>;
+    int smem = STAGES * (BM + BN) * BK * (int)sizeof(T);
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    kernel<<<grid_of(p, BM, BN), 128, smem>>>(p->m, p->n, p->k, p->alpha, (const T *)p->a, (const T *)p->b, p->beta,
+                                              (T *)p->c);
+    CHECK_LAUNCH();
+}
+
+// cuBLAS, row-major: C^T (n x m, column-major) = op(B) op(A) in cuBLAS's terms.
+static void launch_cublas(Problem *p)
+{
+    if (p->dtype == F32) {
+        CUBLAS_CHECK(cublasSgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, (const float *)p->b,
+                                 p->n, (const float *)p->a, p->k, &p->beta, (float *)p->c, p->n));
+    } else {
+        cudaDataType t = p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
+        CUBLAS_CHECK(cublasGemmEx(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, p->b, t, p->k,
+                                  p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+}
+#line 40 "chapters/07-gemm.md"
+// <<the-gemm-version-table>>
+#line 633 "chapters/07-gemm.md"
+static const Version VERSIONS[] = {
+    {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
+    {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, NULL},
+    {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_s1, NULL},
+    {"s2-shared", "ours", "f32", "32 x 32 tiles through shared memory", launch_s2, NULL},
+    {"s3-1d-regs", "ours", "f32", "64 x 64 per block, 8 results of a column per thread", launch_s3, not_64_tiles},
+    {"s4-2d-regs", "ours", "f32", "128 x 128 per block, 8 x 8 results per thread", launch_s4, not_128_tiles},
+    {"s5-vectorized", "ours", "f32", "s4 with 16-byte loads and A transposed in shared memory", launch_s5, not_128_tiles},
+#define GEMM_TC_VERSIONS(T, DT)                                                                                 \
+    {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
+    {"t0-mma", "ours", DT, "mma.sync m16n8k16, fragments by plain loads", launch_tc<T, 0, false, 1>, k_not_multiple_of_8}, \
+    {"t1-ldmatrix", "ours", DT, "t0 with fragments by ldmatrix", launch_tc<T, 1, false, 1>, k_not_multiple_of_8},  \
+    {"t2-swizzle", "ours", DT, "t1 with swizzled shared-memory tiles", launch_tc<T, 1, true, 1>, k_not_multiple_of_8}, \
+    {"t3-cp-async-2", "ours", DT, "t2 with cp.async, 2 stages", launch_tc<T, 1, true, 2>, k_not_multiple_of_8},   \
+    {"t3-cp-async-3", "ours", DT, "t2 with cp.async, 3 stages", launch_tc<T, 1, true, 3>, k_not_multiple_of_8},   \
+    {"t3-cp-async-4", "ours", DT, "t2 with cp.async, 4 stages", launch_tc<T, 1, true, 4>, k_not_multiple_of_8}
+    GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
+    GEMM_TC_VERSIONS(__half, "f16"),
+};
+#line 41 "chapters/07-gemm.md"
+// <<create-and-check-a-gemm-problem>>
+#line 668 "chapters/07-gemm.md"
+// ============================================================ problems and checks
+// "MxNxK". Returns NULL, or what is wrong with the size.
+static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
+{
+    const char *want = "MxNxK, three sizes from 1 to 2^20, e.g. 4096x4096x4096";
+    int *dims[3] = {m, n, k};
+    const char *s = size;
+    for (int d = 0; d < 3; d++) {
+        if (!isdigit((unsigned char)*s)) return want;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (v == 0 || v > (1u << 20)) return want;
+        *dims[d] = (int)v;
+        if (d < 2 && *end != 'x') return want;
+        if (d == 2 && *end != '\0') return want;
+        s = end + 1;
+    }
+    return NULL;
+}
+
+static const char *gemm_bad_size(const char *size)
+{
+    int m, n, k;
+    return parse_gemm_size(size, &m, &n, &k);
+}
+
+static double gemm_macs(const Problem *p) { return (double)p->m * p->n * p->k; }
+static bool cpu_reference(const Problem *p) { return gemm_macs(p) <= 1.5e9; }
+
+static Problem *gemm_create(const char *dtype, const char *size, uint64_t seed)
+{
+    Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
+    memset(p, 0, sizeof *p);
+    const char *bad = parse_gemm_size(size, &p->m, &p->n, &p->k);
+    if (bad) usage_error("bad size", size, bad);
+    p->dtype = parse_dtype(dtype);
+    snprintf(p->size, sizeof p->size, "%s", size);
+    p->alpha = 0.75f;
+    p->beta = -0.5f;
+    p->b_transposed = half_types(p);
+    size_t mk = (size_t)p->m * p->k, kn = (size_t)p->k * p->n, mn = (size_t)p->m * p->n, e = dtype_bytes(p->dtype);
+    // A, B, C and C0; beyond the CPU's reach, float copies of A, B, C0, their magnitudes,
+    // and cuBLAS's result and scale
+    check_fits(size, (mk + kn + 2 * mn) * e + (cpu_reference(p) ? 0 : (2 * mk + 2 * kn + 4 * mn) * 4) + (64u << 20));
+    float **host[3] = {&p->ha, &p->hb, &p->hc0};
+    size_t counts[3] = {mk, kn, mn};
+    void **dev[3] = {&p->a, &p->b, &p->c0};
+    for (int i = 0; i < 3; i++) {
+        *host[i] = (float *)host_alloc(counts[i] * sizeof(float), "input");
+        fill_uniform_f32(*host[i], counts[i], -1.0f, 1.0f, seed + i);
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < counts[i]; j++) (*host[i])[j] = round_to(p->dtype, (*host[i])[j]);
+        *dev[i] = device_alloc(counts[i] * e, "input");
+        upload(*dev[i], *host[i], counts[i], p->dtype);
+    }
+    p->c = device_alloc(mn * e, "C");
+    CUBLAS_CHECK(cublasCreate(&p->blas));
+    CUBLAS_CHECK(cublasSetMathMode(p->blas, CUBLAS_DEFAULT_MATH));
+    return p;
+}
+
+static void gemm_destroy(Problem *p)
+{
+    void *arrays[] = {p->a, p->b, p->c, p->c0};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) CUDA_CHECK(cudaFree(arrays[i]));
+    CUBLAS_CHECK(cublasDestroy(p->blas));
+    free(p->ha);
+    free(p->hb);
+    free(p->hc0);
+    free(p);
+}
+
+// Instead of poison: C is also an input (beta is not 0), so it goes back to C0.
+static void gemm_poison(Problem *p)
+{
+    CUDA_CHECK(cudaMemcpy(p->c, p->c0, (size_t)p->m * p->n * dtype_bytes(p->dtype), cudaMemcpyDeviceToDevice));
+}
+
+// Element (i, j) of B, whichever way it is stored.
+static inline float b_at(const Problem *p, size_t kk, size_t j)
+{
+    return p->b_transposed ? p->hb[j * p->k + kk] : p->hb[kk * p->n + j];
+}
+
+// The exact result of element (i, j) and its scale |alpha| sum |a b| + |beta c0|, in double.
+static void cpu_element(const Problem *p, size_t i, size_t j, double *ref, double *scale)
+{
+    double sum = 0.0, abs_sum = 0.0;
+    for (size_t kk = 0; kk < (size_t)p->k; kk++) {
+        double prod = (double)p->ha[i * p->k + kk] * b_at(p, kk, j);
+        sum += prod;
+        abs_sum += fabs(prod);
+    }
+    double c0 = p->hc0[i * p->n + j];
+    *ref = p->alpha * sum + p->beta * c0;
+    *scale = fabs(p->alpha) * abs_sum + fabs(p->beta * c0);
+}
+
+// Element i's bound: `factor` times (K + 3) 2^-24 of its scale, then the final rounding.
+typedef struct {
+    const double *ref, *scale;
+    double arith;  // (K + 3) 2^-24, times 2 against cuBLAS's own float32 result
+    DType dtype;
+} GemmBound;
+
+static double gemm_bound(const void *ctx, size_t i, double *scale)
+{
+    const GemmBound *b = (const GemmBound *)ctx;
+    *scale = b->scale[i];
+    return error_bound(b->dtype, b->ref[i], b->arith * b->scale[i], 0, 0.0);
+}
+
+// cuBLAS's float32 result and scale of the whole problem, on the host.
+static void cublas_reference(const Problem *p, double *ref, double *scale)
+{
+    size_t mk = (size_t)p->m * p->k, kn = (size_t)p->k * p->n, mn = (size_t)p->m * p->n;
+    float *fa = (float *)device_alloc(mk * 4, "A in float"), *fb = (float *)device_alloc(kn * 4, "B in float");
+    float *fc = (float *)device_alloc(mn * 4, "C in float"), *fs = (float *)device_alloc(mn * 4, "scale");
+    float *h = (float *)host_alloc((mk > kn ? (mk > mn ? mk : mn) : (kn > mn ? kn : mn)) * 4, "staging");
+    cublasOperation_t op_b = p->b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+    int ld_b = p->b_transposed ? p->k : p->n;
+    for (int pass = 0; pass < 2; pass++) {  // 0: alpha A B + beta C0; 1: |alpha| |A| |B| + |beta| |C0|
+        const float *src[3] = {p->ha, p->hb, p->hc0};
+        float *dst[3] = {fa, fb, pass ? fs : fc};
+        size_t counts[3] = {mk, kn, mn};
+        for (int a = 0; a < 3; a++) {
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < counts[a]; i++) h[i] = pass ? fabsf(src[a][i]) : src[a][i];
+            CUDA_CHECK(cudaMemcpy(dst[a], h, counts[a] * 4, cudaMemcpyHostToDevice));
+        }
+        float al = pass ? fabsf(p->alpha) : p->alpha, be = pass ? fabsf(p->beta) : p->beta;
+        CUBLAS_CHECK(cublasSgemm(p->blas, op_b, CUBLAS_OP_N, p->n, p->m, p->k, &al, fb, ld_b, fa, p->k, &be,
+                                 dst[2], p->n));
+        CUDA_CHECK(cudaMemcpy(h, dst[2], mn * 4, cudaMemcpyDeviceToHost));
+        double *out = pass ? scale : ref;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < mn; i++) out[i] = pass ? 1.01 * h[i] : h[i];  // the scale's own error: generous
+    }
+    free(h);
+    CUDA_CHECK(cudaFree(fa));
+    CUDA_CHECK(cudaFree(fb));
+    CUDA_CHECK(cudaFree(fc));
+    CUDA_CHECK(cudaFree(fs));
+}
+
+static CheckResult gemm_check(Problem *p, const char *version)
+{
+    size_t mn = (size_t)p->m * p->n;
+    double *got = download(p->c, mn, p->dtype);
+    double *ref = (double *)host_alloc(mn * sizeof(double), "reference");
+    double *scale = (double *)host_alloc(mn * sizeof(double), "scale");
+    double arith = (p->k + 3.0) * 0x1p-24;
+    CheckResult r;
+    if (cpu_reference(p)) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t i = 0; i < (size_t)p->m; i++)
+            for (size_t j = 0; j < (size_t)p->n; j++) cpu_element(p, i, j, &ref[i * p->n + j], &scale[i * p->n + j]);
+        GemmBound b = {ref, scale, arith, p->dtype};
+        r = check_elements(version, p->size, got, ref, mn, gemm_bound, &b, p->n);
+    } else {
+        cublas_reference(p, ref, scale);
+        GemmBound b = {ref, scale, 2 * arith, p->dtype};
+        r = check_elements(version, p->size, got, ref, mn, gemm_bound, &b, p->n);
+        enum { SAMPLE = 1024 };  // and a sample against the CPU in double: the corners, then seeded
+        double sg[SAMPLE], sr[SAMPLE], ss[SAMPLE];
+        uint64_t state = 0x5eed ^ (uint64_t)mn;
+        for (int s = 0; s < SAMPLE; s++) {
+            size_t i = s < 4 ? (s & 1 ? p->m - 1 : 0) : rng_next(&state) % p->m;
+            size_t j = s < 4 ? (s & 2 ? p->n - 1 : 0) : rng_next(&state) % p->n;
+            sg[s] = got[i * p->n + j];
+            cpu_element(p, i, j, &sr[s], &ss[s]);
+        }
+        GemmBound bs = {sr, ss, arith, p->dtype};
+        CheckResult rs = check_elements(version, p->size, sg, sr, SAMPLE, gemm_bound, &bs, 0);
+        r.mismatches += rs.mismatches;
+        r.max_abs_err = fmax(r.max_abs_err, rs.max_abs_err);
+        r.max_rel_err = fmax(r.max_rel_err, rs.max_rel_err);
+    }
+    free(got);
+    free(ref);
+    free(scale);
+    return r;
+}
+
+// A, B, and C read and written once.
+static double gemm_bytes(const Problem *p)
+{
+    return ((double)p->m * p->k + (double)p->k * p->n + 2.0 * p->m * p->n) * dtype_bytes(p->dtype);
+}
+
+static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs(p); }
+#line 866 "chapters/07-gemm.md"
+// Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
+// 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
+template <int ROW_BYTES> static bool swizzle_ok(void)
+{
+    const int chunks = ROW_BYTES / 16;
+    for (int r = 0; r < 64; r++) {
+        int seen = 0;
+        for (int c = 0; c < chunks; c++) {
+            int s = swizzle_chunk<ROW_BYTES>(r, c);
+            if (s < 0 || s >= chunks || seen >> s & 1) return false;
+            seen |= 1 << s;
+        }
+    }
+    for (int r0 = 0; r0 < 64; r0 += 8)
+        for (int c = 0; c < chunks; c++) {
+            int groups = 0;  // a 128-byte line holds 8 groups of 16 bytes
+            for (int r = r0; r < r0 + 8; r++) groups |= 1 << ((r * ROW_BYTES / 16 + swizzle_chunk<ROW_BYTES>(r, c)) % 8);
+            if (groups != 0xFF) return false;
+        }
+    return true;
+}
+
+static int gemm_self_test(void)
+{
+    int passed = 0, failed = 0, m, n, k;
+    SELF_TEST(!parse_gemm_size("4096x11008x4096", &m, &n, &k) && m == 4096 && n == 11008 && k == 4096);
+    SELF_TEST(parse_gemm_size("4096x4096", &m, &n, &k) && parse_gemm_size("0x1x1", &m, &n, &k));
+    SELF_TEST(parse_gemm_size("1x1x1x", &m, &n, &k) && parse_gemm_size("1x1x2097152", &m, &n, &k));
+    SELF_TEST(parse_gemm_size(" 1x1x1", &m, &n, &k) && parse_gemm_size("1x-1x1", &m, &n, &k));
+    // [1 2; 3 4] [5 6; 7 8] = [19 22; 43 50]; alpha 0.75, beta -0.5 on C0 = 1
+    float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8}, bt[4] = {5, 7, 6, 8}, c0[4] = {1, 1, 1, 1};
+    Problem p;
+    memset(&p, 0, sizeof p);
+    p.m = p.n = p.k = 2;
+    p.alpha = 0.75f;
+    p.beta = -0.5f;
+    p.ha = a;
+    p.hb = b;
+    p.hc0 = c0;
+    double ref, scale;
+    cpu_element(&p, 1, 0, &ref, &scale);
+    SELF_TEST(ref == 0.75 * 43 - 0.5 && scale == 0.75 * 43 + 0.5);
+    p.hb = bt;
+    p.b_transposed = true;
+    cpu_element(&p, 0, 1, &ref, &scale);
+    SELF_TEST(ref == 0.75 * 22 - 0.5);
+    SELF_TEST(swizzle_ok<64>() && swizzle_ok<128>());
+    printf("gemm: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
+#line 42 "chapters/07-gemm.md"
+// <<the-gemm-chapter>>
+#line 919 "chapters/07-gemm.md"
+static const char *const DTYPES[] = {"f32", "bf16", "f16"};
+static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
+                                          "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
+static const char *const CHECK_SIZES[] = {"2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
+                                          "256x384x64", "129x257x40", "1024x1024x1024"};
+
+static const Chapter GEMM = {
+    "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",
+    VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
+    DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
+    CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
+    "copy", "cublas", gemm_bad_size,
+    gemm_create, gemm_destroy, gemm_poison, gemm_check, gemm_bytes, gemm_flops,
+    NULL, gemm_self_test,
+};
+
+int main(int argc, char **argv) { return harness_main(&GEMM, argc, argv); }
