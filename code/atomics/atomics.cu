@@ -710,7 +710,7 @@ static const Chapter ATOMICS = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "read", "cublas-dot", atomics_bad_size,
     atomics_create, atomics_destroy, atomics_poison, atomics_check, atomics_bytes, NULL,
-    NULL, atomics_self_test,
+    NULL, atomics_self_test, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&ATOMICS, argc, argv); }

@@ -446,7 +446,7 @@ static const Chapter ELEMENTWISE = {
     DTYPES, 3, BENCH_SIZES, 4, CHECK_SIZES, 8,
     "copy", "thrust", elementwise_bad_size,
     elementwise_create, elementwise_destroy, elementwise_poison, elementwise_check, elementwise_bytes, NULL,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&ELEMENTWISE, argc, argv); }

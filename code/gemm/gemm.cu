@@ -4,6 +4,7 @@
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
 #include <cublas_v2.h>
+#include <type_traits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 // <<element-types>>
@@ -18,7 +19,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 35 "chapters/07-gemm.md"
+#line 36 "chapters/07-gemm.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -30,9 +31,9 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 36 "chapters/07-gemm.md"
+#line 37 "chapters/07-gemm.md"
 // <<the-gemm-problem>>
-#line 59 "chapters/07-gemm.md"
+#line 60 "chapters/07-gemm.md"
 struct Problem {
     DType dtype;          // F32: SIMT, B (k, n); F16 and BF16: tensor cores, B given as (n, k)
     char size[64];
@@ -45,9 +46,9 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 37 "chapters/07-gemm.md"
+#line 38 "chapters/07-gemm.md"
 // <<simt-kernels>>
-#line 81 "chapters/07-gemm.md"
+#line 82 "chapters/07-gemm.md"
 // s0: a thread per element of C, threadIdx.x along the rows (Boehm's naive kernel).
 __global__ void sgemm_s0(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -58,7 +59,7 @@ __global__ void sgemm_s0(int m, int n, int k, float alpha, const float *A, const
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 100 "chapters/07-gemm.md"
+#line 101 "chapters/07-gemm.md"
 // s1: as s0, threadIdx.x along the columns: a warp reads one element of A and a row
 // segment of B, and writes a row segment of C.
 __global__ void sgemm_s1(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
@@ -70,7 +71,7 @@ __global__ void sgemm_s1(int m, int n, int k, float alpha, const float *A, const
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 122 "chapters/07-gemm.md"
+#line 123 "chapters/07-gemm.md"
 // s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
 __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -91,7 +92,7 @@ __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const
         C[o] = alpha * acc + beta * C[o];
     }
 }
-#line 153 "chapters/07-gemm.md"
+#line 154 "chapters/07-gemm.md"
 // s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
 template <int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
@@ -119,7 +120,7 @@ __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, fl
         C[o] = alpha * acc[r] + beta * C[o];
     }
 }
-#line 190 "chapters/07-gemm.md"
+#line 191 "chapters/07-gemm.md"
 // s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
@@ -153,7 +154,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, in
             C[o] = alpha * acc[r][c] + beta * C[o];
         }
 }
-#line 234 "chapters/07-gemm.md"
+#line 235 "chapters/07-gemm.md"
 // s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
 // (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
 template <int BM, int BN, int BK, int TM, int TN>
@@ -206,9 +207,9 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 38 "chapters/07-gemm.md"
+#line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 395 "chapters/07-gemm.md"
+#line 396 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -339,9 +340,9 @@ __global__ void __launch_bounds__(128) gemm_tc(int m, int n, int k, float alpha,
                 }
             }
 }
-#line 39 "chapters/07-gemm.md"
+#line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 537 "chapters/07-gemm.md"
+#line 538 "chapters/07-gemm.md"
 static dim3 grid_of(const Problem *p, int bm, int bn)
 {
     return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
@@ -433,9 +434,85 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 40 "chapters/07-gemm.md"
+#line 666 "chapters/07-gemm.md"
+// The FMA ceiling: eight independent chains of fused multiply-adds per thread.
+__global__ void fma_rate_kernel(float *out, int iters)
+{
+    float x[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) x[j] = threadIdx.x * 1e-3f + j;
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) x[j] = fmaf(x[j], 0.999f, 0.001f);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) sum += x[j];
+    if (sum == 12345.0f) *out = sum;  // keeps the chains alive; never true
+}
+
+// The mma.sync ceiling: every warp multiplies register tiles into eight independent
+// accumulator tiles; the operands alternate +1 and -1, so the sums stay small.
+template <typename T>
+__global__ void mma_rate_kernel(float *out, int iters)
+{
+    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;  // {+1, -1} in either type
+    uint32_t a[4] = {one, one, one, one}, b[2] = {one, one};
+    a[0] ^= threadIdx.x & 1;  // not a constant the compiler could fold
+    float d[8][4] = {};
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) mma_16816<T>(d[j], a, b);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) sum += d[j][0] + d[j][1] + d[j][2] + d[j][3];
+    if (sum == 12345.0f) *out = sum;
+}
+
+typedef struct {
+    float *out;
+    int blocks, iters;
+    bool mma;
+} RateArgs;
+
+static void launch_rate(void *ctx)
+{
+    RateArgs *r = (RateArgs *)ctx;
+    if (r->mma) mma_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters);
+    else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
+    CHECK_LAUNCH();
+}
+
+// Measures both ceilings once (v NULL) and emits their rows; then the one that applies
+// to v: mma.sync for the half types, FMA for float32.
+static double gemm_compute_ceiling(BenchRun *run, const Version *v)
+{
+    static double fma_tflops = 0.0, mma_tflops = 0.0;
+    if (!v) {
+        int dev = 0, sms = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        RateArgs r = {(float *)device_alloc(sizeof(float), "sink"), 8 * sms, 4096, false};
+        for (int pass = 0; pass < 2; pass++) {
+            r.mma = pass == 1;
+            Timing t = time_launches(launch_rate, &r, run->plan);
+            // flops per block: 8 warps x iters x 8 chains x (FMA: 32 lanes x 2; mma: 16 x 8 x 16 x 2)
+            double per = 8.0 * r.iters * 8 * (r.mma ? 16 * 8 * 16 * 2 : 32 * 2);
+            double tflops = r.blocks * per / (t.median_us * 1e6);
+            (r.mma ? mma_tflops : fma_tflops) = tflops;
+            Version cv = {r.mma ? "mma-sync-ceiling" : "fma-ceiling", "ceiling", r.mma ? "bf16" : "f32", "", NULL, NULL};
+            Row row = row_from_time(run, &cv, "registers", t.median_us, 0.0, 0.0, NAN);
+            row.tflops = tflops;
+            row.pct_sol = 100.0;
+            bench_emit(run, &row, NAN);
+        }
+        CUDA_CHECK(cudaFree(r.out));
+        return 0.0;
+    }
+    return strcmp(v->dtype, "f32") ? mma_tflops : fma_tflops;
+}
+#line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 633 "chapters/07-gemm.md"
+#line 634 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, NULL},
@@ -455,9 +532,9 @@ static const Version VERSIONS[] = {
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
-#line 41 "chapters/07-gemm.md"
+#line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 668 "chapters/07-gemm.md"
+#line 757 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -649,7 +726,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs(p); }
-#line 866 "chapters/07-gemm.md"
+#line 955 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -700,9 +777,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 42 "chapters/07-gemm.md"
+#line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 919 "chapters/07-gemm.md"
+#line 1008 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
@@ -716,7 +793,7 @@ static const Chapter GEMM = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", "cublas", gemm_bad_size,
     gemm_create, gemm_destroy, gemm_poison, gemm_check, gemm_bytes, gemm_flops,
-    NULL, gemm_self_test,
+    NULL, gemm_self_test, gemm_compute_ceiling,
 };
 
 int main(int argc, char **argv) { return harness_main(&GEMM, argc, argv); }

@@ -666,6 +666,10 @@ typedef struct {
     double (*flops)(const Problem *p);  // NULL for chapters about bytes
     void (*extra_bench)(BenchRun *run); // NULL, or a chapter's own additional rows
     int (*self_test)(void);             // NULL, or CPU tests of the chapter's reference
+    // Compute-bound chapters: the TFLOP/s ceiling that applies to version v, which the
+    // rows' pct_sol compare with; called with v NULL first, to measure the ceilings and
+    // emit their rows. NULL: pct_sol compares bandwidth with the copy or read ceiling.
+    double (*compute_ceiling)(BenchRun *run, const Version *v);
 } Chapter;
 
 // Parses "1000003", "2^25" or "2^25+7" into a count; returns 0 on success.
@@ -724,7 +728,7 @@ static inline size_t count_of(const char *size)
 }
 #line 40 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 995 "chapters/00-measuring.md"
+#line 999 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -778,7 +782,7 @@ static inline void bench_emit(BenchRun *run, const Row *r, double peer_us)
 }
 
 // Fills a row's rates from its time and the problem's bytes and flops.
-static inline Row row_from_time(const BenchRun *run, const Version *v, const char *size, double us,
+static inline Row row_from_time(BenchRun *run, const Version *v, const char *size, double us,
                          double bytes, double flops, double max_rel_err)
 {
     Row r;
@@ -791,7 +795,8 @@ static inline Row row_from_time(const BenchRun *run, const Version *v, const cha
     r.time_us = us;
     r.gbps = bytes > 0 ? bytes / (us * 1e3) : NAN;
     r.tflops = flops > 0 ? flops / (us * 1e6) : NAN;
-    r.pct_sol = bytes > 0 ? 100.0 * r.gbps / run->sol_gbps : NAN;
+    double tflops_sol = flops > 0 && run->chapter->compute_ceiling ? run->chapter->compute_ceiling(run, v) : 0.0;
+    r.pct_sol = tflops_sol > 0 ? 100.0 * r.tflops / tflops_sol : bytes > 0 ? 100.0 * r.gbps / run->sol_gbps : NAN;
     r.max_rel_err = max_rel_err;
     r.pass = 1;
     return r;
@@ -835,7 +840,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 41 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1122 "chapters/00-measuring.md"
+#line 1127 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
@@ -1102,6 +1107,7 @@ static inline int run_bench(const Chapter *ch, const Options *o, const Device *d
     run.ceilings = measure_ceilings();
     run.sol_gbps = strcmp(ch->ceiling, "copy") == 0 ? run.ceilings.copy_gbps : run.ceilings.read_gbps;
     emit_ceiling_rows(&run);
+    if (ch->compute_ceiling) ch->compute_ceiling(&run, NULL);
 
     int failed = 0;
     const char *const *sizes = o->n_sizes ? o->sizes : ch->bench_sizes;

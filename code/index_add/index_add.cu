@@ -854,7 +854,7 @@ static const Chapter INDEX_ADD = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, index_add_bad_size,
     index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, NULL,
-    index_add_sort_cost, index_add_self_test,
+    index_add_sort_cost, index_add_self_test, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&INDEX_ADD, argc, argv); }

@@ -558,7 +558,7 @@ static const Chapter REDUCE = {
     DTYPES, 1, BENCH_SIZES, 4, CHECK_SIZES, 8,
     "read", "cub", bad_count,
     reduce_create, reduce_destroy, reduce_poison, reduce_check, reduce_bytes, NULL,
-    reduce_cpu_float_error, reduce_self_test,
+    reduce_cpu_float_error, reduce_self_test, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&REDUCE, argc, argv); }

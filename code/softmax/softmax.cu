@@ -1248,6 +1248,6 @@ static const Chapter SOFTMAX = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, softmax_bad_size,
     softmax_create, softmax_destroy, softmax_poison, softmax_check, softmax_bytes, NULL,
-    NULL, NULL,
+    NULL, NULL, NULL,
 };
 int main(int argc, char **argv) { return harness_main(&SOFTMAX, argc, argv); }

@@ -807,7 +807,7 @@ static const Chapter UPSAMPLE = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, upsample_bad_size,
     upsample_create, upsample_destroy, upsample_poison, upsample_check, upsample_bytes, NULL,
-    NULL, upsample_self_test,
+    NULL, upsample_self_test, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&UPSAMPLE, argc, argv); }
