@@ -220,14 +220,15 @@ template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r,
 }
 
 // Copies rows [row0, row0 + ROWS) x columns [kt, kt + BK) of an (rows x k) row-major
-// matrix into a tile, 16 bytes per copy; rows past the end as zeros. ASYNC: by cp.async.
+// matrix into a tile, 16 bytes per copy; what lies past its edges as zeros. ASYNC: by
+// cp.async.
 template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC>
 __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0, int kt)
 {
     const int per_chunk = 16 / sizeof(T), chunks = BK / per_chunk;
     for (int e = threadIdx.x; e < ROWS * chunks; e += blockDim.x) {
         int r = e / chunks, c = e % chunks * per_chunk;
-        bool in = row0 + r < rows;
+        bool in = row0 + r < rows && kt + c < k;  // a chunk is wholly in or out: K is a multiple of 8
         const T *src = in ? g + (size_t)(row0 + r) * k + kt + c : g;
         T *dst = tile + tile_at<T, BK, SWIZZLE>(r, c);
         if (ASYNC) {
@@ -342,7 +343,7 @@ __global__ void __launch_bounds__(128) gemm_tc(int m, int n, int k, float alpha,
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 538 "chapters/07-gemm.md"
+#line 539 "chapters/07-gemm.md"
 static dim3 grid_of(const Problem *p, int bm, int bn)
 {
     return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
@@ -434,7 +435,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 666 "chapters/07-gemm.md"
+#line 667 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -512,7 +513,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 634 "chapters/07-gemm.md"
+#line 635 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, NULL},
@@ -534,7 +535,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 757 "chapters/07-gemm.md"
+#line 758 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -726,7 +727,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs(p); }
-#line 955 "chapters/07-gemm.md"
+#line 956 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -779,7 +780,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1008 "chapters/07-gemm.md"
+#line 1009 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
