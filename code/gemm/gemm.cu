@@ -207,9 +207,86 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
+#line 311 "chapters/07-gemm.md"
+// s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
+// a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
+// M and N multiples of 128, K of 16.
+template <bool DOUBLE_BUFFER>
+__global__ void __launch_bounds__(256) sgemm_warps(int m, int n, int k, float alpha, const float *A, const float *B,
+                                                   float beta, float *C)
+{
+    const int BM = 128, BN = 128, BK = 16, BUFS = DOUBLE_BUFFER ? 2 : 1;
+    __shared__ __align__(16) float As[BUFS][BK][BM];  // A's tile transposed
+    __shared__ __align__(16) float Bs[BUFS][BK][BN];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int row0 = warp / 4 * 64 + lane / 4 * 8;  // the thread's 8 rows
+    const int col0 = warp % 4 * 32 + lane % 4 * 4;  // its 4 columns in each 16-column half
+    A += (size_t)blockIdx.y * BM * k;
+    B += blockIdx.x * BN;
+    float acc[8][8] = {};
+    float4 ra[2], rb[2];  // the thread's share of the next tiles: 2 float4 of A, 2 of B
+    auto fetch = [&](int kt) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            int e = threadIdx.x + i * 256;
+            ra[i] = *reinterpret_cast<const float4 *>(A + (size_t)(e / 4) * k + kt + e % 4 * 4);       // 128 rows x 4
+            rb[i] = *reinterpret_cast<const float4 *>(B + (size_t)(kt + e / 32) * n + e % 32 * 4);     // 16 rows x 32
+        }
+    };
+    auto store = [&](int buf) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            int e = threadIdx.x + i * 256, r = e / 4, c = e % 4 * 4;
+            As[buf][c][r] = ra[i].x;
+            As[buf][c + 1][r] = ra[i].y;
+            As[buf][c + 2][r] = ra[i].z;
+            As[buf][c + 3][r] = ra[i].w;
+            *reinterpret_cast<float4 *>(&Bs[buf][e / 32][e % 32 * 4]) = rb[i];
+        }
+    };
+    auto compute = [&](int buf) {
+#pragma unroll
+        for (int i = 0; i < BK; i++) {
+            float a[8], b[8];
+            *reinterpret_cast<float4 *>(&a[0]) = *reinterpret_cast<const float4 *>(&As[buf][i][row0]);
+            *reinterpret_cast<float4 *>(&a[4]) = *reinterpret_cast<const float4 *>(&As[buf][i][row0 + 4]);
+#pragma unroll
+            for (int q = 0; q < 2; q++)
+                *reinterpret_cast<float4 *>(&b[q * 4]) = *reinterpret_cast<const float4 *>(&Bs[buf][i][col0 + q * 16]);
+#pragma unroll
+            for (int r = 0; r < 8; r++)
+#pragma unroll
+                for (int c = 0; c < 8; c++) acc[r][c] += a[r] * b[c];
+        }
+    };
+    fetch(0);
+    store(0);
+    __syncthreads();
+    for (int kt = 0; kt < k; kt += BK) {
+        int buf = DOUBLE_BUFFER ? kt / BK % 2 : 0;
+        bool more = kt + BK < k;
+        if (more) fetch(kt + BK);  // in flight during the computation
+        compute(buf);
+        if (!DOUBLE_BUFFER) __syncthreads();  // one buffer: everyone is done with it first
+        if (more) store(DOUBLE_BUFFER ? buf ^ 1 : 0);
+        __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < 8; r++)
+#pragma unroll
+        for (int q = 0; q < 2; q++) {
+            float *out = C + (size_t)(blockIdx.y * BM + row0 + r) * n + blockIdx.x * BN + col0 + q * 16;
+            float4 old = *reinterpret_cast<const float4 *>(out), v;
+            v.x = alpha * acc[r][q * 4] + beta * old.x;
+            v.y = alpha * acc[r][q * 4 + 1] + beta * old.y;
+            v.z = alpha * acc[r][q * 4 + 2] + beta * old.z;
+            v.w = alpha * acc[r][q * 4 + 3] + beta * old.w;
+            *reinterpret_cast<float4 *>(out) = v;
+        }
+}
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 396 "chapters/07-gemm.md"
+#line 496 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -343,7 +420,7 @@ __global__ void __launch_bounds__(128) gemm_tc(int m, int n, int k, float alpha,
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 539 "chapters/07-gemm.md"
+#line 639 "chapters/07-gemm.md"
 static dim3 grid_of(const Problem *p, int bm, int bn)
 {
     return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
@@ -402,6 +479,19 @@ static void launch_s5(Problem *p)
     CHECK_LAUNCH();
 }
 
+static const char *not_128_tiles_k16(const Problem *p)
+{
+    return p->m % 128 || p->n % 128 || p->k % 16 ? "M and N multiples of 128, K of 16" : NULL;
+}
+
+template <bool DOUBLE_BUFFER>
+static void launch_warps(Problem *p)
+{
+    sgemm_warps<DOUBLE_BUFFER><<<grid_of(p, 128, 128), 256>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                             (const float *)p->b, p->beta, (float *)p->c);
+    CHECK_LAUNCH();
+}
+
 static const char *k_not_multiple_of_8(const Problem *p)
 {
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
@@ -435,7 +525,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 667 "chapters/07-gemm.md"
+#line 782 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -513,7 +603,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 635 "chapters/07-gemm.md"
+#line 748 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, NULL},
@@ -522,6 +612,8 @@ static const Version VERSIONS[] = {
     {"s3-1d-regs", "ours", "f32", "64 x 64 per block, 8 results of a column per thread", launch_s3, not_64_tiles},
     {"s4-2d-regs", "ours", "f32", "128 x 128 per block, 8 x 8 results per thread", launch_s4, not_128_tiles},
     {"s5-vectorized", "ours", "f32", "s4 with 16-byte loads and A transposed in shared memory", launch_s5, not_128_tiles},
+    {"s6-warp-tiles", "ours", "f32", "64 x 32 warp tiles, 8 x 8 results per thread", launch_warps<false>, not_128_tiles_k16},
+    {"s7-double-buffer", "ours", "f32", "s6 with two tiles in shared memory, the next loaded during the computation", launch_warps<true>, not_128_tiles_k16},
 #define GEMM_TC_VERSIONS(T, DT)                                                                                 \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"t0-mma", "ours", DT, "mma.sync m16n8k16, fragments by plain loads", launch_tc<T, 0, false, 1>, k_not_multiple_of_8}, \
@@ -535,7 +627,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 758 "chapters/07-gemm.md"
+#line 873 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -727,7 +819,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs(p); }
-#line 956 "chapters/07-gemm.md"
+#line 1071 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -780,7 +872,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1009 "chapters/07-gemm.md"
+#line 1124 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
