@@ -26,6 +26,9 @@ INDEX_ADD_SHAPES = [((1048576, 128), 0, 1048576), ((65536, 1024), 0, 65536), ((4
                     ((1048576, 16), 0, 4194304), ((4096, 64, 128), 0, 8192), ((64, 4096, 128), 1, 8192),
                     ((512, 64), 0, 4194304)]  # self's shape, dim, number of indices
 SIZES["index_add"] = INDEX_ADD_SHAPES  # out has this percentage of src's rows (rows of 128 halves)
+GEMM_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192),
+               (4096, 11008, 4096), (4096, 4096, 11008), (4096, 14336, 4096)]  # M, N, K
+SIZES["gemm"] = GEMM_SHAPES
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 DIGITS = {"f32": 24, "f16": 11, "bf16": 8}  # significand bits, the implicit one too
 MIN_EXP = {"f32": -126, "f16": -14, "bf16": -126}  # the smallest normal number is 2^MIN_EXP
@@ -316,6 +319,47 @@ def index_add_rows(rows, buf):
     return out
 
 
+def gemm_rows(rows, buf):
+    """C.addmm_(A, B, beta=-0.5, alpha=0.75), B given (n, k) in the half types as in the
+    chapter, with the chapter's bound: (K + 3) 2^-24 of each element's scale, then the
+    final rounding. TF32 stays off for float32."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ceilings = {r["version"]: float(r["tflops"]) for r in rows if r["kind"] == "ceiling" and r["tflops"]}
+    copy = ceiling_gbps(rows, "copy-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    alpha, beta = 0.75, -0.5
+    for dtype, tt in (("f32", torch.float32), ("bf16", torch.bfloat16), ("f16", torch.float16)):
+        sol = ceilings.get("fma-ceiling" if dtype == "f32" else "mma-sync-ceiling")
+        for m, n, k in GEMM_SHAPES:
+            size = f"{m}x{n}x{k}"
+            a = (torch.rand(m, k, device="cuda", generator=gen) * 2.0 - 1.0).to(tt)
+            stored = (torch.rand(n, k, device="cuda", generator=gen) * 2.0 - 1.0).to(tt)
+            if dtype == "f32":  # row-major (k, n) in float32, (n, k) in the half types
+                stored = stored.t().contiguous()
+            b = stored if dtype == "f32" else stored.t()
+            c0 = (torch.rand(m, n, device="cuda", generator=gen) * 2.0 - 1.0).to(tt)
+            ref = alpha * (a.double() @ b.double()) + beta * c0.double()
+            scale = abs(alpha) * (a.double().abs() @ b.double().abs()) + abs(beta) * c0.double().abs()
+            work = c0.clone()
+            work.addmm_(a, b, beta=beta, alpha=alpha)
+            err = (work.double() - ref).abs()
+            ok = bool((err <= error_bound(dtype, ref, (k + 3.0) * 2.0**-24 * scale)).all().item())  # NaN fails
+            rel = (err / scale.clamp_min(1e-30)).max().item()
+            del ref, scale, err
+            t = time_us(lambda: work.addmm_(a, b, beta=beta, alpha=alpha), buf) if ok else float("nan")
+            e = a.element_size()
+            nbytes = e * (m * k + k * n + 2 * m * n)
+            tflops = 2.0 * m * n * k / (t * 1e6)
+            print(f"  torch.addmm_ {dtype:4} {size:>16} {t:10.2f} us {tflops:8.1f} TFLOP/s  {'pass' if ok else 'FAIL'}")
+            out.append(["torch.addmm_", "peer", dtype, size, f"{t:.3f}", f"{nbytes / (t * 1e3):.1f}", f"{tflops:.2f}",
+                        f"{100.0 * tflops / sol:.1f}" if sol else f"{100.0 * nbytes / (t * 1e3) / copy:.1f}",
+                        f"{rel:.2e}", "pass" if ok else "fail"])
+            del a, b, stored, c0, work
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -331,7 +375,7 @@ def main():
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
            "softmax": softmax_rows, "upsample": upsample_rows,
-               "index_add": index_add_rows}[chapter](rows_kept, buf)
+               "index_add": index_add_rows, "gemm": gemm_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
