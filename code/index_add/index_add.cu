@@ -493,7 +493,7 @@ static void launch_a3(Problem *p)
     if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
     else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 725 "chapters/05-index-add.md"
+#line 735 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -507,7 +507,7 @@ static void launch_a4(Problem *p)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 746 "chapters/05-index-add.md"
+#line 756 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -522,7 +522,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 776 "chapters/05-index-add.md"
+#line 786 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 // <<helpers-of-the-scatter-chapters>>
 #line 1126 "chapters/04-upsample.md"
@@ -581,7 +581,7 @@ static void report_bits(const char *version, DType t, const char *size, const vo
     printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
            (unsigned long long)h);
 }
-#line 778 "chapters/05-index-add.md"
+#line 788 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -896,7 +896,7 @@ static void index_add_sort_cost(BenchRun *run)
 }
 #line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 1041 "chapters/05-index-add.md"
+#line 1051 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
