@@ -20,7 +20,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 33 "chapters/05-index-add.md"
 // <<half-atomics>>
-#line 280 "chapters/03-atomics.md"
+#line 283 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
 // half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
 // with the (compare-and-swap) 16-bit atomic.
@@ -41,7 +41,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 // <<sixteen-byte-vector-reductions>>
 #line 635 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
-#line 820 "chapters/03-atomics.md"
+#line 823 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
@@ -524,64 +524,6 @@ static const Version VERSIONS[] = {
 // <<create-and-check-an-index-add-problem>>
 #line 786 "chapters/05-index-add.md"
 // ============================================================ problems and checks
-// <<helpers-of-the-scatter-chapters>>
-#line 1126 "chapters/04-upsample.md"
-// Fails with exit 2 when the problem's arrays do not fit in the GPU's free memory.
-static void check_fits(const char *size, size_t bytes)
-{
-    size_t free_b = 0, total_b = 0;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (bytes > free_b) {
-        char need[96];
-        snprintf(need, sizeof need, "a size whose arrays fit in the %.1f GiB free (this one needs %.1f GiB)",
-                 free_b / 1073741824.0, bytes / 1073741824.0);
-        usage_error("size too large for this GPU's memory", size, need);
-    }
-}
-
-// Element i's bound on |got - ref|; *scale is what its relative error is reported against.
-typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
-
-// Compares every element with its own bound; counts on every core, then, on failure,
-// names the first few. Written so that NaN fails.
-static CheckResult check_elements(const char *version, const char *size, const double *got, const double *ref,
-                                  size_t n, ElementBound bound_of, const void *ctx)
-{
-    size_t mismatches = 0;
-    double max_abs = 0.0, max_rel = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : mismatches) reduction(max : max_abs, max_rel)
-    for (size_t i = 0; i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        mismatches += !(err <= bound);
-        if (err != err) err = INFINITY;
-        max_abs = fmax(max_abs, err);
-        max_rel = fmax(max_rel, err / fmax(scale, 1e-30));
-    }
-    for (size_t i = 0, named = 0; mismatches && named < 5 && i < n; i++) {
-        double scale, bound = bound_of(ctx, i, &scale), err = fabs(got[i] - ref[i]);
-        if (err <= bound) continue;
-        fprintf(stderr, "FAIL %s size %s: element %zu: expected %.9g, got %.9g (|error| %.3g > %.3g)\n", version,
-                size, i, ref[i], got[i], err, bound);
-        named++;
-    }
-    if (mismatches) fprintf(stderr, "FAIL %s size %s: %zu of %zu elements mismatch\n", version, size, mismatches, n);
-    CheckResult r = {mismatches, max_abs, max_rel};
-    return r;
-}
-
-// Prints "bits VERSION DTYPE SIZE HASH", the FNV-1a hash of an output's bytes: the same
-// on every run for a deterministic version (tests/repeat_test.sh compares them).
-static void report_bits(const char *version, DType t, const char *size, const void *device, size_t bytes)
-{
-    unsigned char *raw = (unsigned char *)host_alloc(bytes, "output");
-    CUDA_CHECK(cudaMemcpy(raw, device, bytes, cudaMemcpyDeviceToHost));
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ raw[i]) * 0x100000001B3ull;
-    free(raw);
-    printf("bits %s %s %s %016llx\n", version, t == F32 ? "f32" : t == F16 ? "f16" : "bf16", size,
-           (unsigned long long)h);
-}
-#line 788 "chapters/05-index-add.md"
 typedef struct {
     size_t dims[8];
     int ndims, dim;
@@ -799,7 +741,7 @@ static CheckResult index_add_check(Problem *p, const char *version)
             }
     double *got = download(p->self, self_count, p->dtype);
     IndexAddBounds bounds = {p, ref, scale, hits};
-    CheckResult c = check_elements(version, p->size, got, ref, self_count, index_add_bound, &bounds);
+    CheckResult c = check_elements(version, p->size, got, ref, self_count, index_add_bound, &bounds, 0);
     if (p->deterministic) report_bits(version, p->dtype, p->size, p->self, self_count * dtype_bytes(p->dtype));
     r.mismatches += c.mismatches;
     r.max_abs_err = c.max_abs_err;
@@ -896,7 +838,7 @@ static void index_add_sort_cost(BenchRun *run)
 }
 #line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 1051 "chapters/05-index-add.md"
+#line 1050 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
@@ -912,7 +854,7 @@ static const Chapter INDEX_ADD = {
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, index_add_bad_size,
     index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, NULL,
-    index_add_sort_cost, index_add_self_test,
+    index_add_sort_cost, index_add_self_test, NULL,
 };
 
 int main(int argc, char **argv) { return harness_main(&INDEX_ADD, argc, argv); }
