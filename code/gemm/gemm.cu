@@ -468,9 +468,17 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
 #line 740 "chapters/07-gemm.md"
+static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
+
 static dim3 grid_of(const Problem *p, int bm, int bn)
 {
     return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
+}
+
+// s0 and s1 take seconds per launch at the largest sizes: timing them there would take minutes.
+static const char *too_slow_naive(const Problem *p)
+{
+    return gemm_macs_of(p) > 4096.0 * 4096 * 4096 ? "too slow to time beyond 4096^3" : NULL;
 }
 
 static void launch_s0(Problem *p)
@@ -573,7 +581,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 886 "chapters/07-gemm.md"
+#line 894 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -651,11 +659,11 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 850 "chapters/07-gemm.md"
+#line 858 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
-    {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, NULL},
-    {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_s1, NULL},
+    {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, too_slow_naive},
+    {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_s1, too_slow_naive},
     {"s2-shared", "ours", "f32", "32 x 32 tiles through shared memory", launch_s2, NULL},
     {"s3-1d-regs", "ours", "f32", "64 x 64 per block, 8 results of a column per thread", launch_s3, not_64_tiles},
     {"s4-2d-regs", "ours", "f32", "128 x 128 per block, 8 x 8 results per thread", launch_s4, not_128_tiles},
@@ -677,7 +685,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 977 "chapters/07-gemm.md"
+#line 985 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -704,8 +712,7 @@ static const char *gemm_bad_size(const char *size)
     return parse_gemm_size(size, &m, &n, &k);
 }
 
-static double gemm_macs(const Problem *p) { return (double)p->m * p->n * p->k; }
-static bool cpu_reference(const Problem *p) { return gemm_macs(p) <= 1.5e9; }
+static bool cpu_reference(const Problem *p) { return gemm_macs_of(p) <= 1.5e9; }
 
 static Problem *gemm_create(const char *dtype, const char *size, uint64_t seed)
 {
@@ -873,8 +880,8 @@ static double gemm_bytes(const Problem *p)
     return ((double)p->m * p->k + (double)p->k * p->n + 2.0 * p->m * p->n) * dtype_bytes(p->dtype);
 }
 
-static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs(p); }
-#line 1180 "chapters/07-gemm.md"
+static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
+#line 1187 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -927,7 +934,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1233 "chapters/07-gemm.md"
+#line 1240 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
