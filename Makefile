@@ -176,5 +176,18 @@ FIG_index-add-f32_DTYPE := f32
 FIG_index-add-f16_CSV := index_add
 FIG_index-add-f16_DTYPE := f16
 
+FIG_gemm_SHAPES := 1024x1024x1024 2048x2048x2048 4096x4096x4096 8192x8192x8192 4096x11008x4096 4096x4096x11008 \
+  4096x14336x4096
+FIG_gemm_LABELS := 1024³|2048³|4096³|8192³|4096×11008\n×4096|4096×4096\n×11008|4096×14336\n×4096
+FIG_gemm_XLABEL := M×N×K
+FIG_gemm_METRIC := tflops
+FIG_gemm_PEER := cublas torch.addmm_
+FIG_gemm-f32_CSV := gemm
+FIG_gemm-f32_DTYPE := f32
+FIG_gemm-f32_CEILING := fma-ceiling
+FIG_gemm-bf16_CSV := gemm
+FIG_gemm-bf16_DTYPE := bf16
+FIG_gemm-bf16_CEILING := mma-sync-ceiling
+
 include tools/book.mk
 -include $(BUILD)/tangle.d

@@ -162,6 +162,7 @@ set tics nomirror out
 files = csv . ' ' . other
 nfiles = words(files)
 isdrawn = 'index(" ' . ours . ' ' . peer . ' ", " " $1 " ")'
+isceiling = '($2 == "ceiling" && index(" ' . ceiling . ' ", " " $1 " "))'
 
 # ---------------------------------------------------------------- axes
 if (x eq 'shape') {
@@ -201,10 +202,11 @@ if (x eq 'shape') {
 }
 
 # y: from 0 to a little above the largest value drawn (the versions and peers drawn and
-# the ceilings of every GPU), never to a row that is not drawn (demonstrations, CPU)
+# the ceilings drawn, of every GPU), never to a row that is not drawn (demonstrations,
+# CPU, a ceiling that applies to another element type)
 ymax = 0
 do for [f in files] {
-    m = system(AWK(f, '&& (' . isdrawn . ' || $2 == "ceiling") && $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
+    m = system(AWK(f, '&& (' . isdrawn . ' || ' . isceiling . ') && $m+0 > x { x = $m+0 } END { print x+0 }')) + 0
     if (m > ymax) { ymax = m }
 }
 if (metric eq 'time_us') {
