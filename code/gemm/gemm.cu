@@ -296,7 +296,7 @@ __global__ void __launch_bounds__(256) sgemm_warps(int m, int n, int k, float al
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 547 "chapters/07-gemm.md"
+#line 549 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -427,35 +427,42 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
     }
 
     if constexpr (STAGED_EPILOGUE) {
-        // alpha acc through shared memory in float, then C in rows of 16-byte pieces.
+        // alpha acc through shared memory in float, one row of warps (WM rows of C) at a
+        // time, then C in rows of 16-byte pieces.
         cp_async_wait<0>();
-        __syncthreads();
         constexpr int LD = BN + 4;  // floats per staged row
         float *Cs = reinterpret_cast<float *>(smem);
-#pragma unroll
-        for (int i = 0; i < MT; i++)
-#pragma unroll
-            for (int j = 0; j < NT; j++)
-#pragma unroll
-                for (int h = 0; h < 4; h += 2) {
-                    int r = wr + i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
-                    *reinterpret_cast<float2 *>(&Cs[r * LD + c]) = make_float2(alpha * acc[i][j][h], alpha * acc[i][j][h + 1]);
-                }
-        __syncthreads();
         const int per = 16 / sizeof(T);  // elements per 16-byte piece
-        for (int e = threadIdx.x; e < BM * BN / per; e += blockDim.x) {
-            int r = e / (BN / per), c = e % (BN / per) * per, row = m0 + r, col = n0 + c;
-            if (row >= m) continue;
-            T *o = C + (size_t)row * n + col;
-            if (col + per <= n && n % per == 0) {
-                int4 old = *reinterpret_cast<const int4 *>(o), v;
-                const T *ot = reinterpret_cast<const T *>(&old);
-                T *vt = reinterpret_cast<T *>(&v);
+        for (int pass = 0; pass < WARPS_M; pass++) {
+            __syncthreads();  // the ring, or the last pass's rows, no longer read
+            if (wr == pass * WM) {
 #pragma unroll
-                for (int q = 0; q < per; q++) vt[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(ot[q]));
-                *reinterpret_cast<int4 *>(o) = v;
-            } else {
-                for (int q = 0; q < per && col + q < n; q++) o[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(o[q]));
+                for (int i = 0; i < MT; i++)
+#pragma unroll
+                    for (int j = 0; j < NT; j++)
+#pragma unroll
+                        for (int h = 0; h < 4; h += 2) {
+                            int r = i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
+                            *reinterpret_cast<float2 *>(&Cs[r * LD + c]) =
+                                make_float2(alpha * acc[i][j][h], alpha * acc[i][j][h + 1]);
+                        }
+            }
+            __syncthreads();
+            for (int e = threadIdx.x; e < WM * BN / per; e += blockDim.x) {
+                int r = e / (BN / per), c = e % (BN / per) * per, row = m0 + pass * WM + r, col = n0 + c;
+                if (row >= m) continue;
+                T *o = C + (size_t)row * n + col;
+                if (col + per <= n && n % per == 0) {
+                    int4 old = *reinterpret_cast<const int4 *>(o), v;
+                    const T *ot = reinterpret_cast<const T *>(&old);
+                    T *vt = reinterpret_cast<T *>(&v);
+#pragma unroll
+                    for (int q = 0; q < per; q++) vt[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(ot[q]));
+                    *reinterpret_cast<int4 *>(o) = v;
+                } else {
+                    for (int q = 0; q < per && col + q < n; q++)
+                        o[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(o[q]));
+                }
             }
         }
     } else {
@@ -476,7 +483,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 749 "chapters/07-gemm.md"
+#line 758 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -561,12 +568,13 @@ static const char *k_not_multiple_of_8(const Problem *p)
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
 }
 
-template <typename T, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES, bool STAGED_EPILOGUE, int GROUP_M>
+template <typename T, int BN, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES, bool STAGED_EPILOGUE,
+          int GROUP_M>
 static void launch_tc(Problem *p)
 {
-    const int BM = 128, BN = 128, BK = 32;
+    const int BM = 128, BK = 32;
     auto kernel = gemm_tc<T, BM, BN, BK, WARPS_M, WARPS_N, LOAD, SWIZZLE, STAGES, STAGED_EPILOGUE, GROUP_M>;
-    int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM * (BN + 4) * (int)sizeof(float);
+    int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
     if (STAGED_EPILOGUE && staged > smem) smem = staged;
     static bool opted = false;
     if (!opted) {
@@ -590,7 +598,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 903 "chapters/07-gemm.md"
+#line 913 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -668,7 +676,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 867 "chapters/07-gemm.md"
+#line 877 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, too_slow_naive},
@@ -681,20 +689,20 @@ static const Version VERSIONS[] = {
     {"s7-double-buffer", "ours", "f32", "s6 with two tiles in shared memory, the next loaded during the computation", launch_warps<true>, not_128_tiles_k16},
 #define GEMM_TC_VERSIONS(T, DT)                                                                                 \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
-    {"t0-mma", "ours", DT, "mma.sync m16n8k16, fragments by plain loads", launch_tc<T, 2, 2, 0, false, 1, false, 1>, k_not_multiple_of_8}, \
-    {"t1-ldmatrix", "ours", DT, "t0 with fragments by ldmatrix", launch_tc<T, 2, 2, 1, false, 1, false, 1>, k_not_multiple_of_8},  \
-    {"t2-swizzle", "ours", DT, "t1 with swizzled shared-memory tiles", launch_tc<T, 2, 2, 1, true, 1, false, 1>, k_not_multiple_of_8}, \
-    {"t3-cp-async-2", "ours", DT, "t2 with cp.async, 2 stages", launch_tc<T, 2, 2, 1, true, 2, false, 1>, k_not_multiple_of_8},   \
-    {"t3-cp-async-3", "ours", DT, "t2 with cp.async, 3 stages", launch_tc<T, 2, 2, 1, true, 3, false, 1>, k_not_multiple_of_8},   \
-    {"t3-cp-async-4", "ours", DT, "t2 with cp.async, 4 stages", launch_tc<T, 2, 2, 1, true, 4, false, 1>, k_not_multiple_of_8}, \
-    {"t4-epilogue", "ours", DT, "t3 (4 stages) with 8 warps of 64 x 32 and C stored through shared memory", launch_tc<T, 2, 4, 1, true, 4, true, 1>, k_not_multiple_of_8}, \
-    {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 2, 4, 1, true, 4, true, 8>, k_not_multiple_of_8}
+    {"t0-mma", "ours", DT, "mma.sync m16n8k16, fragments by plain loads", launch_tc<T, 128, 2, 2, 0, false, 1, false, 1>, k_not_multiple_of_8}, \
+    {"t1-ldmatrix", "ours", DT, "t0 with fragments by ldmatrix", launch_tc<T, 128, 2, 2, 1, false, 1, false, 1>, k_not_multiple_of_8},  \
+    {"t2-swizzle", "ours", DT, "t1 with swizzled shared-memory tiles", launch_tc<T, 128, 2, 2, 1, true, 1, false, 1>, k_not_multiple_of_8}, \
+    {"t3-cp-async-2", "ours", DT, "t2 with cp.async, 2 stages", launch_tc<T, 128, 2, 2, 1, true, 2, false, 1>, k_not_multiple_of_8},   \
+    {"t3-cp-async-3", "ours", DT, "t2 with cp.async, 3 stages", launch_tc<T, 128, 2, 2, 1, true, 3, false, 1>, k_not_multiple_of_8},   \
+    {"t3-cp-async-4", "ours", DT, "t2 with cp.async, 4 stages", launch_tc<T, 128, 2, 2, 1, true, 4, false, 1>, k_not_multiple_of_8}, \
+    {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
+    {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 994 "chapters/07-gemm.md"
+#line 1004 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -890,7 +898,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1196 "chapters/07-gemm.md"
+#line 1206 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -943,7 +951,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1249 "chapters/07-gemm.md"
+#line 1259 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
