@@ -296,7 +296,7 @@ __global__ void __launch_bounds__(256) sgemm_warps(int m, int n, int k, float al
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 549 "chapters/07-gemm.md"
+#line 560 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -367,7 +367,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                     a[i][2] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g, kk + 8 + 2 * t));
                     a[i][3] = *reinterpret_cast<const uint32_t *>(as + tile_at<T, BK, SWIZZLE>(r + g + 8, kk + 8 + 2 * t));
                 } else {
-                    ldmatrix_x4(a[i], as + tile_at<T, BK, SWIZZLE>(r + lane % 16, kk + lane / 16 * 8));
+                    ldmatrix_x4(a[i], as + tile_at<T, BK, SWIZZLE>(r + ldsm_a_row(lane), kk + ldsm_a_col(lane)));
                 }
             }
 #pragma unroll
@@ -381,7 +381,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                     }
                 } else {
                     uint32_t r[4];  // matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
-                    ldmatrix_x4(r, bs + tile_at<T, BK, SWIZZLE>(c + lane % 8 + lane / 16 * 8, kk + lane / 8 % 2 * 8));
+                    ldmatrix_x4(r, bs + tile_at<T, BK, SWIZZLE>(c + ldsm_b_row(lane), kk + ldsm_b_col(lane)));
                     b[j][0] = r[0];
                     b[j][1] = r[1];
                     b[j + 1][0] = r[2];
@@ -483,7 +483,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 758 "chapters/07-gemm.md"
+#line 769 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -598,7 +598,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 913 "chapters/07-gemm.md"
+#line 924 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -676,7 +676,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 877 "chapters/07-gemm.md"
+#line 888 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, too_slow_naive},
@@ -702,7 +702,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1004 "chapters/07-gemm.md"
+#line 1015 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -898,7 +898,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1206 "chapters/07-gemm.md"
+#line 1219 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -918,6 +918,34 @@ template <int ROW_BYTES> static bool swizzle_ok(void)
             for (int r = r0; r < r0 + 8; r++) groups |= 1 << ((r * ROW_BYTES / 16 + swizzle_chunk<ROW_BYTES>(r, c)) % 8);
             if (groups != 0xFF) return false;
         }
+    return true;
+}
+
+// ldmatrix_x4 emulated on the host, over a 16 x 16 tile of (row, column) pairs: the
+// element that register reg of lane gets, low half (hi 0) or high (hi 1), when each lane
+// gives row row_of(lane) at column col_of(lane).
+static void emulated_ldsm(int lane, int reg, int hi, int (*row_of)(int), int (*col_of)(int), int *r, int *c)
+{
+    int giver = 8 * reg + lane / 4;  // matrix reg's row lane / 4 comes from this lane
+    *r = row_of(giver);
+    *c = col_of(giver) + 2 * (lane % 4) + hi;
+}
+
+// Whether the ldsm_* helpers give mma_16816's fragments (the PTX manual's layouts for
+// m16n8k16): A register q holds row g + 8 (q % 2), columns 2t + 8 (q / 2) and the next;
+// B register q of n-tile j holds n-row 8 j + g, k-columns 2t + 8 (q % 2) and the next.
+static bool ldsm_layouts_ok(void)
+{
+    for (int lane = 0; lane < 32; lane++) {
+        int g = lane / 4, t = lane % 4, r, c;
+        for (int q = 0; q < 4; q++)
+            for (int hi = 0; hi < 2; hi++) {
+                emulated_ldsm(lane, q, hi, ldsm_a_row, ldsm_a_col, &r, &c);
+                if (r != g + 8 * (q % 2) || c != 2 * t + 8 * (q / 2) + hi) return false;
+                emulated_ldsm(lane, q, hi, ldsm_b_row, ldsm_b_col, &r, &c);  // q / 2: the n-tile, q % 2: its register
+                if (r != 8 * (q / 2) + g || c != 2 * t + 8 * (q % 2) + hi) return false;
+            }
+    }
     return true;
 }
 
@@ -946,12 +974,13 @@ static int gemm_self_test(void)
     cpu_element(&p, 0, 1, &ref, &scale);
     SELF_TEST(ref == 0.75 * 22 - 0.5);
     SELF_TEST(swizzle_ok<64>() && swizzle_ok<128>());
+    SELF_TEST(ldsm_layouts_ok());
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1259 "chapters/07-gemm.md"
+#line 1301 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};

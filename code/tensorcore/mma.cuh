@@ -31,6 +31,17 @@ __device__ inline void ldmatrix_x4(uint32_t r[4], const void *smem)
                  : "r"(smem_u32(smem)));
 }
 
+// Which row of a tile, and which column (its first element), each lane gives ldmatrix_x4
+// so that the four registers come out as mma_16816's fragments:
+// - A, a 16 x 16 tile stored row-major (M by K): rows 0-15 at column 0, then at column 8;
+// - B, two 8-column n-tiles stored as rows of K (N by K, "col"): for each n-tile, its
+//   8 rows at column 0, then at column 8; registers 0-1 are the first n-tile's, 2-3 the
+//   second's.
+__host__ __device__ inline int ldsm_a_row(int lane) { return lane % 16; }
+__host__ __device__ inline int ldsm_a_col(int lane) { return lane / 16 * 8; }
+__host__ __device__ inline int ldsm_b_row(int lane) { return lane % 8 + lane / 16 * 8; }
+__host__ __device__ inline int ldsm_b_col(int lane) { return lane / 8 % 2 * 8; }
+
 // D = A B + D for one m16n8k16 tile: A four registers, B two, D four floats.
 template <typename T> __device__ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
 template <> __device__ inline void mma_16816<__nv_bfloat16>(float d[4], const uint32_t a[4], const uint32_t b[2])
