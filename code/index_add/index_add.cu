@@ -39,7 +39,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
-#line 635 "chapters/04-upsample.md"
+#line 636 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
 #line 823 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
@@ -51,7 +51,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 636 "chapters/04-upsample.md"
+#line 637 "chapters/04-upsample.md"
 
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
@@ -136,7 +136,7 @@ __global__ void index_add_a0(T *self, const T *source, const Index *index, size_
     T *dst = self + (o * d + (size_t)k) * inner + i;
     atomic_add_value(dst, alpha * to_float(source[e]), self, self + (o + 1) * d * inner);
 }
-#line 217 "chapters/05-index-add.md"
+#line 218 "chapters/05-index-add.md"
 // a1: g lanes per row of source (g a power of two, at most 32); they walk the row in
 // 16-byte packs, each scaled by alpha in float, rounded to T and added with one vector
 // reduction. Rows whose length is not whole packs go element by element.
@@ -167,7 +167,7 @@ __global__ void index_add_a1(T *self, const T *source, const Index *index, size_
             atomic_add_value(dst + c, alpha * to_float(src[c]), self, self + (o + 1) * d * inner);
     }
 }
-#line 310 "chapters/05-index-add.md"
+#line 311 "chapters/05-index-add.md"
 // a2: self (outer, d, inner) accumulated in float in shared memory by each block over its
 // rows of source (grid-stride), then added into self with one atomic per element.
 template <typename T, typename Index>
@@ -187,7 +187,7 @@ __global__ void index_add_a2(T *self, const T *source, const Index *index, size_
     for (size_t e = threadIdx.x; e < self_count; e += blockDim.x)
         if (acc[e] != 0.0f) atomic_add_value(self + e, acc[e], self, self + self_count);
 }
-#line 426 "chapters/05-index-add.md"
+#line 427 "chapters/05-index-add.md"
 // Copies the index into 32-bit keys and positions, checking each; a bad one gets key d.
 template <typename Index>
 __global__ void index_to_keys(unsigned *keys, int *positions, const Index *index, size_t d, size_t l, int *bad)
@@ -349,7 +349,7 @@ static void launch_a0(Problem *p)
             (const int *)p->index, p->d, p->l, p->inner, count, alpha, p->bad_position);
     CHECK_LAUNCH();
 }
-#line 250 "chapters/05-index-add.md"
+#line 251 "chapters/05-index-add.md"
 // The lanes that take one row: the smallest power of two that covers its packs (its
 // elements, when it is not whole packs), at most a warp.
 static int lanes_per_row(size_t inner, size_t v)
@@ -382,7 +382,7 @@ static const char *no_vector_red(const Problem *p)
     (void)p;
     return needs_sm90();
 }
-#line 332 "chapters/05-index-add.md"
+#line 333 "chapters/05-index-add.md"
 static size_t smem_limit(void)
 {
     static int limit = 0;  // asked once: the dispatcher asks at every launch
@@ -435,7 +435,7 @@ static void launch_a2(Problem *p)
     if (p->index64) launch_a2_with<T, long long>(p);
     else launch_a2_with<T, int>(p);
 }
-#line 563 "chapters/05-index-add.md"
+#line 564 "chapters/05-index-add.md"
 // The bits of a key below d: radix sort passes only over those.
 static int key_bits(size_t d)
 {
@@ -466,7 +466,7 @@ static void launch_a3_passes(Problem *p, float alpha)
                                                               p->inner, p->outer, alpha);
     CHECK_LAUNCH();
 }
-#line 598 "chapters/05-index-add.md"
+#line 599 "chapters/05-index-add.md"
 static void sort_the_index(Problem *p)
 {
     if (!p->cub_space) plan_sorted_path(p);
@@ -493,7 +493,7 @@ static void launch_a3(Problem *p)
     if (p->inner % V == 0) launch_a3_passes<T, V>(p, alpha);
     else launch_a3_passes<T, 1>(p, alpha);
 }
-#line 735 "chapters/05-index-add.md"
+#line 736 "chapters/05-index-add.md"
 template <typename T>
 static void launch_a4(Problem *p)
 {
@@ -507,7 +507,7 @@ static void launch_a4(Problem *p)
 }
 #line 38 "chapters/05-index-add.md"
 // <<the-index-add-version-table>>
-#line 756 "chapters/05-index-add.md"
+#line 757 "chapters/05-index-add.md"
 #define INDEX_ADD_VERSIONS(T, DT)                                                                               \
     {"a0-per-element", "ours", DT, "one atomic per element of source into self", launch_a0<T>, NULL},          \
     {"a1-row-red16", "ours", DT, "a group of lanes per row of source, 16-byte vector reductions (sm_90)", launch_a1<T>, no_vector_red}, \
@@ -522,7 +522,7 @@ static const Version VERSIONS[] = {
 };
 #line 39 "chapters/05-index-add.md"
 // <<create-and-check-an-index-add-problem>>
-#line 786 "chapters/05-index-add.md"
+#line 787 "chapters/05-index-add.md"
 // ============================================================ problems and checks
 typedef struct {
     size_t dims[8];
@@ -786,7 +786,7 @@ static int index_add_self_test(void)
 }
 #line 40 "chapters/05-index-add.md"
 // <<the-cost-of-the-sort>>
-#line 659 "chapters/05-index-add.md"
+#line 660 "chapters/05-index-add.md"
 // The checks of a sorted index: keys in order, every position once with its own key,
 // equal keys in increasing position.
 static int sorted_index_ok(const Problem *p)
@@ -838,7 +838,7 @@ static void index_add_sort_cost(BenchRun *run)
 }
 #line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 1050 "chapters/05-index-add.md"
+#line 1051 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",

@@ -37,7 +37,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 29 "chapters/04-upsample.md"
 // <<sixteen-byte-vector-reductions>>
-#line 635 "chapters/04-upsample.md"
+#line 636 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
 #line 823 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
@@ -49,7 +49,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 636 "chapters/04-upsample.md"
+#line 637 "chapters/04-upsample.md"
 
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
@@ -135,7 +135,7 @@ __global__ void upsample_f0(T *y, const T *x, int h, int w, int oh, int ow, size
     size_t plane = rest / oh;  // image * channels + channel
     y[i] = x[(plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow)];
 }
-#line 180 "chapters/04-upsample.md"
+#line 181 "chapters/04-upsample.md"
 // f1: one thread per input element, writing its s x s block of the output.
 template <typename T>
 __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_count)
@@ -150,7 +150,7 @@ __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_cou
     for (int r = 0; r < s; r++)
         for (int k = 0; k < s; k++) block[r * ow + k] = v;
 }
-#line 257 "chapters/04-upsample.md"
+#line 258 "chapters/04-upsample.md"
 // Element k of a 16-byte pack of T, chosen with comparisons and shifts rather than an
 // index into memory, so that a run-time k keeps the pack in registers.
 template <typename T>
@@ -209,7 +209,7 @@ __global__ void upsample_packed(T *y, const T *x, int w, int s_run, int row_pack
         for (int r = 0; r < s; r++) out[r * ow / V] = pack;
     }
 }
-#line 452 "chapters/04-upsample.md"
+#line 453 "chapters/04-upsample.md"
 // f5: channels last, a thread per 16-byte pack of an output row: the pack of its source
 // pixel, loaded once per input row and stored in the output rows that copy that row.
 // x: the packs of an output row (ow pixels of c channels); y: input rows (image * h + iy),
@@ -233,7 +233,7 @@ __global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int
         for (int oy = first; oy < last; oy++) out[(image * oh + oy) * row_packs + k] = pack;
     }
 }
-#line 521 "chapters/04-upsample.md"
+#line 522 "chapters/04-upsample.md"
 // b0: a thread per element of dy, one atomicAdd in the element type into its source.
 template <typename T>
 __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, size_t out_count)
@@ -246,7 +246,7 @@ __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, si
     size_t plane = rest / oh;
     atomicAdd(dx + (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow), dy[i]);
 }
-#line 567 "chapters/04-upsample.md"
+#line 568 "chapters/04-upsample.md"
 // Adds two adjacent values into dx[0] and dx[1] (dx 4-byte aligned in the half types).
 __device__ inline void atomic_add_pair(float *dx, float a, float b)
 {
@@ -276,7 +276,7 @@ __global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
     float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
     atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
 }
-#line 658 "chapters/04-upsample.md"
+#line 659 "chapters/04-upsample.md"
 // b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
 // to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
 template <typename T>
@@ -298,7 +298,7 @@ __global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, 
     }
     red_add_pack(dx + (orow / 2) * w + q * V, sum);
 }
-#line 718 "chapters/04-upsample.md"
+#line 719 "chapters/04-upsample.md"
 // b3: a thread per element of dx, summing the dy of its outputs in float; any size.
 template <typename T>
 __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
@@ -318,7 +318,7 @@ __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, si
         for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
     dx[i] = from_float<T>(sum);
 }
-#line 770 "chapters/04-upsample.md"
+#line 771 "chapters/04-upsample.md"
 // b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
 // each 2 x 2 block summed in float, one pack stored. W is whole packs.
 template <typename T>
@@ -364,7 +364,7 @@ static void launch_f0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 197 "chapters/04-upsample.md"
+#line 198 "chapters/04-upsample.md"
 static const char *no_whole_scale(const Problem *p)
 {
     return p->s ? NULL : "an output size that is not a whole multiple of the input";
@@ -379,7 +379,7 @@ static void launch_f1(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 318 "chapters/04-upsample.md"
+#line 319 "chapters/04-upsample.md"
 // The packed kernels need rows of whole 16-byte packs (the arrays start on 256 bytes).
 static const char *no_packed_rows(const Problem *p)
 {
@@ -420,7 +420,7 @@ static void launch_f2(Problem *p)
 {
     launch_packed<T, 0>(p, false);
 }
-#line 384 "chapters/04-upsample.md"
+#line 385 "chapters/04-upsample.md"
 static const char *not_scale_2(const Problem *p)
 {
     if (no_packed_rows(p)) return no_packed_rows(p);
@@ -432,13 +432,13 @@ static void launch_f3(Problem *p)
 {
     launch_packed<T, 2>(p, false);
 }
-#line 419 "chapters/04-upsample.md"
+#line 420 "chapters/04-upsample.md"
 template <typename T>
 static void launch_f4(Problem *p)
 {
     launch_packed<T, 2>(p, true);
 }
-#line 478 "chapters/04-upsample.md"
+#line 479 "chapters/04-upsample.md"
 static const char *no_packed_pixels(const Problem *p)
 {
     size_t per_pixel = (size_t)p->c / (16 / dtype_bytes(p->dtype));
@@ -457,7 +457,7 @@ static void launch_f5(Problem *p)
     upsample_nhwc<T><<<grid, THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh, p->ow, rows);
     CHECK_LAUNCH();
 }
-#line 536 "chapters/04-upsample.md"
+#line 537 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b0(Problem *p)
 {
@@ -470,7 +470,7 @@ static void launch_b0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 599 "chapters/04-upsample.md"
+#line 600 "chapters/04-upsample.md"
 static const char *not_scale_2_pairs(const Problem *p)
 {
     if (p->s != 2) return "a scale other than 2";
@@ -489,7 +489,7 @@ static void launch_b1(Problem *p)
     upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
     CHECK_LAUNCH();
 }
-#line 682 "chapters/04-upsample.md"
+#line 683 "chapters/04-upsample.md"
 static const char *no_red_scale_2(const Problem *p)
 {
     if (needs_sm90()) return needs_sm90();
@@ -508,7 +508,7 @@ static void launch_b2(Problem *p)
     upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
     CHECK_LAUNCH();
 }
-#line 740 "chapters/04-upsample.md"
+#line 741 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b3(Problem *p)
 {
@@ -520,7 +520,7 @@ static void launch_b3(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 795 "chapters/04-upsample.md"
+#line 796 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b4(Problem *p)
 {
@@ -534,7 +534,7 @@ static void launch_b4(Problem *p)
 }
 #line 34 "chapters/04-upsample.md"
 // <<the-upsample-version-table>>
-#line 841 "chapters/04-upsample.md"
+#line 842 "chapters/04-upsample.md"
 #define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
     {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
     {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
@@ -555,7 +555,7 @@ static const Version VERSIONS[] = {
 };
 #line 35 "chapters/04-upsample.md"
 // <<create-and-check-an-upsample-problem>>
-#line 881 "chapters/04-upsample.md"
+#line 882 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
@@ -793,7 +793,7 @@ static int upsample_self_test(void)
 }
 #line 36 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1119 "chapters/04-upsample.md"
+#line 1120 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
