@@ -568,7 +568,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/06-softmax.md"
 // <<softmax-launchers>>
-#line 932 "chapters/06-softmax.md"
+#line 930 "chapters/06-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -952,11 +952,12 @@ template <typename T>
 static void launch_bwd(Problem *p)
 {
     size_t rows_bytes = 2 * p->cols * sizeof(T);  // y and dy
-    if (p->cols <= 512) return launch_regs<T, true>(p);
+    bool f32 = sizeof(T) == 4;
+    if (p->cols <= (f32 ? 256u : 512u)) return launch_regs<T, true>(p);
     if (p->cols <= 1024) return launch_b4<T>(p);
-    if (rows_bytes <= 65536) return launch_b3<T>(p);
-    if (!no_cluster_bwd(p)) return launch_b5<T>(p);
+    if (f32 ? rows_bytes <= 65536 : rows_bytes < 16384) return launch_b3<T>(p);
     if (!bwd_smem_unsupported(p)) return launch_b2<T>(p);
+    if (!no_cluster_bwd(p)) return launch_b5<T>(p);
     return launch_b3<T>(p);
 }
 
@@ -965,7 +966,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/06-softmax.md"
 // <<the-cudnn-peer>>
-#line 1344 "chapters/06-softmax.md"
+#line 1343 "chapters/06-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -1055,7 +1056,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/06-softmax.md"
 // <<the-softmax-version-table>>
-#line 1434 "chapters/06-softmax.md"
+#line 1433 "chapters/06-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -1073,7 +1074,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
     {"b3-reread", "ours", DT, "backward: one block per row, two reads of y and dy", launch_b3<T>, short_rows},        \
     {"b4-block-registers", "ours", DT, "backward: one block per row, in registers", launch_b4<T>, too_long_for_block_regs_bwd}, \
     {"b5-cluster", "ours", DT, "backward: a cluster of 2 to 8 blocks per row", launch_b5<T>, no_cluster_bwd}, \
-    {"b6-dispatch", "ours", DT, "backward: b1, b4, b3, b5 or b2 by row length", launch_bwd<T>, NULL}
+    {"b6-dispatch", "ours", DT, "backward: b1, b4, b3, b2 or b5 by row length and type", launch_bwd<T>, NULL}
 
 #define CUDNN_PEERS(DT)                                                                                 \
     {"cudnn", "peer", DT, "forward: cudnnSoftmaxForward, ACCURATE, per row", launch_cudnn_fwd, cudnn_unsupported}, \
@@ -1089,7 +1090,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/06-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1610 "chapters/06-softmax.md"
+#line 1608 "chapters/06-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1233,7 +1234,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/06-softmax.md"
 // <<the-softmax-chapter>>
-#line 1754 "chapters/06-softmax.md"
+#line 1752 "chapters/06-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
