@@ -21,7 +21,8 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
   4. stale    Tables and figures whose provenance `sources_sha1` no longer
               matches the sources get a prominent note (class "stale").
   5. figures  ![caption](stem.svg) is pointed at figure-dir (.pdf for LaTeX)
-              and its caption names the GPUs and dates.
+              and its caption names the GPUs and dates (a diagram, whose CSV is
+              declared as "-", is left as it is).
   6. index    With `-M index-page=true` the input is ignored and the table of
               contents of the HTML site is generated from the chapters.
 
@@ -1033,6 +1034,10 @@ local function figure_para(para)
   local img = para.content[1]
   if #img.caption == 0 or not is_local_name(img.src) then return nil end
   local csv = figure_csv(img)
+  if csv == '-' then  -- a diagram: drawn from no measurement, so no GPU and no date
+    para.content[1] = rewrite_src(img)
+    return pandoc.Div({ para }, pandoc.Attr('', { 'diagram' }))
+  end
   local with, without = gpus_with(csv)
   local notes = pandoc.List()
   local cap = pandoc.List(img.caption)
