@@ -12,7 +12,7 @@ if (term eq 'pdf') {
 set output out
 unset border; unset tics; unset key
 set size ratio -1
-set xrange [-110 : 560]
+set xrange [-110 : 620]
 set yrange [-30 : 205]
 n = 0
 rect(x1, y1, x2, y2, fill, edge) = sprintf('set object %d rect from %g,%g to %g,%g fc rgb "%s" fs solid border lc rgb "%s" lw 1', \

@@ -14,7 +14,7 @@ set output out
 unset border; unset tics; unset key
 set size ratio -1
 set xrange [-3.2 : 16.6]
-set yrange [-1.6 : 9.4]
+set yrange [-2.0 : 9.4]
 array G[8] = ["#e8f0fe", "#fce8e6", "#fef7e0", "#e6f4ea", "#f3e8fd", "#e4f7fb", "#fde7f3", "#f1f3f4"]
 n = 0
 do for [panel = 0:1] {
@@ -35,6 +35,6 @@ do for [panel = 0:1] {
     eval sprintf('set label %d "%s" at %g,%g center font ",11"', n, panel ? "swizzled: chunk c of row r at c xor ((r / 2) mod 4)" : "plain: chunk c of row r at c", ox + 3.5, 8.7)
 }
 n = n + 1
-eval sprintf('set label %d "each cell: the tile columns it holds, (b) its group of four banks; outlined: what one ldmatrix phase reads" at %g,%g center font ",10"', n, 7.2, -0.8)
+eval sprintf('set label %d "each cell: the tile columns it holds and (b) its group of four banks\noutlined: the pieces one ldmatrix phase reads" at %g,%g center font ",10"', n, 7.2, -0.9)
 plot NaN notitle
 if (term eq 'svg') { unset output; system(sprintf("echo '<!-- diagram -->' >> '%s'", out)) }
