@@ -180,6 +180,8 @@ FIG_gemm-tiles_CSV := -
 FIG_gemm-tiles_SCRIPT := figures/gemm-tiles.gp
 FIG_swizzle_CSV := -
 FIG_swizzle_SCRIPT := figures/swizzle.gp
+FIG_gemm-roofline_CSV := gemm
+FIG_gemm-roofline_SCRIPT := figures/roofline.gp
 FIG_gemm_SHAPES := 1024x1024x1024 2048x2048x2048 4096x4096x4096 8192x8192x8192 4096x11008x4096 4096x4096x11008 \
   4096x14336x4096
 FIG_gemm_LABELS := 1024³|2048³|4096³|8192³|4096×11008\n×4096|4096×4096\n×11008|4096×14336\n×4096

@@ -37,8 +37,9 @@
 #                       the CSV that is not a plain count, in CSV order)
 #   FIG_<stem>_LABELS   with shape: their tick labels, separated by | (\n: a new line;
 #                       default: the size, x written as ×, broken at its first colon)
-#   FIG_<stem>_SCRIPT   a diagram: the gnuplot script that draws it (given out and term),
-#                       with FIG_<stem>_CSV := - (no data, no GPU in its caption)
+#   FIG_<stem>_SCRIPT   a gnuplot script of its own instead of bandwidth.gp, given csv
+#                       (the reference GPU's), out and term; a diagram has
+#                       FIG_<stem>_CSV := - (no data, no GPU in its caption)
 #   FIG_<stem>_XLABEL   the x axis label (default: elements, columns (...), shape;
 #                       no single quotes, and _ ^ { } are gnuplot's enhanced text)
 # A variable but _CSV not given for the stem is taken from FIG_<csv>_<VAR>, where <csv>
@@ -191,12 +192,14 @@ $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
     $(BOOK_GPU_STAMP) | $(BOOK_FIGS) book-deps
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
-# A diagram (FIG_<stem>_SCRIPT, FIG_<stem>_CSV := -) is drawn by its own script, from no data.
+# A figure with a script of its own (FIG_<stem>_SCRIPT) is given out, term and the
+# reference GPU's CSV (none for a diagram, whose FIG_<stem>_CSV is -).
+book_script_csv = $(if $(filter -,$(FIG_$(1)_CSV)),,$(firstword $(call book_fig_csvs,$(1))))
 define book_diagram_rules
-$(BOOK_FIGS)/$(1).svg: $(FIG_$(1)_SCRIPT) Makefile | $(BOOK_FIGS) book-deps
-	$(GNUPLOT) -e "out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
-$(BOOK_FIGS)/$(1).pdf: $(FIG_$(1)_SCRIPT) Makefile | $(BOOK_FIGS) book-deps
-	$(GNUPLOT) -e "out='$$@.tmp'; term='pdf'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
+$(BOOK_FIGS)/$(1).svg: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
+	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
+$(BOOK_FIGS)/$(1).pdf: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
+	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='pdf'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
 endef
 $(foreach f,$(FIGURES),$(eval $(call $(if $(FIG_$(f)_SCRIPT),book_diagram_rules,book_figure_rules),$(f))))
 
