@@ -50,29 +50,21 @@ static bool half_types(const Problem *p) { return p->dtype != F32; }
 #line 38 "chapters/07-gemm.md"
 // <<simt-kernels>>
 #line 83 "chapters/07-gemm.md"
-// s0: a thread per element of C, threadIdx.x along the rows (Boehm's naive kernel).
-__global__ void sgemm_s0(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
+// s0 (ROWS_ALONG_X) and s1: a thread per element of C. s0 maps threadIdx.x to the row of
+// C (Boehm's naive kernel); s1 to the column, so that a warp reads one element of A and
+// a row segment of B, and writes a row segment of C.
+template <bool ROWS_ALONG_X>
+__global__ void sgemm_naive(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
-    int row = blockIdx.x * blockDim.x + threadIdx.x, col = blockIdx.y * blockDim.y + threadIdx.y;
+    int along_x = blockIdx.x * blockDim.x + threadIdx.x, along_y = blockIdx.y * blockDim.y + threadIdx.y;
+    int row = ROWS_ALONG_X ? along_x : along_y, col = ROWS_ALONG_X ? along_y : along_x;
     if (row >= m || col >= n) return;
     float acc = 0.0f;
     for (int i = 0; i < k; i++) acc += A[(size_t)row * k + i] * B[(size_t)i * n + col];
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 107 "chapters/07-gemm.md"
-// s1: as s0, threadIdx.x along the columns: a warp reads one element of A and a row
-// segment of B, and writes a row segment of C.
-__global__ void sgemm_s1(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
-{
-    int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
-    if (row >= m || col >= n) return;
-    float acc = 0.0f;
-    for (int i = 0; i < k; i++) acc += A[(size_t)row * k + i] * B[(size_t)i * n + col];
-    size_t o = (size_t)row * n + col;
-    C[o] = alpha * acc + beta * C[o];
-}
-#line 134 "chapters/07-gemm.md"
+#line 124 "chapters/07-gemm.md"
 // s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
 __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -93,7 +85,7 @@ __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const
         C[o] = alpha * acc + beta * C[o];
     }
 }
-#line 172 "chapters/07-gemm.md"
+#line 162 "chapters/07-gemm.md"
 // s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
 template <int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
@@ -121,7 +113,7 @@ __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, fl
         C[o] = alpha * acc[r] + beta * C[o];
     }
 }
-#line 212 "chapters/07-gemm.md"
+#line 202 "chapters/07-gemm.md"
 // s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
@@ -155,7 +147,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, in
             C[o] = alpha * acc[r][c] + beta * C[o];
         }
 }
-#line 260 "chapters/07-gemm.md"
+#line 250 "chapters/07-gemm.md"
 // s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
 // (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
 template <int BM, int BN, int BK, int TM, int TN>
@@ -208,7 +200,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 339 "chapters/07-gemm.md"
+#line 329 "chapters/07-gemm.md"
 // s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
@@ -296,7 +288,7 @@ __global__ void __launch_bounds__(256) sgemm_warps(int m, int n, int k, float al
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 567 "chapters/07-gemm.md"
+#line 557 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -483,7 +475,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 776 "chapters/07-gemm.md"
+#line 766 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -497,18 +489,13 @@ static const char *too_slow_naive(const Problem *p)
     return gemm_macs_of(p) > 4096.0 * 4096 * 4096 ? "too slow to time beyond 4096^3" : NULL;
 }
 
-static void launch_s0(Problem *p)
+// s0 and s1: blocks of 32 x 32 threads, the grid's x along C's rows (s0) or columns (s1).
+template <bool ROWS_ALONG_X>
+static void launch_naive(Problem *p)
 {
-    dim3 block(32, 32), grid((p->m + 31) / 32, (p->n + 31) / 32);
-    sgemm_s0<<<grid, block>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a, (const float *)p->b, p->beta,
-                              (float *)p->c);
-    CHECK_LAUNCH();
-}
-
-static void launch_s1(Problem *p)
-{
-    sgemm_s1<<<grid_of(p, 32, 32), dim3(32, 32)>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
-                                                   (const float *)p->b, p->beta, (float *)p->c);
+    dim3 tiles = grid_of(p, 32, 32), grid = ROWS_ALONG_X ? dim3(tiles.y, tiles.x) : tiles;
+    sgemm_naive<ROWS_ALONG_X><<<grid, dim3(32, 32)>>>(p->m, p->n, p->k, p->alpha, (const float *)p->a,
+                                                      (const float *)p->b, p->beta, (float *)p->c);
     CHECK_LAUNCH();
 }
 
@@ -598,7 +585,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 931 "chapters/07-gemm.md"
+#line 916 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -676,11 +663,11 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 895 "chapters/07-gemm.md"
+#line 880 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
-    {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_s0, too_slow_naive},
-    {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_s1, too_slow_naive},
+    {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
+    {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_naive<false>, too_slow_naive},
     {"s2-shared", "ours", "f32", "32 x 32 tiles through shared memory", launch_s2, NULL},
     {"s3-1d-regs", "ours", "f32", "64 x 64 per block, 8 results of a column per thread", launch_s3, not_64_tiles},
     {"s4-2d-regs", "ours", "f32", "128 x 128 per block, 8 x 8 results per thread", launch_s4, not_128_tiles},
@@ -702,7 +689,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1022 "chapters/07-gemm.md"
+#line 1007 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -898,7 +885,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1226 "chapters/07-gemm.md"
+#line 1211 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -980,7 +967,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1308 "chapters/07-gemm.md"
+#line 1293 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};

@@ -39,7 +39,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 }
 #line 34 "chapters/05-index-add.md"
 // <<sixteen-byte-vector-reductions>>
-#line 636 "chapters/04-upsample.md"
+#line 637 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
 #line 823 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
@@ -51,7 +51,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 637 "chapters/04-upsample.md"
+#line 638 "chapters/04-upsample.md"
 
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).

@@ -17,27 +17,8 @@ template <> __host__ __device__ inline float from_float<float>(float x) { return
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 28 "chapters/04-upsample.md"
-// <<half-atomics>>
-#line 283 "chapters/03-atomics.md"
-// Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
-// half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
-// with the (compare-and-swap) 16-bit atomic.
-__device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, const __half *hi)
-{
-    uintptr_t a = (uintptr_t)p;
-    __half *word = (__half *)(a & ~(uintptr_t)3);
-    if (word >= lo && word + 2 <= hi) {
-        __half zero = __ushort_as_half(0);
-        // little-endian: the half at the lower address is the low half of the word
-        __half2 v2 = (a & 2) ? __halves2half2(zero, v) : __halves2half2(v, zero);
-        atomicAdd((__half2 *)word, v2);
-    } else {
-        atomicAdd(p, v);
-    }
-}
-#line 29 "chapters/04-upsample.md"
 // <<sixteen-byte-vector-reductions>>
-#line 636 "chapters/04-upsample.md"
+#line 637 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
 #line 823 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
@@ -49,7 +30,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 637 "chapters/04-upsample.md"
+#line 638 "chapters/04-upsample.md"
 
 // 16 bytes of T added to 16 aligned bytes of global memory by one vector reduction:
 // four floats, or four pairs of halves or of bfloat16 values (sm_90 and newer only).
@@ -69,9 +50,9 @@ __device__ inline void red_add_pack(__nv_bfloat16 *dst, int4 v)
                  :: "l"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 #endif
 }
-#line 30 "chapters/04-upsample.md"
+#line 29 "chapters/04-upsample.md"
 // <<the-upsample-problem>>
-#line 57 "chapters/04-upsample.md"
+#line 56 "chapters/04-upsample.md"
 typedef enum { FWD, BWD } Pass;
 typedef enum { NCHW, NHWC } Layout;
 
@@ -95,9 +76,9 @@ struct Problem {
     bool adds_in_type;         // set by launchers that add in the element type (atomics)
     bool deterministic;        // set by launchers whose result cannot depend on timing
 };
-#line 31 "chapters/04-upsample.md"
+#line 30 "chapters/04-upsample.md"
 // <<the-nearest-rule>>
-#line 95 "chapters/04-upsample.md"
+#line 94 "chapters/04-upsample.md"
 // The input row (or column) that output row dst copies: PyTorch's rule for
 // mode='nearest', floor(dst * in / out) with the ratio and the product in float,
 // clamped to the last row.
@@ -106,6 +87,16 @@ __host__ __device__ inline int nearest_source(int dst, int in, int out)
     float ratio = (float)in / (float)out;
     int src = (int)floorf((float)dst * ratio);
     return src < in - 1 ? src : in - 1;
+}
+
+// The input element that output element i (NCHW, counted over every plane) copies.
+__host__ __device__ inline size_t source_element(size_t i, int h, int w, int oh, int ow)
+{
+    int ox = (int)(i % ow);
+    size_t rest = i / ow;
+    int oy = (int)(rest % oh);
+    size_t plane = rest / oh;  // image * channels + channel
+    return (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow);
 }
 
 // The output rows [*first, *last) that copy input row src (an empty range when none
@@ -120,22 +111,18 @@ __host__ __device__ inline void nearest_targets(int src, int in, int out, int *f
     *first = lo;
     *last = hi;
 }
-#line 32 "chapters/04-upsample.md"
+#line 31 "chapters/04-upsample.md"
 // <<upsample-kernels>>
-#line 125 "chapters/04-upsample.md"
+#line 134 "chapters/04-upsample.md"
 // f0: one thread per output element, any output size.
 template <typename T>
 __global__ void upsample_f0(T *y, const T *x, int h, int w, int oh, int ow, size_t out_count)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (i >= out_count) return;
-    int ox = (int)(i % ow);
-    size_t rest = i / ow;
-    int oy = (int)(rest % oh);
-    size_t plane = rest / oh;  // image * channels + channel
-    y[i] = x[(plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow)];
+    y[i] = x[source_element(i, h, w, oh, ow)];
 }
-#line 181 "chapters/04-upsample.md"
+#line 186 "chapters/04-upsample.md"
 // f1: one thread per input element, writing its s x s block of the output.
 template <typename T>
 __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_count)
@@ -150,7 +137,7 @@ __global__ void upsample_f1(T *y, const T *x, int h, int w, int s, size_t in_cou
     for (int r = 0; r < s; r++)
         for (int k = 0; k < s; k++) block[r * ow + k] = v;
 }
-#line 258 "chapters/04-upsample.md"
+#line 263 "chapters/04-upsample.md"
 // Element k of a 16-byte pack of T, chosen with comparisons and shifts rather than an
 // index into memory, so that a run-time k keeps the pack in registers.
 template <typename T>
@@ -209,7 +196,7 @@ __global__ void upsample_packed(T *y, const T *x, int w, int s_run, int row_pack
         for (int r = 0; r < s; r++) out[r * ow / V] = pack;
     }
 }
-#line 453 "chapters/04-upsample.md"
+#line 458 "chapters/04-upsample.md"
 // f5: channels last, a thread per 16-byte pack of an output row: the pack of its source
 // pixel, loaded once per input row and stored in the output rows that copy that row.
 // x: the packs of an output row (ow pixels of c channels); y: input rows (image * h + iy),
@@ -233,20 +220,16 @@ __global__ void upsample_nhwc(T *y, const T *x, int h, int w, int c, int oh, int
         for (int oy = first; oy < last; oy++) out[(image * oh + oy) * row_packs + k] = pack;
     }
 }
-#line 522 "chapters/04-upsample.md"
+#line 527 "chapters/04-upsample.md"
 // b0: a thread per element of dy, one atomicAdd in the element type into its source.
 template <typename T>
 __global__ void upsample_b0(T *dx, const T *dy, int h, int w, int oh, int ow, size_t out_count)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (i >= out_count) return;
-    int ox = (int)(i % ow);
-    size_t rest = i / ow;
-    int oy = (int)(rest % oh);
-    size_t plane = rest / oh;
-    atomicAdd(dx + (plane * h + nearest_source(oy, h, oh)) * w + nearest_source(ox, w, ow), dy[i]);
+    atomicAdd(dx + source_element(i, h, w, oh, ow), dy[i]);
 }
-#line 568 "chapters/04-upsample.md"
+#line 569 "chapters/04-upsample.md"
 // Adds two adjacent values into dx[0] and dx[1] (dx 4-byte aligned in the half types).
 __device__ inline void atomic_add_pair(float *dx, float a, float b)
 {
@@ -276,7 +259,7 @@ __global__ void upsample_b1(T *dx, const T *dy, int w, size_t quads)
     float a = to_float(d[0]) + to_float(d[1]), b = to_float(d[2]) + to_float(d[3]);
     atomic_add_pair(dx + (orow / 2) * w + ox / 2, a, b);  // dx row orow / 2 = plane * h + oy / 2
 }
-#line 659 "chapters/04-upsample.md"
+#line 660 "chapters/04-upsample.md"
 // b2, scale 2: a thread per 2 packs of a dy row: their pairs summed in float, rounded
 // to T and added into one pack of dx with a 16-byte vector reduction. W is whole packs.
 template <typename T>
@@ -298,7 +281,7 @@ __global__ void upsample_b2(T *dx, const T *dy, int w, size_t dx_packs_per_row, 
     }
     red_add_pack(dx + (orow / 2) * w + q * V, sum);
 }
-#line 719 "chapters/04-upsample.md"
+#line 720 "chapters/04-upsample.md"
 // b3: a thread per element of dx, summing the dy of its outputs in float; any size.
 template <typename T>
 __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, size_t in_count)
@@ -318,7 +301,7 @@ __global__ void upsample_b3(T *dx, const T *dy, int h, int w, int oh, int ow, si
         for (int ox = x0; ox < x1; ox++) sum += to_float(d[(size_t)oy * ow + ox]);
     dx[i] = from_float<T>(sum);
 }
-#line 771 "chapters/04-upsample.md"
+#line 772 "chapters/04-upsample.md"
 // b4, scale 2: a thread per 16-byte pack of dx: 2 packs from each of its 2 dy rows,
 // each 2 x 2 block summed in float, one pack stored. W is whole packs.
 template <typename T>
@@ -341,9 +324,9 @@ __global__ void upsample_b4(T *dx, const T *dy, int w, size_t dx_packs)
         e[j] = from_float<T>((to_float(a[2 * j]) + to_float(a[2 * j + 1])) + (to_float(b[2 * j]) + to_float(b[2 * j + 1])));
     reinterpret_cast<int4 *>(dx)[k] = out;
 }
-#line 33 "chapters/04-upsample.md"
+#line 32 "chapters/04-upsample.md"
 // <<upsample-launchers>>
-#line 140 "chapters/04-upsample.md"
+#line 145 "chapters/04-upsample.md"
 enum { THREADS = 256 };
 
 static unsigned blocks_for(size_t items) { return (unsigned)((items + THREADS - 1) / THREADS); }
@@ -364,7 +347,7 @@ static void launch_f0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 198 "chapters/04-upsample.md"
+#line 203 "chapters/04-upsample.md"
 static const char *no_whole_scale(const Problem *p)
 {
     return p->s ? NULL : "an output size that is not a whole multiple of the input";
@@ -379,7 +362,7 @@ static void launch_f1(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 319 "chapters/04-upsample.md"
+#line 324 "chapters/04-upsample.md"
 // The packed kernels need rows of whole 16-byte packs (the arrays start on 256 bytes).
 static const char *no_packed_rows(const Problem *p)
 {
@@ -420,7 +403,7 @@ static void launch_f2(Problem *p)
 {
     launch_packed<T, 0>(p, false);
 }
-#line 385 "chapters/04-upsample.md"
+#line 390 "chapters/04-upsample.md"
 static const char *not_scale_2(const Problem *p)
 {
     if (no_packed_rows(p)) return no_packed_rows(p);
@@ -432,18 +415,18 @@ static void launch_f3(Problem *p)
 {
     launch_packed<T, 2>(p, false);
 }
-#line 420 "chapters/04-upsample.md"
+#line 425 "chapters/04-upsample.md"
 template <typename T>
 static void launch_f4(Problem *p)
 {
     launch_packed<T, 2>(p, true);
 }
-#line 479 "chapters/04-upsample.md"
+#line 484 "chapters/04-upsample.md"
 static const char *no_packed_pixels(const Problem *p)
 {
-    size_t per_pixel = (size_t)p->c / (16 / dtype_bytes(p->dtype));
-    if (p->c % (int)(16 / dtype_bytes(p->dtype))) return "channels that are not whole 16-byte packs";
-    return per_pixel * p->ow > INT_MAX ? "an output row of more than 2^31 packs" : NULL;
+    int v = (int)(16 / dtype_bytes(p->dtype));
+    if (p->c % v) return "channels that are not whole 16-byte packs";
+    return (size_t)(p->c / v) * p->ow > INT_MAX ? "an output row of more than 2^31 packs" : NULL;
 }
 
 template <typename T>
@@ -457,7 +440,7 @@ static void launch_f5(Problem *p)
     upsample_nhwc<T><<<grid, THREADS>>>((T *)p->y_nhwc, (const T *)p->x_nhwc, p->h, p->w, p->c, p->oh, p->ow, rows);
     CHECK_LAUNCH();
 }
-#line 537 "chapters/04-upsample.md"
+#line 538 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b0(Problem *p)
 {
@@ -470,7 +453,7 @@ static void launch_b0(Problem *p)
                                                           p->out_count);
     CHECK_LAUNCH();
 }
-#line 600 "chapters/04-upsample.md"
+#line 601 "chapters/04-upsample.md"
 static const char *not_scale_2_pairs(const Problem *p)
 {
     if (p->s != 2) return "a scale other than 2";
@@ -489,7 +472,7 @@ static void launch_b1(Problem *p)
     upsample_b1<T><<<blocks_for(quads), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, quads);
     CHECK_LAUNCH();
 }
-#line 683 "chapters/04-upsample.md"
+#line 684 "chapters/04-upsample.md"
 static const char *no_red_scale_2(const Problem *p)
 {
     if (needs_sm90()) return needs_sm90();
@@ -508,7 +491,7 @@ static void launch_b2(Problem *p)
     upsample_b2<T><<<blocks_for(items), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, per_row, items);
     CHECK_LAUNCH();
 }
-#line 741 "chapters/04-upsample.md"
+#line 742 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b3(Problem *p)
 {
@@ -520,7 +503,7 @@ static void launch_b3(Problem *p)
                                                          p->in_count);
     CHECK_LAUNCH();
 }
-#line 796 "chapters/04-upsample.md"
+#line 797 "chapters/04-upsample.md"
 template <typename T>
 static void launch_b4(Problem *p)
 {
@@ -532,9 +515,9 @@ static void launch_b4(Problem *p)
     upsample_b4<T><<<blocks_for(packs), THREADS>>>((T *)p->dx, (const T *)p->dy, p->w, packs);
     CHECK_LAUNCH();
 }
-#line 34 "chapters/04-upsample.md"
+#line 33 "chapters/04-upsample.md"
 // <<the-upsample-version-table>>
-#line 842 "chapters/04-upsample.md"
+#line 843 "chapters/04-upsample.md"
 #define UPSAMPLE_VERSIONS(T, DT)                                                                                   \
     {"f0-per-output", "ours", DT, "forward: one thread per output element, any size", launch_f0<T>, any_size},     \
     {"f1-per-input", "ours", DT, "forward: one thread per input element, its s x s block", launch_f1<T>, no_whole_scale}, \
@@ -553,9 +536,9 @@ static const Version VERSIONS[] = {
     UPSAMPLE_VERSIONS(__half, "f16"),
     UPSAMPLE_VERSIONS(__nv_bfloat16, "bf16"),
 };
-#line 35 "chapters/04-upsample.md"
+#line 34 "chapters/04-upsample.md"
 // <<create-and-check-an-upsample-problem>>
-#line 882 "chapters/04-upsample.md"
+#line 883 "chapters/04-upsample.md"
 // ============================================================ problems and checks
 
 // "NxCxHxW:S" or "NxCxHxW:OHxOW". Returns NULL, or what is wrong with the size.
@@ -791,9 +774,9 @@ static int upsample_self_test(void)
     printf("upsample: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 36 "chapters/04-upsample.md"
+#line 35 "chapters/04-upsample.md"
 // <<the-upsample-chapter>>
-#line 1120 "chapters/04-upsample.md"
+#line 1121 "chapters/04-upsample.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"16x64x256x256:2", "1x3x224x224:2", "8x512x64x64:2"};
 static const char *const CHECK_SIZES[] = {"1x1x1x1:2", "1x1x1x1:3", "2x3x5x7:2", "2x3x5x7:3", "2x3x17x13:40x31",
