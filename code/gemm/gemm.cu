@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
 template <bool DOUBLE_BUFFER>
-__global__ void __launch_bounds__(256) sgemm_warps(int m, int n, int k, float alpha, const float *A, const float *B,
+__global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float alpha, const float *A, const float *B,
                                                    float beta, float *C)
 {
     const int BM = 128, BN = 128, BK = 16, BUFS = DOUBLE_BUFFER ? 2 : 1;
@@ -319,6 +319,70 @@ __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0,
     }
 }
 
+// Which tile of C this block computes. Blocks start roughly in the order of their
+// number; with GROUP_M > 1 they walk down GROUP_M tiles of a column of C, then the next
+// column, so that the blocks resident together share rows of A and columns of B in the L2.
+template <int GROUP_M> __device__ inline void block_tile(int *tm, int *tn)
+{
+    *tm = blockIdx.y;
+    *tn = blockIdx.x;
+    if (GROUP_M > 1) {
+        int id = blockIdx.y * gridDim.x + blockIdx.x, per_group = GROUP_M * gridDim.x;
+        int first = id / per_group * GROUP_M, rows = min((int)gridDim.y - first, GROUP_M), in = id % per_group;
+        *tm = first + in % rows;
+        *tn = in / rows;
+    }
+}
+
+// C = alpha acc + beta C through shared memory: alpha acc staged in float, one row of
+// warps (WM rows of C) at a time over the (now idle) ring, then C read and written in
+// 16-byte pieces of whole rows.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
+__device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN / WARPS_N / 8][4], int m, int n,
+                                      float alpha, float beta, T *C, int m0, int n0)
+{
+    constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MT = WM / 16, NT = WN / 8;
+    constexpr int LD = BN + 4;  // floats per staged row
+    extern __shared__ __align__(128) unsigned char smem[];
+    float *Cs = reinterpret_cast<float *>(smem);
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
+    const int per = 16 / sizeof(T);  // elements per 16-byte piece
+    cp_async_wait<0>();
+    for (int pass = 0; pass < WARPS_M; pass++) {
+        __syncthreads();  // the ring, or the last pass's rows, no longer read
+        if (wr == pass * WM) {
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int j = 0; j < NT; j++)
+#pragma unroll
+                    for (int h = 0; h < 4; h += 2) {
+                        int r = i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
+                        *reinterpret_cast<float2 *>(&Cs[r * LD + c]) =
+                            make_float2(alpha * acc[i][j][h], alpha * acc[i][j][h + 1]);
+                    }
+        }
+        __syncthreads();
+        for (int e = threadIdx.x; e < WM * BN / per; e += blockDim.x) {
+            int r = e / (BN / per), c = e % (BN / per) * per, row = m0 + pass * WM + r, col = n0 + c;
+            if (row >= m) continue;
+            T *o = C + (size_t)row * n + col;
+            if (col + per <= n && n % per == 0) {
+                int4 old = *reinterpret_cast<const int4 *>(o), v;
+                const T *ot = reinterpret_cast<const T *>(&old);
+                T *vt = reinterpret_cast<T *>(&v);
+#pragma unroll
+                for (int q = 0; q < per; q++) vt[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(ot[q]));
+                *reinterpret_cast<int4 *>(o) = v;
+            } else {
+                for (int q = 0; q < per && col + q < n; q++)
+                    o[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(o[q]));
+            }
+        }
+    }
+}
+
 // t0-t5: BM x BN of C per block, WARPS_M x WARPS_N warps, K in tiles of BK. The
 // epilogue staged through shared memory (t4 on), the tiles in groups of GROUP_M rows (t5).
 template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES,
@@ -333,16 +397,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
     T *Bs = As + STAGES * BM * BK;                     // STAGES tiles of BN x BK
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;  // the warp's tile within the block's
-    int tm = blockIdx.y, tn = blockIdx.x;  // which tile of C
-    if (GROUP_M > 1) {
-        // Blocks start in the order of their number: walk down GROUP_M tiles of a column
-        // of C, then the next column, so that the blocks resident together share rows
-        // of A and columns of B in the L2.
-        int id = blockIdx.y * gridDim.x + blockIdx.x, per_group = GROUP_M * gridDim.x;
-        int first = id / per_group * GROUP_M, rows = min((int)gridDim.y - first, GROUP_M), in = id % per_group;
-        tm = first + in % rows;
-        tn = in / rows;
-    }
+    int tm, tn;  // which tile of C
+    block_tile<GROUP_M>(&tm, &tn);
     const int m0 = tm * BM, n0 = tn * BN, ktiles = (k + BK - 1) / BK;
     float acc[MT][NT][4] = {};
 
@@ -419,44 +475,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
     }
 
     if constexpr (STAGED_EPILOGUE) {
-        // alpha acc through shared memory in float, one row of warps (WM rows of C) at a
-        // time, then C in rows of 16-byte pieces.
-        cp_async_wait<0>();
-        constexpr int LD = BN + 4;  // floats per staged row
-        float *Cs = reinterpret_cast<float *>(smem);
-        const int per = 16 / sizeof(T);  // elements per 16-byte piece
-        for (int pass = 0; pass < WARPS_M; pass++) {
-            __syncthreads();  // the ring, or the last pass's rows, no longer read
-            if (wr == pass * WM) {
-#pragma unroll
-                for (int i = 0; i < MT; i++)
-#pragma unroll
-                    for (int j = 0; j < NT; j++)
-#pragma unroll
-                        for (int h = 0; h < 4; h += 2) {
-                            int r = i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
-                            *reinterpret_cast<float2 *>(&Cs[r * LD + c]) =
-                                make_float2(alpha * acc[i][j][h], alpha * acc[i][j][h + 1]);
-                        }
-            }
-            __syncthreads();
-            for (int e = threadIdx.x; e < WM * BN / per; e += blockDim.x) {
-                int r = e / (BN / per), c = e % (BN / per) * per, row = m0 + pass * WM + r, col = n0 + c;
-                if (row >= m) continue;
-                T *o = C + (size_t)row * n + col;
-                if (col + per <= n && n % per == 0) {
-                    int4 old = *reinterpret_cast<const int4 *>(o), v;
-                    const T *ot = reinterpret_cast<const T *>(&old);
-                    T *vt = reinterpret_cast<T *>(&v);
-#pragma unroll
-                    for (int q = 0; q < per; q++) vt[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(ot[q]));
-                    *reinterpret_cast<int4 *>(o) = v;
-                } else {
-                    for (int q = 0; q < per && col + q < n; q++)
-                        o[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(o[q]));
-                }
-            }
-        }
+        store_c_staged<T, BM, BN, WARPS_M, WARPS_N>(acc, m, n, alpha, beta, C, m0, n0);
     } else {
         // C = alpha acc + beta C, guarded at the edges, an element at a time.
 #pragma unroll
@@ -473,9 +492,120 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
+#line 780 "chapters/07-gemm.md"
+// t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
+// rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
+// memory while the mma of step kk run, across the tiles' boundaries too; each thread's
+// copies are found by adding to two pointers computed once.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
+__global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(int m, int n, int k, float alpha,
+                                                                               const T *A, const T *B, float beta, T *C)
+{
+    constexpr int BK = 128 / sizeof(T), THREADS = WARPS_M * WARPS_N * 32, WM = BM / WARPS_M, WN = BN / WARPS_N;
+    constexpr int MT = WM / 16, NT = WN / 8, KSTEPS = BK / 16;
+    constexpr int PER = 16 / sizeof(T), CHUNKS = BK / PER;  // elements per copy, copies per row
+    constexpr int ROW_STEP = THREADS / CHUNKS;              // rows between one thread's copies
+    constexpr int A_COPIES = BM / ROW_STEP, B_COPIES = BN / ROW_STEP;
+    static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole rounds of copies");
+    static_assert(STAGES >= 3, "the stage written while tile kt is read is neither kt's nor kt + 1's");
+    static_assert(A_COPIES <= 32 && B_COPIES <= 32 && NT % 2 == 0 && WM % 16 == 0, "");
+    extern __shared__ __align__(128) unsigned char smem[];
+    T *As = reinterpret_cast<T *>(smem);  // STAGES tiles of BM x BK
+    T *Bs = As + STAGES * BM * BK;        // STAGES tiles of BN x BK
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
+    int tm, tn;
+    block_tile<GROUP_M>(&tm, &tn);
+    const int m0 = tm * BM, n0 = tn * BN, ktiles = (k + BK - 1) / BK;
+
+    // This thread copies chunk cc of rows row, row + ROW_STEP, ... of each tile. The
+    // swizzle depends on the row only through row % 8, the same for all of them.
+    const int row = threadIdx.x / CHUNKS, cc = threadIdx.x % CHUNKS;
+    const int dst = tile_at<T, BK, true>(row, cc * PER);
+    const size_t stride = (size_t)ROW_STEP * k;
+    const T *ga = A + (size_t)min(m0 + row, m - 1) * k + cc * PER;
+    const T *gb = B + (size_t)min(n0 + row, n - 1) * k + cc * PER;
+    uint32_t a_in = 0, b_in = 0;  // bit i: copy i's row lies inside the matrix
+#pragma unroll
+    for (int i = 0; i < A_COPIES; i++) a_in |= (uint32_t)(m0 + row + i * ROW_STEP < m) << i;
+#pragma unroll
+    for (int i = 0; i < B_COPIES; i++) b_in |= (uint32_t)(n0 + row + i * ROW_STEP < n) << i;
+
+    auto load = [&](int s, int kt) {
+        const bool kin = kt * BK + cc * PER < k;  // a chunk is wholly in or out: K is a multiple of 8
+        T *as = As + s * BM * BK + dst, *bs = Bs + s * BN * BK + dst;
+#pragma unroll
+        for (int i = 0; i < A_COPIES; i++) {
+            bool in = kin && (a_in >> i & 1);
+            cp_async_16(as + i * ROW_STEP * BK, in ? ga + i * stride + kt * BK : A, in ? 16 : 0);
+        }
+#pragma unroll
+        for (int i = 0; i < B_COPIES; i++) {
+            bool in = kin && (b_in >> i & 1);
+            cp_async_16(bs + i * ROW_STEP * BK, in ? gb + i * stride + kt * BK : B, in ? 16 : 0);
+        }
+    };
+    auto load_fragments = [&](uint32_t(&a)[MT][4], uint32_t(&b)[NT][2], const T *as, const T *bs, int kk) {
+#pragma unroll
+        for (int i = 0; i < MT; i++)
+            ldmatrix_x4(a[i], as + tile_at<T, BK, true>(wr + i * 16 + ldsm_a_row(lane), kk + ldsm_a_col(lane)));
+#pragma unroll
+        for (int j = 0; j < NT; j += 2) {
+            uint32_t r[4];
+            ldmatrix_x4(r, bs + tile_at<T, BK, true>(wc + j * 8 + ldsm_b_row(lane), kk + ldsm_b_col(lane)));
+            b[j][0] = r[0];
+            b[j][1] = r[1];
+            b[j + 1][0] = r[2];
+            b[j + 1][1] = r[3];
+        }
+    };
+
+    // Tiles 0 .. STAGES - 2 in flight; tile kt lives in stage kt % STAGES.
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < ktiles) load(s, s);
+        cp_async_commit();
+    }
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    float acc[MT][NT][4] = {};
+    uint32_t a[2][MT][4], b[2][NT][2];  // the fragments of this step and the next
+    load_fragments(a[0], b[0], As, Bs, 0);
+    int rs = 0, ws = STAGES - 1;  // the stage read, the stage written next
+    for (int kt = 0; kt < ktiles; kt++) {
+        const T *as = As + rs * BM * BK, *bs = Bs + rs * BN * BK;
+#pragma unroll
+        for (int ks = 0; ks < KSTEPS; ks++) {
+            const int cur = ks % 2, nxt = (ks + 1) % 2;
+            if (ks < KSTEPS - 1) {
+                load_fragments(a[nxt], b[nxt], as, bs, (ks + 1) * 16);
+            } else {
+                // The next tile's first fragments: wait until it has arrived (for this
+                // thread's copies, then for everyone's); the barrier also tells that every
+                // warp is done with this tile's stage... after its last loads above.
+                cp_async_wait<STAGES - 2>();
+                __syncthreads();
+                rs = rs + 1 == STAGES ? 0 : rs + 1;
+                if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], As + rs * BM * BK, Bs + rs * BN * BK, 0);
+            }
+            if (ks == 0) {
+                // Tile kt + STAGES - 1 into the stage tile kt - 1 left: every warp passed
+                // the barrier after its last loads from it.
+                if (kt + STAGES - 1 < ktiles) load(ws, kt + STAGES - 1);
+                cp_async_commit();
+                ws = ws + 1 == STAGES ? 0 : ws + 1;
+            }
+#pragma unroll
+            for (int i = 0; i < MT; i++)
+#pragma unroll
+                for (int j = 0; j < NT; j++) mma_16816<T>(acc[i][j], a[cur][i], b[cur][j]);
+        }
+    }
+    store_c_staged<T, BM, BN, WARPS_M, WARPS_N>(acc, m, n, alpha, beta, C, m0, n0);
+}
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 766 "chapters/07-gemm.md"
+#line 902 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -573,6 +703,23 @@ static void launch_tc(Problem *p)
     CHECK_LAUNCH();
 }
 
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
+static void launch_tc_pipelined(Problem *p)
+{
+    const int BK = 128 / (int)sizeof(T);
+    auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M>;
+    int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
+    if (staged > smem) smem = staged;
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    kernel<<<grid_of(p, BM, BN), WARPS_M * WARPS_N * 32, smem>>>(p->m, p->n, p->k, p->alpha, (const T *)p->a,
+                                                                 (const T *)p->b, p->beta, (T *)p->c);
+    CHECK_LAUNCH();
+}
+
 // cuBLAS, row-major: C^T (n x m, column-major) = op(B) op(A) in cuBLAS's terms.
 static void launch_cublas(Problem *p)
 {
@@ -585,7 +732,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 916 "chapters/07-gemm.md"
+#line 1073 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -663,7 +810,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 880 "chapters/07-gemm.md"
+#line 1033 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -683,13 +830,17 @@ static const Version VERSIONS[] = {
     {"t3-cp-async-3", "ours", DT, "t2 with cp.async, 3 stages", launch_tc<T, 128, 2, 2, 1, true, 3, false, 1>, k_not_multiple_of_8},   \
     {"t3-cp-async-4", "ours", DT, "t2 with cp.async, 4 stages", launch_tc<T, 128, 2, 2, 1, true, 4, false, 1>, k_not_multiple_of_8}, \
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
-    {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}
+    {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
+    {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, 3 stages", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
+    {"t6x-4stage", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 4, 8>, k_not_multiple_of_8}, \
+    {"t6x-256x128", "ours", DT, "x", launch_tc_pipelined<T, 256, 128, 4, 2, 3, 8>, k_not_multiple_of_8}, \
+    {"t6x-128x128", "ours", DT, "x", launch_tc_pipelined<T, 128, 128, 2, 2, 3, 8>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1007 "chapters/07-gemm.md"
+#line 1164 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -885,7 +1036,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1211 "chapters/07-gemm.md"
+#line 1368 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -967,7 +1118,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1293 "chapters/07-gemm.md"
+#line 1450 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
