@@ -217,14 +217,19 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
     A += (size_t)blockIdx.y * BM * k;
     B += blockIdx.x * BN;
     float acc[8][8] = {};
-    float4 ra[2], rb[2];  // the thread's share of the next tiles: 2 float4 of A, 2 of B
-    auto fetch = [&](int kt) {
+    float4 ra[2], rb[2];  // the thread's share of the next tiles: 2 float4 of A, 2 of B (s6)
+    // The thread's share of a tile: A's through registers (it is transposed on the way);
+    // B's, whose rows need no transposing, by cp.async straight into shared memory in s7.
+    auto fetch = [&](int kt, int buf) {
 #pragma unroll
         for (int i = 0; i < 2; i++) {
             int e = threadIdx.x + i * 256;
             ra[i] = *reinterpret_cast<const float4 *>(A + (size_t)(e / 4) * k + kt + e % 4 * 4);       // 128 rows x 4
-            rb[i] = *reinterpret_cast<const float4 *>(B + (size_t)(kt + e / 32) * n + e % 32 * 4);     // 16 rows x 32
+            const float *b = B + (size_t)(kt + e / 32) * n + e % 32 * 4;                                 // 16 rows x 32
+            if (DOUBLE_BUFFER) cp_async_16(&Bs[buf][e / 32][e % 32 * 4], b, 16);
+            else rb[i] = *reinterpret_cast<const float4 *>(b);
         }
+        if (DOUBLE_BUFFER) cp_async_commit();
     };
     auto store = [&](int buf) {
 #pragma unroll
@@ -234,7 +239,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
             As[buf][c + 1][r] = ra[i].y;
             As[buf][c + 2][r] = ra[i].z;
             As[buf][c + 3][r] = ra[i].w;
-            *reinterpret_cast<float4 *>(&Bs[buf][e / 32][e % 32 * 4]) = rb[i];
+            if (!DOUBLE_BUFFER) *reinterpret_cast<float4 *>(&Bs[buf][e / 32][e % 32 * 4]) = rb[i];
         }
     };
     auto compute = [&](int buf) {
@@ -254,22 +259,24 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
     };
     if (!DOUBLE_BUFFER) {  // s6: load, wait, compute, wait
         for (int kt = 0; kt < k; kt += BK) {
-            fetch(kt);
+            fetch(kt, 0);
             store(0);
             __syncthreads();
             compute(0);
             __syncthreads();
         }
     } else {  // s7: the next tile's loads in flight during the computation
-        fetch(0);
+        fetch(0, 0);
         store(0);
+        cp_async_wait<0>();
         __syncthreads();
         for (int kt = 0; kt < k; kt += BK) {
             int buf = kt / BK % 2;
             bool more = kt + BK < k;
-            if (more) fetch(kt + BK);
+            if (more) fetch(kt + BK, buf ^ 1);  // the buffer computed on one step ago: free since the last barrier
             compute(buf);
-            if (more) store(buf ^ 1);  // the buffer computed on one step ago: free since the last barrier
+            if (more) store(buf ^ 1);
+            cp_async_wait<0>();
             __syncthreads();
         }
     }
@@ -288,7 +295,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 557 "chapters/07-gemm.md"
+#line 564 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -347,7 +354,9 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
     float *Cs = reinterpret_cast<float *>(smem);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
-    const int per = 16 / sizeof(T);  // elements per 16-byte piece
+    constexpr int per = 16 / sizeof(T), THREADS = WARPS_M * WARPS_N * 32;  // elements per 16-byte piece
+    constexpr int PIECES = WM * BN / per / THREADS;                             // per thread and pass
+    static_assert(WM * BN / per % THREADS == 0, "whole rounds of pieces");
     cp_async_wait<0>();
     for (int pass = 0; pass < WARPS_M; pass++) {
         __syncthreads();  // the ring, or the last pass's rows, no longer read
@@ -364,20 +373,30 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
                     }
         }
         __syncthreads();
-        for (int e = threadIdx.x; e < WM * BN / per; e += blockDim.x) {
-            int r = e / (BN / per), c = e % (BN / per) * per, row = m0 + pass * WM + r, col = n0 + c;
+        // The thread's pieces of C: all their loads first, so that their latencies overlap.
+        int4 old[PIECES];
+#pragma unroll
+        for (int q = 0; q < PIECES; q++) {
+            int e = threadIdx.x + q * THREADS, row = m0 + pass * WM + e / (BN / per), col = n0 + e % (BN / per) * per;
+            if (row < m && col + per <= n && n % per == 0)
+                old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
+        }
+#pragma unroll
+        for (int q = 0; q < PIECES; q++) {
+            int e = threadIdx.x + q * THREADS, r = e / (BN / per), c = e % (BN / per) * per;
+            int row = m0 + pass * WM + r, col = n0 + c;
             if (row >= m) continue;
             T *o = C + (size_t)row * n + col;
             if (col + per <= n && n % per == 0) {
-                int4 old = *reinterpret_cast<const int4 *>(o), v;
-                const T *ot = reinterpret_cast<const T *>(&old);
+                int4 v;
+                const T *ot = reinterpret_cast<const T *>(&old[q]);
                 T *vt = reinterpret_cast<T *>(&v);
 #pragma unroll
-                for (int q = 0; q < per; q++) vt[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(ot[q]));
+                for (int x = 0; x < per; x++) vt[x] = from_float<T>(Cs[r * LD + c + x] + beta * to_float(ot[x]));
                 *reinterpret_cast<int4 *>(o) = v;
             } else {
-                for (int q = 0; q < per && col + q < n; q++)
-                    o[q] = from_float<T>(Cs[r * LD + c + q] + beta * to_float(o[q]));
+                for (int x = 0; x < per && col + x < n; x++)
+                    o[x] = from_float<T>(Cs[r * LD + c + x] + beta * to_float(o[x]));
             }
         }
     }
@@ -492,12 +511,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 780 "chapters/07-gemm.md"
+#line 799 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
 // copies are found by adding to two pointers computed once.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M, int PARTS>
 __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(int m, int n, int k, float alpha,
                                                                                const T *A, const T *B, float beta, T *C)
 {
@@ -508,6 +527,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     constexpr int A_COPIES = BM / ROW_STEP, B_COPIES = BN / ROW_STEP;
     static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole rounds of copies");
     static_assert(STAGES >= 3, "the stage written while tile kt is read is neither kt's nor kt + 1's");
+    static_assert(PARTS >= 1 && PARTS < KSTEPS, "a tile's copies are issued before its stage's last step");
     static_assert(A_COPIES <= 32 && B_COPIES <= 32 && NT % 2 == 0 && WM % 16 == 0, "");
     extern __shared__ __align__(128) unsigned char smem[];
     T *As = reinterpret_cast<T *>(smem);  // STAGES tiles of BM x BK
@@ -522,90 +542,101 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     // swizzle depends on the row only through row % 8, the same for all of them.
     const int row = threadIdx.x / CHUNKS, cc = threadIdx.x % CHUNKS;
     const int dst = tile_at<T, BK, true>(row, cc * PER);
-    const size_t stride = (size_t)ROW_STEP * k;
-    const T *ga = A + (size_t)min(m0 + row, m - 1) * k + cc * PER;
-    const T *gb = B + (size_t)min(n0 + row, n - 1) * k + cc * PER;
-    uint32_t a_in = 0, b_in = 0;  // bit i: copy i's row lies inside the matrix
-#pragma unroll
-    for (int i = 0; i < A_COPIES; i++) a_in |= (uint32_t)(m0 + row + i * ROW_STEP < m) << i;
-#pragma unroll
-    for (int i = 0; i < B_COPIES; i++) b_in |= (uint32_t)(n0 + row + i * ROW_STEP < n) << i;
-
-    auto load = [&](int s, int kt) {
-        const bool kin = kt * BK + cc * PER < k;  // a chunk is wholly in or out: K is a multiple of 8
-        T *as = As + s * BM * BK + dst, *bs = Bs + s * BN * BK + dst;
-#pragma unroll
-        for (int i = 0; i < A_COPIES; i++) {
-            bool in = kin && (a_in >> i & 1);
-            cp_async_16(as + i * ROW_STEP * BK, in ? ga + i * stride + kt * BK : A, in ? 16 : 0);
-        }
-#pragma unroll
-        for (int i = 0; i < B_COPIES; i++) {
-            bool in = kin && (b_in >> i & 1);
-            cp_async_16(bs + i * ROW_STEP * BK, in ? gb + i * stride + kt * BK : B, in ? 16 : 0);
-        }
-    };
-    auto load_fragments = [&](uint32_t(&a)[MT][4], uint32_t(&b)[NT][2], const T *as, const T *bs, int kk) {
-#pragma unroll
-        for (int i = 0; i < MT; i++)
-            ldmatrix_x4(a[i], as + tile_at<T, BK, true>(wr + i * 16 + ldsm_a_row(lane), kk + ldsm_a_col(lane)));
-#pragma unroll
-        for (int j = 0; j < NT; j += 2) {
-            uint32_t r[4];
-            ldmatrix_x4(r, bs + tile_at<T, BK, true>(wc + j * 8 + ldsm_b_row(lane), kk + ldsm_b_col(lane)));
-            b[j][0] = r[0];
-            b[j][1] = r[1];
-            b[j + 1][0] = r[2];
-            b[j + 1][1] = r[3];
-        }
-    };
-
-    // Tiles 0 .. STAGES - 2 in flight; tile kt lives in stage kt % STAGES.
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
-        if (s < ktiles) load(s, s);
-        cp_async_commit();
-    }
-    cp_async_wait<STAGES - 2>();
-    __syncthreads();
+    const int rows_k = ROW_STEP * k;  // elements from one of the thread's rows to the next
     float acc[MT][NT][4] = {};
-    uint32_t a[2][MT][4], b[2][NT][2];  // the fragments of this step and the next
-    load_fragments(a[0], b[0], As, Bs, 0);
-    int rs = 0, ws = STAGES - 1;  // the stage read, the stage written next
-    for (int kt = 0; kt < ktiles; kt++) {
-        const T *as = As + rs * BM * BK, *bs = Bs + rs * BN * BK;
+
+    // The main loop, compiled twice: for blocks whose tiles lie wholly inside A and B
+    // (EDGE false), a copy is one multiply-add for its address and the cp.async; at the
+    // edges, each copy clamps its row into the matrix. Rows past M or N then hold
+    // copies of the last row: they only reach rows and columns of C that are not
+    // stored. Past K, the copies are zeros (src_bytes 0), which is needed: there, both
+    // operands must be zero.
+    auto mainloop = [&](auto edge) {
+        constexpr bool EDGE = decltype(edge)::value;
+        // Part `part` of `parts` of the copies of tile kt into stage s (A's, then B's).
+        auto load = [&](int s, int kt, int part, int parts) {
+            constexpr int COPIES = A_COPIES + B_COPIES;
+            const int col = kt * BK + cc * PER, bytes = col < k ? 16 : 0;  // a chunk is wholly in or out of K
+            const int c0 = bytes ? col : cc * PER;                          // an address inside the matrix
+            T *as = As + s * BM * BK + dst, *bs = Bs + s * BN * BK + dst;
 #pragma unroll
-        for (int ks = 0; ks < KSTEPS; ks++) {
-            const int cur = ks % 2, nxt = (ks + 1) % 2;
-            if (ks < KSTEPS - 1) {
-                load_fragments(a[nxt], b[nxt], as, bs, (ks + 1) * 16);
-            } else {
-                // The next tile's first fragments: wait until it has arrived (for this
-                // thread's copies, then for everyone's); the barrier also tells that every
-                // warp is done with this tile's stage... after its last loads above.
-                cp_async_wait<STAGES - 2>();
-                __syncthreads();
-                rs = rs + 1 == STAGES ? 0 : rs + 1;
-                if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], As + rs * BM * BK, Bs + rs * BN * BK, 0);
+            for (int c = 0; c < COPIES; c++) {
+                if (c * parts / COPIES != part) continue;
+                const bool is_a = c < A_COPIES;
+                const int i = is_a ? c : c - A_COPIES;
+                const T *g = is_a ? A : B;
+                const int r0 = (is_a ? m0 : n0) + row;
+                const T *src = EDGE ? g + (size_t)min(r0 + i * ROW_STEP, (is_a ? m : n) - 1) * k + c0
+                                    : g + (size_t)r0 * k + c0 + i * rows_k;
+                cp_async_16((is_a ? as : bs) + i * ROW_STEP * BK, src, bytes);
             }
-            if (ks == 0) {
-                // Tile kt + STAGES - 1 into the stage tile kt - 1 left: every warp passed
-                // the barrier after its last loads from it.
-                if (kt + STAGES - 1 < ktiles) load(ws, kt + STAGES - 1);
-                cp_async_commit();
-                ws = ws + 1 == STAGES ? 0 : ws + 1;
-            }
+        };
+        auto load_fragments = [&](uint32_t(&a)[MT][4], uint32_t(&b)[NT][2], const T *as, const T *bs, int kk) {
 #pragma unroll
             for (int i = 0; i < MT; i++)
+                ldmatrix_x4(a[i], as + tile_at<T, BK, true>(wr + i * 16 + ldsm_a_row(lane), kk + ldsm_a_col(lane)));
 #pragma unroll
-                for (int j = 0; j < NT; j++) mma_16816<T>(acc[i][j], a[cur][i], b[cur][j]);
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t r[4];
+                ldmatrix_x4(r, bs + tile_at<T, BK, true>(wc + j * 8 + ldsm_b_row(lane), kk + ldsm_b_col(lane)));
+                b[j][0] = r[0];
+                b[j][1] = r[1];
+                b[j + 1][0] = r[2];
+                b[j + 1][1] = r[3];
+            }
+        };
+
+        // Tiles 0 .. STAGES - 2 in flight; tile kt lives in stage kt % STAGES.
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < ktiles) load(s, s, 0, 1);
+            cp_async_commit();
         }
-    }
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        uint32_t a[2][MT][4], b[2][NT][2];  // the fragments of this step and the next
+        load_fragments(a[0], b[0], As, Bs, 0);
+        int rs = 0, ws = STAGES - 1;  // the stage read, the stage written next
+        for (int kt = 0; kt < ktiles; kt++) {
+            const T *as = As + rs * BM * BK, *bs = Bs + rs * BN * BK;
+#pragma unroll
+            for (int ks = 0; ks < KSTEPS; ks++) {
+                const int cur = ks % 2, nxt = (ks + 1) % 2;
+                if (ks < KSTEPS - 1) {
+                    load_fragments(a[nxt], b[nxt], as, bs, (ks + 1) * 16);
+                } else {
+                    // The next tile's first fragments: wait until it has arrived (for this
+                    // thread's copies, then for everyone's); the barrier also tells that
+                    // every warp is done with this tile's stage, after its last loads above.
+                    cp_async_wait<STAGES - 2>();
+                    __syncthreads();
+                    rs = rs + 1 == STAGES ? 0 : rs + 1;
+                    if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], As + rs * BM * BK, Bs + rs * BN * BK, 0);
+                }
+                if (ks < PARTS) {
+                    // Tile kt + STAGES - 1 into the stage tile kt - 1 left (every warp has
+                    // passed the barrier after its last loads from it), in PARTS parts
+                    // between the steps' mma.
+                    if (kt + STAGES - 1 < ktiles) load(ws, kt + STAGES - 1, ks, PARTS);
+                    if (ks == PARTS - 1) {
+                        cp_async_commit();
+                        ws = ws + 1 == STAGES ? 0 : ws + 1;
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < MT; i++)
+#pragma unroll
+                    for (int j = 0; j < NT; j++) mma_16816<T>(acc[i][j], a[cur][i], b[cur][j]);
+            }
+        }
+    };
+    if (m0 + BM <= m && n0 + BN <= n) mainloop(std::false_type{});
+    else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N>(acc, m, n, alpha, beta, C, m0, n0);
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 902 "chapters/07-gemm.md"
+#line 933 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -703,11 +734,11 @@ static void launch_tc(Problem *p)
     CHECK_LAUNCH();
 }
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M, int PARTS = 1>
 static void launch_tc_pipelined(Problem *p)
 {
     const int BK = 128 / (int)sizeof(T);
-    auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M>;
+    auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M, PARTS>;
     int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
     if (staged > smem) smem = staged;
     static bool opted = false;
@@ -732,7 +763,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1073 "chapters/07-gemm.md"
+#line 1107 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -810,7 +841,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1033 "chapters/07-gemm.md"
+#line 1064 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -832,15 +863,18 @@ static const Version VERSIONS[] = {
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
     {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, 3 stages", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-4stage", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 4, 8>, k_not_multiple_of_8}, \
-    {"t6x-256x128", "ours", DT, "x", launch_tc_pipelined<T, 256, 128, 4, 2, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-128x128", "ours", DT, "x", launch_tc_pipelined<T, 128, 128, 2, 2, 3, 8>, k_not_multiple_of_8}
+    {"t6x-p3", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 16, 3>, k_not_multiple_of_8}, \
+    {"t6x-p2", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 16, 2>, k_not_multiple_of_8}, \
+    {"t6x-p3s4", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 4, 16, 3>, k_not_multiple_of_8}, \
+    {"t6x-128x128", "ours", DT, "x", launch_tc_pipelined<T, 128, 128, 2, 2, 3, 8, 3>, k_not_multiple_of_8}, \
+    {"t6x-128x64", "ours", DT, "x", launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8, 3>, k_not_multiple_of_8}, \
+    {"t6x-64x64", "ours", DT, "x", launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8, 3>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1164 "chapters/07-gemm.md"
+#line 1198 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1036,7 +1070,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1368 "chapters/07-gemm.md"
+#line 1402 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1118,7 +1152,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1450 "chapters/07-gemm.md"
+#line 1484 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
