@@ -295,7 +295,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 564 "chapters/07-gemm.md"
+#line 565 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -511,7 +511,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 799 "chapters/07-gemm.md"
+#line 800 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -543,6 +543,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     const int row = threadIdx.x / CHUNKS, cc = threadIdx.x % CHUNKS;
     const int dst = tile_at<T, BK, true>(row, cc * PER);
     const int rows_k = ROW_STEP * k;  // elements from one of the thread's rows to the next
+    uint32_t a_addr[KSTEPS], b_addr[KSTEPS];  // the lane's ldmatrix addresses in stage 0, per step
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+        a_addr[ks] = smem_u32(As + tile_at<T, BK, true>(wr + ldsm_a_row(lane), ks * 16 + ldsm_a_col(lane)));
+        b_addr[ks] = smem_u32(Bs + tile_at<T, BK, true>(wc + ldsm_b_row(lane), ks * 16 + ldsm_b_col(lane)));
+    }
     float acc[MT][NT][4] = {};
 
     // The main loop, compiled twice: for blocks whose tiles lie wholly inside A and B
@@ -571,14 +577,17 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
                 cp_async_16((is_a ? as : bs) + i * ROW_STEP * BK, src, bytes);
             }
         };
-        auto load_fragments = [&](uint32_t(&a)[MT][4], uint32_t(&b)[NT][2], const T *as, const T *bs, int kk) {
+        // The fragments of step ks of the tile in stage s. The lane's addresses for each
+        // step are computed once: the warp's m16 and n16 tiles are 16 rows apart, which
+        // the swizzle (row % 8) does not see, so they are constant offsets from them.
+        auto load_fragments = [&](uint32_t(&a)[MT][4], uint32_t(&b)[NT][2], int s, int ks) {
+            const uint32_t sa = a_addr[ks] + s * BM * BK * (int)sizeof(T), sb = b_addr[ks] + s * BN * BK * (int)sizeof(T);
 #pragma unroll
-            for (int i = 0; i < MT; i++)
-                ldmatrix_x4(a[i], as + tile_at<T, BK, true>(wr + i * 16 + ldsm_a_row(lane), kk + ldsm_a_col(lane)));
+            for (int i = 0; i < MT; i++) ldmatrix_x4(a[i], sa + i * 16 * BK * (int)sizeof(T));
 #pragma unroll
             for (int j = 0; j < NT; j += 2) {
                 uint32_t r[4];
-                ldmatrix_x4(r, bs + tile_at<T, BK, true>(wc + j * 8 + ldsm_b_row(lane), kk + ldsm_b_col(lane)));
+                ldmatrix_x4(r, sb + j * 8 * BK * (int)sizeof(T));
                 b[j][0] = r[0];
                 b[j][1] = r[1];
                 b[j + 1][0] = r[2];
@@ -595,15 +604,14 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
         cp_async_wait<STAGES - 2>();
         __syncthreads();
         uint32_t a[2][MT][4], b[2][NT][2];  // the fragments of this step and the next
-        load_fragments(a[0], b[0], As, Bs, 0);
+        load_fragments(a[0], b[0], 0, 0);
         int rs = 0, ws = STAGES - 1;  // the stage read, the stage written next
         for (int kt = 0; kt < ktiles; kt++) {
-            const T *as = As + rs * BM * BK, *bs = Bs + rs * BN * BK;
 #pragma unroll
             for (int ks = 0; ks < KSTEPS; ks++) {
                 const int cur = ks % 2, nxt = (ks + 1) % 2;
                 if (ks < KSTEPS - 1) {
-                    load_fragments(a[nxt], b[nxt], as, bs, (ks + 1) * 16);
+                    load_fragments(a[nxt], b[nxt], rs, ks + 1);
                 } else {
                     // The next tile's first fragments: wait until it has arrived (for this
                     // thread's copies, then for everyone's); the barrier also tells that
@@ -611,7 +619,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
                     cp_async_wait<STAGES - 2>();
                     __syncthreads();
                     rs = rs + 1 == STAGES ? 0 : rs + 1;
-                    if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], As + rs * BM * BK, Bs + rs * BN * BK, 0);
+                    if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], rs, 0);
                 }
                 if (ks < PARTS) {
                     // Tile kt + STAGES - 1 into the stage tile kt - 1 left (every warp has
@@ -636,7 +644,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 933 "chapters/07-gemm.md"
+#line 942 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -763,7 +771,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1107 "chapters/07-gemm.md"
+#line 1116 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -841,7 +849,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1064 "chapters/07-gemm.md"
+#line 1073 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -874,7 +882,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1198 "chapters/07-gemm.md"
+#line 1207 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1070,7 +1078,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1402 "chapters/07-gemm.md"
+#line 1411 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1152,7 +1160,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1484 "chapters/07-gemm.md"
+#line 1493 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};

@@ -24,12 +24,13 @@ template <int N> __device__ inline void cp_async_wait() { asm volatile("cp.async
 
 // Four 8x8 matrices of 16-bit elements from shared memory, into the fragment pattern:
 // lane i gives the address of row i % 8 of matrix i / 8 (16 bytes, 16-byte aligned).
-__device__ inline void ldmatrix_x4(uint32_t r[4], const void *smem)
+__device__ inline void ldmatrix_x4(uint32_t r[4], uint32_t smem_addr)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(smem)));
+                 : "r"(smem_addr));
 }
+__device__ inline void ldmatrix_x4(uint32_t r[4], const void *smem) { ldmatrix_x4(r, smem_u32(smem)); }
 
 // Which row of a tile, and which column (its first element), each lane gives ldmatrix_x4
 // so that the four registers come out as mma_16816's fragments:
