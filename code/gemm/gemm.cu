@@ -341,53 +341,54 @@ template <int GROUP_M> __device__ inline void block_tile(int *tm, int *tn)
     }
 }
 
-// C = alpha acc + beta C through shared memory: alpha acc staged in float, one row of
-// warps (WM rows of C) at a time over the (now idle) ring, then C read and written in
-// 16-byte pieces of whole rows.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
+// C = alpha acc + beta C through shared memory. Each pass stages alpha acc of
+// PASS_ROWS rows of C (whole rows of warps) in float over the (now idle) ring, then
+// reads and writes those rows of C in 16-byte pieces. A thread's pieces of C are
+// loaded first, before the staging, so that their latency overlaps it.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int PASS_ROWS>
 __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN / WARPS_N / 8][4], int m, int n,
                                       float alpha, float beta, T *C, int m0, int n0)
 {
     constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MT = WM / 16, NT = WN / 8;
     constexpr int LD = BN + 4;  // floats per staged row
+    constexpr int per = 16 / sizeof(T), THREADS = WARPS_M * WARPS_N * 32;  // elements per 16-byte piece
+    constexpr int PIECES = PASS_ROWS * BN / per / THREADS;                      // per thread and pass
+    static_assert(PASS_ROWS % WM == 0 && BM % PASS_ROWS == 0, "passes of whole rows of warps");
+    static_assert(PASS_ROWS * BN / per % THREADS == 0, "whole rounds of pieces");
     extern __shared__ __align__(128) unsigned char smem[];
     float *Cs = reinterpret_cast<float *>(smem);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
-    constexpr int per = 16 / sizeof(T), THREADS = WARPS_M * WARPS_N * 32;  // elements per 16-byte piece
-    constexpr int PIECES = WM * BN / per / THREADS;                             // per thread and pass
-    static_assert(WM * BN / per % THREADS == 0, "whole rounds of pieces");
+    const bool vec = n % per == 0;  // rows of C start on 16-byte boundaries
     cp_async_wait<0>();
-    for (int pass = 0; pass < WARPS_M; pass++) {
+    for (int p0 = 0; p0 < BM; p0 += PASS_ROWS) {
+        int4 old[PIECES];
+#pragma unroll
+        for (int q = 0; q < PIECES; q++) {
+            int e = threadIdx.x + q * THREADS, row = m0 + p0 + e / (BN / per), col = n0 + e % (BN / per) * per;
+            if (row < m && col + per <= n && vec) old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
+        }
         __syncthreads();  // the ring, or the last pass's rows, no longer read
-        if (wr == pass * WM) {
+        if (wr >= p0 && wr < p0 + PASS_ROWS) {
 #pragma unroll
             for (int i = 0; i < MT; i++)
 #pragma unroll
                 for (int j = 0; j < NT; j++)
 #pragma unroll
                     for (int h = 0; h < 4; h += 2) {
-                        int r = i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
+                        int r = wr - p0 + i * 16 + g + h / 2 * 8, c = wc + j * 8 + 2 * t;
                         *reinterpret_cast<float2 *>(&Cs[r * LD + c]) =
                             make_float2(alpha * acc[i][j][h], alpha * acc[i][j][h + 1]);
                     }
         }
         __syncthreads();
-        // The thread's pieces of C: all their loads first, so that their latencies overlap.
-        int4 old[PIECES];
-#pragma unroll
-        for (int q = 0; q < PIECES; q++) {
-            int e = threadIdx.x + q * THREADS, row = m0 + pass * WM + e / (BN / per), col = n0 + e % (BN / per) * per;
-            if (row < m && col + per <= n && n % per == 0)
-                old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
-        }
 #pragma unroll
         for (int q = 0; q < PIECES; q++) {
             int e = threadIdx.x + q * THREADS, r = e / (BN / per), c = e % (BN / per) * per;
-            int row = m0 + pass * WM + r, col = n0 + c;
+            int row = m0 + p0 + r, col = n0 + c;
             if (row >= m) continue;
             T *o = C + (size_t)row * n + col;
-            if (col + per <= n && n % per == 0) {
+            if (col + per <= n && vec) {
                 int4 v;
                 const T *ot = reinterpret_cast<const T *>(&old[q]);
                 T *vt = reinterpret_cast<T *>(&v);
@@ -494,7 +495,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
     }
 
     if constexpr (STAGED_EPILOGUE) {
-        store_c_staged<T, BM, BN, WARPS_M, WARPS_N>(acc, m, n, alpha, beta, C, m0, n0);
+        store_c_staged<T, BM, BN, WARPS_M, WARPS_N, BM / WARPS_M>(acc, m, n, alpha, beta, C, m0, n0);
     } else {
         // C = alpha acc + beta C, guarded at the edges, an element at a time.
 #pragma unroll
@@ -511,12 +512,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 800 "chapters/07-gemm.md"
+#line 801 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
 // copies are found by adding to two pointers computed once.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M, int PARTS>
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
 __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(int m, int n, int k, float alpha,
                                                                                const T *A, const T *B, float beta, T *C)
 {
@@ -527,8 +528,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     constexpr int A_COPIES = BM / ROW_STEP, B_COPIES = BN / ROW_STEP;
     static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole rounds of copies");
     static_assert(STAGES >= 3, "the stage written while tile kt is read is neither kt's nor kt + 1's");
-    static_assert(PARTS >= 1 && PARTS < KSTEPS, "a tile's copies are issued before its stage's last step");
-    static_assert(A_COPIES <= 32 && B_COPIES <= 32 && NT % 2 == 0 && WM % 16 == 0, "");
+    static_assert(NT % 2 == 0 && WM % 16 == 0, "whole m16 tiles; ldmatrix_x4 loads B for two n-tiles at once");
+    // The epilogue stages the whole tile of C at once where it fits in the ring and a
+    // thread's pieces of C take at most 32 registers; a row of warps at a time otherwise.
+    constexpr int RING = STAGES * (BM + BN) * BK * (int)sizeof(T);
+    constexpr bool ONE_PASS = BM * (BN + 4) * (int)sizeof(float) <= RING && BM * BN / PER / THREADS <= 8;
+    constexpr int PASS_ROWS = ONE_PASS ? BM : WM;
     extern __shared__ __align__(128) unsigned char smem[];
     T *As = reinterpret_cast<T *>(smem);  // STAGES tiles of BM x BK
     T *Bs = As + STAGES * BM * BK;        // STAGES tiles of BN x BK
@@ -559,15 +564,13 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     // operands must be zero.
     auto mainloop = [&](auto edge) {
         constexpr bool EDGE = decltype(edge)::value;
-        // Part `part` of `parts` of the copies of tile kt into stage s (A's, then B's).
-        auto load = [&](int s, int kt, int part, int parts) {
-            constexpr int COPIES = A_COPIES + B_COPIES;
+        // The copies of tile kt into stage s: A's, then B's.
+        auto load = [&](int s, int kt) {
             const int col = kt * BK + cc * PER, bytes = col < k ? 16 : 0;  // a chunk is wholly in or out of K
             const int c0 = bytes ? col : cc * PER;                          // an address inside the matrix
             T *as = As + s * BM * BK + dst, *bs = Bs + s * BN * BK + dst;
 #pragma unroll
-            for (int c = 0; c < COPIES; c++) {
-                if (c * parts / COPIES != part) continue;
+            for (int c = 0; c < A_COPIES + B_COPIES; c++) {
                 const bool is_a = c < A_COPIES;
                 const int i = is_a ? c : c - A_COPIES;
                 const T *g = is_a ? A : B;
@@ -598,7 +601,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
         // Tiles 0 .. STAGES - 2 in flight; tile kt lives in stage kt % STAGES.
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
-            if (s < ktiles) load(s, s, 0, 1);
+            if (s < ktiles) load(s, s);
             cp_async_commit();
         }
         cp_async_wait<STAGES - 2>();
@@ -621,15 +624,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
                     rs = rs + 1 == STAGES ? 0 : rs + 1;
                     if (kt + 1 < ktiles) load_fragments(a[nxt], b[nxt], rs, 0);
                 }
-                if (ks < PARTS) {
-                    // Tile kt + STAGES - 1 into the stage tile kt - 1 left (every warp has
-                    // passed the barrier after its last loads from it), in PARTS parts
-                    // between the steps' mma.
-                    if (kt + STAGES - 1 < ktiles) load(ws, kt + STAGES - 1, ks, PARTS);
-                    if (ks == PARTS - 1) {
-                        cp_async_commit();
-                        ws = ws + 1 == STAGES ? 0 : ws + 1;
-                    }
+                if (ks == 0) {
+                    // Tile kt + STAGES - 1 into the stage tile kt - 1 left: every warp has
+                    // passed the barrier after its last loads from it.
+                    if (kt + STAGES - 1 < ktiles) load(ws, kt + STAGES - 1);
+                    cp_async_commit();
+                    ws = ws + 1 == STAGES ? 0 : ws + 1;
                 }
 #pragma unroll
                 for (int i = 0; i < MT; i++)
@@ -640,7 +640,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     };
     if (m0 + BM <= m && n0 + BN <= n) mainloop(std::false_type{});
     else mainloop(std::true_type{});
-    store_c_staged<T, BM, BN, WARPS_M, WARPS_N>(acc, m, n, alpha, beta, C, m0, n0);
+    store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS>(acc, m, n, alpha, beta, C, m0, n0);
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
@@ -742,11 +742,12 @@ static void launch_tc(Problem *p)
     CHECK_LAUNCH();
 }
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M, int PARTS = 1>
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, int GROUP_M>
 static void launch_tc_pipelined(Problem *p)
 {
     const int BK = 128 / (int)sizeof(T);
-    auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M, PARTS>;
+    auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M>;
+    // the ring; the epilogue's staging (BM or BM / WARPS_M rows of floats) fits in it
     int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
     if (staged > smem) smem = staged;
     static bool opted = false;
@@ -757,6 +758,24 @@ static void launch_tc_pipelined(Problem *p)
     kernel<<<grid_of(p, BM, BN), WARPS_M * WARPS_N * 32, smem>>>(p->m, p->n, p->k, p->alpha, (const T *)p->a,
                                                                  (const T *)p->b, p->beta, (T *)p->c);
     CHECK_LAUNCH();
+}
+
+// t7: the tile by the problem's size. The largest of 128 x 256, 128 x 128, 128 x 64 and
+// 64 x 64 whose tiles give every SM (nine tenths of them, at least) a block.
+template <typename T> static void launch_tc_dispatch(Problem *p)
+{
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    auto tiles = [&](int bm, int bn) { return (double)((p->m + bm - 1) / bm) * ((p->n + bn - 1) / bn); };
+    const double enough = 0.9 * sms;
+    if (tiles(128, 256) >= enough) launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>(p);
+    else if (tiles(128, 128) >= enough) launch_tc_pipelined<T, 128, 128, 2, 2, 3, 8>(p);
+    else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
+    else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
 
 // cuBLAS, row-major: C^T (n x m, column-major) = op(B) op(A) in cuBLAS's terms.
@@ -771,7 +790,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1116 "chapters/07-gemm.md"
+#line 1130 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -849,7 +868,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1073 "chapters/07-gemm.md"
+#line 1092 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -870,19 +889,14 @@ static const Version VERSIONS[] = {
     {"t3-cp-async-4", "ours", DT, "t2 with cp.async, 4 stages", launch_tc<T, 128, 2, 2, 1, true, 4, false, 1>, k_not_multiple_of_8}, \
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
-    {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, 3 stages", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-p3", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 16, 3>, k_not_multiple_of_8}, \
-    {"t6x-p2", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 16, 2>, k_not_multiple_of_8}, \
-    {"t6x-p3s4", "ours", DT, "x", launch_tc_pipelined<T, 128, 256, 2, 4, 4, 16, 3>, k_not_multiple_of_8}, \
-    {"t6x-128x128", "ours", DT, "x", launch_tc_pipelined<T, 128, 128, 2, 2, 3, 8, 3>, k_not_multiple_of_8}, \
-    {"t6x-128x64", "ours", DT, "x", launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8, 3>, k_not_multiple_of_8}, \
-    {"t6x-64x64", "ours", DT, "x", launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8, 3>, k_not_multiple_of_8}
+    {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, lean copies, C loaded early", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
+    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size", launch_tc_dispatch<T>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1207 "chapters/07-gemm.md"
+#line 1221 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1078,7 +1092,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1411 "chapters/07-gemm.md"
+#line 1425 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1160,7 +1174,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1493 "chapters/07-gemm.md"
+#line 1507 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
