@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 329 "chapters/07-gemm.md"
+#line 335 "chapters/07-gemm.md"
 // s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
@@ -295,7 +295,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
 }
 #line 39 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 565 "chapters/07-gemm.md"
+#line 571 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -512,7 +512,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 801 "chapters/07-gemm.md"
+#line 845 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -644,7 +644,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 942 "chapters/07-gemm.md"
+#line 986 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -790,7 +790,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1130 "chapters/07-gemm.md"
+#line 1176 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -824,16 +824,45 @@ __global__ void mma_rate_kernel(float *out, int iters)
     if (sum == 12345.0f) *out = sum;
 }
 
+// The rate a 64 x 64 warp tile can have: its four A fragments and eight B fragments, all
+// different registers, into its 32 accumulator tiles, in t6's order (A outer). The
+// register file now feeds six different operands to every eight mma.
+template <typename T>
+__global__ void mma_tile_rate_kernel(float *out, int iters)
+{
+    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;
+    uint32_t a[4][4], b[8][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) a[i][q] = one ^ ((threadIdx.x + i + q) & 1);
+#pragma unroll
+    for (int j = 0; j < 8; j++) b[j][0] = b[j][1] = one ^ ((threadIdx.x + j) & 1);
+    float d[4][8][4] = {};
+    for (int it = 0; it < iters; it++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) mma_16816<T>(d[i][j], a[i], b[j]);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) sum += d[i][j][0] + d[i][j][1] + d[i][j][2] + d[i][j][3];
+    if (sum == 12345.0f) *out = sum;
+}
+
 typedef struct {
     float *out;
     int blocks, iters;
-    bool mma;
+    int kind;  // 0 FMA, 1 mma.sync, 2 mma.sync with a warp tile's operands
 } RateArgs;
 
 static void launch_rate(void *ctx)
 {
     RateArgs *r = (RateArgs *)ctx;
-    if (r->mma) mma_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters);
+    if (r->kind == 2) mma_tile_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters / 4);
+    else if (r->kind == 1) mma_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters);
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
@@ -847,18 +876,20 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
         int dev = 0, sms = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        RateArgs r = {(float *)device_alloc(sizeof(float), "sink"), 8 * sms, 4096, false};
-        for (int pass = 0; pass < 2; pass++) {
-            r.mma = pass == 1;
+        RateArgs r = {(float *)device_alloc(sizeof(float), "sink"), 8 * sms, 4096, 0};
+        static const char *const names[] = {"fma-ceiling", "mma-sync-ceiling", "mma-sync-warp-tile"};
+        for (r.kind = 0; r.kind < 3; r.kind++) {
             Timing t = time_launches(launch_rate, &r, run->plan);
-            // flops per block: 8 warps x iters x 8 chains x (FMA: 32 lanes x 2; mma: 16 x 8 x 16 x 2)
-            double per = 8.0 * r.iters * 8 * (r.mma ? 16 * 8 * 16 * 2 : 32 * 2);
+            // flops per block: 8 warps x iters x 8 chains x (FMA: 32 lanes x 2; mma: 16 x 8 x 16 x 2);
+            // the warp tile: iters / 4 rounds of 32 mma
+            double per = 8.0 * r.iters * 8 * (r.kind ? 16 * 8 * 16 * 2 : 32 * 2);
             double tflops = r.blocks * per / (t.median_us * 1e6);
-            (r.mma ? mma_tflops : fma_tflops) = tflops;
-            Version cv = {r.mma ? "mma-sync-ceiling" : "fma-ceiling", "ceiling", r.mma ? "bf16" : "f32", "", NULL, NULL};
+            if (r.kind == 0) fma_tflops = tflops;
+            if (r.kind == 1) mma_tflops = tflops;
+            Version cv = {names[r.kind], "ceiling", r.kind ? "bf16" : "f32", "", NULL, NULL};
             Row row = row_from_time(run, &cv, "registers", t.median_us, 0.0, 0.0, NAN);
             row.tflops = tflops;
-            row.pct_sol = 100.0;
+            row.pct_sol = r.kind == 2 ? 100.0 * tflops / mma_tflops : 100.0;
             bench_emit(run, &row, NAN);
         }
         CUDA_CHECK(cudaFree(r.out));
@@ -868,7 +899,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1092 "chapters/07-gemm.md"
+#line 1136 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -896,7 +927,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1221 "chapters/07-gemm.md"
+#line 1298 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1092,7 +1123,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1425 "chapters/07-gemm.md"
+#line 1502 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1174,7 +1205,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1507 "chapters/07-gemm.md"
+#line 1584 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
