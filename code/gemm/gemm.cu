@@ -341,13 +341,36 @@ template <int GROUP_M> __device__ inline void block_tile(int *tm, int *tn)
     }
 }
 
+// Whether the 16-byte piece at (row, col) of C is read and written whole: inside the
+// matrix, and rows of C starting on 16-byte boundaries (n a multiple of the piece).
+template <typename T> __device__ inline bool whole_piece(int m, int n, int row, int col)
+{
+    constexpr int per = 16 / sizeof(T);
+    return row < m && col + per <= n && n % per == 0;
+}
+
+// The block's tile of C, BM x BN, copied by cp.async into shared memory at cs (t6: issued
+// before the main loop, so that the epilogue finds it there). Only whole pieces.
+template <typename T, int BM, int BN, int THREADS>
+__device__ inline void copy_c_early(T *cs, const T *C, int m, int n, int m0, int n0)
+{
+    constexpr int per = 16 / sizeof(T), PIECES = BM * BN / per;
+#pragma unroll
+    for (int q = 0; q < PIECES / THREADS; q++) {
+        int e = threadIdx.x + q * THREADS, r = e / (BN / per), c = e % (BN / per) * per;
+        if (whole_piece<T>(m, n, m0 + r, n0 + c)) cp_async_16(cs + r * BN + c, C + (size_t)(m0 + r) * n + n0 + c, 16);
+    }
+    cp_async_commit();
+}
+
 // C = alpha acc + beta C through shared memory. Each pass stages alpha acc of
 // PASS_ROWS rows of C (whole rows of warps) in float over the (now idle) ring, then
-// reads and writes those rows of C in 16-byte pieces. A thread's pieces of C are
-// loaded first, before the staging, so that their latency overlaps it.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int PASS_ROWS>
+// reads and writes those rows of C in 16-byte pieces. The old values of C come from
+// cs, where copy_c_early put them, or, with cs NULL, from loads issued before the
+// staging, so that their latency overlaps it.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, int PASS_ROWS, bool EARLY>
 __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN / WARPS_N / 8][4], int m, int n,
-                                      float alpha, float beta, T *C, int m0, int n0)
+                                      float alpha, float beta, T *C, int m0, int n0, const T *cs)
 {
     constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MT = WM / 16, NT = WN / 8;
     constexpr int LD = BN + 4;  // floats per staged row
@@ -359,16 +382,17 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
     float *Cs = reinterpret_cast<float *>(smem);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
-    const bool vec = n % per == 0;  // rows of C start on 16-byte boundaries
     cp_async_wait<0>();
     for (int p0 = 0; p0 < BM; p0 += PASS_ROWS) {
-        int4 old[PIECES];
+        int4 old[EARLY ? 1 : PIECES];
+        if (!EARLY) {
 #pragma unroll
-        for (int q = 0; q < PIECES; q++) {
-            int e = threadIdx.x + q * THREADS, row = m0 + p0 + e / (BN / per), col = n0 + e % (BN / per) * per;
-            if (row < m && col + per <= n && vec) old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
+            for (int q = 0; q < PIECES; q++) {
+                int e = threadIdx.x + q * THREADS, row = m0 + p0 + e / (BN / per), col = n0 + e % (BN / per) * per;
+                if (whole_piece<T>(m, n, row, col)) old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
+            }
         }
-        __syncthreads();  // the ring, or the last pass's rows, no longer read
+        __syncthreads();  // the ring, or the last pass's rows, no longer read; the early copy of C there
         if (wr >= p0 && wr < p0 + PASS_ROWS) {
 #pragma unroll
             for (int i = 0; i < MT; i++)
@@ -388,9 +412,9 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
             int row = m0 + p0 + r, col = n0 + c;
             if (row >= m) continue;
             T *o = C + (size_t)row * n + col;
-            if (col + per <= n && vec) {
-                int4 v;
-                const T *ot = reinterpret_cast<const T *>(&old[q]);
+            if (whole_piece<T>(m, n, row, col)) {
+                int4 v, w = EARLY ? *reinterpret_cast<const int4 *>(cs + (p0 + r) * BN + c) : old[EARLY ? 0 : q];
+                const T *ot = reinterpret_cast<const T *>(&w);
                 T *vt = reinterpret_cast<T *>(&v);
 #pragma unroll
                 for (int x = 0; x < per; x++) vt[x] = from_float<T>(Cs[r * LD + c + x] + beta * to_float(ot[x]));
@@ -495,7 +519,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
     }
 
     if constexpr (STAGED_EPILOGUE) {
-        store_c_staged<T, BM, BN, WARPS_M, WARPS_N, BM / WARPS_M>(acc, m, n, alpha, beta, C, m0, n0);
+        store_c_staged<T, BM, BN, WARPS_M, WARPS_N, BM / WARPS_M, false>(acc, m, n, alpha, beta, C, m0, n0, NULL);
     } else {
         // C = alpha acc + beta C, guarded at the edges, an element at a time.
 #pragma unroll
@@ -512,7 +536,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 845 "chapters/07-gemm.md"
+#line 869 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -529,14 +553,20 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole rounds of copies");
     static_assert(STAGES >= 3, "the stage written while tile kt is read is neither kt's nor kt + 1's");
     static_assert(NT % 2 == 0 && WM % 16 == 0, "whole m16 tiles; ldmatrix_x4 loads B for two n-tiles at once");
-    // The epilogue stages the whole tile of C at once where it fits in the ring and a
-    // thread's pieces of C take at most 32 registers; a row of warps at a time otherwise.
-    constexpr int RING = STAGES * (BM + BN) * BK * (int)sizeof(T);
-    constexpr bool ONE_PASS = BM * (BN + 4) * (int)sizeof(float) <= RING && BM * BN / PER / THREADS <= 8;
+    // The tile of C is copied at the start, into shared memory past the ring, where that
+    // does not cost a block per SM (one fits anyway, or two still do). The epilogue then
+    // stages the whole tile at once where it fits in the ring, and so it does where the
+    // old values of C come in registers, if they take at most 32 a thread; a row of
+    // warps at a time otherwise.
+    constexpr int RING = STAGES * (BM + BN) * BK * (int)sizeof(T), HALF_SM = 113 * 1024;
+    constexpr bool C_EARLY = RING > HALF_SM || RING + BM * BN * (int)sizeof(T) <= HALF_SM;
+    constexpr bool ONE_PASS = BM * (BN + 4) * (int)sizeof(float) <= RING && (C_EARLY || BM * BN / PER / THREADS <= 8);
     constexpr int PASS_ROWS = ONE_PASS ? BM : WM;
+    static_assert(!C_EARLY || BM * BN / PER % THREADS == 0, "whole rounds of pieces of C");
     extern __shared__ __align__(128) unsigned char smem[];
     T *As = reinterpret_cast<T *>(smem);  // STAGES tiles of BM x BK
     T *Bs = As + STAGES * BM * BK;        // STAGES tiles of BN x BK
+    T *Ce = Bs + STAGES * BN * BK;        // the early copy of the tile of C (C_EARLY)
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int wr = warp / WARPS_N * WM, wc = warp % WARPS_N * WN;
     int tm, tn;
@@ -638,13 +668,15 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
             }
         }
     };
+    // The tile of C first: its copies are the oldest group, complete by the first wait.
+    if (C_EARLY) copy_c_early<T, BM, BN, THREADS>(Ce, C, m, n, m0, n0);
     if (m0 + BM <= m && n0 + BN <= n) mainloop(std::false_type{});
     else mainloop(std::true_type{});
-    store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS>(acc, m, n, alpha, beta, C, m0, n0);
+    store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 986 "chapters/07-gemm.md"
+#line 1018 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -747,9 +779,14 @@ static void launch_tc_pipelined(Problem *p)
 {
     const int BK = 128 / (int)sizeof(T);
     auto kernel = gemm_tc_pipelined<T, BM, BN, WARPS_M, WARPS_N, STAGES, GROUP_M>;
-    // the ring; the epilogue's staging (BM or BM / WARPS_M rows of floats) fits in it
-    int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
-    if (staged > smem) smem = staged;
+    // the ring (the epilogue's staging fits in it), and the early copy of C past it,
+    // as the kernel decides
+    const int ring = STAGES * (BM + BN) * BK * (int)sizeof(T), half_sm = 113 * 1024, c_tile = BM * BN * (int)sizeof(T);
+    int smem = ring + (ring > half_sm || ring + c_tile <= half_sm ? c_tile : 0);
+    if (BM / WARPS_M * (BN + 4) * (int)sizeof(float) > ring) {
+        fprintf(stderr, "gemm: t6's staging does not fit in its ring\n");
+        exit(1);
+    }
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
@@ -790,7 +827,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1176 "chapters/07-gemm.md"
+#line 1213 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -899,7 +936,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1136 "chapters/07-gemm.md"
+#line 1173 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -927,7 +964,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1298 "chapters/07-gemm.md"
+#line 1335 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1123,7 +1160,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1502 "chapters/07-gemm.md"
+#line 1539 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1205,7 +1242,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1584 "chapters/07-gemm.md"
+#line 1621 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
