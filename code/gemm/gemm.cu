@@ -536,7 +536,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 869 "chapters/07-gemm.md"
+#line 875 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -676,7 +676,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 40 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1018 "chapters/07-gemm.md"
+#line 1024 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -827,7 +827,7 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1213 "chapters/07-gemm.md"
+#line 1220 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -936,7 +936,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 41 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1173 "chapters/07-gemm.md"
+#line 1179 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
@@ -964,7 +964,7 @@ static const Version VERSIONS[] = {
 };
 #line 42 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1335 "chapters/07-gemm.md"
+#line 1342 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1160,7 +1160,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1539 "chapters/07-gemm.md"
+#line 1546 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1242,7 +1242,7 @@ static int gemm_self_test(void)
 }
 #line 43 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1621 "chapters/07-gemm.md"
+#line 1628 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
