@@ -8,7 +8,7 @@ REF_GPU      := nvidia-h200
 PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
-LIBS_gemm    := -lcublas
+LIBS_gemm    := -lcublas -lcublasLt
 HARNESS      := code/harness/harness.cuh
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,

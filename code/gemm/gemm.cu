@@ -4,6 +4,7 @@
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
 #include <cublas_v2.h>
+#include <cublasLt.h>
 #include <type_traits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -19,7 +20,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 36 "chapters/07-gemm.md"
+#line 37 "chapters/07-gemm.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -31,9 +32,9 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 37 "chapters/07-gemm.md"
+#line 38 "chapters/07-gemm.md"
 // <<the-gemm-problem>>
-#line 60 "chapters/07-gemm.md"
+#line 61 "chapters/07-gemm.md"
 struct Problem {
     DType dtype;          // F32: SIMT, B (k, n); F16 and BF16: tensor cores, B given as (n, k)
     char size[64];
@@ -43,13 +44,19 @@ struct Problem {
     float *ha, *hb, *hc0; // the same on the host, as the device sees them (rounded)
     cublasHandle_t blas;  // the peer, and the reference at large sizes
     bool b_transposed;    // B is stored (n, k)
+    // the second peer, cuBLASLt, set up at its first launch
+    cublasLtHandle_t lt;
+    cublasLtMatmulDesc_t lt_op;
+    cublasLtMatrixLayout_t lt_a, lt_b, lt_c;
+    cublasLtMatmulAlgo_t lt_algo;
+    void *lt_work;
     double *ref, *scale;  // each element's reference and scale, computed at the first check
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 38 "chapters/07-gemm.md"
+#line 39 "chapters/07-gemm.md"
 // <<simt-kernels>>
-#line 83 "chapters/07-gemm.md"
+#line 90 "chapters/07-gemm.md"
 // s0 (ROWS_ALONG_X) and s1: a thread per element of C. s0 maps threadIdx.x to the row of
 // C (Boehm's naive kernel); s1 to the column, so that a warp reads one element of A and
 // a row segment of B, and writes a row segment of C.
@@ -64,7 +71,7 @@ __global__ void sgemm_naive(int m, int n, int k, float alpha, const float *A, co
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 124 "chapters/07-gemm.md"
+#line 131 "chapters/07-gemm.md"
 // s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
 __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -85,7 +92,7 @@ __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const
         C[o] = alpha * acc + beta * C[o];
     }
 }
-#line 162 "chapters/07-gemm.md"
+#line 169 "chapters/07-gemm.md"
 // s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
 template <int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
@@ -113,7 +120,7 @@ __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, fl
         C[o] = alpha * acc[r] + beta * C[o];
     }
 }
-#line 202 "chapters/07-gemm.md"
+#line 209 "chapters/07-gemm.md"
 // s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
@@ -147,7 +154,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, in
             C[o] = alpha * acc[r][c] + beta * C[o];
         }
 }
-#line 250 "chapters/07-gemm.md"
+#line 257 "chapters/07-gemm.md"
 // s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
 // (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
 template <int BM, int BN, int BK, int TM, int TN>
@@ -200,7 +207,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 335 "chapters/07-gemm.md"
+#line 342 "chapters/07-gemm.md"
 // s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
@@ -293,9 +300,9 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
             *reinterpret_cast<float4 *>(out) = v;
         }
 }
-#line 39 "chapters/07-gemm.md"
+#line 40 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 571 "chapters/07-gemm.md"
+#line 578 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -536,7 +543,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 875 "chapters/07-gemm.md"
+#line 882 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -674,9 +681,9 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 40 "chapters/07-gemm.md"
+#line 41 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1024 "chapters/07-gemm.md"
+#line 1035 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -827,7 +834,74 @@ static void launch_cublas(Problem *p)
                                   p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
-#line 1220 "chapters/07-gemm.md"
+
+// cuBLASLt, the same product, with the algorithm chosen at the first launch: the fastest
+// of the (up to) eight its heuristic proposes, each run four times into C from C0.
+static const size_t LT_WORKSPACE = 32u << 20;
+
+static void cublaslt_setup(Problem *p)
+{
+    cudaDataType t = p->dtype == F32 ? CUDA_R_32F : p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    cublasOperation_t ta = half_types(p) ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtCreate(&p->lt));
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->lt_op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    // cuBLAS's A is our B: (n, k) row-major, that is k x n column-major, in the half
+    // types; (k, n) row-major, n x k, in float32. Its B is our A, k x m; its C ours, n x m.
+    if (half_types(p)) CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->k, p->n, p->k));
+    else CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->n, p->k, p->n));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_b, t, p->k, p->m, p->k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_c, t, p->n, p->m, p->n));
+    p->lt_work = device_alloc(LT_WORKSPACE, "cuBLASLt workspace");
+
+    cublasLtMatmulPreference_t pref;
+    size_t ws = LT_WORKSPACE;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t cand[8];
+    int found = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(p->lt, p->lt_op, p->lt_a, p->lt_b, p->lt_c, p->lt_c, pref, 8, cand, &found));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (found < 1) {
+        fprintf(stderr, "gemm: cuBLASLt proposes no algorithm for %s\n", p->size);
+        exit(1);
+    }
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    float best = INFINITY;
+    for (int i = 0; i < found; i++) {
+        float ms = INFINITY;
+        for (int rep = 0; rep < 4; rep++) {  // the first run untimed
+            CUDA_CHECK(cudaEventRecord(e0));
+            CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c0, p->lt_c,
+                                        p->c, p->lt_c, &cand[i].algo, p->lt_work, LT_WORKSPACE, 0));
+            CUDA_CHECK(cudaEventRecord(e1));
+            CUDA_CHECK(cudaEventSynchronize(e1));
+            float t = 0.0f;
+            CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+            if (rep > 0 && t < ms) ms = t;
+        }
+        if (ms < best) {
+            best = ms;
+            p->lt_algo = cand[i].algo;
+        }
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+}
+
+static void launch_cublaslt(Problem *p)
+{
+    if (!p->lt) {
+        cublaslt_setup(p);
+        CUDA_CHECK(cudaMemcpy(p->c, p->c0, (size_t)p->m * p->n * dtype_bytes(p->dtype), cudaMemcpyDeviceToDevice));
+    }
+    CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
+                                p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
+}
+#line 1300 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -934,11 +1008,12 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
     }
     return strcmp(v->dtype, "f32") ? mma_tflops : fma_tflops;
 }
-#line 41 "chapters/07-gemm.md"
+#line 42 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1179 "chapters/07-gemm.md"
+#line 1257 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
+    {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
     {"s0-naive", "ours", "f32", "a thread per element of C, threadIdx.x along the rows", launch_naive<true>, too_slow_naive},
     {"s1-coalesced", "ours", "f32", "a thread per element of C, threadIdx.x along the columns", launch_naive<false>, too_slow_naive},
     {"s2-shared", "ours", "f32", "32 x 32 tiles through shared memory", launch_s2, NULL},
@@ -949,6 +1024,7 @@ static const Version VERSIONS[] = {
     {"s7-double-buffer", "ours", "f32", "s6 with two tiles in shared memory, the next loaded during the computation", launch_warps<true>, not_128_tiles_k16},
 #define GEMM_TC_VERSIONS(T, DT)                                                                                 \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
+    {"cublaslt", "peer", DT, "cuBLASLt, float32 accumulation, the fastest of its heuristic's algorithms", launch_cublaslt, NULL}, \
     {"t0-mma", "ours", DT, "mma.sync m16n8k16, fragments by plain loads", launch_tc<T, 128, 2, 2, 0, false, 1, false, 1>, k_not_multiple_of_8}, \
     {"t1-ldmatrix", "ours", DT, "t0 with fragments by ldmatrix", launch_tc<T, 128, 2, 2, 1, false, 1, false, 1>, k_not_multiple_of_8},  \
     {"t2-swizzle", "ours", DT, "t1 with swizzled shared-memory tiles", launch_tc<T, 128, 2, 2, 1, true, 1, false, 1>, k_not_multiple_of_8}, \
@@ -962,9 +1038,9 @@ static const Version VERSIONS[] = {
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
-#line 42 "chapters/07-gemm.md"
+#line 43 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1342 "chapters/07-gemm.md"
+#line 1422 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1030,6 +1106,14 @@ static void gemm_destroy(Problem *p)
     void *arrays[] = {p->a, p->b, p->c, p->c0};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) CUDA_CHECK(cudaFree(arrays[i]));
     CUBLAS_CHECK(cublasDestroy(p->blas));
+    if (p->lt) {
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lt_a));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lt_b));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lt_c));
+        CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->lt_op));
+        CUBLAS_CHECK(cublasLtDestroy(p->lt));
+        CUDA_CHECK(cudaFree(p->lt_work));
+    }
     free(p->ha);
     free(p->hb);
     free(p->hc0);
@@ -1160,7 +1244,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1546 "chapters/07-gemm.md"
+#line 1634 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1240,9 +1324,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 43 "chapters/07-gemm.md"
+#line 44 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1628 "chapters/07-gemm.md"
+#line 1716 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
