@@ -10,6 +10,9 @@ PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax 
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
 HARNESS      := code/harness/harness.cuh
+# tangled headers a program includes besides the harness: they are in its hash and
+# rebuild it when they change
+HEADERS_gemm := code/tensorcore/mma.cuh
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
 # in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
@@ -85,9 +88,9 @@ $(BIN)/.nvcc-flags: FORCE
 	@echo '$(NVCC) $(NVCC_FLAGS) $(LDLIBS)' > $@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 .SECONDEXPANSION:
-$(BIN)/%: $(HARNESS) code/$$*/$$*.cu $(BIN)/.nvcc-flags
+$(BIN)/%: $(HARNESS) $$(HEADERS_$$*) code/$$*/$$*.cu $(BIN)/.nvcc-flags
 	@mkdir -p $(@D)
-	@src="$(HARNESS) code/$*/$*.cu"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
+	@src="$(strip $(HARNESS) $(HEADERS_$*) code/$*/$*.cu)"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
 	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)"; \
 	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
 	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)
