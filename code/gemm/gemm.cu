@@ -363,9 +363,9 @@ __device__ inline void copy_c_early(T *cs, const T *C, int m, int n, int m0, int
 {
     constexpr int per = 16 / sizeof(T), PIECES = BM * BN / per;
 #pragma unroll
-    for (int q = 0; q < PIECES / THREADS; q++) {
+    for (int q = 0; q < (PIECES + THREADS - 1) / THREADS; q++) {
         int e = threadIdx.x + q * THREADS, r = e / (BN / per), c = e % (BN / per) * per;
-        if (whole_piece<T>(m, n, m0 + r, n0 + c)) cp_async_16(cs + r * BN + c, C + (size_t)(m0 + r) * n + n0 + c, 16);
+        if ((PIECES % THREADS == 0 || e < PIECES) && whole_piece<T>(m, n, m0 + r, n0 + c)) cp_async_16(cs + r * BN + c, C + (size_t)(m0 + r) * n + n0 + c, 16);
     }
     cp_async_commit();
 }
@@ -382,9 +382,8 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
     constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MT = WM / 16, NT = WN / 8;
     constexpr int LD = BN + 4;  // floats per staged row
     constexpr int per = 16 / sizeof(T), THREADS = WARPS_M * WARPS_N * 32;  // elements per 16-byte piece
-    constexpr int PIECES = PASS_ROWS * BN / per / THREADS;                      // per thread and pass
+    constexpr int ALL = PASS_ROWS * BN / per, PIECES = (ALL + THREADS - 1) / THREADS;  // per pass, per thread
     static_assert(PASS_ROWS % WM == 0 && BM % PASS_ROWS == 0, "passes of whole rows of warps");
-    static_assert(PASS_ROWS * BN / per % THREADS == 0, "whole rounds of pieces");
     extern __shared__ __align__(128) unsigned char smem[];
     float *Cs = reinterpret_cast<float *>(smem);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -396,7 +395,8 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
 #pragma unroll
             for (int q = 0; q < PIECES; q++) {
                 int e = threadIdx.x + q * THREADS, row = m0 + p0 + e / (BN / per), col = n0 + e % (BN / per) * per;
-                if (whole_piece<T>(m, n, row, col)) old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
+                if ((ALL % THREADS == 0 || e < ALL) && whole_piece<T>(m, n, row, col))
+                    old[q] = *reinterpret_cast<const int4 *>(C + (size_t)row * n + col);
             }
         }
         __syncthreads();  // the ring, or the last pass's rows, no longer read; the early copy of C there
@@ -417,7 +417,7 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
         for (int q = 0; q < PIECES; q++) {
             int e = threadIdx.x + q * THREADS, r = e / (BN / per), c = e % (BN / per) * per;
             int row = m0 + p0 + r, col = n0 + c;
-            if (row >= m) continue;
+            if ((ALL % THREADS != 0 && e >= ALL) || row >= m) continue;
             T *o = C + (size_t)row * n + col;
             if (whole_piece<T>(m, n, row, col)) {
                 int4 v, w = EARLY ? *reinterpret_cast<const int4 *>(cs + (p0 + r) * BN + c) : old[EARLY ? 0 : q];
@@ -556,8 +556,9 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     constexpr int MT = WM / 16, NT = WN / 8, KSTEPS = BK / 16;
     constexpr int PER = 16 / sizeof(T), CHUNKS = BK / PER;  // elements per copy, copies per row
     constexpr int ROW_STEP = THREADS / CHUNKS;              // rows between one thread's copies
-    constexpr int A_COPIES = BM / ROW_STEP, B_COPIES = BN / ROW_STEP;
-    static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole rounds of copies");
+    // copies per thread, the last round partial where ROW_STEP does not divide the rows
+    constexpr int A_COPIES = (BM + ROW_STEP - 1) / ROW_STEP, B_COPIES = (BN + ROW_STEP - 1) / ROW_STEP;
+    static_assert(ROW_STEP % 8 == 0, "a thread's rows 8 apart: the same swizzle for all");
     static_assert(STAGES >= 3, "the stage written while tile kt is read is neither kt's nor kt + 1's");
     static_assert(NT % 2 == 0 && WM % 16 == 0, "whole m16 tiles; ldmatrix_x4 loads B for two n-tiles at once");
     // The tile of C is copied at the start, into shared memory past the ring, where that
@@ -569,7 +570,6 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     constexpr bool C_EARLY = RING > HALF_SM || RING + BM * BN * (int)sizeof(T) <= HALF_SM;
     constexpr bool ONE_PASS = BM * (BN + 4) * (int)sizeof(float) <= RING && (C_EARLY || BM * BN / PER / THREADS <= 8);
     constexpr int PASS_ROWS = ONE_PASS ? BM : WM;
-    static_assert(!C_EARLY || BM * BN / PER % THREADS == 0, "whole rounds of pieces of C");
     extern __shared__ __align__(128) unsigned char smem[];
     T *As = reinterpret_cast<T *>(smem);  // STAGES tiles of BM x BK
     T *Bs = As + STAGES * BM * BK;        // STAGES tiles of BN x BK
@@ -612,6 +612,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
                 const int i = is_a ? c : c - A_COPIES;
                 const T *g = is_a ? A : B;
                 const int r0 = (is_a ? m0 : n0) + row;
+                const int rows = is_a ? BM : BN;
+                if (rows % ROW_STEP != 0 && i == rows / ROW_STEP && row + i * ROW_STEP >= rows) continue;
                 const T *src = EDGE ? g + (size_t)min(r0 + i * ROW_STEP, (is_a ? m : n) - 1) * k + c0
                                     : g + (size_t)r0 * k + c0 + i * rows_k;
                 cp_async_16((is_a ? as : bs) + i * ROW_STEP * BK, src, bytes);
@@ -683,7 +685,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 41 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1035 "chapters/07-gemm.md"
+#line 1037 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -901,7 +903,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1300 "chapters/07-gemm.md"
+#line 1304 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -1010,7 +1012,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 42 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1257 "chapters/07-gemm.md"
+#line 1259 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
@@ -1034,13 +1036,15 @@ static const Version VERSIONS[] = {
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
     {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, lean copies, C loaded early", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size", launch_tc_dispatch<T>, k_not_multiple_of_8}
+    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size", launch_tc_dispatch<T>, k_not_multiple_of_8}, \
+    {"t6x-192x128", "ours", DT, "x", launch_tc_pipelined<T, 192, 128, 3, 4, 3, 8>, k_not_multiple_of_8}, \
+    {"t6x-128x192", "ours", DT, "x", launch_tc_pipelined<T, 128, 192, 2, 6, 3, 8>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 43 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1422 "chapters/07-gemm.md"
+#line 1426 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1244,7 +1248,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1634 "chapters/07-gemm.md"
+#line 1638 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1326,7 +1330,7 @@ static int gemm_self_test(void)
 }
 #line 44 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1716 "chapters/07-gemm.md"
+#line 1720 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
