@@ -34,7 +34,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
     } while (0)
 #line 38 "chapters/07-gemm.md"
 // <<the-gemm-problem>>
-#line 61 "chapters/07-gemm.md"
+#line 63 "chapters/07-gemm.md"
 struct Problem {
     DType dtype;          // F32: SIMT, B (k, n); F16 and BF16: tensor cores, B given as (n, k)
     char size[64];
@@ -55,8 +55,97 @@ struct Problem {
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
 #line 39 "chapters/07-gemm.md"
+// <<the-gemm-peers>>
+#line 1039 "chapters/07-gemm.md"
+static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
+
+static dim3 grid_of(const Problem *p, int bm, int bn)
+{
+    return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
+}
+
+// cuBLAS, row-major: C^T (n x m, column-major) = op(B) op(A) in cuBLAS's terms.
+static void launch_cublas(Problem *p)
+{
+    if (p->dtype == F32) {
+        CUBLAS_CHECK(cublasSgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, (const float *)p->b,
+                                 p->n, (const float *)p->a, p->k, &p->beta, (float *)p->c, p->n));
+    } else {
+        cudaDataType t = p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
+        CUBLAS_CHECK(cublasGemmEx(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, p->b, t, p->k,
+                                  p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+}
+
+// cuBLASLt, the same product, with the algorithm chosen at the first launch: the fastest
+// of the (up to) eight its heuristic proposes, each run four times into C from C0.
+static const size_t LT_WORKSPACE = 32u << 20;
+
+static void cublaslt_setup(Problem *p)
+{
+    cudaDataType t = p->dtype == F32 ? CUDA_R_32F : p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    cublasOperation_t ta = half_types(p) ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtCreate(&p->lt));
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->lt_op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    // cuBLAS's A is our B: (n, k) row-major, that is k x n column-major, in the half
+    // types; (k, n) row-major, n x k, in float32. Its B is our A, k x m; its C ours, n x m.
+    if (half_types(p)) CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->k, p->n, p->k));
+    else CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->n, p->k, p->n));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_b, t, p->k, p->m, p->k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_c, t, p->n, p->m, p->n));
+    p->lt_work = device_alloc(LT_WORKSPACE, "cuBLASLt workspace");
+
+    cublasLtMatmulPreference_t pref;
+    size_t ws = LT_WORKSPACE;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t cand[8];
+    int found = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(p->lt, p->lt_op, p->lt_a, p->lt_b, p->lt_c, p->lt_c, pref, 8, cand, &found));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (found < 1) {
+        fprintf(stderr, "gemm: cuBLASLt proposes no algorithm for %s\n", p->size);
+        exit(1);
+    }
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    float best = INFINITY;
+    for (int i = 0; i < found; i++) {
+        float ms = INFINITY;
+        for (int rep = 0; rep < 4; rep++) {  // the first run untimed
+            CUDA_CHECK(cudaEventRecord(e0));
+            CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c0, p->lt_c,
+                                        p->c, p->lt_c, &cand[i].algo, p->lt_work, LT_WORKSPACE, 0));
+            CUDA_CHECK(cudaEventRecord(e1));
+            CUDA_CHECK(cudaEventSynchronize(e1));
+            float t = 0.0f;
+            CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+            if (rep > 0 && t < ms) ms = t;
+        }
+        if (ms < best) {
+            best = ms;
+            p->lt_algo = cand[i].algo;
+        }
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+}
+
+static void launch_cublaslt(Problem *p)
+{
+    if (!p->lt) {
+        cublaslt_setup(p);
+        CUDA_CHECK(cudaMemcpy(p->c, p->c0, (size_t)p->m * p->n * dtype_bytes(p->dtype), cudaMemcpyDeviceToDevice));
+    }
+    CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
+                                p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
+}
+#line 40 "chapters/07-gemm.md"
 // <<simt-kernels>>
-#line 90 "chapters/07-gemm.md"
+#line 92 "chapters/07-gemm.md"
 // s0 (ROWS_ALONG_X) and s1: a thread per element of C. s0 maps threadIdx.x to the row of
 // C (Boehm's naive kernel); s1 to the column, so that a warp reads one element of A and
 // a row segment of B, and writes a row segment of C.
@@ -71,7 +160,7 @@ __global__ void sgemm_naive(int m, int n, int k, float alpha, const float *A, co
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 131 "chapters/07-gemm.md"
+#line 133 "chapters/07-gemm.md"
 // s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
 __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -92,7 +181,7 @@ __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const
         C[o] = alpha * acc + beta * C[o];
     }
 }
-#line 169 "chapters/07-gemm.md"
+#line 171 "chapters/07-gemm.md"
 // s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
 template <int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
@@ -120,7 +209,7 @@ __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, fl
         C[o] = alpha * acc[r] + beta * C[o];
     }
 }
-#line 209 "chapters/07-gemm.md"
+#line 211 "chapters/07-gemm.md"
 // s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
@@ -154,7 +243,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, in
             C[o] = alpha * acc[r][c] + beta * C[o];
         }
 }
-#line 257 "chapters/07-gemm.md"
+#line 259 "chapters/07-gemm.md"
 // s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
 // (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
 template <int BM, int BN, int BK, int TM, int TN>
@@ -207,7 +296,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 342 "chapters/07-gemm.md"
+#line 344 "chapters/07-gemm.md"
 // s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
@@ -300,9 +389,9 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
             *reinterpret_cast<float4 *>(out) = v;
         }
 }
-#line 40 "chapters/07-gemm.md"
+#line 41 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 578 "chapters/07-gemm.md"
+#line 580 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -543,7 +632,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 882 "chapters/07-gemm.md"
+#line 884 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -683,16 +772,87 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 41 "chapters/07-gemm.md"
-// <<gemm-launchers>>
-#line 1037 "chapters/07-gemm.md"
-static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
-
-static dim3 grid_of(const Problem *p, int bm, int bn)
+#line 42 "chapters/07-gemm.md"
+// <<gemm-rate-kernels>>
+#line 1310 "chapters/07-gemm.md"
+// The FMA ceiling: eight independent chains of fused multiply-adds per thread.
+__global__ void fma_rate_kernel(float *out, int iters)
 {
-    return dim3((unsigned)((p->n + bn - 1) / bn), (unsigned)((p->m + bm - 1) / bm));
+    float x[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) x[j] = threadIdx.x * 1e-3f + j;
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) x[j] = fmaf(x[j], 0.999f, 0.001f);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) sum += x[j];
+    if (sum == 12345.0f) *out = sum;  // keeps the chains alive; never true
 }
 
+// The mma.sync ceiling: every warp multiplies register tiles into eight independent
+// accumulator tiles; the operands alternate +1 and -1, so the sums stay small.
+template <typename T>
+__global__ void mma_rate_kernel(float *out, int iters)
+{
+    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;  // {+1, -1} in either type
+    uint32_t a[4] = {one, one, one, one}, b[2] = {one, one};
+    a[0] ^= threadIdx.x & 1;  // not a constant the compiler could fold
+    float d[8][4] = {};
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) mma_16816<T>(d[j], a, b);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) sum += d[j][0] + d[j][1] + d[j][2] + d[j][3];
+    if (sum == 12345.0f) *out = sum;
+}
+
+// The rate a 64 x 64 warp tile can have: its four A fragments and eight B fragments, all
+// different registers, into its 32 accumulator tiles, in t6's order (A outer). The
+// register file now feeds six different operands to every eight mma.
+template <typename T>
+__global__ void mma_tile_rate_kernel(float *out, int iters)
+{
+    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;
+    uint32_t a[4][4], b[8][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) a[i][q] = one ^ ((threadIdx.x + i + q) & 1);
+#pragma unroll
+    for (int j = 0; j < 8; j++) b[j][0] = b[j][1] = one ^ ((threadIdx.x + j) & 1);
+    float d[4][8][4] = {};
+    for (int it = 0; it < iters; it++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 8; j++) mma_16816<T>(d[i][j], a[i], b[j]);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) sum += d[i][j][0] + d[i][j][1] + d[i][j][2] + d[i][j][3];
+    if (sum == 12345.0f) *out = sum;
+}
+
+typedef struct {
+    float *out;
+    int blocks, iters;
+    int kind;  // 0 FMA, 1 mma.sync, 2 mma.sync with a warp tile's operands
+} RateArgs;
+
+static void launch_rate(void *ctx)
+{
+    RateArgs *r = (RateArgs *)ctx;
+    if (r->kind == 2) mma_tile_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters / 4);
+    else if (r->kind == 1) mma_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters);
+    else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
+    CHECK_LAUNCH();
+}
+#line 43 "chapters/07-gemm.md"
+// <<gemm-launchers>>
+#line 1130 "chapters/07-gemm.md"
 // s0 and s1 take seconds per launch at the largest sizes: timing them there would take minutes.
 static const char *too_slow_naive(const Problem *p)
 {
@@ -823,163 +983,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-
-// cuBLAS, row-major: C^T (n x m, column-major) = op(B) op(A) in cuBLAS's terms.
-static void launch_cublas(Problem *p)
-{
-    if (p->dtype == F32) {
-        CUBLAS_CHECK(cublasSgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, (const float *)p->b,
-                                 p->n, (const float *)p->a, p->k, &p->beta, (float *)p->c, p->n));
-    } else {
-        cudaDataType t = p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
-        CUBLAS_CHECK(cublasGemmEx(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, p->n, p->m, p->k, &p->alpha, p->b, t, p->k,
-                                  p->a, t, p->k, &p->beta, p->c, t, p->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    }
-}
-
-// cuBLASLt, the same product, with the algorithm chosen at the first launch: the fastest
-// of the (up to) eight its heuristic proposes, each run four times into C from C0.
-static const size_t LT_WORKSPACE = 32u << 20;
-
-static void cublaslt_setup(Problem *p)
-{
-    cudaDataType t = p->dtype == F32 ? CUDA_R_32F : p->dtype == BF16 ? CUDA_R_16BF : CUDA_R_16F;
-    cublasOperation_t ta = half_types(p) ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
-    CUBLAS_CHECK(cublasLtCreate(&p->lt));
-    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->lt_op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->lt_op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    // cuBLAS's A is our B: (n, k) row-major, that is k x n column-major, in the half
-    // types; (k, n) row-major, n x k, in float32. Its B is our A, k x m; its C ours, n x m.
-    if (half_types(p)) CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->k, p->n, p->k));
-    else CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_a, t, p->n, p->k, p->n));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_b, t, p->k, p->m, p->k));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lt_c, t, p->n, p->m, p->n));
-    p->lt_work = device_alloc(LT_WORKSPACE, "cuBLASLt workspace");
-
-    cublasLtMatmulPreference_t pref;
-    size_t ws = LT_WORKSPACE;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    cublasLtMatmulHeuristicResult_t cand[8];
-    int found = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(p->lt, p->lt_op, p->lt_a, p->lt_b, p->lt_c, p->lt_c, pref, 8, cand, &found));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (found < 1) {
-        fprintf(stderr, "gemm: cuBLASLt proposes no algorithm for %s\n", p->size);
-        exit(1);
-    }
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    float best = INFINITY;
-    for (int i = 0; i < found; i++) {
-        float ms = INFINITY;
-        for (int rep = 0; rep < 4; rep++) {  // the first run untimed
-            CUDA_CHECK(cudaEventRecord(e0));
-            CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c0, p->lt_c,
-                                        p->c, p->lt_c, &cand[i].algo, p->lt_work, LT_WORKSPACE, 0));
-            CUDA_CHECK(cudaEventRecord(e1));
-            CUDA_CHECK(cudaEventSynchronize(e1));
-            float t = 0.0f;
-            CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
-            if (rep > 0 && t < ms) ms = t;
-        }
-        if (ms < best) {
-            best = ms;
-            p->lt_algo = cand[i].algo;
-        }
-    }
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
-}
-
-static void launch_cublaslt(Problem *p)
-{
-    if (!p->lt) {
-        cublaslt_setup(p);
-        CUDA_CHECK(cudaMemcpy(p->c, p->c0, (size_t)p->m * p->n * dtype_bytes(p->dtype), cudaMemcpyDeviceToDevice));
-    }
-    CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
-                                p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
-}
-#line 1304 "chapters/07-gemm.md"
-// The FMA ceiling: eight independent chains of fused multiply-adds per thread.
-__global__ void fma_rate_kernel(float *out, int iters)
-{
-    float x[8];
-#pragma unroll
-    for (int j = 0; j < 8; j++) x[j] = threadIdx.x * 1e-3f + j;
-    for (int i = 0; i < iters; i++)
-#pragma unroll
-        for (int j = 0; j < 8; j++) x[j] = fmaf(x[j], 0.999f, 0.001f);
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < 8; j++) sum += x[j];
-    if (sum == 12345.0f) *out = sum;  // keeps the chains alive; never true
-}
-
-// The mma.sync ceiling: every warp multiplies register tiles into eight independent
-// accumulator tiles; the operands alternate +1 and -1, so the sums stay small.
-template <typename T>
-__global__ void mma_rate_kernel(float *out, int iters)
-{
-    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;  // {+1, -1} in either type
-    uint32_t a[4] = {one, one, one, one}, b[2] = {one, one};
-    a[0] ^= threadIdx.x & 1;  // not a constant the compiler could fold
-    float d[8][4] = {};
-    for (int i = 0; i < iters; i++)
-#pragma unroll
-        for (int j = 0; j < 8; j++) mma_16816<T>(d[j], a, b);
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < 8; j++) sum += d[j][0] + d[j][1] + d[j][2] + d[j][3];
-    if (sum == 12345.0f) *out = sum;
-}
-
-// The rate a 64 x 64 warp tile can have: its four A fragments and eight B fragments, all
-// different registers, into its 32 accumulator tiles, in t6's order (A outer). The
-// register file now feeds six different operands to every eight mma.
-template <typename T>
-__global__ void mma_tile_rate_kernel(float *out, int iters)
-{
-    uint32_t one = std::is_same<T, __half>::value ? 0x3C00BC00u : 0x3F80BF80u;
-    uint32_t a[4][4], b[8][2];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int q = 0; q < 4; q++) a[i][q] = one ^ ((threadIdx.x + i + q) & 1);
-#pragma unroll
-    for (int j = 0; j < 8; j++) b[j][0] = b[j][1] = one ^ ((threadIdx.x + j) & 1);
-    float d[4][8][4] = {};
-    for (int it = 0; it < iters; it++)
-#pragma unroll
-        for (int i = 0; i < 4; i++)
-#pragma unroll
-            for (int j = 0; j < 8; j++) mma_16816<T>(d[i][j], a[i], b[j]);
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 8; j++) sum += d[i][j][0] + d[i][j][1] + d[i][j][2] + d[i][j][3];
-    if (sum == 12345.0f) *out = sum;
-}
-
-typedef struct {
-    float *out;
-    int blocks, iters;
-    int kind;  // 0 FMA, 1 mma.sync, 2 mma.sync with a warp tile's operands
-} RateArgs;
-
-static void launch_rate(void *ctx)
-{
-    RateArgs *r = (RateArgs *)ctx;
-    if (r->kind == 2) mma_tile_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters / 4);
-    else if (r->kind == 1) mma_rate_kernel<__nv_bfloat16><<<r->blocks, 256>>>(r->out, r->iters);
-    else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
-    CHECK_LAUNCH();
-}
-
+#line 1388 "chapters/07-gemm.md"
 // Measures both ceilings once (v NULL) and emits their rows; then the one that applies
 // to v: mma.sync for the half types, FMA for float32.
 static double gemm_compute_ceiling(BenchRun *run, const Version *v)
@@ -1010,9 +1014,9 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
     }
     return strcmp(v->dtype, "f32") ? mma_tflops : fma_tflops;
 }
-#line 42 "chapters/07-gemm.md"
+#line 44 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1259 "chapters/07-gemm.md"
+#line 1265 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
@@ -1042,9 +1046,9 @@ static const Version VERSIONS[] = {
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
-#line 43 "chapters/07-gemm.md"
+#line 45 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1426 "chapters/07-gemm.md"
+#line 1434 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1248,7 +1252,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1638 "chapters/07-gemm.md"
+#line 1646 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1328,14 +1332,17 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 44 "chapters/07-gemm.md"
+#line 46 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1720 "chapters/07-gemm.md"
+#line 1735 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
+// <<gemm-sizes>>
+#line 1728 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
+#line 1737 "chapters/07-gemm.md"
 
 static const Chapter GEMM = {
     "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",
