@@ -34,7 +34,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
     } while (0)
 #line 38 "chapters/07-gemm.md"
 // <<the-gemm-problem>>
-#line 63 "chapters/07-gemm.md"
+#line 64 "chapters/07-gemm.md"
 struct Problem {
     DType dtype;          // F32: SIMT, B (k, n); F16 and BF16: tensor cores, B given as (n, k)
     char size[64];
@@ -56,7 +56,7 @@ struct Problem {
 static bool half_types(const Problem *p) { return p->dtype != F32; }
 #line 39 "chapters/07-gemm.md"
 // <<the-gemm-peers>>
-#line 1039 "chapters/07-gemm.md"
+#line 1040 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -145,7 +145,7 @@ static void launch_cublaslt(Problem *p)
 }
 #line 40 "chapters/07-gemm.md"
 // <<simt-kernels>>
-#line 92 "chapters/07-gemm.md"
+#line 93 "chapters/07-gemm.md"
 // s0 (ROWS_ALONG_X) and s1: a thread per element of C. s0 maps threadIdx.x to the row of
 // C (Boehm's naive kernel); s1 to the column, so that a warp reads one element of A and
 // a row segment of B, and writes a row segment of C.
@@ -160,7 +160,7 @@ __global__ void sgemm_naive(int m, int n, int k, float alpha, const float *A, co
     size_t o = (size_t)row * n + col;
     C[o] = alpha * acc + beta * C[o];
 }
-#line 133 "chapters/07-gemm.md"
+#line 134 "chapters/07-gemm.md"
 // s2: 32 x 32 tiles of C per block, K in steps of 32 through shared memory. Any size.
 __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const float *B, float beta, float *C)
 {
@@ -181,7 +181,7 @@ __global__ void sgemm_s2(int m, int n, int k, float alpha, const float *A, const
         C[o] = alpha * acc + beta * C[o];
     }
 }
-#line 171 "chapters/07-gemm.md"
+#line 172 "chapters/07-gemm.md"
 // s3: BM x BN of C per block, TM results of a column per thread (1-D register tiles).
 template <int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, float alpha, const float *A,
@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(BM * BN / TM) sgemm_s3(int m, int n, int k, fl
         C[o] = alpha * acc[r] + beta * C[o];
     }
 }
-#line 211 "chapters/07-gemm.md"
+#line 212 "chapters/07-gemm.md"
 // s4: BM x BN of C per block, TM x TN per thread (2-D register tiles, outer products).
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, int k, float alpha, const float *A,
@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s4(int m, int n, in
             C[o] = alpha * acc[r][c] + beta * C[o];
         }
 }
-#line 259 "chapters/07-gemm.md"
+#line 260 "chapters/07-gemm.md"
 // s5: as s4, with 16-byte loads from global memory and the A tile stored transposed
 // (As[k][m]), so that a thread reads its TM values of A and TN of B as float4s.
 template <int BM, int BN, int BK, int TM, int TN>
@@ -296,7 +296,7 @@ __global__ void __launch_bounds__(BM * BN / (TM * TN)) sgemm_s5(int m, int n, in
         }
     }
 }
-#line 344 "chapters/07-gemm.md"
+#line 345 "chapters/07-gemm.md"
 // s6 (DOUBLE_BUFFER false) and s7 (true): 128 x 128 of C per block, eight warps of 64 x 32;
 // a thread owns 8 rows x (2 halves x 4 columns) of its warp's tile. K in steps of 16;
 // M and N multiples of 128, K of 16.
@@ -391,7 +391,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
 }
 #line 41 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 580 "chapters/07-gemm.md"
+#line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -632,7 +632,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 884 "chapters/07-gemm.md"
+#line 885 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -774,7 +774,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 42 "chapters/07-gemm.md"
 // <<gemm-rate-kernels>>
-#line 1310 "chapters/07-gemm.md"
+#line 1316 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -852,7 +852,7 @@ static void launch_rate(void *ctx)
 }
 #line 43 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1130 "chapters/07-gemm.md"
+#line 1131 "chapters/07-gemm.md"
 // s0 and s1 take seconds per launch at the largest sizes: timing them there would take minutes.
 static const char *too_slow_naive(const Problem *p)
 {
@@ -919,7 +919,40 @@ static void launch_warps(Problem *p)
                                                              (const float *)p->b, p->beta, (float *)p->c);
     CHECK_LAUNCH();
 }
-
+#line 1394 "chapters/07-gemm.md"
+// Measures both ceilings once (v NULL) and emits their rows; then the one that applies
+// to v: mma.sync for the half types, FMA for float32.
+static double gemm_compute_ceiling(BenchRun *run, const Version *v)
+{
+    static double fma_tflops = 0.0, mma_tflops = 0.0;
+    if (!v) {
+        int dev = 0, sms = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        RateArgs r = {(float *)device_alloc(sizeof(float), "sink"), 8 * sms, 4096, 0};
+        static const char *const names[] = {"fma-ceiling", "mma-sync-ceiling", "mma-sync-warp-tile"};
+        for (r.kind = 0; r.kind < 3; r.kind++) {
+            Timing t = time_launches(launch_rate, &r, run->plan);
+            // flops per block: 8 warps x iters x 8 chains x (FMA: 32 lanes x 2; mma: 16 x 8 x 16 x 2);
+            // the warp tile: iters / 4 rounds of 32 mma
+            double per = 8.0 * r.iters * 8 * (r.kind ? 16 * 8 * 16 * 2 : 32 * 2);
+            double tflops = r.blocks * per / (t.median_us * 1e6);
+            if (r.kind == 0) fma_tflops = tflops;
+            if (r.kind == 1) mma_tflops = tflops;
+            Version cv = {names[r.kind], "ceiling", r.kind ? "bf16" : "f32", "", NULL, NULL};
+            Row row = row_from_time(run, &cv, "registers", t.median_us, 0.0, 0.0, NAN);
+            row.tflops = tflops;
+            row.pct_sol = r.kind == 2 ? 100.0 * tflops / mma_tflops : 100.0;
+            bench_emit(run, &row, NAN);
+        }
+        CUDA_CHECK(cudaFree(r.out));
+        return 0.0;
+    }
+    return strcmp(v->dtype, "f32") ? mma_tflops : fma_tflops;
+}
+#line 44 "chapters/07-gemm.md"
+// <<tensor-core-launchers>>
+#line 1203 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
 {
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
@@ -983,40 +1016,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1388 "chapters/07-gemm.md"
-// Measures both ceilings once (v NULL) and emits their rows; then the one that applies
-// to v: mma.sync for the half types, FMA for float32.
-static double gemm_compute_ceiling(BenchRun *run, const Version *v)
-{
-    static double fma_tflops = 0.0, mma_tflops = 0.0;
-    if (!v) {
-        int dev = 0, sms = 0;
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        RateArgs r = {(float *)device_alloc(sizeof(float), "sink"), 8 * sms, 4096, 0};
-        static const char *const names[] = {"fma-ceiling", "mma-sync-ceiling", "mma-sync-warp-tile"};
-        for (r.kind = 0; r.kind < 3; r.kind++) {
-            Timing t = time_launches(launch_rate, &r, run->plan);
-            // flops per block: 8 warps x iters x 8 chains x (FMA: 32 lanes x 2; mma: 16 x 8 x 16 x 2);
-            // the warp tile: iters / 4 rounds of 32 mma
-            double per = 8.0 * r.iters * 8 * (r.kind ? 16 * 8 * 16 * 2 : 32 * 2);
-            double tflops = r.blocks * per / (t.median_us * 1e6);
-            if (r.kind == 0) fma_tflops = tflops;
-            if (r.kind == 1) mma_tflops = tflops;
-            Version cv = {names[r.kind], "ceiling", r.kind ? "bf16" : "f32", "", NULL, NULL};
-            Row row = row_from_time(run, &cv, "registers", t.median_us, 0.0, 0.0, NAN);
-            row.tflops = tflops;
-            row.pct_sol = r.kind == 2 ? 100.0 * tflops / mma_tflops : 100.0;
-            bench_emit(run, &row, NAN);
-        }
-        CUDA_CHECK(cudaFree(r.out));
-        return 0.0;
-    }
-    return strcmp(v->dtype, "f32") ? mma_tflops : fma_tflops;
-}
-#line 44 "chapters/07-gemm.md"
+#line 45 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1265 "chapters/07-gemm.md"
+#line 1271 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
@@ -1046,9 +1048,9 @@ static const Version VERSIONS[] = {
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
-#line 45 "chapters/07-gemm.md"
+#line 46 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1434 "chapters/07-gemm.md"
+#line 1440 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1252,7 +1254,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1646 "chapters/07-gemm.md"
+#line 1652 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1332,17 +1334,17 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 46 "chapters/07-gemm.md"
+#line 47 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1735 "chapters/07-gemm.md"
+#line 1741 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 // <<gemm-sizes>>
-#line 1728 "chapters/07-gemm.md"
+#line 1734 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1737 "chapters/07-gemm.md"
+#line 1743 "chapters/07-gemm.md"
 
 static const Chapter GEMM = {
     "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",
