@@ -5,7 +5,7 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
@@ -13,6 +13,12 @@ HARNESS      := code/harness/harness.cuh
 # tangled headers a program includes besides the harness: they are in its hash and
 # rebuild it when they change
 HEADERS_gemm := code/tensorcore/mma.cuh
+LIBS_gemm_hopper := -lcublas -lcublasLt
+HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
+# wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
+# where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
+comma := ,
+ARCH_FLAGS_gemm_hopper = $(if $(filter sm_90,$(ARCH)),-gencode=arch=compute_90a$(comma)code=sm_90a)
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
 # in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
@@ -87,13 +93,16 @@ $(BIN)/.nvcc-flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(NVCC) $(NVCC_FLAGS) $(LDLIBS)' > $@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
+# a program's flags: NVCC_FLAGS, with -arch replaced by its own target where it has one
+flags_of = $(if $(ARCH_FLAGS_$(1)),$(subst -arch=$(ARCH),$(ARCH_FLAGS_$(1)),$(NVCC_FLAGS)),$(NVCC_FLAGS))
+
 .SECONDEXPANSION:
 $(BIN)/%: $(HARNESS) $$(HEADERS_$$*) code/$$*/$$*.cu $(BIN)/.nvcc-flags
 	@mkdir -p $(@D)
 	@src="$(strip $(HARNESS) $(HEADERS_$*) code/$*/$*.cu)"; sha=$$(cat $$src | grep -v '^[[:space:]]*#line ' | sha1sum | cut -c1-40); \
-	echo "$(NVCC) $(NVCC_FLAGS) -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)"; \
-	$(NVCC) $(NVCC_FLAGS) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
-	  -DBOOK_NVCC_FLAGS='"$(NVCC_FLAGS)"' -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)
+	echo "$(NVCC) $(call flags_of,$*) -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)"; \
+	$(NVCC) $(call flags_of,$*) -DBOOK_SOURCES="\"$$src\"" -DBOOK_SOURCES_SHA1="\"$$sha\"" \
+	  -DBOOK_NVCC_FLAGS='"$(call flags_of,$*)"' -o $@ code/$*/$*.cu $(LIBS_$*) $(LDLIBS)
 
 programs: $(addprefix $(BIN)/,$(PROGRAMS))
 
@@ -197,6 +206,13 @@ FIG_gemm-f32_CEILING := fma-ceiling
 FIG_gemm-bf16_CSV := gemm
 FIG_gemm-bf16_DTYPE := bf16
 FIG_gemm-bf16_CEILING := mma-sync-ceiling
+FIG_gemm_hopper_SHAPES := $(FIG_gemm_SHAPES)
+FIG_gemm_hopper_LABELS := $(FIG_gemm_LABELS)
+FIG_gemm_hopper_XLABEL := M×N×K
+FIG_gemm_hopper_METRIC := tflops
+FIG_gemm_hopper_PEER := cublas cublaslt torch.addmm_
+FIG_gemm_hopper-bf16_CSV := gemm_hopper
+FIG_gemm_hopper-bf16_DTYPE := bf16
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

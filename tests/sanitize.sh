@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/sanitize.sh TOOL PROGRAM SIZE...: run PROGRAM --check at SIZEs under
-# compute-sanitizer's TOOL (memcheck, racecheck, initcheck); exit 77 when there is no GPU or no
+# compute-sanitizer's TOOL (memcheck, racecheck, initcheck, synccheck); exit 77 when there is no GPU or no
 # compute-sanitizer, 1 when the sanitizer reports anything.
 tool=$1 program=$2
 shift 2

@@ -29,6 +29,7 @@ SIZES["index_add"] = INDEX_ADD_SHAPES  # out has this percentage of src's rows (
 GEMM_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192),
                (4096, 11008, 4096), (4096, 4096, 11008), (4096, 14336, 4096)]  # M, N, K
 SIZES["gemm"] = GEMM_SHAPES
+SIZES["gemm_hopper"] = GEMM_SHAPES
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 DIGITS = {"f32": 24, "f16": 11, "bf16": 8}  # significand bits, the implicit one too
 MIN_EXP = {"f32": -126, "f16": -14, "bf16": -126}  # the smallest normal number is 2^MIN_EXP
@@ -329,8 +330,12 @@ def gemm_rows(rows, buf):
     out = []
     gen = torch.Generator(device="cuda").manual_seed(1)
     alpha, beta = 0.75, -0.5
+    present = {r["dtype"] for r in rows if r["kind"] != "ceiling"}  # the chapter's element types
+    tensor_ceiling = "wgmma-ceiling" if "wgmma-ceiling" in ceilings else "mma-sync-ceiling"
     for dtype, tt in (("f32", torch.float32), ("bf16", torch.bfloat16), ("f16", torch.float16)):
-        sol = ceilings.get("fma-ceiling" if dtype == "f32" else "mma-sync-ceiling")
+        if dtype not in present:
+            continue
+        sol = ceilings.get("fma-ceiling" if dtype == "f32" else tensor_ceiling)
         for m, n, k in GEMM_SHAPES:
             size = f"{m}x{n}x{k}"
             a = (torch.rand(m, k, device="cuda", generator=gen) * 2.0 - 1.0).to(tt)
@@ -375,7 +380,7 @@ def main():
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
            "softmax": softmax_rows, "upsample": upsample_rows,
-               "index_add": index_add_rows, "gemm": gemm_rows}[chapter](rows_kept, buf)
+               "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
