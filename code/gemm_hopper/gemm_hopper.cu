@@ -1,4 +1,4 @@
-#line 802 "chapters/08-gemm-hopper.md"
+#line 804 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 813 "chapters/08-gemm-hopper.md"
+#line 815 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 814 "chapters/08-gemm-hopper.md"
+#line 816 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 815 "chapters/08-gemm-hopper.md"
+#line 817 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1040 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -144,7 +144,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 816 "chapters/08-gemm-hopper.md"
+#line 818 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -527,7 +527,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 817 "chapters/08-gemm-hopper.md"
+#line 819 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1203 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -593,7 +593,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 818 "chapters/08-gemm-hopper.md"
+#line 820 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
 #line 271 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
@@ -734,7 +734,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 475 "chapters/08-gemm-hopper.md"
+#line 477 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -830,9 +830,9 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 819 "chapters/08-gemm-hopper.md"
+#line 821 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 582 "chapters/08-gemm-hopper.md"
+#line 584 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -935,7 +935,7 @@ template <typename T, int CLUSTER, bool PERSISTENT> static void launch_ws(Proble
     CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
     CHECK_LAUNCH();
 }
-#line 820 "chapters/08-gemm-hopper.md"
+#line 822 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1316 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1013,9 +1013,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 821 "chapters/08-gemm-hopper.md"
+#line 823 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 693 "chapters/08-gemm-hopper.md"
+#line 695 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1095,9 +1095,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 822 "chapters/08-gemm-hopper.md"
+#line 824 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 780 "chapters/08-gemm-hopper.md"
+#line 782 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1112,7 +1112,7 @@ static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 823 "chapters/08-gemm-hopper.md"
+#line 825 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1440 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1398,9 +1398,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 824 "chapters/08-gemm-hopper.md"
+#line 826 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 828 "chapters/08-gemm-hopper.md"
+#line 830 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1734 "chapters/07-gemm.md"
@@ -1408,7 +1408,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 830 "chapters/08-gemm-hopper.md"
+#line 832 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 
