@@ -1,4 +1,4 @@
-#line 804 "chapters/08-gemm-hopper.md"
+#line 913 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 815 "chapters/08-gemm-hopper.md"
+#line 924 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 816 "chapters/08-gemm-hopper.md"
+#line 925 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 817 "chapters/08-gemm-hopper.md"
+#line 926 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1040 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -144,7 +144,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 818 "chapters/08-gemm-hopper.md"
+#line 927 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -527,7 +527,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 819 "chapters/08-gemm-hopper.md"
+#line 928 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1203 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -593,9 +593,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 820 "chapters/08-gemm-hopper.md"
+#line 929 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 271 "chapters/08-gemm-hopper.md"
+#line 292 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
@@ -646,7 +646,7 @@ __device__ inline void wgmma_stage(float d[128], const unsigned char *a, const u
         wgmma_m64n256k16<T>(d, wgmma_desc_k128(a + ks * 32), wgmma_desc_k128(b + ks * 32), accumulate || ks > 0);
     wgmma_commit();
 }
-#line 337 "chapters/08-gemm-hopper.md"
+#line 358 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -685,7 +685,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 394 "chapters/08-gemm-hopper.md"
+#line 415 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -734,7 +734,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 477 "chapters/08-gemm-hopper.md"
+#line 498 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -749,24 +749,32 @@ __device__ inline void grouped_tile(int id, int tiles_m, int tiles_n, int *tm, i
 // h3 (one tile per block), h4 (persistent) and h5 (CLUSTER 2): a producer warpgroup and
 // two consumer warpgroups. Blocks of a cluster take vertically neighbouring tiles of C
 // ("pairs", one tile high when CLUSTER is 1) and share the tiles of B.
-template <typename T, int CLUSTER>
+// TMA_C (h6): three stages, and C through shared memory: the producer loads the old C
+// by TMA during the tile's main loop, the consumers combine it with the accumulators
+// in place and store it by TMA (mc: C's tensor map, in boxes of 64 x 64).
+template <typename T, int CLUSTER, bool TMA_C>
 __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
-                                                  int m, int n, int k, float alpha, float beta, T *C)
+                                                  const __grid_constant__ CUtensorMap mc, int m, int n, int k, float alpha,
+                                                  float beta, T *C)
 {
 #if SM90A_CODE
+    constexpr int STAGES = TMA_C ? 3 : HSTAGES;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
-    __shared__ __align__(8) uint64_t full[HSTAGES], empty[HSTAGES];
+    unsigned char *cbuf = smem + STAGES * H_STAGE;  // TMA_C: 2 warpgroups x 4 boxes of 64 x 64
+    __shared__ __align__(8) uint64_t full[HSTAGES], empty[HSTAGES], c_full, c_empty;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const uint32_t rank = CLUSTER > 1 ? cluster_rank() : 0;
     const int tiles_m = (m + 127) / 128, tiles_n = (n + HBN - 1) / HBN;
     const int pairs_m = (tiles_m + CLUSTER - 1) / CLUSTER, pairs = pairs_m * tiles_n;
     const int first = blockIdx.x / CLUSTER, step = gridDim.x / CLUSTER, ktiles = (k + HBK - 1) / HBK;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < HSTAGES; s++) {
+        for (int s = 0; s < STAGES; s++) {
             mbar_init(&full[s], 1);
             mbar_init(&empty[s], 2 * CLUSTER);  // each consumer warpgroup of each block
         }
+        mbar_init(&c_full, 1);
+        mbar_init(&c_empty, 2);
         mbar_init_fence();
     }
     if (CLUSTER > 1) cluster_sync();
@@ -775,13 +783,13 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
     if (wg == 0) {  // the producer
         setmaxnreg_dec<40>();
         if (tid == 0) {
-            int it = 0;  // the stages' uses continue from tile to tile
-            for (int pair = first; pair < pairs; pair += step) {
+            int it = 0, u = 0;  // the stages' uses, and the tiles, continue from tile to tile
+            for (int pair = first; pair < pairs; pair += step, u++) {
                 int pm, tn;
                 grouped_tile(pair, pairs_m, tiles_n, &pm, &tn);
                 const int tm = pm * CLUSTER + rank;
                 for (int kt = 0; kt < ktiles; kt++, it++) {
-                    const int s = it % HSTAGES, use = it / HSTAGES;
+                    const int s = it % STAGES, use = it / STAGES;
                     if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
                     unsigned char *stage = smem + s * H_STAGE;
                     mbar_expect_tx(&full[s], H_STAGE);
@@ -792,6 +800,14 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
                         constexpr int PART = HBN / CLUSTER;
                         tma_load_2d_multicast(stage + H_A_BYTES + rank * PART * ROW_BYTES, &mb, &full[s], kt * HBK,
                                               tn * HBN + rank * PART, (uint16_t)((1u << CLUSTER) - 1));
+                    }
+                    if (TMA_C && kt == ktiles / 2) {  // the old C, once the last tile's stores have read the buffer
+                        if (u > 0) mbar_wait(&c_empty, (u - 1) & 1);
+                        mbar_expect_tx(&c_full, 2 * 4 * 64 * ROW_BYTES);
+                        for (int w = 0; w < 2; w++)
+                            for (int j = 0; j < 4; j++)
+                                tma_load_2d(cbuf + (w * 4 + j) * 64 * ROW_BYTES, &mc, &c_full, tn * HBN + j * 64,
+                                            tm * 128 + w * 64);
                     }
                 }
             }
@@ -806,15 +822,15 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
                 for (int q = 0; q < CLUSTER; q++) mbar_arrive_cluster(&empty[s], q);
         };
         float d[128];
-        int it = 0;
-        for (int pair = first; pair < pairs; pair += step) {
+        int it = 0, u = 0;
+        for (int pair = first; pair < pairs; pair += step, u++) {
             int pm, tn;
             grouped_tile(pair, pairs_m, tiles_n, &pm, &tn);
             const int tm = pm * CLUSTER + rank;
             int prev = -1;
             for (int kt = 0; kt < ktiles; kt++, it++) {
-                const int s = it % HSTAGES;
-                mbar_wait(&full[s], (it / HSTAGES) & 1);
+                const int s = it % STAGES;
+                mbar_wait(&full[s], (it / STAGES) & 1);
                 wgmma_stage<T>(d, smem + s * H_STAGE + c * 64 * ROW_BYTES, smem + s * H_STAGE + H_A_BYTES, kt > 0);
                 wgmma_wait<1>();
                 if (prev >= 0) release(prev);
@@ -824,15 +840,43 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
             if (prev >= 0) release(prev);
             if (ktiles == 0)
                 for (int i = 0; i < 128; i++) d[i] = 0.0f;
-            store_wgmma_tile<T>(d, m, n, alpha, beta, C, tm * 128 + c * 64, tn * HBN);
+            if (!TMA_C) {
+                store_wgmma_tile<T>(d, m, n, alpha, beta, C, tm * 128 + c * 64, tn * HBN);
+                continue;
+            }
+            // C = alpha D + beta C in the buffer (the boxes' 128-byte swizzle), then stored
+            // by TMA, which writes only what lies inside C
+            mbar_wait(&c_full, u & 1);
+            unsigned char *mine = cbuf + c * 4 * 64 * ROW_BYTES;
+            const int warp = tid / 32, g = tid % 32 / 4, t = tid % 4;
+#pragma unroll
+            for (int j = 0; j < 32; j++) {
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t, byte = col % 64 * 2;
+                    T *e = reinterpret_cast<T *>(mine + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES +
+                                                 (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15));
+                    e[0] = from_float<T>(alpha * d[4 * j + 2 * h] + beta * to_float(e[0]));
+                    e[1] = from_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * to_float(e[1]));
+                }
+            }
+            fence_proxy_async();
+            named_barrier(1 + c, 128);
+            if (tid == 0) {
+                for (int j = 0; j < 4; j++) tma_store_2d(&mc, mine + j * 64 * ROW_BYTES, tn * HBN + j * 64, tm * 128 + c * 64);
+                bulk_commit();
+                bulk_wait_read();  // the buffer may be refilled
+                mbar_arrive(&c_empty);
+            }
         }
+        if (TMA_C && tid == 0) bulk_wait();  // the last stores have landed
     }
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 821 "chapters/08-gemm-hopper.md"
+#line 930 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 584 "chapters/08-gemm-hopper.md"
+#line 670 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -900,11 +944,32 @@ template <typename T> static void launch_h2(Problem *p)
     CHECK_LAUNCH();
 }
 
-// h3 (PERSISTENT false), h4 and h5: the warp-specialized kernel, in clusters of CLUSTER.
-template <typename T, int CLUSTER, bool PERSISTENT> static void launch_ws(Problem *p)
+// C's tensor map (boxes of 64 x 64), made once per problem.
+static const CUtensorMap *c_map_of(const Problem *p)
 {
-    const int smem = HSTAGES * H_STAGE + 1024;
-    auto kernel = gemm_ws<T, CLUSTER>;
+    static const void *c = NULL;
+    static int m = 0, n = 0;
+    static DType dtype = F32;
+    static CUtensorMap map;
+    if (c != p->c || m != p->m || n != p->n || dtype != p->dtype) {
+        map = tma_map_2d(p->c, p->dtype == BF16, p->m, p->n, 64);
+        c = p->c, m = p->m, n = p->n, dtype = p->dtype;
+    }
+    return &map;
+}
+
+// h6 stores C by TMA: its rows must start on 16-byte boundaries too.
+static const char *needs_sm90a_n8(const Problem *p)
+{
+    const char *why = needs_sm90a(p);
+    return why ? why : p->n % 8 ? "N a multiple of 8 (C stored by TMA)" : NULL;
+}
+
+// h3 (PERSISTENT false), h4, h5 and h6 (TMA_C): the warp-specialized kernel, in clusters of CLUSTER.
+template <typename T, int CLUSTER, bool PERSISTENT, bool TMA_C = false> static void launch_ws(Problem *p)
+{
+    const int smem = (TMA_C ? 3 * H_STAGE + 2 * 4 * 64 * ROW_BYTES : HSTAGES * H_STAGE) + 1024;
+    auto kernel = gemm_ws<T, CLUSTER, TMA_C>;
     static int at_once = 0;  // clusters that fit on the GPU together
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -932,10 +997,11 @@ template <typename T, int CLUSTER, bool PERSISTENT> static void launch_ws(Proble
     const int tiles_m = (p->m + 127) / 128, tiles_n = (p->n + HBN - 1) / HBN;
     const int pairs = (tiles_m + CLUSTER - 1) / CLUSTER * tiles_n;
     cfg.gridDim = dim3((unsigned)((PERSISTENT && pairs > at_once ? at_once : pairs) * CLUSTER));
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
+    const CUtensorMap *mc = TMA_C ? c_map_of(p) : &mp->ma;  // unused without TMA_C
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, *mc, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
     CHECK_LAUNCH();
 }
-#line 822 "chapters/08-gemm-hopper.md"
+#line 931 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1316 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1013,9 +1079,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 823 "chapters/08-gemm-hopper.md"
+#line 932 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 695 "chapters/08-gemm-hopper.md"
+#line 803 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1095,9 +1161,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 824 "chapters/08-gemm-hopper.md"
+#line 933 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 782 "chapters/08-gemm-hopper.md"
+#line 890 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1106,13 +1172,14 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     {"h2-two-warpgroups", "ours", DT, "two warpgroups, 128 x 256, 4 stages, full and empty barriers", launch_h2<T>, needs_sm90a}, \
     {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 1, false>, needs_sm90a}, \
     {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 1, true>, needs_sm90a}, \
-    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 2, true>, needs_sm90a}
+    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 2, true>, needs_sm90a}, \
+    {"h6-tma-epilogue", "ours", DT, "h5 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 2, true, true>, needs_sm90a_n8}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 825 "chapters/08-gemm-hopper.md"
+#line 934 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1440 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1398,9 +1465,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 826 "chapters/08-gemm-hopper.md"
+#line 935 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 830 "chapters/08-gemm-hopper.md"
+#line 939 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1734 "chapters/07-gemm.md"
@@ -1408,7 +1475,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 832 "chapters/08-gemm-hopper.md"
+#line 941 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

@@ -1,4 +1,4 @@
-#line 71 "chapters/08-gemm-hopper.md"
+#line 73 "chapters/08-gemm-hopper.md"
 // hopper.cuh: the tensor-core toolkit's Hopper part (written in the Hopper GEMM chapter):
 // transaction barriers, the TMA and its tensor maps, clusters, wgmma, setmaxnreg.
 #pragma once
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include "mma.cuh"
 // <<hopper-toolkit>>
-#line 90 "chapters/08-gemm-hopper.md"
+#line 92 "chapters/08-gemm-hopper.md"
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SM90A_CODE 1
 #else
@@ -105,6 +105,25 @@ static inline CUtensorMap tma_map_2d(const void *base, bool bf16, int rows, int 
         exit(1);
     }
     return map;
+}
+
+// The box of a 2-D tensor at (c0, c1) written from shared memory (one bulk group per
+// commit); wait_read returns once the copies have read their shared memory.
+__device__ inline void tma_store_2d(const CUtensorMap *map, const void *src, int c0, int c1)
+{
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"((uint64_t)map),
+                 "r"(smem_u32(src)), "r"(c0), "r"(c1)
+                 : "memory");
+}
+__device__ inline void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ inline void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ inline void bulk_wait() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+// Orders this thread's ordinary stores to shared memory before the copy engine's reads.
+__device__ inline void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// A barrier of `threads` threads (a multiple of 32) on hardware barrier `id` (1 to 15).
+__device__ inline void named_barrier(int id, int threads)
+{
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // ---- clusters ----
