@@ -13,7 +13,7 @@ if (term eq 'pdf') {
 set output out
 unset border; unset tics; unset key
 set xrange [-30 : 120]
-set yrange [-14 : 62]
+set yrange [-10 : 62]
 n = 0
 rect(x1, y1, x2, y2, fill, edge) = sprintf('set object %d rect from %g,%g to %g,%g fc rgb "%s" fs solid border lc rgb "%s" lw 1', \
     n = n + 1, x1, y1, x2, y2, fill, edge)
@@ -49,7 +49,6 @@ do for [i = 1:TILES] {
     eval text(sprintf("wgmma k%d", k), (start[i] + done[i]) / 2, yc1 + 2, "center font \",9\"")
     eval text(sprintf("wgmma k%d", k), (start[i] + done[i]) / 2, yc2 + 2, "center font \",9\"")
 }
-eval text("white: tile k's copy in flight; coloured: the stage full, until both consumers' wgmma are done with it", 44, -6, "center font \",11\"")
-eval text("a copy goes into a stage when both consumers released it (empty barrier); the consumers start when it lands (full barrier)", 44, -11, "center font \",10\"")
+eval text("white: a tile's copy in flight; coloured: the stage full, until both consumers are done with it", 44, -6, "center font \",11\"")
 plot NaN notitle
 if (term eq 'svg') { unset output; system(sprintf("echo '<!-- diagram -->' >> '%s'", out)) }
