@@ -1,4 +1,4 @@
-#line 913 "chapters/08-gemm-hopper.md"
+#line 997 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 924 "chapters/08-gemm-hopper.md"
+#line 1008 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 925 "chapters/08-gemm-hopper.md"
+#line 1009 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 926 "chapters/08-gemm-hopper.md"
+#line 1010 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1040 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -144,7 +144,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 927 "chapters/08-gemm-hopper.md"
+#line 1011 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -527,7 +527,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 928 "chapters/08-gemm-hopper.md"
+#line 1012 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1203 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -593,9 +593,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 929 "chapters/08-gemm-hopper.md"
+#line 1013 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 292 "chapters/08-gemm-hopper.md"
+#line 322 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
@@ -607,13 +607,13 @@ __device__ inline unsigned char *aligned_1024(unsigned char *p)
 
 // C = alpha D + beta C for a warpgroup's 64 x 256 tile at (row0, col0), from the
 // accumulators' pattern (see wgmma_m64n256k16); pairs of columns where they fit.
-template <typename T>
-__device__ inline void store_wgmma_tile(const float d[128], int m, int n, float alpha, float beta, T *C, int row0, int col0)
+template <typename T, int N = HBN>
+__device__ inline void store_wgmma_tile(const float d[N / 2], int m, int n, float alpha, float beta, T *C, int row0, int col0)
 {
     const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const bool pairs = n % 2 == 0;
 #pragma unroll
-    for (int j = 0; j < 32; j++) {
+    for (int j = 0; j < N / 8; j++) {
         const int col = col0 + j * 8 + 2 * t;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
@@ -636,17 +636,20 @@ __device__ inline void store_wgmma_tile(const float d[128], int m, int n, float 
     }
 }
 
-// One warpgroup's four wgmma of a stage: its 64 rows of A (at a) by the 256 rows of B.
-template <typename T>
-__device__ inline void wgmma_stage(float d[128], const unsigned char *a, const unsigned char *b, int accumulate)
+// One warpgroup's four wgmma of a stage: its 64 rows of A (at a) by the N rows of B.
+template <typename T, int N = HBN>
+__device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const unsigned char *b, int accumulate)
 {
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < HBK / 16; ks++)
-        wgmma_m64n256k16<T>(d, wgmma_desc_k128(a + ks * 32), wgmma_desc_k128(b + ks * 32), accumulate || ks > 0);
+    for (int ks = 0; ks < HBK / 16; ks++) {
+        const uint64_t da = wgmma_desc_k128(a + ks * 32), db = wgmma_desc_k128(b + ks * 32);
+        if constexpr (N == 256) wgmma_m64n256k16<T>(d, da, db, accumulate || ks > 0);
+        else wgmma_m64n128k16<T>(d, da, db, accumulate || ks > 0);
+    }
     wgmma_commit();
 }
-#line 358 "chapters/08-gemm-hopper.md"
+#line 391 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -685,7 +688,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 415 "chapters/08-gemm-hopper.md"
+#line 448 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -734,7 +737,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 498 "chapters/08-gemm-hopper.md"
+#line 531 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -749,39 +752,51 @@ __device__ inline void grouped_tile(int id, int tiles_m, int tiles_n, int *tm, i
 // h3 (one tile per block), h4 (persistent) and h5 (CLUSTER 2): a producer warpgroup and
 // two consumer warpgroups. Blocks of a cluster take vertically neighbouring tiles of C
 // ("pairs", one tile high when CLUSTER is 1) and share the tiles of B.
-// TMA_C (h6): three stages, and C through shared memory: the producer loads the old C
-// by TMA during the tile's main loop, the consumers combine it with the accumulators
-// in place and store it by TMA (mc: C's tensor map, in boxes of 64 x 64).
-template <typename T, int CLUSTER, bool TMA_C>
-__global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
-                                                  const __grid_constant__ CUtensorMap mc, int m, int n, int k, float alpha,
-                                                  float beta, T *C)
+// h3 to h7: BM = 64 CONSUMERS rows by BN columns of C per block; a producer warpgroup and
+// CONSUMERS consumer warpgroups of 64 rows. CLUSTER blocks on vertically neighbouring
+// tiles share the tiles of B. TMA_C (h6): C through shared memory, loaded by the
+// producer during the tile's main loop and stored by TMA (mc: C's tensor map, in boxes
+// of 64 x 64), at the price of a stage.
+template <int BN, int CONSUMERS, bool TMA_C> struct WsShape {
+    static constexpr int BM = 64 * CONSUMERS, A_BYTES = BM * ROW_BYTES, STAGE = A_BYTES + BN * ROW_BYTES;
+    static constexpr int C_BYTES = TMA_C ? BM * BN * 2 : 0;  // the buffer of C: CONSUMERS x BN / 64 boxes
+    static constexpr int MAX_SMEM = 227 * 1024 - 1024;        // what a block may ask for, less the alignment
+    static constexpr int FIT = (MAX_SMEM - C_BYTES) / STAGE, STAGES = FIT > 6 ? 6 : FIT;
+    static constexpr int SMEM = STAGES * STAGE + C_BYTES + 1024;
+};
+
+template <typename T, int BN, int CONSUMERS, int CLUSTER, bool TMA_C>
+__global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
+    gemm_ws(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
+            const __grid_constant__ CUtensorMap mc, int m, int n, int k, float alpha, float beta, T *C)
 {
 #if SM90A_CODE
-    constexpr int STAGES = TMA_C ? 3 : HSTAGES;
+    using W = WsShape<BN, CONSUMERS, TMA_C>;
+    constexpr int BM = W::BM, STAGES = W::STAGES, BOXES = BN / 64;
+    static_assert(STAGES >= 2 && STAGES <= 6, "a ring of 2 to 6 stages");
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
-    unsigned char *cbuf = smem + STAGES * H_STAGE;  // TMA_C: 2 warpgroups x 4 boxes of 64 x 64
-    __shared__ __align__(8) uint64_t full[HSTAGES], empty[HSTAGES], c_full, c_empty;
+    unsigned char *cbuf = smem + STAGES * W::STAGE;
+    __shared__ __align__(8) uint64_t full[6], empty[6], c_full, c_empty;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const uint32_t rank = CLUSTER > 1 ? cluster_rank() : 0;
-    const int tiles_m = (m + 127) / 128, tiles_n = (n + HBN - 1) / HBN;
+    const int tiles_m = (m + BM - 1) / BM, tiles_n = (n + BN - 1) / BN;
     const int pairs_m = (tiles_m + CLUSTER - 1) / CLUSTER, pairs = pairs_m * tiles_n;
     const int first = blockIdx.x / CLUSTER, step = gridDim.x / CLUSTER, ktiles = (k + HBK - 1) / HBK;
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(&full[s], 1);
-            mbar_init(&empty[s], 2 * CLUSTER);  // each consumer warpgroup of each block
+            mbar_init(&empty[s], CONSUMERS * CLUSTER);  // each consumer warpgroup of each block
         }
         mbar_init(&c_full, 1);
-        mbar_init(&c_empty, 2);
+        mbar_init(&c_empty, CONSUMERS);
         mbar_init_fence();
     }
     if (CLUSTER > 1) cluster_sync();
     else __syncthreads();
 
     if (wg == 0) {  // the producer
-        setmaxnreg_dec<40>();
+        if (CONSUMERS == 2) setmaxnreg_dec<40>();
         if (tid == 0) {
             int it = 0, u = 0;  // the stages' uses, and the tiles, continue from tile to tile
             for (int pair = first; pair < pairs; pair += step, u++) {
@@ -791,29 +806,29 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
                 for (int kt = 0; kt < ktiles; kt++, it++) {
                     const int s = it % STAGES, use = it / STAGES;
                     if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
-                    unsigned char *stage = smem + s * H_STAGE;
-                    mbar_expect_tx(&full[s], H_STAGE);
-                    tma_load_2d(stage, &ma, &full[s], kt * HBK, tm * 128);
+                    unsigned char *stage = smem + s * W::STAGE;
+                    mbar_expect_tx(&full[s], W::STAGE);
+                    tma_load_2d(stage, &ma, &full[s], kt * HBK, tm * BM);
                     if (CLUSTER == 1) {
-                        tma_load_2d(stage + H_A_BYTES, &mb, &full[s], kt * HBK, tn * HBN);
+                        tma_load_2d(stage + W::A_BYTES, &mb, &full[s], kt * HBK, tn * BN);
                     } else {  // this block's share of B's rows, into every block of the cluster
-                        constexpr int PART = HBN / CLUSTER;
-                        tma_load_2d_multicast(stage + H_A_BYTES + rank * PART * ROW_BYTES, &mb, &full[s], kt * HBK,
-                                              tn * HBN + rank * PART, (uint16_t)((1u << CLUSTER) - 1));
+                        constexpr int PART = BN / CLUSTER;
+                        tma_load_2d_multicast(stage + W::A_BYTES + rank * PART * ROW_BYTES, &mb, &full[s], kt * HBK,
+                                              tn * BN + rank * PART, (uint16_t)((1u << CLUSTER) - 1));
                     }
                     if (TMA_C && kt == ktiles / 2) {  // the old C, once the last tile's stores have read the buffer
                         if (u > 0) mbar_wait(&c_empty, (u - 1) & 1);
-                        mbar_expect_tx(&c_full, 2 * 4 * 64 * ROW_BYTES);
-                        for (int w = 0; w < 2; w++)
-                            for (int j = 0; j < 4; j++)
-                                tma_load_2d(cbuf + (w * 4 + j) * 64 * ROW_BYTES, &mc, &c_full, tn * HBN + j * 64,
-                                            tm * 128 + w * 64);
+                        mbar_expect_tx(&c_full, W::C_BYTES);
+                        for (int w = 0; w < CONSUMERS; w++)
+                            for (int j = 0; j < BOXES; j++)
+                                tma_load_2d(cbuf + (w * BOXES + j) * 64 * ROW_BYTES, &mc, &c_full, tn * BN + j * 64,
+                                            tm * BM + w * 64);
                     }
                 }
             }
         }
     } else {  // the consumers
-        setmaxnreg_inc<232>();
+        if (CONSUMERS == 2) setmaxnreg_inc<232>();
         const int c = wg - 1;
         auto release = [&](int s) {
             if (tid != 0) return;
@@ -821,7 +836,7 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
             else
                 for (int q = 0; q < CLUSTER; q++) mbar_arrive_cluster(&empty[s], q);
         };
-        float d[128];
+        float d[BN / 2];
         int it = 0, u = 0;
         for (int pair = first; pair < pairs; pair += step, u++) {
             int pm, tn;
@@ -831,26 +846,24 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
             for (int kt = 0; kt < ktiles; kt++, it++) {
                 const int s = it % STAGES;
                 mbar_wait(&full[s], (it / STAGES) & 1);
-                wgmma_stage<T>(d, smem + s * H_STAGE + c * 64 * ROW_BYTES, smem + s * H_STAGE + H_A_BYTES, kt > 0);
-                wgmma_wait<1>();
+                wgmma_stage<T, BN>(d, smem + s * W::STAGE + c * 64 * ROW_BYTES, smem + s * W::STAGE + W::A_BYTES, kt > 0);
+                wgmma_wait<1>();  // the group of the previous stage is done: release it
                 if (prev >= 0) release(prev);
                 prev = s;
             }
             wgmma_wait<0>();
             if (prev >= 0) release(prev);
-            if (ktiles == 0)
-                for (int i = 0; i < 128; i++) d[i] = 0.0f;
             if (!TMA_C) {
-                store_wgmma_tile<T>(d, m, n, alpha, beta, C, tm * 128 + c * 64, tn * HBN);
+                store_wgmma_tile<T, BN>(d, m, n, alpha, beta, C, tm * BM + c * 64, tn * BN);
                 continue;
             }
             // C = alpha D + beta C in the buffer (the boxes' 128-byte swizzle), then stored
             // by TMA, which writes only what lies inside C
             mbar_wait(&c_full, u & 1);
-            unsigned char *mine = cbuf + c * 4 * 64 * ROW_BYTES;
+            unsigned char *mine = cbuf + c * BOXES * 64 * ROW_BYTES;
             const int warp = tid / 32, g = tid % 32 / 4, t = tid % 4;
 #pragma unroll
-            for (int j = 0; j < 32; j++) {
+            for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
                     const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t, byte = col % 64 * 2;
@@ -863,7 +876,8 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
             fence_proxy_async();
             named_barrier(1 + c, 128);
             if (tid == 0) {
-                for (int j = 0; j < 4; j++) tma_store_2d(&mc, mine + j * 64 * ROW_BYTES, tn * HBN + j * 64, tm * 128 + c * 64);
+                for (int j = 0; j < BOXES; j++)
+                    tma_store_2d(&mc, mine + j * 64 * ROW_BYTES, tn * BN + j * 64, tm * BM + c * 64);
                 bulk_commit();
                 bulk_wait_read();  // the buffer may be refilled
                 mbar_arrive(&c_empty);
@@ -874,9 +888,9 @@ __global__ void __launch_bounds__(384, 1) gemm_ws(const __grid_constant__ CUtens
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 930 "chapters/08-gemm-hopper.md"
+#line 1014 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 670 "chapters/08-gemm-hopper.md"
+#line 727 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -965,11 +979,11 @@ static const char *needs_sm90a_n8(const Problem *p)
     return why ? why : p->n % 8 ? "N a multiple of 8 (C stored by TMA)" : NULL;
 }
 
-// h3 (PERSISTENT false), h4, h5 and h6 (TMA_C): the warp-specialized kernel, in clusters of CLUSTER.
-template <typename T, int CLUSTER, bool PERSISTENT, bool TMA_C = false> static void launch_ws(Problem *p)
+// h3 (PERSISTENT false) to h6: the warp-specialized kernel, in clusters of CLUSTER.
+template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, bool TMA_C> static void launch_ws(Problem *p)
 {
-    const int smem = (TMA_C ? 3 * H_STAGE + 2 * 4 * 64 * ROW_BYTES : HSTAGES * H_STAGE) + 1024;
-    auto kernel = gemm_ws<T, CLUSTER, TMA_C>;
+    using W = WsShape<BN, CONSUMERS, TMA_C>;
+    auto kernel = gemm_ws<T, BN, CONSUMERS, CLUSTER, TMA_C>;
     static int at_once = 0;  // clusters that fit on the GPU together
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -977,12 +991,12 @@ template <typename T, int CLUSTER, bool PERSISTENT, bool TMA_C = false> static v
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.blockDim = dim3(384);
-    cfg.dynamicSmemBytes = smem;
+    cfg.blockDim = dim3(128 * (1 + CONSUMERS));
+    cfg.dynamicSmemBytes = W::SMEM;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     if (!at_once) {
-        allow_smem(kernel, smem);
+        allow_smem(kernel, W::SMEM);
         int dev = 0, sms = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
@@ -993,15 +1007,41 @@ template <typename T, int CLUSTER, bool PERSISTENT, bool TMA_C = false> static v
             exit(1);
         }
     }
-    const MapPair *mp = maps_of(p, 128, HBN / CLUSTER);
-    const int tiles_m = (p->m + 127) / 128, tiles_n = (p->n + HBN - 1) / HBN;
+    const MapPair *mp = maps_of(p, W::BM, BN / CLUSTER);
+    const int tiles_m = (p->m + W::BM - 1) / W::BM, tiles_n = (p->n + BN - 1) / BN;
     const int pairs = (tiles_m + CLUSTER - 1) / CLUSTER * tiles_n;
     cfg.gridDim = dim3((unsigned)((PERSISTENT && pairs > at_once ? at_once : pairs) * CLUSTER));
     const CUtensorMap *mc = TMA_C ? c_map_of(p) : &mp->ma;  // unused without TMA_C
     CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, *mc, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
     CHECK_LAUNCH();
 }
-#line 931 "chapters/08-gemm-hopper.md"
+
+// h7: the tile by the problem's size, as t7 chose it in the previous chapter: the largest
+// of 128 x 256 (in clusters of two), 128 x 128 and 64 x 128 whose tiles give nine tenths
+// of the SMs a block; C through the TMA where N allows it.
+template <typename T> static void launch_hopper_dispatch(Problem *p)
+{
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    auto tiles = [&](int bm, int bn) { return (double)((p->m + bm - 1) / bm) * ((p->n + bn - 1) / bn); };
+    const double enough = 0.9 * sms;
+    const bool tma_c = p->n % 8 == 0;
+    if (tiles(128, 256) >= enough) {
+        if (tma_c) launch_ws<T, 256, 2, 2, true, true>(p);
+        else launch_ws<T, 256, 2, 2, true, false>(p);
+    } else if (tiles(128, 128) >= enough) {
+        if (tma_c) launch_ws<T, 128, 2, 1, true, true>(p);
+        else launch_ws<T, 128, 2, 1, true, false>(p);
+    } else {
+        if (tma_c) launch_ws<T, 128, 1, 1, true, true>(p);
+        else launch_ws<T, 128, 1, 1, true, false>(p);
+    }
+}
+#line 1015 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1316 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1079,9 +1119,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 932 "chapters/08-gemm-hopper.md"
+#line 1016 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 803 "chapters/08-gemm-hopper.md"
+#line 886 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1161,25 +1201,26 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 933 "chapters/08-gemm-hopper.md"
+#line 1017 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 890 "chapters/08-gemm-hopper.md"
+#line 973 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
     {"t7-dispatch", "ours", DT, "the previous chapter's best: mma.sync, tile by size", launch_tc_dispatch<T>, k_not_multiple_of_8}, \
     {"h1-tma-wgmma", "ours", DT, "TMA and wgmma, one warpgroup, 64 x 256, 2 stages", launch_h1<T>, needs_sm90a}, \
     {"h2-two-warpgroups", "ours", DT, "two warpgroups, 128 x 256, 4 stages, full and empty barriers", launch_h2<T>, needs_sm90a}, \
-    {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 1, false>, needs_sm90a}, \
-    {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 1, true>, needs_sm90a}, \
-    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 2, true>, needs_sm90a}, \
-    {"h6-tma-epilogue", "ours", DT, "h5 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 2, true, true>, needs_sm90a_n8}
+    {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 256, 2, 1, false, false>, needs_sm90a}, \
+    {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 256, 2, 1, true, false>, needs_sm90a}, \
+    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, false>, needs_sm90a}, \
+    {"h6-tma-epilogue", "ours", DT, "h5 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 256, 2, 2, true, true>, needs_sm90a_n8}, \
+    {"h7-dispatch", "ours", DT, "h5 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 934 "chapters/08-gemm-hopper.md"
+#line 1018 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1440 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1465,9 +1506,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 935 "chapters/08-gemm-hopper.md"
+#line 1019 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 939 "chapters/08-gemm-hopper.md"
+#line 1023 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1734 "chapters/07-gemm.md"
@@ -1475,7 +1516,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 941 "chapters/08-gemm-hopper.md"
+#line 1025 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

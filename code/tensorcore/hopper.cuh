@@ -1,4 +1,4 @@
-#line 73 "chapters/08-gemm-hopper.md"
+#line 74 "chapters/08-gemm-hopper.md"
 // hopper.cuh: the tensor-core toolkit's Hopper part (written in the Hopper GEMM chapter):
 // transaction barriers, the TMA and its tensor maps, clusters, wgmma, setmaxnreg.
 #pragma once
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include "mma.cuh"
 // <<hopper-toolkit>>
-#line 92 "chapters/08-gemm-hopper.md"
+#line 93 "chapters/08-gemm-hopper.md"
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SM90A_CODE 1
 #else
@@ -199,5 +199,34 @@ __device__ inline void wgmma_m64n256k16<__half>(float d[128], uint64_t da, uint6
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 " WGMMA_D128_NAMES ", %128, %129, p, 1, 1, 0, 0;\n}\n"
                  : WGMMA_D128
+                 : "l"(da), "l"(db), "r"(accumulate));
+}
+
+// The same for a 64 x 128 tile: 64 accumulators a thread.
+#define WGMMA_D64 WGMMA_D32(0), WGMMA_D32(32)
+#define WGMMA_D64_NAMES "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, " \
+    "%8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, " \
+    "%40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, " \
+    "%56, %57, %58, %59, %60, %61, %62, %63}"
+template <typename T> __device__ inline void wgmma_m64n128k16(float d[64], uint64_t da, uint64_t db, int accumulate);
+template <>
+__device__ inline void wgmma_m64n128k16<__nv_bfloat16>(float d[64], uint64_t da, uint64_t db, int accumulate)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : WGMMA_D64
+                 : "l"(da), "l"(db), "r"(accumulate));
+}
+template <>
+__device__ inline void wgmma_m64n128k16<__half>(float d[64], uint64_t da, uint64_t db, int accumulate)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : WGMMA_D64
                  : "l"(da), "l"(db), "r"(accumulate));
 }
