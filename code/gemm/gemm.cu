@@ -56,7 +56,7 @@ struct Problem {
 static bool half_types(const Problem *p) { return p->dtype != F32; }
 #line 39 "chapters/07-gemm.md"
 // <<the-gemm-peers>>
-#line 1040 "chapters/07-gemm.md"
+#line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -404,9 +404,12 @@ template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r,
 // Copies rows [row0, row0 + ROWS) x columns [kt, kt + BK) of an (rows x k) row-major
 // matrix into a tile, 16 bytes per copy; what lies past its edges as zeros. ASYNC: by
 // cp.async.
-template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC>
+// ANY_K: K need not be a multiple of 8, so rows do not start on 16-byte boundaries: the
+// chunks are read an element at a time, those past K as zeros (not with ASYNC).
+template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC, bool ANY_K = false>
 __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0, int kt)
 {
+    static_assert(!(ASYNC && ANY_K), "cp.async copies 16-byte chunks");
     const int per_chunk = 16 / sizeof(T), chunks = BK / per_chunk;
     for (int e = threadIdx.x; e < ROWS * chunks; e += blockDim.x) {
         int r = e / chunks, c = e % chunks * per_chunk;
@@ -415,6 +418,11 @@ __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0,
         T *dst = tile + tile_at<T, BK, SWIZZLE>(r, c);
         if (ASYNC) {
             cp_async_16(dst, src, in ? 16 : 0);
+        } else if (ANY_K) {
+            int4 v;
+            T *vt = reinterpret_cast<T *>(&v);
+            for (int q = 0; q < per_chunk; q++) vt[q] = in && kt + c + q < k ? src[q] : from_float<T>(0.0f);
+            *reinterpret_cast<int4 *>(dst) = v;
         } else {
             int4 v = in ? *reinterpret_cast<const int4 *>(src) : make_int4(0, 0, 0, 0);
             *reinterpret_cast<int4 *>(dst) = v;
@@ -526,7 +534,7 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
 // t0-t5: BM x BN of C per block, WARPS_M x WARPS_N warps, K in tiles of BK. The
 // epilogue staged through shared memory (t4 on), the tiles in groups of GROUP_M rows (t5).
 template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES,
-          bool STAGED_EPILOGUE, int GROUP_M>
+          bool STAGED_EPILOGUE, int GROUP_M, bool ANY_K = false>
 __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, int k, float alpha, const T *A,
                                                                   const T *B, float beta, T *C)
 {
@@ -585,8 +593,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 
     if (STAGES == 1) {
         for (int kt = 0; kt < ktiles; kt++) {
-            load_tile<T, BM, BK, SWIZZLE, false>(As, A, m, k, m0, kt * BK);
-            load_tile<T, BN, BK, SWIZZLE, false>(Bs, B, n, k, n0, kt * BK);
+            load_tile<T, BM, BK, SWIZZLE, false, ANY_K>(As, A, m, k, m0, kt * BK);
+            load_tile<T, BN, BK, SWIZZLE, false, ANY_K>(Bs, B, n, k, n0, kt * BK);
             __syncthreads();
             compute(As, Bs);
             __syncthreads();
@@ -632,7 +640,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 885 "chapters/07-gemm.md"
+#line 896 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -774,7 +782,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 42 "chapters/07-gemm.md"
 // <<gemm-rate-kernels>>
-#line 1316 "chapters/07-gemm.md"
+#line 1331 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -852,7 +860,7 @@ static void launch_rate(void *ctx)
 }
 #line 43 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1131 "chapters/07-gemm.md"
+#line 1142 "chapters/07-gemm.md"
 // s0 and s1 take seconds per launch at the largest sizes: timing them there would take minutes.
 static const char *too_slow_naive(const Problem *p)
 {
@@ -919,7 +927,7 @@ static void launch_warps(Problem *p)
                                                              (const float *)p->b, p->beta, (float *)p->c);
     CHECK_LAUNCH();
 }
-#line 1394 "chapters/07-gemm.md"
+#line 1409 "chapters/07-gemm.md"
 // Measures both ceilings once (v NULL) and emits their rows; then the one that applies
 // to v: mma.sync for the half types, FMA for float32.
 static double gemm_compute_ceiling(BenchRun *run, const Version *v)
@@ -952,18 +960,18 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 44 "chapters/07-gemm.md"
 // <<tensor-core-launchers>>
-#line 1203 "chapters/07-gemm.md"
+#line 1214 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
 {
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
 }
 
 template <typename T, int BN, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES, bool STAGED_EPILOGUE,
-          int GROUP_M>
+          int GROUP_M, bool ANY_K = false>
 static void launch_tc(Problem *p)
 {
     const int BM = 128, BK = 32;
-    auto kernel = gemm_tc<T, BM, BN, BK, WARPS_M, WARPS_N, LOAD, SWIZZLE, STAGES, STAGED_EPILOGUE, GROUP_M>;
+    auto kernel = gemm_tc<T, BM, BN, BK, WARPS_M, WARPS_N, LOAD, SWIZZLE, STAGES, STAGED_EPILOGUE, GROUP_M, ANY_K>;
     int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
     if (STAGED_EPILOGUE && staged > smem) smem = staged;
     static bool opted = false;
@@ -1000,7 +1008,7 @@ static void launch_tc_pipelined(Problem *p)
 }
 
 // t7: the tile by the problem's size. The largest of 128 x 256, 128 x 128, 128 x 64 and
-// 64 x 64 whose tiles give every SM (nine tenths of them, at least) a block.
+// 64 x 64 whose tiles give every SM (nine tenths of them, at least) a block; any K.
 template <typename T> static void launch_tc_dispatch(Problem *p)
 {
     static int sms = 0;
@@ -1008,6 +1016,10 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
         int dev = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    if (p->k % 8) {  // rows off 16-byte boundaries: t2's kernel, reading elements one at a time
+        launch_tc<T, 128, 2, 2, 1, true, 1, false, 1, true>(p);
+        return;
     }
     auto tiles = [&](int bm, int bn) { return (double)((p->m + bm - 1) / bm) * ((p->n + bn - 1) / bn); };
     const double enough = 0.9 * sms;
@@ -1018,7 +1030,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
 }
 #line 45 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1271 "chapters/07-gemm.md"
+#line 1286 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
@@ -1042,7 +1054,7 @@ static const Version VERSIONS[] = {
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
     {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, lean copies, C loaded early", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size", launch_tc_dispatch<T>, k_not_multiple_of_8}, \
+    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size; any size", launch_tc_dispatch<T>, NULL}, \
     {"t6x-192x128", "ours", DT, "x", launch_tc_pipelined<T, 192, 128, 3, 4, 3, 8>, k_not_multiple_of_8}, \
     {"t6x-128x192", "ours", DT, "x", launch_tc_pipelined<T, 128, 192, 2, 6, 3, 8>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
@@ -1050,7 +1062,7 @@ static const Version VERSIONS[] = {
 };
 #line 46 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1440 "chapters/07-gemm.md"
+#line 1455 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1254,7 +1266,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1652 "chapters/07-gemm.md"
+#line 1667 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1336,15 +1348,15 @@ static int gemm_self_test(void)
 }
 #line 47 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1741 "chapters/07-gemm.md"
+#line 1756 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 // <<gemm-sizes>>
-#line 1734 "chapters/07-gemm.md"
+#line 1749 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1743 "chapters/07-gemm.md"
+#line 1758 "chapters/07-gemm.md"
 
 static const Chapter GEMM = {
     "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",
