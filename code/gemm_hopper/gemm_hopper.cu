@@ -1,4 +1,4 @@
-#line 997 "chapters/08-gemm-hopper.md"
+#line 998 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1008 "chapters/08-gemm-hopper.md"
+#line 1009 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1009 "chapters/08-gemm-hopper.md"
+#line 1010 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,9 +55,9 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1010 "chapters/08-gemm-hopper.md"
+#line 1011 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
-#line 1040 "chapters/07-gemm.md"
+#line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -144,7 +144,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1011 "chapters/08-gemm-hopper.md"
+#line 1012 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -159,9 +159,12 @@ template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r,
 // Copies rows [row0, row0 + ROWS) x columns [kt, kt + BK) of an (rows x k) row-major
 // matrix into a tile, 16 bytes per copy; what lies past its edges as zeros. ASYNC: by
 // cp.async.
-template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC>
+// ANY_K: K need not be a multiple of 8, so rows do not start on 16-byte boundaries: the
+// chunks are read an element at a time, those past K as zeros (not with ASYNC).
+template <typename T, int ROWS, int BK, bool SWIZZLE, bool ASYNC, bool ANY_K = false>
 __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0, int kt)
 {
+    static_assert(!(ASYNC && ANY_K), "cp.async copies 16-byte chunks");
     const int per_chunk = 16 / sizeof(T), chunks = BK / per_chunk;
     for (int e = threadIdx.x; e < ROWS * chunks; e += blockDim.x) {
         int r = e / chunks, c = e % chunks * per_chunk;
@@ -170,6 +173,11 @@ __device__ inline void load_tile(T *tile, const T *g, int rows, int k, int row0,
         T *dst = tile + tile_at<T, BK, SWIZZLE>(r, c);
         if (ASYNC) {
             cp_async_16(dst, src, in ? 16 : 0);
+        } else if (ANY_K) {
+            int4 v;
+            T *vt = reinterpret_cast<T *>(&v);
+            for (int q = 0; q < per_chunk; q++) vt[q] = in && kt + c + q < k ? src[q] : from_float<T>(0.0f);
+            *reinterpret_cast<int4 *>(dst) = v;
         } else {
             int4 v = in ? *reinterpret_cast<const int4 *>(src) : make_int4(0, 0, 0, 0);
             *reinterpret_cast<int4 *>(dst) = v;
@@ -281,7 +289,7 @@ __device__ inline void store_c_staged(const float (&acc)[BM / WARPS_M / 16][BN /
 // t0-t5: BM x BN of C per block, WARPS_M x WARPS_N warps, K in tiles of BK. The
 // epilogue staged through shared memory (t4 on), the tiles in groups of GROUP_M rows (t5).
 template <typename T, int BM, int BN, int BK, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES,
-          bool STAGED_EPILOGUE, int GROUP_M>
+          bool STAGED_EPILOGUE, int GROUP_M, bool ANY_K = false>
 __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, int k, float alpha, const T *A,
                                                                   const T *B, float beta, T *C)
 {
@@ -340,8 +348,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
 
     if (STAGES == 1) {
         for (int kt = 0; kt < ktiles; kt++) {
-            load_tile<T, BM, BK, SWIZZLE, false>(As, A, m, k, m0, kt * BK);
-            load_tile<T, BN, BK, SWIZZLE, false>(Bs, B, n, k, n0, kt * BK);
+            load_tile<T, BM, BK, SWIZZLE, false, ANY_K>(As, A, m, k, m0, kt * BK);
+            load_tile<T, BN, BK, SWIZZLE, false, ANY_K>(Bs, B, n, k, n0, kt * BK);
             __syncthreads();
             compute(As, Bs);
             __syncthreads();
@@ -387,7 +395,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 885 "chapters/07-gemm.md"
+#line 896 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -527,20 +535,20 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1012 "chapters/08-gemm-hopper.md"
+#line 1013 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
-#line 1203 "chapters/07-gemm.md"
+#line 1214 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
 {
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
 }
 
 template <typename T, int BN, int WARPS_M, int WARPS_N, int LOAD, bool SWIZZLE, int STAGES, bool STAGED_EPILOGUE,
-          int GROUP_M>
+          int GROUP_M, bool ANY_K = false>
 static void launch_tc(Problem *p)
 {
     const int BM = 128, BK = 32;
-    auto kernel = gemm_tc<T, BM, BN, BK, WARPS_M, WARPS_N, LOAD, SWIZZLE, STAGES, STAGED_EPILOGUE, GROUP_M>;
+    auto kernel = gemm_tc<T, BM, BN, BK, WARPS_M, WARPS_N, LOAD, SWIZZLE, STAGES, STAGED_EPILOGUE, GROUP_M, ANY_K>;
     int smem = STAGES * (BM + BN) * BK * (int)sizeof(T), staged = BM / WARPS_M * (BN + 4) * (int)sizeof(float);
     if (STAGED_EPILOGUE && staged > smem) smem = staged;
     static bool opted = false;
@@ -577,7 +585,7 @@ static void launch_tc_pipelined(Problem *p)
 }
 
 // t7: the tile by the problem's size. The largest of 128 x 256, 128 x 128, 128 x 64 and
-// 64 x 64 whose tiles give every SM (nine tenths of them, at least) a block.
+// 64 x 64 whose tiles give every SM (nine tenths of them, at least) a block; any K.
 template <typename T> static void launch_tc_dispatch(Problem *p)
 {
     static int sms = 0;
@@ -586,6 +594,10 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
+    if (p->k % 8) {  // rows off 16-byte boundaries: t2's kernel, reading elements one at a time
+        launch_tc<T, 128, 2, 2, 1, true, 1, false, 1, true>(p);
+        return;
+    }
     auto tiles = [&](int bm, int bn) { return (double)((p->m + bm - 1) / bm) * ((p->n + bn - 1) / bn); };
     const double enough = 0.9 * sms;
     if (tiles(128, 256) >= enough) launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>(p);
@@ -593,7 +605,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1013 "chapters/08-gemm-hopper.md"
+#line 1014 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
 #line 322 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
@@ -888,7 +900,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1014 "chapters/08-gemm-hopper.md"
+#line 1015 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
 #line 727 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -1041,9 +1053,9 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, false>(p);
     }
 }
-#line 1015 "chapters/08-gemm-hopper.md"
+#line 1016 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
-#line 1316 "chapters/07-gemm.md"
+#line 1331 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -1119,7 +1131,7 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1016 "chapters/08-gemm-hopper.md"
+#line 1017 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
 #line 886 "chapters/08-gemm-hopper.md"
 template <typename T>
@@ -1201,13 +1213,13 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1017 "chapters/08-gemm-hopper.md"
+#line 1018 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
 #line 973 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
-    {"t7-dispatch", "ours", DT, "the previous chapter's best: mma.sync, tile by size", launch_tc_dispatch<T>, k_not_multiple_of_8}, \
+    {"t7-dispatch", "ours", DT, "the previous chapter's best: mma.sync, tile by size", launch_tc_dispatch<T>, NULL}, \
     {"h1-tma-wgmma", "ours", DT, "TMA and wgmma, one warpgroup, 64 x 256, 2 stages", launch_h1<T>, needs_sm90a}, \
     {"h2-two-warpgroups", "ours", DT, "two warpgroups, 128 x 256, 4 stages, full and empty barriers", launch_h2<T>, needs_sm90a}, \
     {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 256, 2, 1, false, false>, needs_sm90a}, \
@@ -1220,9 +1232,9 @@ static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1018 "chapters/08-gemm-hopper.md"
+#line 1019 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1440 "chapters/07-gemm.md"
+#line 1455 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1426,7 +1438,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1652 "chapters/07-gemm.md"
+#line 1667 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1506,18 +1518,18 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1019 "chapters/08-gemm-hopper.md"
+#line 1020 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1023 "chapters/08-gemm-hopper.md"
+#line 1024 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
-#line 1734 "chapters/07-gemm.md"
+#line 1749 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1025 "chapters/08-gemm-hopper.md"
-static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40",
+#line 1026 "chapters/08-gemm-hopper.md"
+static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 
 static const Chapter GEMM_HOPPER = {
