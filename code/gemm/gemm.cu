@@ -1055,8 +1055,8 @@ static const Version VERSIONS[] = {
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
     {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, lean copies, C loaded early", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
     {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size; any size", launch_tc_dispatch<T>, NULL}, \
-    {"t6x-192x128", "ours", DT, "x", launch_tc_pipelined<T, 192, 128, 3, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-128x192", "ours", DT, "x", launch_tc_pipelined<T, 128, 192, 2, 6, 3, 8>, k_not_multiple_of_8}
+    {"t6x-192x128", "ours", DT, "trial: t6 with 192 x 128 tiles, twelve warps of 64 x 32", launch_tc_pipelined<T, 192, 128, 3, 4, 3, 8>, k_not_multiple_of_8}, \
+    {"t6x-128x192", "ours", DT, "trial: t6 with 128 x 192 tiles, twelve warps of 64 x 32", launch_tc_pipelined<T, 128, 192, 2, 6, 3, 8>, k_not_multiple_of_8}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
