@@ -1055,7 +1055,7 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
 }
 #line 1016 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
-#line 1331 "chapters/07-gemm.md"
+#line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -1234,7 +1234,7 @@ static const Version VERSIONS[] = {
 };
 #line 1019 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1455 "chapters/07-gemm.md"
+#line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1438,7 +1438,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1667 "chapters/07-gemm.md"
+#line 1668 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1523,7 +1523,7 @@ static int gemm_self_test(void)
 #line 1024 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
-#line 1749 "chapters/07-gemm.md"
+#line 1750 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
