@@ -43,4 +43,3 @@ eval text("one m16n8k16:\\n16 × 8 of C,\\n4 floats a lane", ox + 64 * sc + 8, o
 set arrow 1 from 256, 128 to ox, oy + 64 * sc lc rgb "#188038" dt 2 nohead
 set arrow 2 from 256, 64 to ox, oy lc rgb "#188038" dt 2 nohead
 plot NaN notitle
-if (term eq 'svg') { unset output; system(sprintf("echo '<!-- diagram -->' >> '%s'", out)) }

@@ -37,4 +37,3 @@ do for [panel = 0:1] {
 n = n + 1
 eval sprintf('set label %d "each cell: the tile columns it holds and (b) its group of four banks\noutlined: the pieces one ldmatrix phase reads" at %g,%g center font ",10"', n, 7.2, -0.9)
 plot NaN notitle
-if (term eq 'svg') { unset output; system(sprintf("echo '<!-- diagram -->' >> '%s'", out)) }

@@ -193,15 +193,17 @@ $(BOOK_FIGS)/$(1).pdf: $(wildcard $(DATA_DIR)/*/$(call book_fig_csv,$(1)).csv \
 	$$(call book_gnuplot,$(1),$$@,pdf)
 endef
 # A figure with a script of its own (FIG_<stem>_SCRIPT) is given out, term and the
-# reference GPU's CSV (none for a diagram, whose FIG_<stem>_CSV is -).
+# reference GPU's CSV (none for a diagram, whose FIG_<stem>_CSV is -). A diagram's SVG
+# is marked as one, for tests/book_test.sh: it has no data to check.
 book_script_csv = $(if $(filter -,$(FIG_$(1)_CSV)),,$(firstword $(call book_fig_csvs,$(1))))
-define book_diagram_rules
+define book_script_rules
 $(BOOK_FIGS)/$(1).svg: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
-	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
+	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) \
+	  $(if $(filter -,$(FIG_$(1)_CSV)),&& echo '<!-- diagram -->' >> $$@.tmp) && mv $$@.tmp $$@
 $(BOOK_FIGS)/$(1).pdf: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
 	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='pdf'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
 endef
-$(foreach f,$(FIGURES),$(eval $(call $(if $(FIG_$(f)_SCRIPT),book_diagram_rules,book_figure_rules),$(f))))
+$(foreach f,$(FIGURES),$(eval $(call $(if $(FIG_$(f)_SCRIPT),book_script_rules,book_figure_rules),$(f))))
 
 # ---------------------------------------------------------------- PDF
 
