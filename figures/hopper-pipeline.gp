@@ -51,4 +51,3 @@ do for [i = 1:TILES] {
 }
 eval text("white: a tile's copy in flight; coloured: the stage full, until both consumers are done with it", 44, -6, "center font \",11\"")
 plot NaN notitle
-if (term eq 'svg') { unset output; system(sprintf("echo '<!-- diagram -->' >> '%s'", out)) }
