@@ -785,7 +785,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 42 "chapters/07-gemm.md"
 // <<gemm-rate-kernels>>
-#line 1335 "chapters/07-gemm.md"
+#line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -930,7 +930,7 @@ static void launch_warps(Problem *p)
                                                              (const float *)p->b, p->beta, (float *)p->c);
     CHECK_LAUNCH();
 }
-#line 1413 "chapters/07-gemm.md"
+#line 1410 "chapters/07-gemm.md"
 // Measures both ceilings once (v NULL) and emits their rows; then the one that applies
 // to v: mma.sync for the half types, FMA for float32.
 static double gemm_compute_ceiling(BenchRun *run, const Version *v)
@@ -1057,16 +1057,13 @@ static const Version VERSIONS[] = {
     {"t4-epilogue", "ours", DT, "128 x 256 tiles, 8 warps of 64 x 64, 3 stages, C stored through shared memory", launch_tc<T, 256, 2, 4, 1, true, 3, true, 1>, k_not_multiple_of_8}, \
     {"t5-tile-order", "ours", DT, "t4 with the tiles of C in groups of 8 rows, for the L2", launch_tc<T, 256, 2, 4, 1, true, 3, true, 8>, k_not_multiple_of_8}, \
     {"t6-pipelined", "ours", DT, "t5 with K tiles of 64, fragments loaded a step ahead, lean copies, C loaded early", launch_tc_pipelined<T, 128, 256, 2, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size; any size", launch_tc_dispatch<T>, NULL}, \
-    {"t6x-192x128", "ours", DT, "trial: t6 with 192 x 128 tiles, twelve warps of 64 x 32", launch_tc_pipelined<T, 192, 128, 3, 4, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-128x192", "ours", DT, "trial: t6 with 128 x 192 tiles, twelve warps of 64 x 32", launch_tc_pipelined<T, 128, 192, 2, 6, 3, 8>, k_not_multiple_of_8}, \
-    {"t6x-192x128s4", "ours", DT, "trial: t6x-192x128 with 4 stages", launch_tc_pipelined<T, 192, 128, 3, 4, 4, 8>, k_not_multiple_of_8}
+    {"t7-dispatch", "ours", DT, "t6 with the tile chosen by the problem's size; any size", launch_tc_dispatch<T>, NULL}
     GEMM_TC_VERSIONS(__nv_bfloat16, "bf16"),
     GEMM_TC_VERSIONS(__half, "f16"),
 };
 #line 46 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1459 "chapters/07-gemm.md"
+#line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1270,7 +1267,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1671 "chapters/07-gemm.md"
+#line 1668 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1352,15 +1349,15 @@ static int gemm_self_test(void)
 }
 #line 47 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1760 "chapters/07-gemm.md"
+#line 1757 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 // <<gemm-sizes>>
-#line 1753 "chapters/07-gemm.md"
+#line 1750 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1762 "chapters/07-gemm.md"
+#line 1759 "chapters/07-gemm.md"
 
 static const Chapter GEMM = {
     "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",

@@ -1,4 +1,4 @@
-#line 998 "chapters/08-gemm-hopper.md"
+#line 1012 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1009 "chapters/08-gemm-hopper.md"
+#line 1023 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1010 "chapters/08-gemm-hopper.md"
+#line 1024 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1011 "chapters/08-gemm-hopper.md"
+#line 1025 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1012 "chapters/08-gemm-hopper.md"
+#line 1026 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1013 "chapters/08-gemm-hopper.md"
+#line 1027 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1217 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,9 +608,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1014 "chapters/08-gemm-hopper.md"
+#line 1028 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 322 "chapters/08-gemm-hopper.md"
+#line 325 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
@@ -664,7 +664,7 @@ __device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const
     }
     wgmma_commit();
 }
-#line 391 "chapters/08-gemm-hopper.md"
+#line 394 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -703,7 +703,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 448 "chapters/08-gemm-hopper.md"
+#line 451 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -752,7 +752,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 531 "chapters/08-gemm-hopper.md"
+#line 539 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -903,9 +903,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1015 "chapters/08-gemm-hopper.md"
+#line 1029 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 727 "chapters/08-gemm-hopper.md"
+#line 740 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -1032,8 +1032,8 @@ template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, bool 
 }
 
 // h7: the tile by the problem's size, as t7 chose it in the previous chapter: the largest
-// of 128 x 256 (in clusters of two), 128 x 128 and 64 x 128 whose tiles give nine tenths
-// of the SMs a block; C through the TMA where N allows it.
+// of 128 x 256, 128 x 128 and 64 x 128 whose tiles give nine tenths of the SMs a block;
+// C through the TMA where N allows it.
 template <typename T> static void launch_hopper_dispatch(Problem *p)
 {
     static int sms = 0;
@@ -1046,8 +1046,8 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
     const double enough = 0.9 * sms;
     const bool tma_c = p->n % 8 == 0;
     if (tiles(128, 256) >= enough) {
-        if (tma_c) launch_ws<T, 256, 2, 2, true, true>(p);
-        else launch_ws<T, 256, 2, 2, true, false>(p);
+        if (tma_c) launch_ws<T, 256, 2, 1, true, true>(p);
+        else launch_ws<T, 256, 2, 1, true, false>(p);
     } else if (tiles(128, 128) >= enough) {
         if (tma_c) launch_ws<T, 128, 2, 1, true, true>(p);
         else launch_ws<T, 128, 2, 1, true, false>(p);
@@ -1056,9 +1056,9 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, false>(p);
     }
 }
-#line 1016 "chapters/08-gemm-hopper.md"
+#line 1030 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
-#line 1335 "chapters/07-gemm.md"
+#line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -1134,9 +1134,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1017 "chapters/08-gemm-hopper.md"
+#line 1031 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 886 "chapters/08-gemm-hopper.md"
+#line 899 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1216,9 +1216,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1018 "chapters/08-gemm-hopper.md"
+#line 1032 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 973 "chapters/08-gemm-hopper.md"
+#line 986 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1228,16 +1228,17 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 256, 2, 1, false, false>, needs_sm90a}, \
     {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 256, 2, 1, true, false>, needs_sm90a}, \
     {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, false>, needs_sm90a}, \
-    {"h6-tma-epilogue", "ours", DT, "h5 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 256, 2, 2, true, true>, needs_sm90a_n8}, \
-    {"h7-dispatch", "ours", DT, "h5 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
+    {"h6-tma-epilogue", "ours", DT, "h4 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 256, 2, 1, true, true>, needs_sm90a_n8}, \
+    {"h6-cluster", "ours", DT, "h6 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, true>, needs_sm90a_n8}, \
+    {"h7-dispatch", "ours", DT, "h4 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1019 "chapters/08-gemm-hopper.md"
+#line 1033 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1459 "chapters/07-gemm.md"
+#line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1441,7 +1442,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1671 "chapters/07-gemm.md"
+#line 1668 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1521,17 +1522,17 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1020 "chapters/08-gemm-hopper.md"
+#line 1034 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1024 "chapters/08-gemm-hopper.md"
+#line 1038 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
-#line 1753 "chapters/07-gemm.md"
+#line 1750 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1026 "chapters/08-gemm-hopper.md"
+#line 1040 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

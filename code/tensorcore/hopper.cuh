@@ -36,11 +36,14 @@ __device__ inline void mbar_arrive(uint64_t *bar)
 {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
 }
-// One arrival on the barrier at bar's offset in block `rank` of the cluster.
+// One arrival on the barrier at bar's offset in block `rank` of the cluster, with the
+// default semantics (release at the block's scope): what it orders are this thread's
+// reads of a stage, which its wgmma_wait has already seen complete. A release at the
+// cluster's scope would make the thread wait for more, and its warpgroup with it.
 __device__ inline void mbar_arrive_cluster(uint64_t *bar, uint32_t rank)
 {
     asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
-                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(smem_u32(bar)),
+                 "mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(smem_u32(bar)),
                  "r"(rank)
                  : "memory");
 }
