@@ -5,7 +5,7 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
@@ -15,6 +15,8 @@ HARNESS      := code/harness/harness.cuh
 HEADERS_gemm := code/tensorcore/mma.cuh
 LIBS_gemm_hopper := -lcublas -lcublasLt
 HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
+# the attention chapter measures its ceilings with the GEMM chapter's mma.sync kernel
+HEADERS_attention := code/tensorcore/mma.cuh
 # wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
 # where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
 comma := ,
@@ -215,6 +217,18 @@ FIG_gemm_hopper_METRIC := tflops
 FIG_gemm_hopper_PEER := cublas cublaslt torch.addmm_
 FIG_gemm_hopper-bf16_CSV := gemm_hopper
 FIG_gemm_hopper-bf16_DTYPE := bf16
+FIG_attention_METRIC := tflops
+FIG_attention_PEER := torch.sdpa-flash torch.sdpa-cudnn
+FIG_attention_CEILING := fma-ceiling mma-sync-ceiling
+FIG_attention_LABELS := 512|1K|2K|4K|8K|16K
+FIG_attention_XLABEL := sequence length s (b s = 16K tokens, 16 heads of 128)
+FIG_attention-d128_CSV := attention
+FIG_attention-d128_DTYPE := bf16
+FIG_attention-d128_SHAPES := 32x16x512x512x128 16x16x1024x1024x128 8x16x2048x2048x128 4x16x4096x4096x128 \
+  2x16x8192x8192x128 1x16x16384x16384x128
+FIG_attention-d128-causal_CSV := attention
+FIG_attention-d128-causal_DTYPE := bf16
+FIG_attention-d128-causal_SHAPES := $(addsuffix c,$(FIG_attention-d128_SHAPES))
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

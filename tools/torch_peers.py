@@ -30,6 +30,11 @@ GEMM_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192
                (4096, 11008, 4096), (4096, 4096, 11008), (4096, 14336, 4096)]  # M, N, K
 SIZES["gemm"] = GEMM_SHAPES
 SIZES["gemm_hopper"] = GEMM_SHAPES
+# b, h, s, d, causal: FlashAttention's shapes, b s = 16384 tokens and h d = 2048, in the
+# chapter's order of sizes
+ATTENTION_SHAPES = [(16384 // s, 2048 // d, s, d, causal) for d in (128, 64) for causal in (False, True)
+                    for s in (512, 1024, 2048, 4096, 8192, 16384)]
+SIZES["attention"] = ATTENTION_SHAPES
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 DIGITS = {"f32": 24, "f16": 11, "bf16": 8}  # significand bits, the implicit one too
 MIN_EXP = {"f32": -126, "f16": -14, "bf16": -126}  # the smallest normal number is 2^MIN_EXP
@@ -365,6 +370,143 @@ def gemm_rows(rows, buf):
     return out
 
 
+def attention_inputs(b, h, s, d, tt, gen):
+    """The chapter's inputs: uniform in [-1, 2), one query row in eight times 24 and one in
+    eight times -24, rounded to the element type."""
+    q = torch.rand(b, h, s, d, device="cuda", generator=gen) * 3.0 - 1.0
+    pick = torch.rand(b, h, s, 1, device="cuda", generator=gen)
+    gain = torch.ones_like(pick)
+    gain[pick < 0.125] = 24.0
+    gain[(pick >= 0.125) & (pick < 0.25)] = -24.0
+    q = (q * gain).to(tt)
+    k = (torch.rand(b, h, s, d, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)
+    v = (torch.rand(b, h, s, d, device="cuda", generator=gen) * 3.0 - 1.0).to(tt)
+    return q, k, v
+
+
+def attention_reference(q, k, v, seen, scale, dtype, real):
+    """The chapter's reference (reference_row, attention_reference) of query rows q (n, r, d)
+    against k, v (n, sk, d), in `real` (torch.float32 or torch.float64); seen (n or 1, r):
+    how many keys each row sees. Returns O, the float arithmetic's bound on each element
+    (before the final rounding), its scale A, the LSE and its bound."""
+    u = 2.0**-24
+    d, sk = q.shape[-1], k.shape[-2]
+    qf, kf, vf = q.to(real), k.to(real), v.to(real)
+    keep = torch.arange(sk, device=q.device) < seen.unsqueeze(-1)  # (n, r, sk)
+    x = (scale * (qf @ kf.transpose(-1, -2))).masked_fill(~keep, float("-inf"))
+    a = scale * (qf.abs() @ kf.abs().transpose(-1, -2))
+    m = x.amax(-1, keepdim=True)
+    m = torch.where(torch.isinf(m), torch.zeros_like(m), m)  # a row that sees no key: p = 0
+    p = torch.exp(x - m)
+    l = p.sum(-1, keepdim=True)
+    inv = torch.where(l > 0, 1.0 / l, torch.zeros_like(l))
+    zero = torch.zeros_like(p)
+    budget = torch.where(keep, ((d + 2) * a + 4 * (x.abs() + m.abs()) + 4) * u, zero)  # Delta_j u
+    rel, floor = 2.0**-DIGITS[dtype], 2.0**(MIN_EXP[dtype] - DIGITS[dtype])
+    rho = torch.where(keep, 2.0 * torch.clamp(p * rel, min=floor), zero)  # P rounded to the element type
+    del x, a, keep, zero
+    f = (p * budget).sum(-1, keepdim=True) * inv
+    o = (p @ vf) * inv
+    big_a = (p @ vf.abs()) * inv
+    err = ((p * budget + rho) @ vf.abs()) * inv
+    del p, budget, rho
+    gamma = (2.0 * sk + 4.0) * u
+    arith_o = err + gamma * big_a + o.abs() * (f + gamma + u)
+    log_l = torch.log(l)
+    lse = torch.where(l > 0, m + log_l, torch.full_like(l, float("-inf")))
+    arith_lse = torch.where(l > 0, f + gamma + (6.0 + 6.0 * log_l + lse.abs() + m.abs()) * u, torch.zeros_like(l))
+    return o, arith_o, big_a, lse.squeeze(-1), arith_lse.squeeze(-1)
+
+
+def attention_compare(got_o, got_lse, ref, factor, dtype):
+    """Mismatches and the largest relative error of O (against A) and of the LSE, within
+    factor times the arithmetic's bound plus the final rounding; NaN fails, and a LSE of
+    -inf passes only where the reference's is -inf."""
+    o, arith_o, big_a, lse, arith_lse = ref
+    err = (got_o.double() - o.double()).abs()
+    bad = int((~(err <= error_bound(dtype, o.double(), factor * arith_o.double()))).sum().item())
+    rel = (err / big_a.double().clamp_min(1e-30)).max().item()
+    g, r = got_lse.double(), lse.double()
+    finite = torch.isfinite(r)
+    lerr = torch.where(finite, (g - r).abs(), torch.zeros_like(r))
+    lbound = error_bound("f32", torch.where(finite, r, torch.zeros_like(r)), factor * arith_lse.double())
+    ok = torch.where(finite, lerr <= lbound, g == r)
+    bad += int((~ok).sum().item())
+    rel = max(rel, (lerr / r.abs().clamp_min(1.0)).max().item())
+    return bad, rel
+
+
+def attention_check(got_o, got_lse, q, k, v, causal, scale, dtype, gen):
+    """The chapter's check at its timed sizes: every element against the float32 reference
+    (the bound doubled: that reference's own error has the same bound), a few heads at a
+    time, and 256 rows against the float64 reference (the first and last rows, a tile's
+    edges, and seeded ones)."""
+    n, s, d = q.shape
+    rows = torch.arange(s, device=q.device)
+    seen = torch.clamp(rows + 1, max=s) if causal else torch.full_like(rows, s)  # s_q = s_k here
+    bad, rel = 0, 0.0
+    heads = max(1, 2**28 // (s * s))
+    for h0 in range(0, n, heads):
+        ref = attention_reference(q[h0:h0 + heads], k[h0:h0 + heads], v[h0:h0 + heads], seen.unsqueeze(0), scale,
+                                  dtype, torch.float32)
+        b, r = attention_compare(got_o[h0:h0 + heads], got_lse[h0:h0 + heads], ref, 2.0, dtype)
+        bad, rel = bad + b, max(rel, r)
+        del ref
+    fixed = torch.tensor([0, n * s - 1, 1, 63, 64, 127, 128], device=q.device) % (n * s)
+    picked = torch.cat([fixed, torch.randint(0, n * s, (256 - len(fixed),), device=q.device, generator=gen)])
+    for c0 in range(0, 256, 16):
+        part = picked[c0:c0 + 16]
+        head, row = part // s, part % s
+        ref = attention_reference(q[head, row].unsqueeze(1), k[head], v[head], seen[row].unsqueeze(1), scale, dtype,
+                                  torch.float64)
+        b, r = attention_compare(got_o[head, row].unsqueeze(1), got_lse[head, row].unsqueeze(1), ref, 1.0, dtype)
+        bad, rel = bad + b, max(rel, r)
+    return bad, rel
+
+
+def attention_rows(rows, buf):
+    """scaled_dot_product_attention's FlashAttention-2 and cuDNN backends, through the aten
+    operators that return the LSE as well (the same work as the chapter's versions: O and
+    the LSE), checked as the chapter checks its own versions, with its bound."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ceilings = {r["version"]: float(r["tflops"]) for r in rows if r["kind"] == "ceiling" and r["tflops"]}
+    sol = ceilings.get("wgmma-ceiling") or ceilings.get("mma-sync-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    peers = (("torch.sdpa-flash", lambda q, k, v, c, sc: torch.ops.aten._scaled_dot_product_flash_attention(
+                 q, k, v, 0.0, c, False, scale=sc)),
+             ("torch.sdpa-cudnn", lambda q, k, v, c, sc: torch.ops.aten._scaled_dot_product_cudnn_attention(
+                 q, k, v, None, True, 0.0, c, False, scale=sc)))
+    for dtype, tt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
+        for b, h, s, d, causal in ATTENTION_SHAPES:
+            size = f"{b}x{h}x{s}x{s}x{d}" + ("c" if causal else "")
+            scale = float(torch.tensor(1.0 / math.sqrt(d), dtype=torch.float32))  # the chapter's float scale
+            q, k, v = attention_inputs(b, h, s, d, tt, gen)
+            flops = 4.0 * b * h * s * s * d / (2.0 if causal else 1.0)
+            nbytes = 4.0 * b * h * s * d * q.element_size() + 4.0 * b * h * s
+            for name, op in peers:
+                try:
+                    res = op(q, k, v, causal, scale)
+                except (RuntimeError, AttributeError) as err:
+                    print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                    continue
+                got_o, got_lse = res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s]
+                bad, rel = attention_check(got_o, got_lse, q.reshape(b * h, s, d), k.reshape(b * h, s, d),
+                                           v.reshape(b * h, s, d), causal, scale, dtype, gen)
+                del res, got_o, got_lse
+                ok = bad == 0
+                t = time_us(lambda: op(q, k, v, causal, scale), buf) if ok else float("nan")
+                tflops = flops / (t * 1e6)
+                print(f"  {name:16} {dtype:4} {size:>22} {t:10.2f} us {tflops:8.1f} TFLOP/s  "
+                      f"{'pass' if ok else f'FAIL ({bad} elements)'}")
+                out.append([name, "peer", dtype, size, f"{t:.3f}", f"{nbytes / (t * 1e3):.1f}", f"{tflops:.2f}",
+                            f"{100.0 * tflops / sol:.1f}" if sol else "", f"{rel:.2e}", "pass" if ok else "fail"])
+                torch.cuda.empty_cache()
+            del q, k, v
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -380,7 +522,8 @@ def main():
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
            "softmax": softmax_rows, "upsample": upsample_rows,
-               "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows}[chapter](rows_kept, buf)
+               "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows,
+           "attention": attention_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
