@@ -53,7 +53,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 44 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 198 "chapters/09-attention.md"
+#line 199 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -136,7 +136,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 46 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 278 "chapters/09-attention.md"
+#line 279 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -208,7 +208,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 400 "chapters/09-attention.md"
+#line 404 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -341,7 +341,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
 }
 #line 47 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 560 "chapters/09-attention.md"
+#line 564 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -409,7 +409,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 48 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 634 "chapters/09-attention.md"
+#line 638 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -542,7 +542,7 @@ static void launch_rate(void *ctx)
 }
 #line 50 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 699 "chapters/09-attention.md"
+#line 703 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -573,12 +573,12 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 51 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 735 "chapters/09-attention.md"
+#line 739 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
-    {"a1-flash-simt", "ours", DT, "FlashAttention-1's loop: K and V tiles through shared memory, running max and " \
-     "sum, float math on the SIMT units", launch_flash_simt<T>, NULL}
+    {"a1-flash-simt", "ours", DT, "FlashAttention-1's online softmax over K and V tiles in shared memory, float " \
+     "math on the SIMT units", launch_flash_simt<T>, NULL}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
@@ -586,7 +586,7 @@ static const Version VERSIONS[] = {
 };
 #line 52 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 761 "chapters/09-attention.md"
+#line 765 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -731,7 +731,7 @@ typedef struct {
     DType dtype;
 } AttentionBound;
 
-static const double NO_KEY = -1e300;  // a LSE of -inf, compared as a number
+static const double NO_KEY = -1e300;  // an LSE of -inf, compared as a number
 
 static double attention_bound(const void *ctx, size_t i, double *scale)
 {
@@ -808,7 +808,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 989 "chapters/09-attention.md"
+#line 993 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -889,7 +889,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1077 "chapters/09-attention.md"
+#line 1081 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -995,7 +995,7 @@ static int attention_self_test(void)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1189 "chapters/09-attention.md"
+#line 1193 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
