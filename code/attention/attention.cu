@@ -1,4 +1,4 @@
-#line 34 "chapters/09-attention.md"
+#line 35 "chapters/09-attention.md"
 // attention.cu: exact attention O = softmax(Q K^T scale) V, forward, with the
 // log-sum-exp of every row: the three-kernel form, and flash attention on the SIMT units
 // and on the tensor cores.
@@ -19,9 +19,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 43 "chapters/09-attention.md"
+#line 44 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 100 "chapters/09-attention.md"
+#line 101 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -41,9 +41,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 44 "chapters/09-attention.md"
+#line 45 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 125 "chapters/09-attention.md"
+#line 126 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -52,9 +52,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 45 "chapters/09-attention.md"
+#line 46 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 200 "chapters/09-attention.md"
+#line 201 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -100,7 +100,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     *rel = ldexp(1.0, -digits);
     *floor = ldexp(1.0, min_exp - digits);
 }
-#line 46 "chapters/09-attention.md"
+#line 47 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 115 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -135,9 +135,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 47 "chapters/09-attention.md"
+#line 48 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 280 "chapters/09-attention.md"
+#line 281 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -209,7 +209,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 405 "chapters/09-attention.md"
+#line 406 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -340,7 +340,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 591 "chapters/09-attention.md"
+#line 592 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -370,131 +370,166 @@ template <int D> __device__ inline int fa_at(int r, int c)
     return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
 }
 
-constexpr int FA_BQ = 64, FA_BK = 64;  // queries per block (16 per warp), keys per tile
-
-// One block: 64 query rows of one (batch, head), 16 per warp; tiles of 64 keys and
-// values double-buffered by cp.async. S = Q K^T and O += P V on mma.sync m16n8k16, the
-// running max and sum of each row in registers (two rows per thread: g and g + 8).
-template <typename T, int D>
+// One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
+// BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
+// and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
+// row tiles; the running max and sum of each row in registers (two rows per thread and
+// row tile: g and g + 8). With one row tile, the warp's Q stays in registers; with two,
+// its fragments are loaded from shared memory at every tile, for want of registers.
+template <typename T, int D, int MT, int BK>
 __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, const T *Q, const T *K, const T *V, int sq,
                                                            int sk, float scale, bool causal)
 {
+    constexpr int BQ = 64 * MT, NT = BK / 8;  // rows per block, n-tiles of 8 keys per tile
+    constexpr bool Q_IN_REGS = MT == 1;
+    static_assert(BK % 16 == 0 && D % 16 == 0, "whole m16n8k16 steps");
     const float scale_log2 = scale * 1.44269504088896341f;  // scores in the base-2 domain: exp2 of them
     extern __shared__ __align__(128) unsigned char fa_smem[];
-    T *Qs = reinterpret_cast<T *>(fa_smem);  // 64 x D
-    T *Ks = Qs + FA_BQ * D;                  // 2 x 64 x D
-    T *Vs = Ks + 2 * FA_BK * D;              // 2 x 64 x D
-    const int bh = blockIdx.y, q0 = blockIdx.x * FA_BQ;
+    T *Qs = reinterpret_cast<T *>(fa_smem);  // BQ x D
+    T *Ks = Qs + BQ * D;                     // 2 x BK x D
+    T *Vs = Ks + 2 * BK * D;                 // 2 x BK x D
+    const int bh = blockIdx.y, q0 = blockIdx.x * BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wq = warp * 16 * MT;  // the warp's first row in the block
     const T *Qb = Q + (size_t)bh * sq * D, *Kb = K + (size_t)bh * sk * D, *Vb = V + (size_t)bh * sk * D;
-    // the keys this block sees: all, or (causal, bottom right) up to q0 + 63 + sk - sq
+    // the keys this block sees: all, or (causal, bottom right) up to q0 + BQ - 1 + sk - sq
     int kend = sk;
-    if (causal) kend = min(sk, max(0, q0 + FA_BQ + sk - sq));
-    const int ktiles = (kend + FA_BK - 1) / FA_BK;
+    if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
+    const int ktiles = (kend + BK - 1) / BK;
     constexpr int CH = D / 8;  // 16-byte chunks per row
-    // copies of a 64-row tile: each thread takes chunks threadIdx.x, + 128, ...
-    auto copy_tile = [&](T *dst, const T *src, int row0, int rows) {
-#pragma unroll
-        for (int i = threadIdx.x; i < 64 * CH; i += 128) {
+    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end
+    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
+        for (int i = threadIdx.x; i < ROWS * CH; i += 128) {
             const int r = i / CH, c = i % CH * 8;
             const bool in = row0 + r < rows;
             cp_async_16(dst + fa_at<D>(r, c), src + (size_t)(in ? row0 + r : 0) * D + c, in ? 16 : 0);
         }
     };
-    copy_tile(Qs, Qb, q0, sq);
+    copy_tile(Qs, Qb, q0, sq, BQ);
     if (ktiles > 0) {
-        copy_tile(Ks, Kb, 0, sk);
-        copy_tile(Vs, Vb, 0, sk);
+        copy_tile(Ks, Kb, 0, sk, BK);
+        copy_tile(Vs, Vb, 0, sk, BK);
     }
     cp_async_commit();
 
-    float o[D / 8][4];
+    float o[MT][D / 8][4];
 #pragma unroll
-    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8, log2 domain
-    uint32_t qa[D / 16][4];
-    const int row_g = q0 + warp * 16 + g;  // this thread's first row (the second is + 8)
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+    float m[MT][2], l[MT][2];  // rows g and g + 8 of each row tile, in the log2 domain
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+    uint32_t qa[Q_IN_REGS ? D / 16 : 1][4];
 
     for (int kt = 0; kt < ktiles; kt++) {
         const int cur = kt % 2;
         if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
-            copy_tile(Ks + (1 - cur) * FA_BK * D, Kb, (kt + 1) * FA_BK, sk);
-            copy_tile(Vs + (1 - cur) * FA_BK * D, Vb, (kt + 1) * FA_BK, sk);
+            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
+            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
         }
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
-        if (kt == 0) {
+        if (Q_IN_REGS && kt == 0) {
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++)
-                ldmatrix_x4(qa[kk], Qs + fa_at<D>(warp * 16 + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+                ldmatrix_x4(qa[Q_IN_REGS ? kk : 0], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
         }
-        const T *Kt = Ks + cur * FA_BK * D, *Vt = Vs + cur * FA_BK * D;
-        // S = Q K^T: 16 x 64 per warp, 8 n-tiles of 8 keys
-        float s[8][4];
+        const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
+        // S = Q K^T: 16 MT x BK per warp
+        float s[MT][NT][4];
 #pragma unroll
-        for (int j = 0; j < 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int j = 0; j < NT; j++) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[MT][4];
 #pragma unroll
-            for (int j = 0; j < 8; j += 2) {
+            for (int mt = 0; mt < MT; mt++) {
+                if (Q_IN_REGS) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) a[mt][e] = qa[Q_IN_REGS ? kk : 0][e];
+                } else {
+                    ldmatrix_x4(a[mt], Qs + fa_at<D>(wq + mt * 16 + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
                 uint32_t b[4];
                 ldmatrix_x4(b, Kt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
-                mma_16816<T>(s[j], qa[kk], b);
-                mma_16816<T>(s[j + 1], qa[kk], b + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(s[mt][j], a[mt], b);
+                    mma_16816<T>(s[mt][j + 1], a[mt], b + 2);
+                }
             }
         }
         // scale into the log2 domain and mask: keys past sk, and (causal) past the diagonal
-        const int k0 = kt * FA_BK;
-        const bool edge = k0 + FA_BK > sk || (causal && k0 + FA_BK - 1 > q0 + warp * 16 + sk - sq);
+        const int k0 = kt * BK;
+        const bool edge = k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq);
 #pragma unroll
-        for (int j = 0; j < 8; j++)
+        for (int mt = 0; mt < MT; mt++) {
+            const int row_g = q0 + wq + mt * 16 + g;
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                s[j][e] *= scale_log2;
-                if (edge) {
-                    const int key = k0 + j * 8 + 2 * t + (e & 1), row = row_g + (e >> 1) * 8;
-                    if (key >= sk || (causal && key > row + sk - sq)) s[j][e] = -INFINITY;
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    s[mt][j][e] *= scale_log2;
+                    if (edge) {
+                        const int key = k0 + j * 8 + 2 * t + (e & 1), row = row_g + (e >> 1) * 8;
+                        if (key >= sk || (causal && key > row + sk - sq)) s[mt][j][e] = -INFINITY;
+                    }
                 }
-            }
-        // the running max and sum of each of the thread's two rows, over the quad's lanes
+            // the running max and sum of each of the thread's two rows, over the quad's lanes
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            float mx = m[h];
+            for (int h = 0; h < 2; h++) {
+                float mx = m[mt][h];
 #pragma unroll
-            for (int j = 0; j < 8; j++) mx = fmaxf(mx, fmaxf(s[j][2 * h], s[j][2 * h + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
-            // a row that has seen only masked keys keeps max -inf: subtract 0 instead
-            const float base = mx == -INFINITY ? 0.0f : mx;
-            const float correction = exp2f(m[h] - base);  // exp2(-inf) = 0 on the first tile
-            float sum = 0.0f;
+                for (int j = 0; j < NT; j++) mx = fmaxf(mx, fmaxf(s[mt][j][2 * h], s[mt][j][2 * h + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+                // a row that has seen only masked keys keeps max -inf: subtract 0 instead
+                const float base = mx == -INFINITY ? 0.0f : mx;
+                const float correction = exp2f(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                float sum = 0.0f;
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                s[j][2 * h] = exp2f(s[j][2 * h] - base);
-                s[j][2 * h + 1] = exp2f(s[j][2 * h + 1] - base);
-                sum += s[j][2 * h] + s[j][2 * h + 1];
-            }
-            l[h] = l[h] * correction + sum;  // the quad's partial sums are added at the end
-            m[h] = mx;
+                for (int j = 0; j < NT; j++) {
+                    s[mt][j][2 * h] = exp2f(s[mt][j][2 * h] - base);
+                    s[mt][j][2 * h + 1] = exp2f(s[mt][j][2 * h + 1] - base);
+                    sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
+                }
+                l[mt][h] = l[mt][h] * correction + sum;  // the quad's partial sums are added at the end
+                m[mt][h] = mx;
 #pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                o[j][2 * h] *= correction;
-                o[j][2 * h + 1] *= correction;
+                for (int j = 0; j < D / 8; j++) {
+                    o[mt][j][2 * h] *= correction;
+                    o[mt][j][2 * h + 1] *= correction;
+                }
             }
         }
         // O += P V: P's accumulator fragments are, packed, the A fragments of m16n8k16
 #pragma unroll
-        for (int kk = 0; kk < FA_BK / 16; kk++) {
-            uint32_t pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                              pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        for (int kk = 0; kk < BK / 16; kk++) {
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int j = 0; j < D / 8; j += 2) {
                 uint32_t b[4];  // keys kk*16 .. +15 by columns j*8 .. +15 of V, transposed
                 const int key = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
                 ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<D>(key, col)));
-                mma_16816<T>(o[j], pa, b);
-                mma_16816<T>(o[j + 1], pa, b + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(o[mt][j], pa[mt], b);
+                    mma_16816<T>(o[mt][j + 1], pa[mt], b + 2);
+                }
             }
         }
         __syncthreads();  // every warp is done with this tile's buffers before they are refilled
@@ -502,25 +537,28 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     cp_async_wait<0>();
     // the end: the quad's sums, the division, O and the log-sum-exp (natural log)
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        float sum = l[h];
-        sum += __shfl_xor_sync(0xffffffff, sum, 1);
-        sum += __shfl_xor_sync(0xffffffff, sum, 2);
-        const int row = row_g + h * 8;
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;  // a row that sees no key: O = 0
-        if (row < sq) {
-            T *orow = O + ((size_t)bh * sq + row) * D;
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int j = 0; j < D / 8; j++)
-                *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * t) = pack2<T>(o[j][2 * h] * inv, o[j][2 * h + 1] * inv);
-            if (t == 0)
-                LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+        for (int h = 0; h < 2; h++) {
+            float sum = l[mt][h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = q0 + wq + mt * 16 + g + h * 8;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;  // a row that sees no key: O = 0
+            if (row < sq) {
+                T *orow = O + ((size_t)bh * sq + row) * D;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++)
+                    *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * t) =
+                        pack2<T>(o[mt][j][2 * h] * inv, o[mt][j][2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[mt][h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+            }
         }
-    }
 }
-#line 48 "chapters/09-attention.md"
+#line 49 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 785 "chapters/09-attention.md"
+#line 842 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -586,9 +624,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 49 "chapters/09-attention.md"
+#line 50 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 859 "chapters/09-attention.md"
+#line 916 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -634,28 +672,37 @@ static void launch_flash_simt_d(Problem *p)
     CHECK_LAUNCH();
 }
 
-// a2: Q, two tiles of K and two of V, 64 rows each, in shared memory.
-template <typename T, int D>
+// a2: Q, two tiles of K and two of V in shared memory; MT row tiles of 16 per warp.
+template <typename T, int D, int MT, int BK>
 static void launch_flash_mma_d(Problem *p)
 {
-    const int smem = 5 * FA_BK * D * (int)sizeof(T);
-    auto kernel = attention_flash_mma<T, D>;
+    const int smem = (64 * MT + 4 * BK) * D * (int)sizeof(T);
+    auto kernel = attention_flash_mma<T, D, MT, BK>;
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
-    kernel<<<dim3((p->sq + FA_BQ - 1) / FA_BQ, p->b * p->h), 128, smem>>>((T *)p->o, p->lse, (const T *)p->q,
-                                                                          (const T *)p->k, (const T *)p->v, p->sq,
-                                                                          p->sk, p->scale, p->causal);
+    kernel<<<dim3((p->sq + 64 * MT - 1) / (64 * MT), p->b * p->h), 128, smem>>>(
+        (T *)p->o, p->lse, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->sq, p->sk, p->scale, p->causal);
     CHECK_LAUNCH();
 }
 
+// a2: 16 rows per warp, tiles of 64 keys.
 template <typename T>
 static void launch_flash_mma(Problem *p)
 {
-    if (p->d == 64) launch_flash_mma_d<T, 64>(p);
-    else launch_flash_mma_d<T, 128>(p);
+    if (p->d == 64) launch_flash_mma_d<T, 64, 1, 64>(p);
+    else launch_flash_mma_d<T, 128, 1, 64>(p);
+}
+
+// a3: 32 rows per warp, so that each fragment of K and V loaded from shared memory
+// serves two row tiles; tiles of 32 keys at d = 128, for registers.
+template <typename T>
+static void launch_flash_mma32(Problem *p)
+{
+    if (p->d == 64) launch_flash_mma_d<T, 64, 2, 64>(p);
+    else launch_flash_mma_d<T, 128, 2, 32>(p);
 }
 
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
@@ -665,7 +712,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -743,9 +790,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 948 "chapters/09-attention.md"
+#line 1014 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -774,24 +821,26 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 984 "chapters/09-attention.md"
+#line 1050 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
     {"a1-flash-simt", "ours", DT, "FlashAttention-1's online softmax over K and V tiles in shared memory, float " \
      "math on the SIMT units", launch_flash_simt<T>, NULL},                                                     \
     {"a2-flash-mma", "ours", DT, "FlashAttention-2 on mma.sync: Q in registers, K and V by cp.async, P as A "       \
-     "fragments", launch_flash_mma<T>, NULL}
+     "fragments", launch_flash_mma<T>, NULL},                                                                  \
+    {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
+     launch_flash_mma32<T>, NULL}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1012 "chapters/09-attention.md"
+#line 1080 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1013,7 +1062,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1240 "chapters/09-attention.md"
+#line 1308 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1094,7 +1143,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1328 "chapters/09-attention.md"
+#line 1396 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1198,9 +1247,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1440 "chapters/09-attention.md"
+#line 1508 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
