@@ -1,4 +1,4 @@
-#line 1109 "chapters/08-gemm-hopper.md"
+#line 1152 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1120 "chapters/08-gemm-hopper.md"
+#line 1163 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1121 "chapters/08-gemm-hopper.md"
+#line 1164 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1122 "chapters/08-gemm-hopper.md"
+#line 1165 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1123 "chapters/08-gemm-hopper.md"
+#line 1166 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1124 "chapters/08-gemm-hopper.md"
+#line 1167 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1217 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,7 +608,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1125 "chapters/08-gemm-hopper.md"
+#line 1168 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
 #line 327 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
@@ -835,11 +835,15 @@ __device__ inline void grouped_tile(int id, int tiles_m, int tiles_n, int *tm, i
 // epilogue: EPI_DIRECT (h3 to h5) reads and writes C from the fragments; EPI_TMA (h6)
 // takes C through shared memory, loaded by the producer during the tile's main loop and
 // stored by TMA (mc: C's tensor map, in boxes of 64 x 64), at the price of a stage;
-// EPI_REGS (h7) loads the old C into registers during the last steps of the main loop.
-enum { EPI_DIRECT = 0, EPI_TMA = 1, EPI_REGS = 2 };
+// EPI_REGS (h7) loads the old C into registers during the last steps of the main loop;
+// EPI_REGS_TMA stores the new C from there by TMA, through a buffer of two boxes per
+// consumer, half a tile at a time.
+enum { EPI_DIRECT = 0, EPI_TMA = 1, EPI_REGS = 2, EPI_REGS_TMA = 3 };
 template <int BN, int CONSUMERS, int EPI> struct WsShape {
     static constexpr int BM = 64 * CONSUMERS, A_BYTES = BM * ROW_BYTES, STAGE = A_BYTES + BN * ROW_BYTES;
-    static constexpr int C_BYTES = EPI == EPI_TMA ? BM * BN * 2 : 0;  // the buffer of C: CONSUMERS x BN / 64 boxes
+    static constexpr int C_BYTES = EPI == EPI_TMA ? BM * BN * 2    // the buffer of C: CONSUMERS x BN / 64 boxes,
+                                   : EPI == EPI_REGS_TMA ? BM * 128 * 2  // or CONSUMERS x 2 boxes
+                                                         : 0;
     static constexpr int MAX_SMEM = 227 * 1024 - 1024;        // what a block may ask for, less the alignment
     static constexpr int FIT = (MAX_SMEM - C_BYTES) / STAGE, STAGES = FIT > 6 ? 6 : FIT;
     static constexpr int SMEM = STAGES * STAGE + C_BYTES + 1024;
@@ -918,7 +922,8 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 for (int q = 0; q < CLUSTER; q++) mbar_arrive_cluster(&empty[s], q);
         };
         float d[BN / 2];
-        uint32_t oc[EPI == EPI_REGS ? BN / 4 : 1];  // h7: the old C, two elements a register
+        constexpr bool REGS = EPI == EPI_REGS || EPI == EPI_REGS_TMA;
+        uint32_t oc[REGS ? BN / 4 : 1];  // h7: the old C, two elements a register
         int it = 0, u = 0;
         for (int pair = first; pair < pairs; pair += step, u++) {
             int pm, tn;
@@ -935,10 +940,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 it++;
             };
             // h7 loads the old C C_STEPS steps before the end; the others run all steps at once
-            const int early = EPI != EPI_REGS ? ktiles : ktiles > C_STEPS ? ktiles - C_STEPS : 0;
+            const int early = !REGS ? ktiles : ktiles > C_STEPS ? ktiles - C_STEPS : 0;
             int kt = 0;
             for (; kt < early; kt++) step(kt);
-            if (EPI == EPI_REGS) load_c_pairs<T, BN>(oc, m, n, beta, C, tm * BM + c * 64, tn * BN);
+            if (REGS) load_c_pairs<T, BN>(oc, m, n, beta, C, tm * BM + c * 64, tn * BN);
             for (; kt < ktiles; kt++) step(kt);
             wgmma_wait<0>();
             if (prev >= 0) release(prev);
@@ -948,6 +953,36 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
             }
             if (EPI == EPI_REGS) {
                 store_c_pairs<T, BN>(d, oc, m, n, alpha, beta, C, tm * BM + c * 64, tn * BN);
+                continue;
+            }
+            if (EPI == EPI_REGS_TMA) {  // two boxes of 64 x 64 at a time, through the buffer
+                unsigned char *mine = cbuf + c * 2 * 64 * ROW_BYTES;
+                const int warp = tid / 32, g = tid % 32 / 4, t = tid % 4;
+#pragma unroll
+                for (int half = 0; half < BOXES / 2; half++) {
+                    if (tid == 0) bulk_wait_read();  // the last stores from the buffer have read it
+                    named_barrier(1 + c, 128);
+#pragma unroll
+                    for (int j = half * 16; j < half * 16 + 16; j++) {
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t - half * 128, byte = col % 64 * 2;
+                            const uint32_t old = oc[2 * j + h];
+                            const uint32_t lo = bits_of_float<T>(alpha * d[4 * j + 2 * h] + beta * float_of_bits<T>(old & 0xFFFF));
+                            const uint32_t hi =
+                                bits_of_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * float_of_bits<T>(old >> 16));
+                            *reinterpret_cast<uint32_t *>(mine + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES +
+                                                          (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15)) = lo | hi << 16;
+                        }
+                    }
+                    fence_proxy_async();
+                    named_barrier(1 + c, 128);
+                    if (tid == 0) {
+                        for (int b = 0; b < 2; b++)
+                            tma_store_2d(&mc, mine + b * 64 * ROW_BYTES, tn * BN + (2 * half + b) * 64, tm * BM + c * 64);
+                        bulk_commit();
+                    }
+                }
                 continue;
             }
             // C = alpha D + beta C in the buffer (the boxes' 128-byte swizzle), then stored
@@ -976,14 +1011,14 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 mbar_arrive(&c_empty);
             }
         }
-        if (TMA_C && tid == 0) bulk_wait();  // the last stores have landed
+        if ((TMA_C || EPI == EPI_REGS_TMA) && tid == 0) bulk_wait();  // the last stores have landed
     }
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1126 "chapters/08-gemm-hopper.md"
+#line 1169 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 835 "chapters/08-gemm-hopper.md"
+#line 876 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -1104,7 +1139,7 @@ template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, int E
     const int tiles_m = (p->m + W::BM - 1) / W::BM, tiles_n = (p->n + BN - 1) / BN;
     const int pairs = (tiles_m + CLUSTER - 1) / CLUSTER * tiles_n;
     cfg.gridDim = dim3((unsigned)((PERSISTENT && pairs > at_once ? at_once : pairs) * CLUSTER));
-    const CUtensorMap *mc = EPI == EPI_TMA ? c_map_of(p) : &mp->ma;  // unused without EPI_TMA
+    const CUtensorMap *mc = EPI == EPI_TMA || EPI == EPI_REGS_TMA ? c_map_of(p) : &mp->ma;  // unused without a TMA store
     CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, *mc, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
     CHECK_LAUNCH();
 }
@@ -1134,7 +1169,7 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, EPI_DIRECT>(p);
     }
 }
-#line 1127 "chapters/08-gemm-hopper.md"
+#line 1170 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1212,9 +1247,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1128 "chapters/08-gemm-hopper.md"
+#line 1171 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 994 "chapters/08-gemm-hopper.md"
+#line 1035 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1294,9 +1329,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1129 "chapters/08-gemm-hopper.md"
+#line 1172 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 1081 "chapters/08-gemm-hopper.md"
+#line 1122 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1310,13 +1345,15 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     {"h6-cluster", "ours", DT, "h6 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_TMA>, needs_sm90a_n8}, \
     {"h7-c-in-registers", "ours", DT, "h4 with 4 stages, the old C loaded into registers during the main loop", launch_ws<T, 256, 2, 1, true, EPI_REGS>, needs_sm90a}, \
     {"h7-cluster", "ours", DT, "h7 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_REGS>, needs_sm90a}, \
+    {"h7-tma-store", "ours", DT, "h7 storing C by TMA through two boxes per warpgroup", launch_ws<T, 256, 2, 1, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
+    {"h7-tma-store-cluster", "ours", DT, "h7-tma-store in clusters of two", launch_ws<T, 256, 2, 2, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
     {"h8-dispatch", "ours", DT, "h4 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1130 "chapters/08-gemm-hopper.md"
+#line 1173 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1602,9 +1639,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1131 "chapters/08-gemm-hopper.md"
+#line 1174 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1135 "chapters/08-gemm-hopper.md"
+#line 1178 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1750 "chapters/07-gemm.md"
@@ -1612,7 +1649,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1137 "chapters/08-gemm-hopper.md"
+#line 1180 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 
