@@ -1,4 +1,4 @@
-#line 1012 "chapters/08-gemm-hopper.md"
+#line 1152 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1023 "chapters/08-gemm-hopper.md"
+#line 1163 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1024 "chapters/08-gemm-hopper.md"
+#line 1164 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1025 "chapters/08-gemm-hopper.md"
+#line 1165 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1026 "chapters/08-gemm-hopper.md"
+#line 1166 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1027 "chapters/08-gemm-hopper.md"
+#line 1167 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1217 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,9 +608,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1028 "chapters/08-gemm-hopper.md"
+#line 1168 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 325 "chapters/08-gemm-hopper.md"
+#line 327 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
@@ -651,6 +651,71 @@ __device__ inline void store_wgmma_tile(const float d[N / 2], int m, int n, floa
     }
 }
 
+// h7's epilogue in two halves. load_c_pairs loads the old values of a warpgroup's 64 x N
+// of C into registers, two elements in each, where store_c_pairs will combine them with
+// the accumulators (nothing is read where beta is 0). It is called C_STEPS steps before
+// the end of the main loop, so that the loads have landed when the epilogue begins. The
+// elements travel as their 16 bits, so that no register has its address taken.
+constexpr int C_STEPS = 4;
+template <typename T> __device__ inline float float_of_bits(uint32_t b)
+{
+    if constexpr (std::is_same<T, __half>::value) return __half2float(__ushort_as_half((unsigned short)b));
+    else return __uint_as_float(b << 16);
+}
+template <typename T> __device__ inline uint32_t bits_of_float(float x)
+{
+    if constexpr (std::is_same<T, __half>::value) return __half_as_ushort(__float2half_rn(x));
+    else return __bfloat16_as_ushort(__float2bfloat16_rn(x));
+}
+template <typename T, int N>
+__device__ inline void load_c_pairs(uint32_t oc[N / 4], int m, int n, float beta, const T *C, int row0, int col0)
+{
+    const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const bool pairs = n % 2 == 0;
+    const unsigned short *C16 = reinterpret_cast<const unsigned short *>(C);
+#pragma unroll
+    for (int j = 0; j < N / 8; j++) {
+        const int col = col0 + j * 8 + 2 * t;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int row = row0 + warp * 16 + g + h * 8;
+            uint32_t v = 0;
+            if (beta != 0.0f && row < m && col < n) {
+                const size_t at = (size_t)row * n + col;
+                if (pairs) v = *reinterpret_cast<const uint32_t *>(C16 + at);
+                else v = C16[at] | (col + 1 < n ? (uint32_t)C16[at + 1] << 16 : 0u);
+            }
+            oc[2 * j + h] = v;
+        }
+    }
+}
+template <typename T, int N>
+__device__ inline void store_c_pairs(const float d[N / 2], const uint32_t oc[N / 4], int m, int n, float alpha, float beta,
+                                     T *C, int row0, int col0)
+{
+    const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const bool pairs = n % 2 == 0;
+    unsigned short *C16 = reinterpret_cast<unsigned short *>(C);
+#pragma unroll
+    for (int j = 0; j < N / 8; j++) {
+        const int col = col0 + j * 8 + 2 * t;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int row = row0 + warp * 16 + g + h * 8;
+            if (row >= m || col >= n) continue;
+            const uint32_t old = oc[2 * j + h];
+            const uint32_t lo = bits_of_float<T>(alpha * d[4 * j + 2 * h] + beta * float_of_bits<T>(old & 0xFFFF));
+            const uint32_t hi = bits_of_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * float_of_bits<T>(old >> 16));
+            const size_t at = (size_t)row * n + col;
+            if (pairs) *reinterpret_cast<uint32_t *>(C16 + at) = lo | hi << 16;
+            else {
+                C16[at] = (unsigned short)lo;
+                if (col + 1 < n) C16[at + 1] = (unsigned short)hi;
+            }
+        }
+    }
+}
+
 // One warpgroup's four wgmma of a stage: its 64 rows of A (at a) by the N rows of B.
 template <typename T, int N = HBN>
 __device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const unsigned char *b, int accumulate)
@@ -664,7 +729,7 @@ __device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const
     }
     wgmma_commit();
 }
-#line 394 "chapters/08-gemm-hopper.md"
+#line 461 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -703,7 +768,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 451 "chapters/08-gemm-hopper.md"
+#line 518 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -752,7 +817,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 539 "chapters/08-gemm-hopper.md"
+#line 606 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -764,29 +829,34 @@ __device__ inline void grouped_tile(int id, int tiles_m, int tiles_n, int *tm, i
     *tn = in / rows;
 }
 
-// h3 (one tile per block), h4 (persistent) and h5 (CLUSTER 2): a producer warpgroup and
-// two consumer warpgroups. Blocks of a cluster take vertically neighbouring tiles of C
-// ("pairs", one tile high when CLUSTER is 1) and share the tiles of B.
 // h3 to h7: BM = 64 CONSUMERS rows by BN columns of C per block; a producer warpgroup and
 // CONSUMERS consumer warpgroups of 64 rows. CLUSTER blocks on vertically neighbouring
-// tiles share the tiles of B. TMA_C (h6): C through shared memory, loaded by the
-// producer during the tile's main loop and stored by TMA (mc: C's tensor map, in boxes
-// of 64 x 64), at the price of a stage.
-template <int BN, int CONSUMERS, bool TMA_C> struct WsShape {
+// tiles of C ("pairs", one tile high when CLUSTER is 1) share the tiles of B. The
+// epilogue: EPI_DIRECT (h3 to h5) reads and writes C from the fragments; EPI_TMA (h6)
+// takes C through shared memory, loaded by the producer during the tile's main loop and
+// stored by TMA (mc: C's tensor map, in boxes of 64 x 64), at the price of a stage;
+// EPI_REGS (h7) loads the old C into registers during the last steps of the main loop;
+// EPI_REGS_TMA stores the new C from there by TMA, through a buffer of two boxes per
+// consumer, half a tile at a time.
+enum { EPI_DIRECT = 0, EPI_TMA = 1, EPI_REGS = 2, EPI_REGS_TMA = 3 };
+template <int BN, int CONSUMERS, int EPI> struct WsShape {
     static constexpr int BM = 64 * CONSUMERS, A_BYTES = BM * ROW_BYTES, STAGE = A_BYTES + BN * ROW_BYTES;
-    static constexpr int C_BYTES = TMA_C ? BM * BN * 2 : 0;  // the buffer of C: CONSUMERS x BN / 64 boxes
+    static constexpr int C_BYTES = EPI == EPI_TMA ? BM * BN * 2    // the buffer of C: CONSUMERS x BN / 64 boxes,
+                                   : EPI == EPI_REGS_TMA ? BM * 128 * 2  // or CONSUMERS x 2 boxes
+                                                         : 0;
     static constexpr int MAX_SMEM = 227 * 1024 - 1024;        // what a block may ask for, less the alignment
     static constexpr int FIT = (MAX_SMEM - C_BYTES) / STAGE, STAGES = FIT > 6 ? 6 : FIT;
     static constexpr int SMEM = STAGES * STAGE + C_BYTES + 1024;
 };
 
-template <typename T, int BN, int CONSUMERS, int CLUSTER, bool TMA_C>
+template <typename T, int BN, int CONSUMERS, int CLUSTER, int EPI>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     gemm_ws(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
             const __grid_constant__ CUtensorMap mc, int m, int n, int k, float alpha, float beta, T *C)
 {
 #if SM90A_CODE
-    using W = WsShape<BN, CONSUMERS, TMA_C>;
+    using W = WsShape<BN, CONSUMERS, EPI>;
+    constexpr bool TMA_C = EPI == EPI_TMA;
     constexpr int BM = W::BM, STAGES = W::STAGES, BOXES = BN / 64;
     static_assert(STAGES >= 2 && STAGES <= 6, "a ring of 2 to 6 stages");
     extern __shared__ unsigned char smem_raw[];
@@ -852,24 +922,67 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 for (int q = 0; q < CLUSTER; q++) mbar_arrive_cluster(&empty[s], q);
         };
         float d[BN / 2];
+        constexpr bool REGS = EPI == EPI_REGS || EPI == EPI_REGS_TMA;
+        uint32_t oc[REGS ? BN / 4 : 1];  // h7: the old C, two elements a register
         int it = 0, u = 0;
         for (int pair = first; pair < pairs; pair += step, u++) {
             int pm, tn;
             grouped_tile(pair, pairs_m, tiles_n, &pm, &tn);
             const int tm = pm * CLUSTER + rank;
             int prev = -1;
-            for (int kt = 0; kt < ktiles; kt++, it++) {
+            auto step = [&](int kt) {
                 const int s = it % STAGES;
                 mbar_wait(&full[s], (it / STAGES) & 1);
                 wgmma_stage<T, BN>(d, smem + s * W::STAGE + c * 64 * ROW_BYTES, smem + s * W::STAGE + W::A_BYTES, kt > 0);
                 wgmma_wait<1>();  // the group of the previous stage is done: release it
                 if (prev >= 0) release(prev);
                 prev = s;
-            }
+                it++;
+            };
+            // h7 loads the old C C_STEPS steps before the end; the others run all steps at once
+            const int early = !REGS ? ktiles : ktiles > C_STEPS ? ktiles - C_STEPS : 0;
+            int kt = 0;
+            for (; kt < early; kt++) step(kt);
+            if (REGS) load_c_pairs<T, BN>(oc, m, n, beta, C, tm * BM + c * 64, tn * BN);
+            for (; kt < ktiles; kt++) step(kt);
             wgmma_wait<0>();
             if (prev >= 0) release(prev);
-            if (!TMA_C) {
+            if (EPI == EPI_DIRECT) {
                 store_wgmma_tile<T, BN>(d, m, n, alpha, beta, C, tm * BM + c * 64, tn * BN);
+                continue;
+            }
+            if (EPI == EPI_REGS) {
+                store_c_pairs<T, BN>(d, oc, m, n, alpha, beta, C, tm * BM + c * 64, tn * BN);
+                continue;
+            }
+            if (EPI == EPI_REGS_TMA) {  // two boxes of 64 x 64 at a time, through the buffer
+                unsigned char *mine = cbuf + c * 2 * 64 * ROW_BYTES;
+                const int warp = tid / 32, g = tid % 32 / 4, t = tid % 4;
+#pragma unroll
+                for (int half = 0; half < BOXES / 2; half++) {
+                    if (tid == 0) bulk_wait_read();  // the last stores from the buffer have read it
+                    named_barrier(1 + c, 128);
+#pragma unroll
+                    for (int j = half * 16; j < half * 16 + 16; j++) {
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t - half * 128, byte = col % 64 * 2;
+                            const uint32_t old = oc[2 * j + h];
+                            const uint32_t lo = bits_of_float<T>(alpha * d[4 * j + 2 * h] + beta * float_of_bits<T>(old & 0xFFFF));
+                            const uint32_t hi =
+                                bits_of_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * float_of_bits<T>(old >> 16));
+                            *reinterpret_cast<uint32_t *>(mine + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES +
+                                                          (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15)) = lo | hi << 16;
+                        }
+                    }
+                    fence_proxy_async();
+                    named_barrier(1 + c, 128);
+                    if (tid == 0) {
+                        for (int b = 0; b < 2; b++)
+                            tma_store_2d(&mc, mine + b * 64 * ROW_BYTES, tn * BN + (2 * half + b) * 64, tm * BM + c * 64);
+                        bulk_commit();
+                    }
+                }
                 continue;
             }
             // C = alpha D + beta C in the buffer (the boxes' 128-byte swizzle), then stored
@@ -898,14 +1011,14 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 mbar_arrive(&c_empty);
             }
         }
-        if (TMA_C && tid == 0) bulk_wait();  // the last stores have landed
+        if ((TMA_C || EPI == EPI_REGS_TMA) && tid == 0) bulk_wait();  // the last stores have landed
     }
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1029 "chapters/08-gemm-hopper.md"
+#line 1169 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 740 "chapters/08-gemm-hopper.md"
+#line 876 "chapters/08-gemm-hopper.md"
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
 static const char *needs_sm90a(const Problem *p)
@@ -995,10 +1108,10 @@ static const char *needs_sm90a_n8(const Problem *p)
 }
 
 // h3 (PERSISTENT false) to h6: the warp-specialized kernel, in clusters of CLUSTER.
-template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, bool TMA_C> static void launch_ws(Problem *p)
+template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, int EPI> static void launch_ws(Problem *p)
 {
-    using W = WsShape<BN, CONSUMERS, TMA_C>;
-    auto kernel = gemm_ws<T, BN, CONSUMERS, CLUSTER, TMA_C>;
+    using W = WsShape<BN, CONSUMERS, EPI>;
+    auto kernel = gemm_ws<T, BN, CONSUMERS, CLUSTER, EPI>;
     static int at_once = 0;  // clusters that fit on the GPU together
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -1026,12 +1139,12 @@ template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, bool 
     const int tiles_m = (p->m + W::BM - 1) / W::BM, tiles_n = (p->n + BN - 1) / BN;
     const int pairs = (tiles_m + CLUSTER - 1) / CLUSTER * tiles_n;
     cfg.gridDim = dim3((unsigned)((PERSISTENT && pairs > at_once ? at_once : pairs) * CLUSTER));
-    const CUtensorMap *mc = TMA_C ? c_map_of(p) : &mp->ma;  // unused without TMA_C
+    const CUtensorMap *mc = EPI == EPI_TMA || EPI == EPI_REGS_TMA ? c_map_of(p) : &mp->ma;  // unused without a TMA store
     CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, mp->ma, mp->mb, *mc, p->m, p->n, p->k, p->alpha, p->beta, (T *)p->c));
     CHECK_LAUNCH();
 }
 
-// h7: the tile by the problem's size, as t7 chose it in the previous chapter: the largest
+// h8: the tile by the problem's size, as t7 chose it in the previous chapter: the largest
 // of 128 x 256, 128 x 128 and 64 x 128 whose tiles give nine tenths of the SMs a block;
 // C through the TMA where N allows it.
 template <typename T> static void launch_hopper_dispatch(Problem *p)
@@ -1046,17 +1159,17 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
     const double enough = 0.9 * sms;
     const bool tma_c = p->n % 8 == 0;
     if (tiles(128, 256) >= enough) {
-        if (tma_c) launch_ws<T, 256, 2, 1, true, true>(p);
-        else launch_ws<T, 256, 2, 1, true, false>(p);
+        if (tma_c) launch_ws<T, 256, 2, 1, true, EPI_TMA>(p);
+        else launch_ws<T, 256, 2, 1, true, EPI_DIRECT>(p);
     } else if (tiles(128, 128) >= enough) {
-        if (tma_c) launch_ws<T, 128, 2, 1, true, true>(p);
-        else launch_ws<T, 128, 2, 1, true, false>(p);
+        if (tma_c) launch_ws<T, 128, 2, 1, true, EPI_TMA>(p);
+        else launch_ws<T, 128, 2, 1, true, EPI_DIRECT>(p);
     } else {
-        if (tma_c) launch_ws<T, 128, 1, 1, true, true>(p);
-        else launch_ws<T, 128, 1, 1, true, false>(p);
+        if (tma_c) launch_ws<T, 128, 1, 1, true, EPI_TMA>(p);
+        else launch_ws<T, 128, 1, 1, true, EPI_DIRECT>(p);
     }
 }
-#line 1030 "chapters/08-gemm-hopper.md"
+#line 1170 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1134,9 +1247,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1031 "chapters/08-gemm-hopper.md"
+#line 1171 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 899 "chapters/08-gemm-hopper.md"
+#line 1035 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1216,27 +1329,31 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1032 "chapters/08-gemm-hopper.md"
+#line 1172 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 986 "chapters/08-gemm-hopper.md"
+#line 1122 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
     {"t7-dispatch", "ours", DT, "the previous chapter's best: mma.sync, tile by size", launch_tc_dispatch<T>, NULL}, \
     {"h1-tma-wgmma", "ours", DT, "TMA and wgmma, one warpgroup, 64 x 256, 2 stages", launch_h1<T>, needs_sm90a}, \
     {"h2-two-warpgroups", "ours", DT, "two warpgroups, 128 x 256, 4 stages, full and empty barriers", launch_h2<T>, needs_sm90a}, \
-    {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 256, 2, 1, false, false>, needs_sm90a}, \
-    {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 256, 2, 1, true, false>, needs_sm90a}, \
-    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, false>, needs_sm90a}, \
-    {"h6-tma-epilogue", "ours", DT, "h4 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 256, 2, 1, true, true>, needs_sm90a_n8}, \
-    {"h6-cluster", "ours", DT, "h6 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, true>, needs_sm90a_n8}, \
-    {"h7-dispatch", "ours", DT, "h4 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
+    {"h3-warp-specialized", "ours", DT, "a producer warpgroup, two consumers, setmaxnreg", launch_ws<T, 256, 2, 1, false, EPI_DIRECT>, needs_sm90a}, \
+    {"h4-persistent", "ours", DT, "h3 with one block per SM walking the tiles", launch_ws<T, 256, 2, 1, true, EPI_DIRECT>, needs_sm90a}, \
+    {"h5-cluster-multicast", "ours", DT, "h4 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_DIRECT>, needs_sm90a}, \
+    {"h6-tma-epilogue", "ours", DT, "h4 with 3 stages, C loaded and stored by TMA through shared memory", launch_ws<T, 256, 2, 1, true, EPI_TMA>, needs_sm90a_n8}, \
+    {"h6-cluster", "ours", DT, "h6 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_TMA>, needs_sm90a_n8}, \
+    {"h7-c-in-registers", "ours", DT, "h4 with 4 stages, the old C loaded into registers during the main loop", launch_ws<T, 256, 2, 1, true, EPI_REGS>, needs_sm90a}, \
+    {"h7-cluster", "ours", DT, "h7 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_REGS>, needs_sm90a}, \
+    {"h7-tma-store", "ours", DT, "h7 storing C by TMA through two boxes per warpgroup", launch_ws<T, 256, 2, 1, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
+    {"h7-tma-store-cluster", "ours", DT, "h7-tma-store in clusters of two", launch_ws<T, 256, 2, 2, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
+    {"h8-dispatch", "ours", DT, "h4 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1033 "chapters/08-gemm-hopper.md"
+#line 1173 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1522,9 +1639,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1034 "chapters/08-gemm-hopper.md"
+#line 1174 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1038 "chapters/08-gemm-hopper.md"
+#line 1178 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1750 "chapters/07-gemm.md"
@@ -1532,7 +1649,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1040 "chapters/08-gemm-hopper.md"
+#line 1180 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

@@ -1,4 +1,4 @@
-#line 74 "chapters/08-gemm-hopper.md"
+#line 76 "chapters/08-gemm-hopper.md"
 // hopper.cuh: the tensor-core toolkit's Hopper part (written in the Hopper GEMM chapter):
 // transaction barriers, the TMA and its tensor maps, clusters, wgmma, setmaxnreg.
 #pragma once
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include "mma.cuh"
 // <<hopper-toolkit>>
-#line 93 "chapters/08-gemm-hopper.md"
+#line 95 "chapters/08-gemm-hopper.md"
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SM90A_CODE 1
 #else
