@@ -4,6 +4,7 @@
 // and on the tensor cores.
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
+#include "../tensorcore/hopper.cuh"
 #include <type_traits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -19,9 +20,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 44 "chapters/09-attention.md"
+#line 45 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 101 "chapters/09-attention.md"
+#line 102 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -41,9 +42,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 45 "chapters/09-attention.md"
+#line 46 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 126 "chapters/09-attention.md"
+#line 127 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -52,9 +53,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 46 "chapters/09-attention.md"
+#line 47 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 201 "chapters/09-attention.md"
+#line 202 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -100,7 +101,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     *rel = ldexp(1.0, -digits);
     *floor = ldexp(1.0, min_exp - digits);
 }
-#line 47 "chapters/09-attention.md"
+#line 48 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 115 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -135,9 +136,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 48 "chapters/09-attention.md"
+#line 49 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 281 "chapters/09-attention.md"
+#line 282 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -209,7 +210,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 406 "chapters/09-attention.md"
+#line 407 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -340,7 +341,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 592 "chapters/09-attention.md"
+#line 593 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -556,9 +557,170 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 49 "chapters/09-attention.md"
+#line 860 "chapters/09-attention.md"
+constexpr int W_BQ = 128, W_BK = 128, W_D = 128;  // a4: queries per block, keys per tile, head dimension
+constexpr int W_PANEL = 128 * 128;                // bytes of a 128-row panel of 64 columns
+constexpr int W_V_LBO = W_BK * 128, W_V_SBO = 1024;  // V, MN-major: panel to panel, 8 keys to the next 8
+
+// O (+)= P V for one 64 x 128 x 16 step of a warpgroup: A (P) from registers, B (V) from
+// shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
+template <typename T> __device__ inline void wgmma_m64n128k16_rs_tb(float d[64], const uint32_t a[4], uint64_t db);
+template <>
+__device__ inline void wgmma_m64n128k16_rs_tb<__nv_bfloat16>(float d[64], const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_m64n128k16_rs_tb<__half>(float d[64], const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+{
+    uint64_t a = smem_u32(smem);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_V_LBO >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+}
+
+// a4: a producer warpgroup and two consumers of 64 query rows; d = 128; tiles of 128 keys
+// in a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices
+// in boxes of 128 rows x 64 columns.
+template <typename T>
+__global__ void __launch_bounds__(384, 1)
+    attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                    const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int sq, int sk, float scale, bool causal)
+{
+#if SM90A_CODE
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);  // the swizzle's alignment
+    unsigned char *Qs = smem;                          // 2 panels
+    unsigned char *Ks = Qs + 2 * W_PANEL;              // 2 stages x 2 panels
+    unsigned char *Vs = Ks + 4 * W_PANEL;              // 2 stages x 2 panels
+    __shared__ __align__(8) uint64_t q_full, k_full[2], v_full[2], empty[2];
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const int bh = blockIdx.y, q0 = blockIdx.x * W_BQ;
+    int kend = sk;
+    if (causal) kend = min(sk, max(0, q0 + W_BQ + sk - sq));
+    const int ktiles = (kend + W_BK - 1) / W_BK;
+    if (threadIdx.x == 0) {
+        mbar_init(&q_full, 1);
+        for (int s = 0; s < 2; s++) {
+            mbar_init(&k_full[s], 1);
+            mbar_init(&v_full[s], 1);
+            mbar_init(&empty[s], 2);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();
+
+    if (wg == 0) {  // the producer
+        setmaxnreg_dec<24>();
+        if (tid == 0) {
+            mbar_expect_tx(&q_full, 2 * W_PANEL);
+            for (int pn = 0; pn < 2; pn++) tma_load_2d(Qs + pn * W_PANEL, &mq, &q_full, pn * 64, bh * sq + q0);
+            for (int kt = 0; kt < ktiles; kt++) {
+                const int s = kt % 2, use = kt / 2;
+                if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+                mbar_expect_tx(&k_full[s], 2 * W_PANEL);
+                for (int pn = 0; pn < 2; pn++)
+                    tma_load_2d(Ks + (2 * s + pn) * W_PANEL, &mk, &k_full[s], pn * 64, bh * sk + kt * W_BK);
+                mbar_expect_tx(&v_full[s], 2 * W_PANEL);
+                for (int pn = 0; pn < 2; pn++)
+                    tma_load_2d(Vs + (2 * s + pn) * W_PANEL, &mv, &v_full[s], pn * 64, bh * sk + kt * W_BK);
+            }
+        }
+        return;
+    }
+    setmaxnreg_inc<240>();
+    const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int wq = 64 * c + 16 * warp;  // the warp's first row in the block
+    const float scale_log2 = scale * 1.44269504088896341f;
+    float o[64], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    mbar_wait(&q_full, 0);
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int s = kt % 2, parity = (kt / 2) & 1;
+        float sc[64];  // S: element i at row wq + g + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
+        mbar_wait(&k_full[s], parity);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < W_D / 16; kk++)
+            wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * W_PANEL + c * 64 * 128 + (kk % 4) * 32),
+                                wgmma_desc_k128(Ks + (2 * s + kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
+        wgmma_commit();
+        wgmma_wait<0>();
+        const int k0 = kt * W_BK;
+        const bool edge = k0 + W_BK > sk || (causal && k0 + W_BK - 1 > q0 + wq + sk - sq);
+#pragma unroll
+        for (int i = 0; i < 64; i++) {
+            sc[i] *= scale_log2;
+            if (edge) {
+                const int key = k0 + 8 * (i / 4) + 2 * t + i % 2, row = q0 + wq + g + 8 * ((i / 2) % 2);
+                if (key >= sk || (causal && key > row + sk - sq)) sc[i] = -INFINITY;
+            }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
+            float mx = m[h];
+#pragma unroll
+            for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+            const float base = mx == -INFINITY ? 0.0f : mx;
+            const float correction = exp2f(m[h] - base);
+            float sum = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                sc[4 * j + 2 * h] = exp2f(sc[4 * j + 2 * h] - base);
+                sc[4 * j + 2 * h + 1] = exp2f(sc[4 * j + 2 * h + 1] - base);
+                sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+            }
+            l[h] = l[h] * correction + sum;
+            m[h] = mx;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                o[4 * j + 2 * h] *= correction;
+                o[4 * j + 2 * h + 1] *= correction;
+            }
+        }
+        mbar_wait(&v_full[s], parity);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < W_BK / 16; kk++) {
+            const uint32_t pa[4] = {pack2<T>(sc[8 * kk], sc[8 * kk + 1]), pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]),
+                                    pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]), pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7])};
+            wgmma_m64n128k16_rs_tb<T>(o, pa, wgmma_desc_mn128(Vs + 2 * s * W_PANEL + kk * 16 * 128));
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        if (tid == 0) mbar_arrive(&empty[s]);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        float sum = l[h];
+        sum += __shfl_xor_sync(0xffffffff, sum, 1);
+        sum += __shfl_xor_sync(0xffffffff, sum, 2);
+        const int row = q0 + wq + g + 8 * h;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        if (row < sq) {
+            T *orow = O + ((size_t)bh * sq + row) * W_D;
+#pragma unroll
+            for (int j = 0; j < 16; j++)
+                *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) = pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+            if (t == 0) LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+        }
+    }
+#endif
+}
+#line 50 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 842 "chapters/09-attention.md"
+#line 1037 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -624,9 +786,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 916 "chapters/09-attention.md"
+#line 1111 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -705,6 +867,46 @@ static void launch_flash_mma32(Problem *p)
     else launch_flash_mma_d<T, 128, 2, 32>(p);
 }
 
+// a4 needs code for sm_90a, and d = 128.
+__global__ void attention_sm90a_probe(int *has) { *has = SM90A_CODE; }
+static const char *wgmma_unsupported(const Problem *p)
+{
+    static int has = -1;
+    if (needs_sm90()) return needs_sm90();
+    if (has < 0) {
+        int *d = (int *)device_alloc(sizeof(int), "probe");
+        attention_sm90a_probe<<<1, 1>>>(d);
+        CHECK_LAUNCH();
+        CUDA_CHECK(cudaMemcpy(&has, d, sizeof(int), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaFree(d));
+    }
+    if (!has) return "needs sm_90a code: build with ARCH=sm_90";
+    return p->d == W_D ? NULL : "needs head_dim 128";
+}
+
+template <typename T>
+static void launch_wgmma(Problem *p)
+{
+    const int smem = 6 * W_PANEL + 1024;
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(attention_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    static const void *cached_q = NULL;  // the tensor maps, made once per problem
+    static CUtensorMap mq, mk, mv;
+    if (cached_q != p->q) {
+        const bool bf16 = p->dtype == BF16;
+        mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, W_D, W_BQ);
+        mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, W_D, W_BK);
+        mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, W_D, W_BK);
+        cached_q = p->q;
+    }
+    attention_wgmma<T><<<dim3((p->sq + W_BQ - 1) / W_BQ, p->b * p->h), 384, smem>>>(
+        mq, mk, mv, (T *)p->o, p->lse, p->sq, p->sk, p->scale, p->causal);
+    CHECK_LAUNCH();
+}
+
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
 template <typename T>
 static void launch_flash_simt(Problem *p)
@@ -712,7 +914,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -790,9 +992,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1014 "chapters/09-attention.md"
+#line 1249 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -821,9 +1023,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1050 "chapters/09-attention.md"
+#line 1285 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -832,15 +1034,17 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"a2-flash-mma", "ours", DT, "FlashAttention-2 on mma.sync: Q in registers, K and V by cp.async, P as A "       \
      "fragments", launch_flash_mma<T>, NULL},                                                                  \
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
-     launch_flash_mma32<T>, NULL}
+     launch_flash_mma32<T>, NULL},                                                                             \
+    {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
+     launch_wgmma<T>, wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1080 "chapters/09-attention.md"
+#line 1317 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1062,7 +1266,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1308 "chapters/09-attention.md"
+#line 1545 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1143,7 +1347,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1396 "chapters/09-attention.md"
+#line 1633 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1247,9 +1451,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 55 "chapters/09-attention.md"
+#line 56 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1508 "chapters/09-attention.md"
+#line 1745 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
