@@ -12,6 +12,11 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               "A / B") become formatted numbers from the measured CSVs of the
               reference GPU (or `gpu=slug`; where the reference has no data for
               that CSV, the first GPU that has).  Unresolved keys are errors.
+     Claims [text]{.claim expr="KEY or A / B" in="LO:HI"} are sentences about the
+              data: the text reads as written where the value lies in [LO, HI] (either
+              bound may be left out) on the reference GPU, where a failure is an error;
+              on every other GPU with data where it fails, the text is marked and the
+              value measured there is printed after it.
   3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
               become one table per GPU with data (reference first; "The same
               on GPU" after the first), of the rows and size columns that hold
@@ -667,6 +672,64 @@ local function result_span(span, gpu)
     pandoc.Attr('', { 'r-value' }, { { 'title', key } }))
 end
 
+-- The value of a key or of a ratio "A / B" on one GPU, or nil where it lacks the data.
+local function expr_value(expr, gpu)
+  local a, b = expr:match('^(.-)%s+/%s+(.-)$')
+  if a then
+    local x, y = tonumber((key_value(a, gpu))), tonumber((key_value(b, gpu)))
+    if x and y and y ~= 0 then return x / y, true end
+    return nil
+  end
+  return tonumber((key_value(expr, gpu))), false
+end
+
+-- A claim's value, with a digit more than the book's numbers: it is set against a bound.
+local function format_claim_value(v, ratio)
+  if ratio then return string.format(v >= 10 and '%.2f×' or '%.3f×', v) end
+  return string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v)
+end
+
+-- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
+-- CSV) or an error; where it is false on another GPU shown, the text is marked and that
+-- GPU's value follows it.
+local function claim_span(span)
+  local expr, range = span.attributes.expr, span.attributes['in']
+  local where = "claim '" .. stringify(span.content) .. "'"
+  if not expr or not range then
+    fail(where .. ': needs expr= and in=LO:HI')
+    return span
+  end
+  local lo, hi = range:match('^%s*([^:]*):([^:]*)%s*$')
+  lo, hi = tonumber(lo), tonumber(hi)
+  if not range:find(':') or (lo == nil and hi == nil) then
+    fail(where .. ": in='" .. range .. "' is not LO:HI")
+    return span
+  end
+  local csv = expr:match('^%s*([^/]+)/')
+  local gpus = gpus_with(csv or '')
+  local failed = pandoc.List()
+  for i, gpu in ipairs(gpus) do
+    local v, ratio = expr_value(expr, gpu)
+    if v == nil then
+      if i == 1 then fail(where .. ": no value for '" .. expr .. "' on " .. gpu) end
+    elseif (lo and v < lo) or (hi and v > hi) then
+      if i == 1 then
+        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio) ..
+          ', outside ' .. range)
+      end
+      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio))
+    end
+  end
+  local attr = pandoc.Attr('', { 'claim' }, { { 'title', expr .. ' in ' .. range } })
+  if #failed == 0 then return pandoc.Span(span.content, attr) end
+  local out = pandoc.List({ pandoc.Span(span.content, pandoc.Attr('', { 'claim', 'claim-fails' },
+    { { 'title', expr .. ' in ' .. range } })) })
+  out:insert(pandoc.Space())
+  out:insert(pandoc.Span({ pandoc.Str('(not on the ' .. table.concat(failed, '; the ') .. ')') },
+    pandoc.Attr('', { 'claim-note' })))
+  return out
+end
+
 ------------------------------------------------------------------------
 -- Results tables: ::: {.results csv=NAME metric=COL ...}
 ------------------------------------------------------------------------
@@ -1074,6 +1137,7 @@ end
 -- Inline filters applied to ordinary blocks (with S.chapter set).
 local function resolve_span(s)
   if s.classes:includes('r') then return result_span(s) end
+  if s.classes:includes('claim') then return claim_span(s) end
 end
 local span_filter = { Span = resolve_span }
 local image_filter = { Image = rewrite_src }

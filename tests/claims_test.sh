@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/claims_test.sh [REPO_ROOT]: the weaver's checked claims, on the committed data.
+# A true claim reads as written; one false on the reference data fails the build; one true
+# there but false on another GPU is marked with that GPU's value; a claim without data or
+# with a malformed range is an error. Skipped (77) without pandoc.
+root=${1:-.}
+cd "$root" || exit 1
+command -v pandoc >/dev/null 2>&1 || { echo "pandoc not installed: skipped"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+ratio="reduce/v3-add-on-load/f32/268435456/gbps / reduce/v2-sequential/f32/268435456/gbps"
+weave() {  # weave TEXT: the woven HTML on stdout, pandoc's status as the function's
+    printf '# Claims\n\n%s\n' "$1" > "$tmp/c.md"
+    pandoc --lua-filter=tools/weave.lua -M data-dir=figures/data -M ref-gpu=nvidia-h200 \
+        -M 'gpus=nvidia-h100-80gb-hbm3 nvidia-h200' -M chapter="$tmp/c.md" -t html "$tmp/c.md" 2>"$tmp/err"
+}
+check() {  # check DESCRIPTION CONDITION...
+    what=$1; shift
+    if "$@"; then passed=$((passed + 1)); echo "ok   $what"; else failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$tmp/err"; fi
+}
+out=$(weave "[v3 is about twice v2]{.claim expr=\"$ratio\" in=\"1.6:2.4\"}") && st=0 || st=$?
+check "a true claim builds" test "$st" -eq 0
+check "a true claim reads as written, unmarked" sh -c 'echo "$1" | grep -q "about twice v2" && ! echo "$1" | grep -q claim-fails' - "$out"
+out=$(weave "[v3 is three times v2]{.claim expr=\"$ratio\" in=\"2.8:3.2\"}") && st=0 || st=$?
+check "a claim false on the reference data fails the build" test "$st" -ne 0
+check "... and says so" grep -q "false on the reference data" "$tmp/err"
+out=$(weave "[v3 is 1.87 times v2 or more]{.claim expr=\"$ratio\" in=\"1.868:\"}") && st=0 || st=$?
+check "a claim true on the reference but not on another GPU builds" test "$st" -eq 0
+check "... marked, with that GPU's value" sh -c 'echo "$1" | tr "\n" " " | grep -q "claim-fails.*not on the NVIDIA H100 80GB HBM3: 1.865"' - "$out"
+out=$(weave "[nothing]{.claim expr=\"reduce/no-such-version/f32/268435456/gbps\" in=\"0:1\"}") && st=0 || st=$?
+check "a claim on a key without data is an error" test "$st" -ne 0
+out=$(weave "[bad range]{.claim expr=\"$ratio\" in=\"2\"}") && st=0 || st=$?
+check "a malformed range is an error" test "$st" -ne 0
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
