@@ -597,7 +597,7 @@ __global__ void __launch_bounds__(384, 1)
 {
 #if SM90A_CODE
     extern __shared__ unsigned char smem_raw[];
-    unsigned char *smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);  // the swizzle's alignment
+    unsigned char *smem = aligned_1024(smem_raw);
     unsigned char *Qs = smem;                          // 2 panels
     unsigned char *Ks = Qs + 2 * W_PANEL;              // 2 stages x 2 panels
     unsigned char *Vs = Ks + 4 * W_PANEL;              // 2 stages x 2 panels
@@ -867,21 +867,31 @@ static void launch_flash_mma32(Problem *p)
     else launch_flash_mma_d<T, 128, 2, 32>(p);
 }
 
-// a4 needs code for sm_90a, and d = 128.
-__global__ void attention_sm90a_probe(int *has) { *has = SM90A_CODE; }
-static const char *wgmma_unsupported(const Problem *p)
+// a4 needs code for sm_90a (the Hopper GEMM chapter's probe), and d = 128.
+// <<sm90a-probe>>
+#line 886 "chapters/08-gemm-hopper.md"
+// NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
+// a probe kernel says which code the GPU loaded.
+__global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
+
+static const char *needs_sm90a_code(void)
 {
     static int has = -1;
     if (needs_sm90()) return needs_sm90();
     if (has < 0) {
         int *d = (int *)device_alloc(sizeof(int), "probe");
-        attention_sm90a_probe<<<1, 1>>>(d);
+        sm90a_probe_kernel<<<1, 1>>>(d);
         CHECK_LAUNCH();
         CUDA_CHECK(cudaMemcpy(&has, d, sizeof(int), cudaMemcpyDeviceToHost));
         CUDA_CHECK(cudaFree(d));
     }
-    if (!has) return "needs sm_90a code: build with ARCH=sm_90";
-    return p->d == W_D ? NULL : "needs head_dim 128";
+    return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
+}
+#line 1191 "chapters/09-attention.md"
+static const char *wgmma_unsupported(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : p->d == W_D ? NULL : "needs head_dim 128";
 }
 
 template <typename T>
@@ -994,7 +1004,7 @@ static void launch_rate(void *ctx)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1249 "chapters/09-attention.md"
+#line 1240 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1025,7 +1035,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1285 "chapters/09-attention.md"
+#line 1276 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1044,7 +1054,7 @@ static const Version VERSIONS[] = {
 };
 #line 55 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1317 "chapters/09-attention.md"
+#line 1308 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1266,7 +1276,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1545 "chapters/09-attention.md"
+#line 1536 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1347,7 +1357,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1633 "chapters/09-attention.md"
+#line 1624 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1453,7 +1463,7 @@ static int attention_self_test(void)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1745 "chapters/09-attention.md"
+#line 1736 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

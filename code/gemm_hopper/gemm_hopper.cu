@@ -1,4 +1,4 @@
-#line 1152 "chapters/08-gemm-hopper.md"
+#line 1173 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1163 "chapters/08-gemm-hopper.md"
+#line 1184 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1164 "chapters/08-gemm-hopper.md"
+#line 1185 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1165 "chapters/08-gemm-hopper.md"
+#line 1186 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1166 "chapters/08-gemm-hopper.md"
+#line 1187 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1167 "chapters/08-gemm-hopper.md"
+#line 1188 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1217 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,17 +608,12 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1168 "chapters/08-gemm-hopper.md"
+#line 1189 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 327 "chapters/08-gemm-hopper.md"
+#line 334 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
-
-__device__ inline unsigned char *aligned_1024(unsigned char *p)
-{
-    return p + ((1024 - (smem_u32(p) & 1023)) & 1023);
-}
 
 // C = alpha D + beta C for a warpgroup's 64 x 256 tile at (row0, col0), from the
 // accumulators' pattern (see wgmma_m64n256k16); pairs of columns where they fit.
@@ -657,6 +652,14 @@ __device__ inline void store_wgmma_tile(const float d[N / 2], int m, int n, floa
 // the end of the main loop, so that the loads have landed when the epilogue begins. The
 // elements travel as their 16 bits, so that no register has its address taken.
 constexpr int C_STEPS = 4;
+
+// Where element (r, col) of a 64-row tile of C lies in shared memory stored as boxes of
+// 64 x 64 16-bit elements, one after the other, each with the TMA's 128-byte swizzle.
+__device__ inline unsigned char *in_boxes(unsigned char *boxes, int r, int col)
+{
+    const int byte = col % 64 * 2;
+    return boxes + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES + (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15);
+}
 template <typename T> __device__ inline float float_of_bits(uint32_t b)
 {
     if constexpr (std::is_same<T, __half>::value) return __half2float(__ushort_as_half((unsigned short)b));
@@ -667,6 +670,13 @@ template <typename T> __device__ inline uint32_t bits_of_float(float x)
     if constexpr (std::is_same<T, __half>::value) return __half_as_ushort(__float2half_rn(x));
     else return __bfloat16_as_ushort(__float2bfloat16_rn(x));
 }
+// alpha (d0, d1) + beta (the pair in old), rounded, as a pair.
+template <typename T> __device__ inline uint32_t combine_pair(float alpha, float d0, float d1, float beta, uint32_t old)
+{
+    return bits_of_float<T>(alpha * d0 + beta * float_of_bits<T>(old & 0xFFFF)) |
+           bits_of_float<T>(alpha * d1 + beta * float_of_bits<T>(old >> 16)) << 16;
+}
+
 template <typename T, int N>
 __device__ inline void load_c_pairs(uint32_t oc[N / 4], int m, int n, float beta, const T *C, int row0, int col0)
 {
@@ -703,14 +713,12 @@ __device__ inline void store_c_pairs(const float d[N / 2], const uint32_t oc[N /
         for (int h = 0; h < 2; h++) {
             const int row = row0 + warp * 16 + g + h * 8;
             if (row >= m || col >= n) continue;
-            const uint32_t old = oc[2 * j + h];
-            const uint32_t lo = bits_of_float<T>(alpha * d[4 * j + 2 * h] + beta * float_of_bits<T>(old & 0xFFFF));
-            const uint32_t hi = bits_of_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * float_of_bits<T>(old >> 16));
+            const uint32_t v = combine_pair<T>(alpha, d[4 * j + 2 * h], d[4 * j + 2 * h + 1], beta, oc[2 * j + h]);
             const size_t at = (size_t)row * n + col;
-            if (pairs) *reinterpret_cast<uint32_t *>(C16 + at) = lo | hi << 16;
+            if (pairs) *reinterpret_cast<uint32_t *>(C16 + at) = v;
             else {
-                C16[at] = (unsigned short)lo;
-                if (col + 1 < n) C16[at + 1] = (unsigned short)hi;
+                C16[at] = (unsigned short)(v & 0xFFFF);
+                if (col + 1 < n) C16[at + 1] = (unsigned short)(v >> 16);
             }
         }
     }
@@ -729,7 +737,7 @@ __device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const
     }
     wgmma_commit();
 }
-#line 461 "chapters/08-gemm-hopper.md"
+#line 476 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -768,7 +776,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 518 "chapters/08-gemm-hopper.md"
+#line 533 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -817,7 +825,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 606 "chapters/08-gemm-hopper.md"
+#line 621 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -966,13 +974,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                     for (int j = half * 16; j < half * 16 + 16; j++) {
 #pragma unroll
                         for (int h = 0; h < 2; h++) {
-                            const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t - half * 128, byte = col % 64 * 2;
-                            const uint32_t old = oc[2 * j + h];
-                            const uint32_t lo = bits_of_float<T>(alpha * d[4 * j + 2 * h] + beta * float_of_bits<T>(old & 0xFFFF));
-                            const uint32_t hi =
-                                bits_of_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * float_of_bits<T>(old >> 16));
-                            *reinterpret_cast<uint32_t *>(mine + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES +
-                                                          (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15)) = lo | hi << 16;
+                            const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t - half * 128;
+                            *reinterpret_cast<uint32_t *>(in_boxes(mine, r, col)) =
+                                combine_pair<T>(alpha, d[4 * j + 2 * h], d[4 * j + 2 * h + 1], beta, oc[2 * j + h]);
                         }
                     }
                     fence_proxy_async();
@@ -994,9 +998,8 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
             for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t, byte = col % 64 * 2;
-                    T *e = reinterpret_cast<T *>(mine + col / 64 * 64 * ROW_BYTES + r * ROW_BYTES +
-                                                 (((byte >> 4) ^ (r & 7)) << 4) + (byte & 15));
+                    const int r = warp * 16 + g + h * 8, col = j * 8 + 2 * t;
+                    T *e = reinterpret_cast<T *>(in_boxes(mine, r, col));
                     e[0] = from_float<T>(alpha * d[4 * j + 2 * h] + beta * to_float(e[0]));
                     e[1] = from_float<T>(alpha * d[4 * j + 2 * h + 1] + beta * to_float(e[1]));
                 }
@@ -1016,12 +1019,16 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1169 "chapters/08-gemm-hopper.md"
+#line 1190 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 876 "chapters/08-gemm-hopper.md"
+#line 906 "chapters/08-gemm-hopper.md"
+// <<sm90a-probe>>
+#line 886 "chapters/08-gemm-hopper.md"
+// NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
+// a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
 
-static const char *needs_sm90a(const Problem *p)
+static const char *needs_sm90a_code(void)
 {
     static int has = -1;
     if (needs_sm90()) return needs_sm90();
@@ -1032,8 +1039,14 @@ static const char *needs_sm90a(const Problem *p)
         CUDA_CHECK(cudaMemcpy(&has, d, sizeof(int), cudaMemcpyDeviceToHost));
         CUDA_CHECK(cudaFree(d));
     }
-    if (!has) return "needs sm_90a code: build with ARCH=sm_90";
-    return k_not_multiple_of_8(p);
+    return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
+}
+#line 907 "chapters/08-gemm-hopper.md"
+
+static const char *needs_sm90a(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : k_not_multiple_of_8(p);
 }
 
 // The tensor maps of a problem's A (boxes of a_rows rows) and B (b_rows), made once.
@@ -1169,7 +1182,7 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, EPI_DIRECT>(p);
     }
 }
-#line 1170 "chapters/08-gemm-hopper.md"
+#line 1191 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1247,9 +1260,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1171 "chapters/08-gemm-hopper.md"
+#line 1192 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 1035 "chapters/08-gemm-hopper.md"
+#line 1056 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1329,9 +1342,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1172 "chapters/08-gemm-hopper.md"
+#line 1193 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 1122 "chapters/08-gemm-hopper.md"
+#line 1143 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1353,7 +1366,7 @@ static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1173 "chapters/08-gemm-hopper.md"
+#line 1194 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1639,9 +1652,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1174 "chapters/08-gemm-hopper.md"
+#line 1195 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1178 "chapters/08-gemm-hopper.md"
+#line 1199 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1750 "chapters/07-gemm.md"
@@ -1649,7 +1662,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1180 "chapters/08-gemm-hopper.md"
+#line 1201 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

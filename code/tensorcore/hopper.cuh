@@ -18,6 +18,13 @@
 #define SM90A_CODE 0
 #endif
 
+// Dynamic shared memory is aligned to 16 bytes only; the 128-byte swizzle of the TMA and
+// wgmma needs 1024: kernels round the start up (and ask for 1 KiB more).
+__device__ inline unsigned char *aligned_1024(unsigned char *p)
+{
+    return p + ((1024 - (smem_u32(p) & 1023)) & 1023);
+}
+
 // ---- transaction barriers (mbarrier) ----
 
 // A phase completes when `count` threads have arrived and the bytes announced have landed.
