@@ -33,6 +33,8 @@ struct Problem {
     float *lse;           // device: (b, h, sq), log of each row's sum of exp(scaled scores)
     float *hq, *hk, *hv;  // host copies of q, k, v as the device sees them (rounded)
     float *scores;        // a0's S, then P: (b, h, sq, sk) floats, allocated at its first launch
+    bool mapped;          // a4's tensor maps of q, k, v, made at its first launch
+    CUtensorMap mq, mk, mv;
     // the reference, computed at the first check: each element of O, the float arithmetic's
     // error bound for it (before the final rounding), the scale its relative error is
     // reported against; each row's LSE and its bound; times ref_factor (2 against the
@@ -44,7 +46,7 @@ struct Problem {
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
 #line 46 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 127 "chapters/09-attention.md"
+#line 129 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -55,7 +57,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 47 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 202 "chapters/09-attention.md"
+#line 204 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -138,7 +140,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 49 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 282 "chapters/09-attention.md"
+#line 284 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -210,7 +212,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 407 "chapters/09-attention.md"
+#line 409 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -341,7 +343,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 593 "chapters/09-attention.md"
+#line 595 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -557,10 +559,11 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 860 "chapters/09-attention.md"
+#line 862 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128, W_D = 128;  // a4: queries per block, keys per tile, head dimension
 constexpr int W_PANEL = 128 * 128;                // bytes of a 128-row panel of 64 columns
 constexpr int W_V_LBO = W_BK * 128, W_V_SBO = 1024;  // V, MN-major: panel to panel, 8 keys to the next 8
+constexpr int W_SMEM = 10 * W_PANEL + 1024;  // Q, two stages of K and of V, two panels each; 1 KiB to align
 
 // O (+)= P V for one 64 x 128 x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
@@ -689,14 +692,14 @@ __global__ void __launch_bounds__(384, 1)
                 o[4 * j + 2 * h + 1] *= correction;
             }
         }
+        uint32_t pa[32];  // P in 16 bits, the A operand of the eight k steps, packed before the first
+#pragma unroll
+        for (int i = 0; i < 32; i++) pa[i] = pack2<T>(sc[2 * i], sc[2 * i + 1]);
         mbar_wait(&v_full[s], parity);
         wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < W_BK / 16; kk++) {
-            const uint32_t pa[4] = {pack2<T>(sc[8 * kk], sc[8 * kk + 1]), pack2<T>(sc[8 * kk + 2], sc[8 * kk + 3]),
-                                    pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]), pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7])};
-            wgmma_m64n128k16_rs_tb<T>(o, pa, wgmma_desc_mn128(Vs + 2 * s * W_PANEL + kk * 16 * 128));
-        }
+        for (int kk = 0; kk < W_BK / 16; kk++)
+            wgmma_m64n128k16_rs_tb<T>(o, pa + 4 * kk, wgmma_desc_mn128(Vs + 2 * s * W_PANEL + kk * 16 * 128));
         wgmma_commit();
         wgmma_wait<0>();
         if (tid == 0) mbar_arrive(&empty[s]);
@@ -720,7 +723,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 50 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1037 "chapters/09-attention.md"
+#line 1040 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -788,7 +791,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 51 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1111 "chapters/09-attention.md"
+#line 1114 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -887,7 +890,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1191 "chapters/09-attention.md"
+#line 1194 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -897,23 +900,21 @@ static const char *wgmma_unsupported(const Problem *p)
 template <typename T>
 static void launch_wgmma(Problem *p)
 {
-    const int smem = 6 * W_PANEL + 1024;
+    const int smem = W_SMEM;
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(attention_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
-    static const void *cached_q = NULL;  // the tensor maps, made once per problem
-    static CUtensorMap mq, mk, mv;
-    if (cached_q != p->q) {
+    if (!p->mapped) {
         const bool bf16 = p->dtype == BF16;
-        mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, W_D, W_BQ);
-        mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, W_D, W_BK);
-        mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, W_D, W_BK);
-        cached_q = p->q;
+        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, W_D, W_BQ);
+        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, W_D, W_BK);
+        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, W_D, W_BK);
+        p->mapped = true;
     }
     attention_wgmma<T><<<dim3((p->sq + W_BQ - 1) / W_BQ, p->b * p->h), 384, smem>>>(
-        mq, mk, mv, (T *)p->o, p->lse, p->sq, p->sk, p->scale, p->causal);
+        p->mq, p->mk, p->mv, (T *)p->o, p->lse, p->sq, p->sk, p->scale, p->causal);
     CHECK_LAUNCH();
 }
 
@@ -1004,7 +1005,7 @@ static void launch_rate(void *ctx)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1240 "chapters/09-attention.md"
+#line 1241 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1035,7 +1036,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1276 "chapters/09-attention.md"
+#line 1277 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1054,7 +1055,7 @@ static const Version VERSIONS[] = {
 };
 #line 55 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1308 "chapters/09-attention.md"
+#line 1309 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1276,7 +1277,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1536 "chapters/09-attention.md"
+#line 1537 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1357,7 +1358,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1624 "chapters/09-attention.md"
+#line 1625 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1463,7 +1464,7 @@ static int attention_self_test(void)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1736 "chapters/09-attention.md"
+#line 1737 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

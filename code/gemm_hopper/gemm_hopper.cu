@@ -1,4 +1,4 @@
-#line 1173 "chapters/08-gemm-hopper.md"
+#line 1177 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1184 "chapters/08-gemm-hopper.md"
+#line 1188 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1185 "chapters/08-gemm-hopper.md"
+#line 1189 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1186 "chapters/08-gemm-hopper.md"
+#line 1190 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1051 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1187 "chapters/08-gemm-hopper.md"
+#line 1191 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 581 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1188 "chapters/08-gemm-hopper.md"
+#line 1192 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1217 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,7 +608,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1189 "chapters/08-gemm-hopper.md"
+#line 1193 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
 #line 334 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
@@ -1019,7 +1019,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1190 "chapters/08-gemm-hopper.md"
+#line 1194 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
 #line 906 "chapters/08-gemm-hopper.md"
 // <<sm90a-probe>>
@@ -1159,7 +1159,8 @@ template <typename T, int BN, int CONSUMERS, int CLUSTER, bool PERSISTENT, int E
 
 // h8: the tile by the problem's size, as t7 chose it in the previous chapter: the largest
 // of 128 x 256, 128 x 128 and 64 x 128 whose tiles give nine tenths of the SMs a block;
-// C through the TMA where N allows it.
+// C through the TMA where N allows it. With at least two tiles of 128 x 256 per SM, h7's
+// epilogue in clusters of two.
 template <typename T> static void launch_hopper_dispatch(Problem *p)
 {
     static int sms = 0;
@@ -1171,7 +1172,10 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
     auto tiles = [&](int bm, int bn) { return (double)((p->m + bm - 1) / bm) * ((p->n + bn - 1) / bn); };
     const double enough = 0.9 * sms;
     const bool tma_c = p->n % 8 == 0;
-    if (tiles(128, 256) >= enough) {
+    if (tiles(128, 256) >= 2 * sms) {
+        if (tma_c) launch_ws<T, 256, 2, 2, true, EPI_REGS_TMA>(p);
+        else launch_ws<T, 256, 2, 2, true, EPI_REGS>(p);
+    } else if (tiles(128, 256) >= enough) {
         if (tma_c) launch_ws<T, 256, 2, 1, true, EPI_TMA>(p);
         else launch_ws<T, 256, 2, 1, true, EPI_DIRECT>(p);
     } else if (tiles(128, 128) >= enough) {
@@ -1182,7 +1186,7 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, EPI_DIRECT>(p);
     }
 }
-#line 1191 "chapters/08-gemm-hopper.md"
+#line 1195 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1332 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1260,9 +1264,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1192 "chapters/08-gemm-hopper.md"
+#line 1196 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 1056 "chapters/08-gemm-hopper.md"
+#line 1060 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1342,9 +1346,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1193 "chapters/08-gemm-hopper.md"
+#line 1197 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 1143 "chapters/08-gemm-hopper.md"
+#line 1147 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1360,13 +1364,13 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     {"h7-cluster", "ours", DT, "h7 in clusters of two sharing B by TMA multicast", launch_ws<T, 256, 2, 2, true, EPI_REGS>, needs_sm90a}, \
     {"h7-tma-store", "ours", DT, "h7 storing C by TMA through two boxes per warpgroup", launch_ws<T, 256, 2, 1, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
     {"h7-tma-store-cluster", "ours", DT, "h7-tma-store in clusters of two", launch_ws<T, 256, 2, 2, true, EPI_REGS_TMA>, needs_sm90a_n8}, \
-    {"h8-dispatch", "ours", DT, "h4 or h6 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
+    {"h8-dispatch", "ours", DT, "h4, h6 or h7 with the tile chosen by the problem's size", launch_hopper_dispatch<T>, needs_sm90a}
 
 static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1194 "chapters/08-gemm-hopper.md"
+#line 1198 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1456 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1652,9 +1656,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1195 "chapters/08-gemm-hopper.md"
-// <<the-hopper-gemm-chapter>>
 #line 1199 "chapters/08-gemm-hopper.md"
+// <<the-hopper-gemm-chapter>>
+#line 1203 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1750 "chapters/07-gemm.md"
@@ -1662,7 +1666,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1201 "chapters/08-gemm-hopper.md"
+#line 1205 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 
