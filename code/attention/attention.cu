@@ -33,7 +33,7 @@ struct Problem {
     float *lse;           // device: (b, h, sq), log of each row's sum of exp(scaled scores)
     float *hq, *hk, *hv;  // host copies of q, k, v as the device sees them (rounded)
     float *scores;        // a0's S, then P: (b, h, sq, sk) floats, allocated at its first launch
-    bool mapped;          // a4's tensor maps of q, k, v, made at its first launch
+    bool mapped;          // the tensor maps of q, k, v of a4 to a6, made at their first launch
     CUtensorMap mq, mk, mv;
     // the reference, computed at the first check: each element of O, the float arithmetic's
     // error bound for it (before the final rounding), the scale its relative error is
@@ -560,16 +560,22 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
         }
 }
 #line 862 "chapters/09-attention.md"
-constexpr int W_BQ = 128, W_BK = 128, W_D = 128;  // a4: queries per block, keys per tile, head dimension
-constexpr int W_PANEL = 128 * 128;                // bytes of a 128-row panel of 64 columns
-constexpr int W_V_LBO = W_BK * 128, W_V_SBO = 1024;  // V, MN-major: panel to panel, 8 keys to the next 8
-constexpr int W_SMEM = 10 * W_PANEL + 1024;  // Q, two stages of K and of V, two panels each; 1 KiB to align
+constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
+constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
+constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
+// shared memory for Q and two stages of K and of V, d / 64 panels each; 1 KiB to align
+template <int D> constexpr int wgmma_smem() { return 5 * (D / 64) * W_PANEL + 1024; }
 
-// O (+)= P V for one 64 x 128 x 16 step of a warpgroup: A (P) from registers, B (V) from
+#define WGMMA_D32_NAMES "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, " \
+    "%8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}"
+// O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
-template <typename T> __device__ inline void wgmma_m64n128k16_rs_tb(float d[64], const uint32_t a[4], uint64_t db);
+template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
 template <>
-__device__ inline void wgmma_m64n128k16_rs_tb<__nv_bfloat16>(float d[64], const uint32_t a[4], uint64_t db)
+__device__ inline void wgmma_pv<__nv_bfloat16, 128>(float *d, const uint32_t a[4], uint64_t db)
 {
     asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES
                  ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
@@ -577,41 +583,147 @@ __device__ inline void wgmma_m64n128k16_rs_tb<__nv_bfloat16>(float d[64], const 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
 template <>
-__device__ inline void wgmma_m64n128k16_rs_tb<__half>(float d[64], const uint32_t a[4], uint64_t db)
+__device__ inline void wgmma_pv<__half, 128>(float *d, const uint32_t a[4], uint64_t db)
 {
     asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES
                  ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
                  : WGMMA_D64
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
+template <>
+__device__ inline void wgmma_pv<__nv_bfloat16, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
 __device__ inline uint64_t wgmma_desc_mn128(const void *smem)
 {
     uint64_t a = smem_u32(smem);
-    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_V_LBO >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
 }
 
-// a4: a producer warpgroup and two consumers of 64 query rows; d = 128; tiles of 128 keys
-// in a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices
-// in boxes of 128 rows x 64 columns.
-template <typename T>
+// The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys
+// they see. Item w of a launch: the query tiles of a head side by side (they share its K
+// and V in the L2); with `longest_first` (causal, persistent) the last query tiles of
+// every head first, since they see the most keys.
+struct WgmmaItem {
+    int bh, q0, ktiles;
+};
+__device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool causal, bool longest_first)
+{
+    const int qtiles = (sq + W_BQ - 1) / W_BQ;
+    WgmmaItem it;
+    if (longest_first) {
+        it.bh = w % heads;
+        it.q0 = (qtiles - 1 - w / heads) * W_BQ;
+    } else {
+        it.bh = w / qtiles;
+        it.q0 = (w % qtiles) * W_BQ;
+    }
+    const int kend = causal ? min(sk, max(0, it.q0 + W_BQ + sk - sq)) : sk;
+    it.ktiles = (kend + W_BK - 1) / W_BK;
+    return it;
+}
+
+// S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
+// and committed, not waited for.
+template <typename T, int D>
+__device__ inline void wgmma_scores(float sc[64], const unsigned char *Qs, const unsigned char *Ks, int c)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * W_PANEL + c * 64 * 128 + (kk % 4) * 32),
+                            wgmma_desc_k128(Ks + (kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
+    wgmma_commit();
+}
+
+// The online softmax of a tile of scores held as wgmma's accumulators (a2's layout): mask,
+// scale to base 2, update the running maxima m and sums l of the thread's rows g and
+// g + 8, rescale O (nd accumulators), and leave P, converted to T, in pa.
+template <typename T, int ND>
+__device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l[2], uint32_t pa[32], int k0,
+                                     int row0, int sq, int sk, float scale_log2, bool causal, int t)
+{
+    const bool edge = k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq);
+#pragma unroll
+    for (int i = 0; i < 64; i++) {
+        sc[i] *= scale_log2;
+        if (edge) {
+            const int key = k0 + 8 * (i / 4) + 2 * t + i % 2, row = row0 + 8 * ((i / 2) % 2);
+            if (key >= sk || (causal && key > row + sk - sq)) sc[i] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
+        float mx = m[h];
+#pragma unroll
+        for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+        const float base = mx == -INFINITY ? 0.0f : mx;
+        const float correction = exp2f(m[h] - base);
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            sc[4 * j + 2 * h] = exp2f(sc[4 * j + 2 * h] - base);
+            sc[4 * j + 2 * h + 1] = exp2f(sc[4 * j + 2 * h + 1] - base);
+            sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+        }
+        l[h] = l[h] * correction + sum;
+        m[h] = mx;
+#pragma unroll
+        for (int j = 0; j < ND / 4; j++) {
+            o[4 * j + 2 * h] *= correction;
+            o[4 * j + 2 * h + 1] *= correction;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 32; i++) pa[i] = pack2<T>(sc[2 * i], sc[2 * i + 1]);
+}
+
+// O += P V for a warpgroup: eight k16 steps over the tile's 128 keys, issued and committed.
+template <typename T, int D>
+__device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsigned char *Vs)
+{
+#pragma unroll
+    for (int kk = 0; kk < W_BK / 16; kk++) wgmma_pv<T, D>(o, pa + 4 * kk, wgmma_desc_mn128(Vs + kk * 16 * 128));
+    wgmma_commit();
+}
+
+// a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
+// a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
+// boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
+// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
+template <typename T, int D, bool OVERLAP, bool PERSISTENT>
 __global__ void __launch_bounds__(384, 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
-                    const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int sq, int sk, float scale, bool causal)
+                    const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
+                    bool causal)
 {
 #if SM90A_CODE
+    constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
-    unsigned char *Qs = smem;                          // 2 panels
-    unsigned char *Ks = Qs + 2 * W_PANEL;              // 2 stages x 2 panels
-    unsigned char *Vs = Ks + 4 * W_PANEL;              // 2 stages x 2 panels
-    __shared__ __align__(8) uint64_t q_full, k_full[2], v_full[2], empty[2];
+    unsigned char *Qs = smem;                 // NP panels
+    unsigned char *Ks = Qs + NP * W_PANEL;    // 2 stages x NP panels
+    unsigned char *Vs = Ks + 2 * NP * W_PANEL;  // 2 stages x NP panels
+    __shared__ __align__(8) uint64_t q_full, q_empty, k_full[2], v_full[2], empty[2];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const int bh = blockIdx.y, q0 = blockIdx.x * W_BQ;
-    int kend = sk;
-    if (causal) kend = min(sk, max(0, q0 + W_BQ + sk - sq));
-    const int ktiles = (kend + W_BK - 1) / W_BK;
+    const int items = (sq + W_BQ - 1) / W_BQ * heads;
+    const bool longest_first = PERSISTENT && causal;
     if (threadIdx.x == 0) {
         mbar_init(&q_full, 1);
+        mbar_init(&q_empty, 2);
         for (int s = 0; s < 2; s++) {
             mbar_init(&k_full[s], 1);
             mbar_init(&v_full[s], 1);
@@ -624,106 +736,105 @@ __global__ void __launch_bounds__(384, 1)
     if (wg == 0) {  // the producer
         setmaxnreg_dec<24>();
         if (tid == 0) {
-            mbar_expect_tx(&q_full, 2 * W_PANEL);
-            for (int pn = 0; pn < 2; pn++) tma_load_2d(Qs + pn * W_PANEL, &mq, &q_full, pn * 64, bh * sq + q0);
-            for (int kt = 0; kt < ktiles; kt++) {
-                const int s = kt % 2, use = kt / 2;
-                if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
-                mbar_expect_tx(&k_full[s], 2 * W_PANEL);
-                for (int pn = 0; pn < 2; pn++)
-                    tma_load_2d(Ks + (2 * s + pn) * W_PANEL, &mk, &k_full[s], pn * 64, bh * sk + kt * W_BK);
-                mbar_expect_tx(&v_full[s], 2 * W_PANEL);
-                for (int pn = 0; pn < 2; pn++)
-                    tma_load_2d(Vs + (2 * s + pn) * W_PANEL, &mv, &v_full[s], pn * 64, bh * sk + kt * W_BK);
+            int it = 0, n = 0;  // key tiles and items loaded by this block
+            for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first);
+                if (n > 0) mbar_wait(&q_empty, (n - 1) & 1);
+                mbar_expect_tx(&q_full, NP * W_PANEL);
+                for (int pn = 0; pn < NP; pn++)
+                    tma_load_2d(Qs + pn * W_PANEL, &mq, &q_full, pn * 64, item.bh * sq + item.q0);
+                for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                    const int s = it % 2, use = it / 2;
+                    if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+                    mbar_expect_tx(&k_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Ks + (NP * s + pn) * W_PANEL, &mk, &k_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                    mbar_expect_tx(&v_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Vs + (NP * s + pn) * W_PANEL, &mv, &v_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                }
             }
         }
         return;
     }
     setmaxnreg_inc<240>();
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    const int wq = 64 * c + 16 * warp;  // the warp's first row in the block
+    const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
-    float o[64], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    int it = 0, n = 0;
+    for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+        const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first);
+        const int row0 = item.q0 + wq;
+        float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = 0.0f;
-    mbar_wait(&q_full, 0);
-    for (int kt = 0; kt < ktiles; kt++) {
-        const int s = kt % 2, parity = (kt / 2) & 1;
-        float sc[64];  // S: element i at row wq + g + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
-        mbar_wait(&k_full[s], parity);
-        wgmma_fence();
+        for (int i = 0; i < ND; i++) o[i] = 0.0f;
+        mbar_wait(&q_full, n & 1);
+        if (!OVERLAP) {
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % 2, parity = (it / 2) & 1;
+                float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
+                uint32_t pa[32];
+                mbar_wait(&k_full[s], parity);
+                wgmma_fence();
+                wgmma_scores<T, D>(sc, Qs, Ks + NP * s * W_PANEL, c);
+                wgmma_wait<0>();
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();
+                if (tid == 0) mbar_arrive(&empty[s]);
+            }
+        } else if (item.ktiles > 0) {
+            // Every product is waited for within the iteration that issues it, so that no
+            // register a product writes is carried, still in flight, round the loop.
+            float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
+            mbar_wait(&k_full[it % 2], (it / 2) & 1);
+            wgmma_fence();
+            wgmma_scores<T, D>(next, Qs, Ks + NP * (it % 2) * W_PANEL, c);
+            wgmma_wait<0>();
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % 2, parity = (it / 2) & 1;
+                uint32_t pa[32];
 #pragma unroll
-        for (int kk = 0; kk < W_D / 16; kk++)
-            wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * W_PANEL + c * 64 * 128 + (kk % 4) * 32),
-                                wgmma_desc_k128(Ks + (2 * s + kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
-        wgmma_commit();
-        wgmma_wait<0>();
-        const int k0 = kt * W_BK;
-        const bool edge = k0 + W_BK > sk || (causal && k0 + W_BK - 1 > q0 + wq + sk - sq);
-#pragma unroll
-        for (int i = 0; i < 64; i++) {
-            sc[i] *= scale_log2;
-            if (edge) {
-                const int key = k0 + 8 * (i / 4) + 2 * t + i % 2, row = q0 + wq + g + 8 * ((i / 2) % 2);
-                if (key >= sk || (causal && key > row + sk - sq)) sc[i] = -INFINITY;
+                for (int i = 0; i < 64; i++) sc[i] = next[i];
+                if (kt + 1 < item.ktiles) {
+                    mbar_wait(&k_full[(it + 1) % 2], ((it + 1) / 2) & 1);
+                    wgmma_fence();
+                    wgmma_scores<T, D>(next, Qs, Ks + NP * ((it + 1) % 2) * W_PANEL, c);
+                }
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();  // the next tile's scores and this tile's P V
+                if (tid == 0) mbar_arrive(&empty[s]);
             }
         }
+        if (tid == 0) mbar_arrive(&q_empty);  // Q is no longer read: the producer may load the next
 #pragma unroll
-        for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
-            float mx = m[h];
+        for (int h = 0; h < 2; h++) {
+            float sum = l[h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = row0 + 8 * h;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            if (row < sq) {
+                T *orow = O + ((size_t)item.bh * sq + row) * D;
 #pragma unroll
-            for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
-            const float base = mx == -INFINITY ? 0.0f : mx;
-            const float correction = exp2f(m[h] - base);
-            float sum = 0.0f;
-#pragma unroll
-            for (int j = 0; j < 16; j++) {
-                sc[4 * j + 2 * h] = exp2f(sc[4 * j + 2 * h] - base);
-                sc[4 * j + 2 * h + 1] = exp2f(sc[4 * j + 2 * h + 1] - base);
-                sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+                for (int j = 0; j < ND / 4; j++)
+                    *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
+                        pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)item.bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
             }
-            l[h] = l[h] * correction + sum;
-            m[h] = mx;
-#pragma unroll
-            for (int j = 0; j < 16; j++) {
-                o[4 * j + 2 * h] *= correction;
-                o[4 * j + 2 * h + 1] *= correction;
-            }
-        }
-        uint32_t pa[32];  // P in 16 bits, the A operand of the eight k steps, packed before the first
-#pragma unroll
-        for (int i = 0; i < 32; i++) pa[i] = pack2<T>(sc[2 * i], sc[2 * i + 1]);
-        mbar_wait(&v_full[s], parity);
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < W_BK / 16; kk++)
-            wgmma_m64n128k16_rs_tb<T>(o, pa + 4 * kk, wgmma_desc_mn128(Vs + 2 * s * W_PANEL + kk * 16 * 128));
-        wgmma_commit();
-        wgmma_wait<0>();
-        if (tid == 0) mbar_arrive(&empty[s]);
-    }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        float sum = l[h];
-        sum += __shfl_xor_sync(0xffffffff, sum, 1);
-        sum += __shfl_xor_sync(0xffffffff, sum, 2);
-        const int row = q0 + wq + g + 8 * h;
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-        if (row < sq) {
-            T *orow = O + ((size_t)bh * sq + row) * W_D;
-#pragma unroll
-            for (int j = 0; j < 16; j++)
-                *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) = pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
-            if (t == 0) LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
         }
     }
 #endif
 }
 #line 50 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1040 "chapters/09-attention.md"
+#line 1151 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -791,7 +902,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 51 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1114 "chapters/09-attention.md"
+#line 1225 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -870,7 +981,7 @@ static void launch_flash_mma32(Problem *p)
     else launch_flash_mma_d<T, 128, 2, 32>(p);
 }
 
-// a4 needs code for sm_90a (the Hopper GEMM chapter's probe), and d = 128.
+// a4 to a6 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
 #line 886 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -890,32 +1001,45 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1194 "chapters/09-attention.md"
+#line 1305 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
-    const char *why = needs_sm90a_code();
-    return why ? why : p->d == W_D ? NULL : "needs head_dim 128";
+    (void)p;
+    return needs_sm90a_code();
 }
 
-template <typename T>
-static void launch_wgmma(Problem *p)
+// The launch of attention_wgmma for the problem's head dimension: a block per item, or,
+// persistent, a block per SM (at most one per item).
+template <typename T, int D, bool OVERLAP, bool PERSISTENT>
+static void launch_wgmma_d(Problem *p)
 {
-    const int smem = W_SMEM;
-    static bool opted = false;
-    if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(attention_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-        opted = true;
+    auto kernel = attention_wgmma<T, D, OVERLAP, PERSISTENT>;
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, wgmma_smem<D>()));
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
-    if (!p->mapped) {
+    if (!p->mapped) {  // the tensor maps, made once per problem
         const bool bf16 = p->dtype == BF16;
-        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, W_D, W_BQ);
-        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, W_D, W_BK);
-        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, W_D, W_BK);
+        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, D, W_BQ);
+        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, D, W_BK);
+        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, D, W_BK);
         p->mapped = true;
     }
-    attention_wgmma<T><<<dim3((p->sq + W_BQ - 1) / W_BQ, p->b * p->h), 384, smem>>>(
-        p->mq, p->mk, p->mv, (T *)p->o, p->lse, p->sq, p->sk, p->scale, p->causal);
+    const int heads = p->b * p->h, items = (p->sq + W_BQ - 1) / W_BQ * heads;
+    const int blocks = PERSISTENT && items > sms ? sms : items;
+    kernel<<<blocks, 384, wgmma_smem<D>()>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk, p->scale,
+                                              p->causal);
     CHECK_LAUNCH();
+}
+
+template <typename T, bool OVERLAP, bool PERSISTENT>
+static void launch_wgmma(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP, PERSISTENT>(p);
+    else launch_wgmma_d<T, 128, OVERLAP, PERSISTENT>(p);
 }
 
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
@@ -1005,7 +1129,7 @@ static void launch_rate(void *ctx)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1241 "chapters/09-attention.md"
+#line 1365 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1036,7 +1160,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1277 "chapters/09-attention.md"
+#line 1401 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1047,7 +1171,11 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
      launch_flash_mma32<T>, NULL},                                                                             \
     {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
-     launch_wgmma<T>, wgmma_unsupported}
+     launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
+    {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
+     launch_wgmma<T, true, false>, wgmma_unsupported},                                                               \
+    {"a6-persistent", "ours", DT, "a5 with a block per SM walking the query tiles, causal ones longest first",   \
+     launch_wgmma<T, true, true>, wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
@@ -1055,7 +1183,7 @@ static const Version VERSIONS[] = {
 };
 #line 55 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1309 "chapters/09-attention.md"
+#line 1437 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1277,7 +1405,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1537 "chapters/09-attention.md"
+#line 1665 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1358,7 +1486,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1625 "chapters/09-attention.md"
+#line 1753 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1464,7 +1592,7 @@ static int attention_self_test(void)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1737 "chapters/09-attention.md"
+#line 1865 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
