@@ -684,9 +684,10 @@ local function expr_value(expr, gpu)
 end
 
 -- A claim's value, with a digit more than the book's numbers: it is set against a bound.
-local function format_claim_value(v, ratio)
+local CLAIM_UNITS = { pct_sol = '%', gbps = ' GB/s', time_us = ' µs', tflops = ' TFLOP/s' }
+local function format_claim_value(v, ratio, col)
   if ratio then return string.format(v >= 10 and '%.2f×' or '%.3f×', v) end
-  return string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v)
+  return string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v) .. (CLAIM_UNITS[col] or '')
 end
 
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
@@ -706,6 +707,7 @@ local function claim_span(span)
     return span
   end
   local csv = expr:match('^%s*([^/]+)/')
+  local col = expr:match('/([%w_]+)%s*$')
   local gpus = gpus_with(csv or '')
   local failed = pandoc.List()
   for i, gpu in ipairs(gpus) do
@@ -714,10 +716,10 @@ local function claim_span(span)
       if i == 1 then fail(where .. ": no value for '" .. expr .. "' on " .. gpu) end
     elseif (lo and v < lo) or (hi and v > hi) then
       if i == 1 then
-        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio) ..
+        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio, col) ..
           ', outside ' .. range)
       end
-      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio))
+      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio, col))
     end
   end
   local attr = pandoc.Attr('', { 'claim' }, { { 'title', expr .. ' in ' .. range } })
