@@ -541,32 +541,38 @@ end
 
 local NNBSP = '\u{202F}'   -- narrow no-break space between number and unit
 
+-- The unit of each CSV column's values.
+local UNITS = { gbps = 'GB/s', time_us = 'µs', tflops = 'TFLOP/s', pct_sol = '%' }
+
 -- Number and unit for a value of column `col` (unit may be '').
 -- in_table: the number goes in a column whose unit the caption gives, so a time stays in µs.
 local function format_parts(col, raw, in_table)
   local v = tonumber(raw)
   if not v then return raw, '' end
   if col == 'gbps' then
-    return string.format(v < 10 and '%.1f' or '%.0f', v), 'GB/s'
+    return string.format(v < 10 and '%.1f' or '%.0f', v), UNITS.gbps
   elseif col == 'time_us' then
-    if v >= 1000 and in_table then return string.format('%.0f', v), 'µs' end
+    if v >= 1000 and in_table then return string.format('%.0f', v), UNITS.time_us end
     if v >= 1000 then return string.format('%.2f', v / 1000), 'ms' end
-    return string.format(v < 1 and '%.2f' or '%.1f', v), 'µs'
+    return string.format(v < 1 and '%.2f' or '%.1f', v), UNITS.time_us
   elseif col == 'tflops' then
-    return string.format(v < 100 and '%.1f' or '%.0f', v), 'TFLOP/s'
+    return string.format(v < 100 and '%.1f' or '%.0f', v), UNITS.tflops
   elseif col == 'pct_sol' then
-    return string.format(v < 1 and '%.1f' or '%.0f', v), '%'
+    return string.format(v < 1 and '%.1f' or '%.0f', v), UNITS.pct_sol
   elseif col == 'max_rel_err' then
     return string.format('%.1e', v), ''
   end
   return raw, ''
 end
 
-local function format_value(col, raw)
-  local num, unit = format_parts(col, raw)
+local function with_unit(num, unit)
   if unit == '' then return num end
   if unit == '%' then return num .. '%' end
   return num .. NNBSP .. unit
+end
+
+local function format_value(col, raw)
+  return with_unit(format_parts(col, raw))
 end
 
 local UNIT_OF = { gbps = 'Effective bandwidth (GB/s)', time_us = 'Time (µs)',
@@ -639,20 +645,25 @@ end
 -- The value of a key span on its gpu= (default: `gpu`, else the first GPU with data for
 -- its CSV: the reference, unless it has none).  A key that first GPU lacks is an error;
 -- one another GPU lacks is a dash: not every GPU ran every peer.
+-- The value of a key or of a ratio "A / B" on one GPU, or nil where it lacks the data.
+local function expr_value(expr, gpu)
+  local a, b = expr:match('^(.-)%s+/%s+(.-)$')
+  if a then
+    local x, y = tonumber((key_value(a, gpu))), tonumber((key_value(b, gpu)))
+    if x and y and y ~= 0 then return x / y, true end
+    return nil
+  end
+  return tonumber((key_value(expr, gpu))), false
+end
+
 local function result_span(span, gpu)
   local key = stringify(span.content)
   local first = gpus_with(key:match('^%s*([^/]+)/') or '')[1] or S.ref_gpu
   gpu = span.attributes.gpu or gpu or first
-  local a, b = key:match('^(.-)%s+/%s+(.-)$')
   local text
-  if a then
-    local va = key_value(a, gpu)
-    local vb = key_value(b, gpu)
-    local x, y = tonumber(va), tonumber(vb)
-    if x and y and y ~= 0 then
-      local r = x / y
-      text = string.format(r >= 10 and '%.1f×' or '%.2f×', r)
-    end
+  if key:match('%s/%s') then
+    local r = expr_value(key, gpu)
+    if r then text = string.format(r >= 10 and '%.1f×' or '%.2f×', r) end
   else
     local v, col = key_value(key, gpu)
     if v then text = format_value(col, v) end
@@ -672,21 +683,10 @@ local function result_span(span, gpu)
     pandoc.Attr('', { 'r-value' }, { { 'title', key } }))
 end
 
--- The value of a key or of a ratio "A / B" on one GPU, or nil where it lacks the data.
-local function expr_value(expr, gpu)
-  local a, b = expr:match('^(.-)%s+/%s+(.-)$')
-  if a then
-    local x, y = tonumber((key_value(a, gpu))), tonumber((key_value(b, gpu)))
-    if x and y and y ~= 0 then return x / y, true end
-    return nil
-  end
-  return tonumber((key_value(expr, gpu))), false
-end
-
 -- A claim's value, with a digit more than the book's numbers: it is set against a bound.
-local function format_claim_value(v, ratio)
+local function format_claim_value(v, ratio, col)
   if ratio then return string.format(v >= 10 and '%.2f×' or '%.3f×', v) end
-  return string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v)
+  return with_unit(string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v), UNITS[col] or '')
 end
 
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
@@ -706,6 +706,7 @@ local function claim_span(span)
     return span
   end
   local csv = expr:match('^%s*([^/]+)/')
+  local col = expr:match('/([%w_]+)%s*$')
   local gpus = gpus_with(csv or '')
   local failed = pandoc.List()
   for i, gpu in ipairs(gpus) do
@@ -714,10 +715,10 @@ local function claim_span(span)
       if i == 1 then fail(where .. ": no value for '" .. expr .. "' on " .. gpu) end
     elseif (lo and v < lo) or (hi and v > hi) then
       if i == 1 then
-        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio) ..
+        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio, col) ..
           ', outside ' .. range)
       end
-      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio))
+      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio, col))
     end
   end
   local attr = pandoc.Attr('', { 'claim' }, { { 'title', expr .. ' in ' .. range } })
