@@ -563,8 +563,8 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
-// shared memory for Q and two stages of K and of V, d / 64 panels each; 1 KiB to align
-template <int D> constexpr int wgmma_smem() { return 5 * (D / 64) * W_PANEL + 1024; }
+// shared memory for Q and the stages of K and of V, d / 64 panels each; 1 KiB to align
+template <int D, int STAGES> constexpr int wgmma_smem() { return (1 + 2 * STAGES) * (D / 64) * W_PANEL + 1024; }
 
 #define WGMMA_D32_NAMES "{" \
     "%0, %1, %2, %3, %4, %5, %6, %7, " \
@@ -704,7 +704,7 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
 // during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
-template <typename T, int D, bool OVERLAP, bool PERSISTENT>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT>
 __global__ void __launch_bounds__(384, 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
@@ -715,16 +715,16 @@ __global__ void __launch_bounds__(384, 1)
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
     unsigned char *Qs = smem;                 // NP panels
-    unsigned char *Ks = Qs + NP * W_PANEL;    // 2 stages x NP panels
-    unsigned char *Vs = Ks + 2 * NP * W_PANEL;  // 2 stages x NP panels
-    __shared__ __align__(8) uint64_t q_full, q_empty, k_full[2], v_full[2], empty[2];
+    unsigned char *Ks = Qs + NP * W_PANEL;    // STAGES x NP panels
+    unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
+    __shared__ __align__(8) uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int items = (sq + W_BQ - 1) / W_BQ * heads;
     const bool longest_first = PERSISTENT && causal;
     if (threadIdx.x == 0) {
         mbar_init(&q_full, 1);
         mbar_init(&q_empty, 2);
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < STAGES; s++) {
             mbar_init(&k_full[s], 1);
             mbar_init(&v_full[s], 1);
             mbar_init(&empty[s], 2);
@@ -744,7 +744,7 @@ __global__ void __launch_bounds__(384, 1)
                 for (int pn = 0; pn < NP; pn++)
                     tma_load_2d(Qs + pn * W_PANEL, &mq, &q_full, pn * 64, item.bh * sq + item.q0);
                 for (int kt = 0; kt < item.ktiles; kt++, it++) {
-                    const int s = it % 2, use = it / 2;
+                    const int s = it % STAGES, use = it / STAGES;
                     if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
                     mbar_expect_tx(&k_full[s], NP * W_PANEL);
                     for (int pn = 0; pn < NP; pn++)
@@ -771,7 +771,7 @@ __global__ void __launch_bounds__(384, 1)
         mbar_wait(&q_full, n & 1);
         if (!OVERLAP) {
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
-                const int s = it % 2, parity = (it / 2) & 1;
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
                 float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
@@ -789,19 +789,19 @@ __global__ void __launch_bounds__(384, 1)
             // Every product is waited for within the iteration that issues it, so that no
             // register a product writes is carried, still in flight, round the loop.
             float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
-            mbar_wait(&k_full[it % 2], (it / 2) & 1);
+            mbar_wait(&k_full[it % STAGES], (it / STAGES) & 1);
             wgmma_fence();
-            wgmma_scores<T, D>(next, Qs, Ks + NP * (it % 2) * W_PANEL, c);
+            wgmma_scores<T, D>(next, Qs, Ks + NP * (it % STAGES) * W_PANEL, c);
             wgmma_wait<0>();
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
-                const int s = it % 2, parity = (it / 2) & 1;
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
                 uint32_t pa[32];
 #pragma unroll
                 for (int i = 0; i < 64; i++) sc[i] = next[i];
                 if (kt + 1 < item.ktiles) {
-                    mbar_wait(&k_full[(it + 1) % 2], ((it + 1) / 2) & 1);
+                    mbar_wait(&k_full[(it + 1) % STAGES], ((it + 1) / STAGES) & 1);
                     wgmma_fence();
-                    wgmma_scores<T, D>(next, Qs, Ks + NP * ((it + 1) % 2) * W_PANEL, c);
+                    wgmma_scores<T, D>(next, Qs, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
                 }
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -1010,14 +1010,15 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, bool OVERLAP, bool PERSISTENT>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, OVERLAP, PERSISTENT>;
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT>;
+    constexpr int smem = wgmma_smem<D, STAGES>();
     static int sms = 0;
     if (!sms) {
         int dev = 0;
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, wgmma_smem<D>()));
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
@@ -1030,16 +1031,17 @@ static void launch_wgmma_d(Problem *p)
     }
     const int heads = p->b * p->h, items = (p->sq + W_BQ - 1) / W_BQ * heads;
     const int blocks = PERSISTENT && items > sms ? sms : items;
-    kernel<<<blocks, 384, wgmma_smem<D>()>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk, p->scale,
-                                              p->causal);
+    kernel<<<blocks, 384, smem>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk, p->scale, p->causal);
     CHECK_LAUNCH();
 }
 
+// a4: two stages; a5 and a6, whose next tile's K is needed an iteration earlier, three at
+// d = 128 (all the shared memory there is) and four at d = 64.
 template <typename T, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma(Problem *p)
 {
-    if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP, PERSISTENT>(p);
-    else launch_wgmma_d<T, 128, OVERLAP, PERSISTENT>(p);
+    if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, PERSISTENT>(p);
+    else launch_wgmma_d<T, 128, OVERLAP ? 3 : 2, OVERLAP, PERSISTENT>(p);
 }
 
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
@@ -1129,7 +1131,7 @@ static void launch_rate(void *ctx)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1434 "chapters/09-attention.md"
+#line 1436 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1160,7 +1162,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1470 "chapters/09-attention.md"
+#line 1472 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1183,7 +1185,7 @@ static const Version VERSIONS[] = {
 };
 #line 56 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1506 "chapters/09-attention.md"
+#line 1508 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1405,7 +1407,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1734 "chapters/09-attention.md"
+#line 1736 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1486,7 +1488,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1822 "chapters/09-attention.md"
+#line 1824 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1592,7 +1594,7 @@ static int attention_self_test(void)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1934 "chapters/09-attention.md"
+#line 1936 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
