@@ -16,7 +16,9 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               data: the text reads as written where the value lies in [LO, HI] (either
               bound may be left out) on the reference GPU, where a failure is an error;
               on every other GPU with data where it fails, the text is marked and the
-              value measured there is printed after it.
+              value measured there is printed after it.  A `*` for the dtype or the
+              size (in every key of a ratio) makes the claim hold at every one with
+              data (`over="S1,S2"` keeps those sizes only).
   3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
               become one table per GPU with data (reference first; "The same
               on GPU" after the first), of the rows and size columns that hold
@@ -689,11 +691,50 @@ local function format_claim_value(v, ratio, col)
   return with_unit(string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v), UNITS[col] or '')
 end
 
+-- The (dtype, size) pairs a claim with wildcards ranges over on one GPU: its expression's
+-- dtype and size fields may be `*` (the same in every key of a ratio), standing for every
+-- value with a row of the first key's version in that GPU's CSV; `over` (sizes, comma-
+-- separated) keeps only those sizes. Without wildcards, the expression itself.
+local function claim_cases(expr, over, gpu)
+  local csv, version, dtype, size = expr:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/')
+  if not csv or (dtype ~= '*' and size ~= '*') then return { { expr = expr } } end
+  local keep
+  if over then
+    keep = {}
+    for s in over:gmatch('[^,%s]+') do keep[s] = true end
+  end
+  local cases, seen = {}, {}
+  for _, r in ipairs(load_csv(gpu, csv) or {}) do
+    local d = dtype == '*' and r.dtype or dtype
+    local z = size == '*' and r.size or size
+    if r.version == version and r.dtype == d and r.size == z and (not keep or keep[z]) and not seen[d .. '/' .. z] then
+      seen[d .. '/' .. z] = true
+      local function fill(key)
+        local c, v, dd, zz, col = key:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/([^/]+)%s*$')
+        if not c then return key end
+        return c .. '/' .. v .. '/' .. (dd == '*' and d or dd) .. '/' .. (zz == '*' and z or zz) .. '/' .. col
+      end
+      local a, b = expr:match('^(.-)%s+/%s+(.-)$')
+      local e = a and (fill(a) .. ' / ' .. fill(b)) or fill(expr)
+      table.insert(cases, { expr = e, label = (dtype == '*' and d or '') ..
+        ((dtype == '*' and size == '*') and ' ' or '') .. (size == '*' and z or '') })
+      if keep then keep[z] = 'seen' end
+    end
+  end
+  local absent = {}  -- sizes of `over` with no row
+  for z, state in pairs(keep or {}) do
+    if state ~= 'seen' then table.insert(absent, z) end
+  end
+  table.sort(absent)
+  return cases, absent
+end
+
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
 -- CSV) or an error; where it is false on another GPU shown, the text is marked and that
--- GPU's value follows it.
+-- GPU's value follows it. With wildcards (claim_cases), it must hold in every case that
+-- has data, and the failing cases are named with their values.
 local function claim_span(span)
-  local expr, range = span.attributes.expr, span.attributes['in']
+  local expr, range, over = span.attributes.expr, span.attributes['in'], span.attributes.over
   local where = "claim '" .. stringify(span.content) .. "'"
   if not expr or not range then
     fail(where .. ': needs expr= and in=LO:HI')
@@ -710,21 +751,40 @@ local function claim_span(span)
   local gpus = gpus_with(csv or '')
   local failed = pandoc.List()
   for i, gpu in ipairs(gpus) do
-    local v, ratio = expr_value(expr, gpu)
-    if v == nil then
-      if i == 1 then fail(where .. ": no value for '" .. expr .. "' on " .. gpu) end
-    elseif (lo and v < lo) or (hi and v > hi) then
+    local cases, absent = claim_cases(expr, over, gpu)
+    local misses, values = pandoc.List(), 0
+    if i == 1 and absent and #absent > 0 then
+      fail(where .. ': no row for ' .. table.concat(absent, ', ') .. " of over= on " .. gpu)
+    end
+    for _, case in ipairs(cases) do
+      local v, ratio = expr_value(case.expr, gpu)
+      if v == nil then
+        if i == 1 and (not case.label or over) then fail(where .. ": no value for '" .. case.expr .. "' on " .. gpu) end
+      else
+        values = values + 1
+        if (lo and v < lo) or (hi and v > hi) then
+          misses:insert((case.label and (case.label .. ' ') or '') .. format_claim_value(v, ratio, col))
+        end
+      end
+    end
+    if i == 1 and values == 0 and #cases > 0 and cases[1].label then
+      fail(where .. ": no value for '" .. expr .. "' on " .. gpu)
+    elseif i == 1 and #cases == 0 then
+      fail(where .. ": '" .. expr .. "' matches no row on " .. gpu)
+    end
+    if #misses > 0 then
       if i == 1 then
-        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio, col) ..
+        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. table.concat(misses, ', ') ..
           ', outside ' .. range)
       end
-      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio, col))
+      failed:insert(gpu_name(gpu, csv) .. ': ' .. table.concat(misses, ', '))
     end
   end
-  local attr = pandoc.Attr('', { 'claim' }, { { 'title', expr .. ' in ' .. range } })
+  local title = expr .. ' in ' .. range .. (over and (' over ' .. over) or '')
+  local attr = pandoc.Attr('', { 'claim' }, { { 'title', title } })
   if #failed == 0 then return pandoc.Span(span.content, attr) end
   local out = pandoc.List({ pandoc.Span(span.content, pandoc.Attr('', { 'claim', 'claim-fails' },
-    { { 'title', expr .. ' in ' .. range } })) })
+    { { 'title', title } })) })
   out:insert(pandoc.Space())
   out:insert(pandoc.Span({ pandoc.Str('(not on the ' .. table.concat(failed, '; the ') .. ')') },
     pandoc.Attr('', { 'claim-note' })))
