@@ -8,7 +8,7 @@
 #
 # Targets
 #   book          book-html and book-pdf
-#   book-html     book/html/index.html, one page per chapter, style.css, figures
+#   book-html     book/html/index.html, gpus.html, one page per chapter, style.css, figures
 #   book-pdf      book/book.pdf (all chapters, one pandoc run, pdflatex)
 #   book-figures  $(BUILD)/figures/*.svg and *.pdf
 #   book-test     build the book, then run tests/book_test.sh
@@ -126,7 +126,7 @@ BOOK_HTML_FLAGS = -s -t html5 --template=$(BOOK_DIR)/template.html --mathml \
 
 book: book-html book-pdf
 
-book-html: $(BOOK_HTML)/index.html $(BOOK_PAGES) $(BOOK_HTML)/style.css $(BOOK_HTMLFIGS)
+book-html: $(BOOK_HTML)/index.html $(BOOK_HTML)/gpus.html $(BOOK_PAGES) $(BOOK_HTML)/style.css $(BOOK_HTMLFIGS)
 
 book-pdf: $(BOOK_PDF)
 
@@ -158,6 +158,11 @@ $(BOOK_HTML)/%.html: chapters/%.md $(BOOK_INDEX) $(BOOK_WEAVE) $(BOOK_DIR)/templ
 $(BOOK_HTML)/index.html: $(CHAPTERS) $(BOOK_WEAVE) $(BOOK_DIR)/template.html \
                          $(BOOK_DATA) $(BOOK_SOURCES) | $(BOOK_HTML) book-deps
 	$(BOOK_PANDOC) $(BOOK_HTML_FLAGS) -M index-page=true -f markdown /dev/null -o $@
+
+# the GPUs page: every chapter on every GPU, and the claims that fail on one (gpus-page=true)
+$(BOOK_HTML)/gpus.html: $(CHAPTERS) $(BOOK_WEAVE) $(BOOK_DIR)/template.html \
+                        $(BOOK_DATA) $(BOOK_SOURCES) | $(BOOK_HTML) book-deps
+	$(BOOK_PANDOC) $(BOOK_HTML_FLAGS) -M gpus-page=true -f markdown /dev/null -o $@
 
 $(BOOK_HTML)/style.css: $(BOOK_DIR)/style.css | $(BOOK_HTML)
 	cp $< $@

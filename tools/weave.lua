@@ -32,6 +32,10 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               declared as "-", is left as it is).
   6. index    With `-M index-page=true` the input is ignored and the table of
               contents of the HTML site is generated from the chapters.
+  7. GPUs     With `-M gpus-page=true` the input is ignored and the page of the GPUs
+              measured is generated: per chapter and GPU, the best version's % of the
+              ceiling and its time against each peer's, and per GPU but the reference,
+              the claims of the chapters that do not hold on it.
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -129,7 +133,7 @@ end
 
 -- chapters/01-reduce.md -> reduce (the name of its CSV)
 local function chapter_csv(chapter)
-  return (chapter_stem(chapter):gsub('^%d+%-', ''))
+  return (chapter_stem(chapter):gsub('^%d+%-', ''):gsub('%-', '_'))
 end
 
 local function page_of(chapter) return chapter_stem(chapter) .. '.html' end
@@ -697,7 +701,7 @@ end
 -- separated) keeps only those sizes. Without wildcards, the expression itself.
 local function claim_cases(expr, over, gpu)
   local csv, version, dtype, size = expr:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/')
-  if not csv or (dtype ~= '*' and size ~= '*') then return { { expr = expr } } end
+  if not csv or (dtype ~= '*' and size ~= '*') then return { { expr = expr } }, {} end
   local keep
   if over then
     keep = {}
@@ -729,6 +733,33 @@ local function claim_cases(expr, over, gpu)
   return cases, absent
 end
 
+-- A claim's range "LO:HI" as two numbers (either may be nil), or nil when malformed.
+local function claim_range(range)
+  local lo, hi = (range or ''):match('^%s*([^:]*):([^:]*)%s*$')
+  lo, hi = tonumber(lo), tonumber(hi)
+  if not (range or ''):find(':') or (lo == nil and hi == nil) then return nil end
+  return lo, hi
+end
+
+-- A claim on one GPU: the cases outside [lo, hi] as strings, how many cases had a value,
+-- the cases, and the sizes of `over` without a row.
+local function claim_misses(expr, over, lo, hi, gpu)
+  local csv = expr:match('^%s*([^/]+)/')
+  local col = expr:match('/([%w_]+)%s*$')
+  local cases, absent = claim_cases(expr, over, gpu)
+  local misses, values = pandoc.List(), 0
+  for _, case in ipairs(cases) do
+    local v, ratio = expr_value(case.expr, gpu)
+    if v ~= nil then
+      values = values + 1
+      if (lo and v < lo) or (hi and v > hi) then
+        misses:insert((case.label and (case.label .. ' ') or '') .. format_claim_value(v, ratio, col))
+      end
+    end
+  end
+  return misses, values, cases, absent, csv
+end
+
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
 -- CSV) or an error; where it is false on another GPU shown, the text is marked and that
 -- GPU's value follows it. With wildcards (claim_cases), it must hold in every case that
@@ -740,45 +771,28 @@ local function claim_span(span)
     fail(where .. ': needs expr= and in=LO:HI')
     return span
   end
-  local lo, hi = range:match('^%s*([^:]*):([^:]*)%s*$')
-  lo, hi = tonumber(lo), tonumber(hi)
-  if not range:find(':') or (lo == nil and hi == nil) then
+  local lo, hi = claim_range(range)
+  if not (lo or hi) then
     fail(where .. ": in='" .. range .. "' is not LO:HI")
     return span
   end
   local csv = expr:match('^%s*([^/]+)/')
-  local col = expr:match('/([%w_]+)%s*$')
-  local gpus = gpus_with(csv or '')
   local failed = pandoc.List()
-  for i, gpu in ipairs(gpus) do
-    local cases, absent = claim_cases(expr, over, gpu)
-    local misses, values = pandoc.List(), 0
-    if i == 1 and absent and #absent > 0 then
-      fail(where .. ': no row for ' .. table.concat(absent, ', ') .. " of over= on " .. gpu)
-    end
-    for _, case in ipairs(cases) do
-      local v, ratio = expr_value(case.expr, gpu)
-      if v == nil then
-        if i == 1 and (not case.label or over) then fail(where .. ": no value for '" .. case.expr .. "' on " .. gpu) end
-      else
-        values = values + 1
-        if (lo and v < lo) or (hi and v > hi) then
-          misses:insert((case.label and (case.label .. ' ') or '') .. format_claim_value(v, ratio, col))
-        end
+  for i, gpu in ipairs(gpus_with(csv or '')) do
+    local misses, values, cases, absent = claim_misses(expr, over, lo, hi, gpu)
+    if i == 1 then
+      if #absent > 0 then fail(where .. ': no row for ' .. table.concat(absent, ', ') .. ' of over= on ' .. gpu) end
+      if #cases == 0 then
+        fail(where .. ": '" .. expr .. "' matches no row on " .. gpu)
+      elseif values < #cases and (not cases[1].label or over or values == 0) then
+        fail(where .. ": no value for '" .. expr .. "' on " .. gpu)
       end
-    end
-    if i == 1 and values == 0 and #cases > 0 and cases[1].label then
-      fail(where .. ": no value for '" .. expr .. "' on " .. gpu)
-    elseif i == 1 and #cases == 0 then
-      fail(where .. ": '" .. expr .. "' matches no row on " .. gpu)
-    end
-    if #misses > 0 then
-      if i == 1 then
+      if #misses > 0 then
         fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. table.concat(misses, ', ') ..
           ', outside ' .. range)
       end
-      failed:insert(gpu_name(gpu, csv) .. ': ' .. table.concat(misses, ', '))
     end
+    if #misses > 0 then failed:insert(gpu_name(gpu, csv) .. ': ' .. table.concat(misses, ', ')) end
   end
   local title = expr .. ' in ' .. range .. (over and (' over ' .. over) or '')
   local attr = pandoc.Attr('', { 'claim' }, { { 'title', title } })
@@ -1353,6 +1367,12 @@ local function index_page(doc)
     }, pandoc.Attr('', { 'toc-entry' })))
   end
   S.chapter = nil
+  entries:insert(pandoc.Div({
+    pandoc.Para({ pandoc.Span({ pandoc.Str('·') }, pandoc.Attr('', { 'toc-num' })), pandoc.Space(),
+      pandoc.Link({ pandoc.Str('The GPUs measured') }, 'gpus.html') }),
+    pandoc.Para({ pandoc.Str('Every chapter on every GPU with data, side by side, and the sentences of the book ' ..
+      'that do not hold on a GPU.') }),
+  }, pandoc.Attr('', { 'toc-entry' })))
   local blocks = pandoc.List()
   if doc.meta.description then
     blocks:insert(pandoc.Div({ pandoc.Para(pandoc.List(doc.meta.description[1]
@@ -1362,6 +1382,183 @@ local function index_page(doc)
   blocks:insert(pandoc.Div(entries, pandoc.Attr('', { 'book-toc' })))
   doc.meta['index-page'] = true
   doc.meta.toc = false
+  return pandoc.Pandoc(blocks, doc.meta)
+end
+
+------------------------------------------------------------------------
+-- The GPUs page: each chapter's best version against the ceiling and the peers on every
+-- GPU with data, and the claims of the prose that do not hold on a GPU
+------------------------------------------------------------------------
+
+-- "lo–hi" of a list of numbers with a format, or a dash.
+local function span_of(xs, fmt)
+  if #xs == 0 then return '–' end
+  table.sort(xs)
+  local lo, hi = string.format(fmt, xs[1]), string.format(fmt, xs[#xs])
+  return lo == hi and lo or (lo .. '–' .. hi)
+end
+
+-- Per dtype of a chapter's CSV on one GPU: at every size, the fastest of ours (status
+-- pass), its % of the ceiling, and each peer's time over its time.
+local function best_summary(gpu, csv)
+  local rows = load_csv(gpu, csv) or {}
+  local best, peers, dtypes = {}, {}, {}
+  for _, r in ipairs(rows) do
+    local t = tonumber(r.time_us)
+    if t and r.status == 'pass' and (r.kind == 'ours' or r.kind == 'peer') then
+      local key = r.dtype .. '/' .. r.size
+      if not dtypes[r.dtype] then
+        dtypes[r.dtype] = { pct = {}, ratio = {}, peers = {} }
+        dtypes[#dtypes + 1] = r.dtype
+      end
+      if r.kind == 'ours' then
+        if not best[key] or t < best[key].t then best[key] = { t = t, pct = tonumber(r.pct_sol) } end
+      else
+        peers[#peers + 1] = { key = key, dtype = r.dtype, v = r.version, t = t }
+      end
+    end
+  end
+  for key, b in pairs(best) do
+    local d = dtypes[key:match('^[^/]*')]
+    if b.pct then table.insert(d.pct, b.pct) end
+  end
+  for _, p in ipairs(peers) do
+    local d, b = dtypes[p.dtype], best[p.key]
+    if b then
+      if not d.ratio[p.v] then
+        d.ratio[p.v] = {}
+        d.peers[#d.peers + 1] = p.v
+      end
+      table.insert(d.ratio[p.v], p.t / b.t)
+    end
+  end
+  return dtypes
+end
+
+-- The sentence of a paragraph's text that holds `part` (at most about 240 characters of
+-- it, around `part`), or `part`.
+local function sentence_around(text, part)
+  local at = text:find(part, 1, true)
+  if not at then return part end
+  local from, to = 1, #text
+  for i = at - 1, 2, -1 do
+    if text:sub(i - 1, i):match('[.?!]%s') then from = i + 1; break end
+  end
+  local stop = text:find('[.?!]%s', at + #part)
+  if stop then to = stop end
+  local pre, post = '', ''
+  if at - from > 120 then from, pre = text:find('%s', at - 120) or from, '…' end
+  if to - (at + #part) > 120 then to, post = (text:find('%s', at + #part + 120) or to + 1) - 1, '…' end
+  return pre .. (text:sub(from, to):gsub('^%s+', '')) .. post
+end
+
+-- Text as the book reads it: result keys as their values, 2^20^ as 2^20.
+local function reading(el)
+  return stringify(pandoc.walk_block(pandoc.Div({ pandoc.Plain(el) }), {
+    Superscript = function(e) return pandoc.Str('^' .. stringify(e)) end,
+    Span = function(sp) if sp.classes:includes('r') then return result_span(sp) end end,
+  }))
+end
+
+-- The claims of a chapter, each with the sentence it stands in.
+local function chapter_claims(path)
+  local text = read_file(path)
+  local found = pandoc.List()
+  if not text then return found end
+  local function claims_of(block)  -- a paragraph, or the plain text of a list item or a table cell
+    local whole = reading(block.content)
+    pandoc.walk_block(block, {
+      Span = function(sp)
+        if sp.classes:includes('claim') and sp.attributes.expr and sp.attributes['in'] then
+          local part = reading(sp.content)
+          found:insert({ span = sp, text = part, sentence = sentence_around(whole, part) })
+        end
+      end,
+    })
+  end
+  pandoc.walk_block(pandoc.Div(pandoc.read(text, 'markdown').blocks), { Para = claims_of, Plain = claims_of })
+  return found
+end
+
+local function gpus_page(doc)
+  local blocks = pandoc.List()
+  blocks:insert(pandoc.Header(1, { pandoc.Str('The GPUs measured') }))
+  blocks:insert(pandoc.Para(pandoc.read('Each chapter on every GPU with data, the reference first: for each element ' ..
+    'type, over the sizes measured, the fastest of the chapter\'s versions as a percentage of the ' ..
+    'chapter\'s ceiling, and how many times faster than each peer it is (the peer\'s time over ' ..
+    'ours: above 1, ours is faster), at the sizes that peer ran. After `make bench` on your GPU, ' ..
+    'yours is among them. ' ..
+    'Then, for each GPU but the reference, the sentences of the book that compare measurements ' ..
+    'and do not hold on it, each as the book prints it (with the reference GPU\'s numbers), ' ..
+    'and what that GPU measured.', 'markdown').blocks[1].content))
+  for _, c in ipairs(S.chapters) do
+    S.chapter = c
+    local csv = chapter_csv(c)
+    local gpus = gpus_with(csv)
+    if #gpus > 0 then
+      blocks:insert(pandoc.Header(2, { pandoc.Link({ pandoc.Str(chapter_title(c) or chapter_stem(c)) }, page_of(c)) }))
+      local head = { cell({ pandoc.Str('type') }), cell({ pandoc.Str('GPU') }),
+        cell({ pandoc.Str('% of ceiling') }), cell({ pandoc.Str('× each peer') }) }
+      local summaries, dtypes = {}, {}
+      for i, g in ipairs(gpus) do
+        summaries[i] = best_summary(g, csv)
+        for _, d in ipairs(summaries[i]) do
+          if not dtypes[d] then dtypes[d] = true; dtypes[#dtypes + 1] = d end
+        end
+      end
+      local body = {}
+      for _, d in ipairs(dtypes) do
+        for i, g in ipairs(gpus) do
+          local x = summaries[i][d]
+          local ratios = pandoc.List()
+          for _, pv in ipairs(x and x.peers or {}) do
+            if #ratios > 0 then ratios:insert(pandoc.LineBreak()) end
+            ratios:insert(pandoc.Code(pv))
+            ratios:insert(pandoc.Str(' ' .. span_of(x.ratio[pv], '%.2f×')))
+          end
+          body[#body + 1] = { cell({ pandoc.Str(i == 1 and d or '') }),
+            cell({ pandoc.Str(gpu_name(g, csv) .. (staleness(g, csv) and ' (stale)' or '')) }),
+            cell({ pandoc.Str(x and span_of(x.pct, '%.0f%%') or '–') }),
+            cell(#ratios > 0 and ratios or { pandoc.Str('–') }) }
+        end
+      end
+      local aligns = { pandoc.AlignLeft, pandoc.AlignLeft, pandoc.AlignRight, pandoc.AlignLeft }
+      local widths = { 0, 0, 0, 0 }
+      blocks:insert(pandoc.utils.from_simple_table(pandoc.SimpleTable({}, aligns, widths, head, body)))
+    end
+  end
+  for k, g in ipairs(S.gpus) do
+    if k > 1 or g ~= S.ref_gpu then
+      local items, total = pandoc.List(), 0
+      for _, c in ipairs(S.chapters) do
+        S.chapter = c
+        for _, found in ipairs(chapter_claims(c)) do
+          local sp = found.span
+          local lo, hi = claim_range(sp.attributes['in'])
+          local csv = sp.attributes.expr:match('^%s*([^/]+)/')
+          if (lo or hi) and csv and load_csv(g, csv) then
+            local misses, values = claim_misses(sp.attributes.expr, sp.attributes.over, lo, hi, g)
+            if values > 0 then total = total + 1 end
+            if #misses > 0 then
+              local text = pandoc.List({ pandoc.Link({ pandoc.Str(chapter_title(c) or chapter_stem(c)) }, page_of(c)),
+                pandoc.Str(': “' .. found.sentence .. '” (“' .. found.text .. '”): measured ' ..
+                  table.concat(misses, ', ') .. '; the claim asks for ' .. sp.attributes['in']) })
+              items:insert({ pandoc.Plain(text) })
+            end
+          end
+        end
+      end
+      blocks:insert(pandoc.Header(2, { pandoc.Str('Claims on the ' .. gpu_name(g)) }))
+      blocks:insert(pandoc.Para({ pandoc.Str(string.format('%d of the %d claims with data on this GPU do not hold on it%s',
+        #items, total, #items > 0 and ':' or '.')) }))
+      if #items > 0 then blocks:insert(pandoc.BulletList(items)) end
+    end
+  end
+  S.chapter = nil
+  doc.meta.pagetitle = pandoc.MetaString('The GPUs measured')
+  doc.meta['index-href'] = pandoc.MetaString('index.html')
+  doc.meta['prev-href'] = pandoc.MetaString('index.html')
+  doc.meta['prev-title'] = pandoc.MetaString('Contents')
   return pandoc.Pandoc(blocks, doc.meta)
 end
 
@@ -1428,6 +1625,11 @@ function Pandoc(doc)
   set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
     local out = index_page(doc)
+    finish()
+    return out
+  end
+  if doc.meta['gpus-page'] and stringify(doc.meta['gpus-page']) ~= 'false' then
+    local out = gpus_page(doc)
     finish()
     return out
   end
