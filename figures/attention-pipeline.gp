@@ -94,6 +94,6 @@ do for [v = 0:1] {
     }
     eval text(sprintf("done at %.0f", max(cur[1], cur[2])), max(cur[1], cur[2]) + 1, y0 + 5, "left font \",10\"")
 }
-eval text("green: a copy in flight; blue: a product on the tensor cores; yellow: a softmax; red: waiting for a copy or the tensor cores", \
+eval text("green: a copy in flight; blue: a product (tensor cores); yellow: a softmax; red: waiting", \
     (T_END - 20) / 2, -4, "center font \",11\"")
 plot NaN notitle
