@@ -30,6 +30,13 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               declared as "-", is left as it is).
   6. index    With `-M index-page=true` the input is ignored and the table of
               contents of the HTML site is generated from the chapters.
+  7. sass     An empty block ```{.sass program=P kernel=K match=PATTERN}``` shows the
+              instructions of kernel K in bin-dir/P that PATTERN (a Lua pattern on
+              "OPCODE OPERANDS") matches, from `cuobjdump -sass`, under a caption that
+              counts them; instance=S (a substring of the demangled name) picks one of
+              several instances, lines=N shows at most N (8), arch=sm_90 wants that
+              architecture's code (a program built for another is a note, no error).
+              Errors name the chapter's line: "chapters/x.md:LINE: sass block ...".
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -47,6 +54,9 @@ Metadata (pandoc -M key=value):
   book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
+  bin-dir       where the chapter programs are built (build/bin), for sass blocks
+  cuobjdump     the cuobjdump to run (default: the one on PATH)
+  cxxfilt       the demangler (default c++filt; without one, names stay mangled)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
 with error(), so pandoc exits non-zero.
 ]]
@@ -1294,8 +1304,8 @@ local function sass_block(cb)
     for _, f in ipairs(funcs) do
       if not built[f.arch] then built[f.arch] = true; built[#built + 1] = f.arch end
     end
-    warn(where .. ': no ' .. arch .. ' code in ' .. S.bin_dir .. '/' .. a.program .. ' (built for ' ..
-      table.concat(built, ', ') .. '): excerpt left out')
+    io.stderr:write('weave: ' .. where .. ': no ' .. arch .. ' code in ' .. S.bin_dir .. '/' .. a.program .. ' (built for ' ..
+      table.concat(built, ', ') .. '): excerpt left out\n')
     return pandoc.List({ note_div('no-data', pandoc.read('This excerpt shows the ' .. arch ..
       ' code of `' .. a.kernel .. '`; the program was built for ' .. table.concat(built, ', ') ..
       ' (`make ARCH=' .. arch .. ' programs` builds it for ' .. arch .. ').', 'markdown').blocks[1].content) })
