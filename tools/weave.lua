@@ -36,6 +36,13 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               measured is generated: per chapter and GPU, the best version's % of the
               ceiling and its time against each peer's, and per GPU but the reference,
               the claims of the chapters that do not hold on it.
+  8. sass     An empty block ```{.sass program=P kernel=K match=PATTERN}``` shows the
+              instructions of kernel K in bin-dir/P that PATTERN (a Lua pattern on
+              "OPCODE OPERANDS") matches, from `cuobjdump -sass`, under a caption that
+              counts them; instance=S (a substring of the demangled name) picks one of
+              several instances, lines=N shows at most N (8), arch=sm_90 wants that
+              architecture's code (a program built for another is a note, no error).
+              Errors name the chapter's line: "chapters/x.md:LINE: sass block ...".
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -53,6 +60,9 @@ Metadata (pandoc -M key=value):
   book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
+  bin-dir       where the chapter programs are built (build/bin), for sass blocks
+  cuobjdump     the cuobjdump to run (default: the one on PATH)
+  cxxfilt       the demangler (default c++filt; without one, names stay mangled)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
 with error(), so pandoc exits non-zero.
 ]]
@@ -1202,6 +1212,237 @@ local function figure_para(para)
 end
 
 ------------------------------------------------------------------------
+-- SASS excerpts: ```{.sass program=P kernel=K match=PATTERN}``` (an empty block)
+------------------------------------------------------------------------
+
+-- Lines of the SASS excerpt shown when the block gives no lines=.
+local SASS_LINES = 8
+
+-- Where the n-th sass block of a chapter starts: "chapters/x.md:LINE" (the chapter alone
+-- where its file cannot be read).  Fenced blocks of other kinds are skipped whole, so a
+-- fence shown inside one is not counted.
+local function sass_location(chapter, n)
+  local text = read_file(chapter)
+  if not text then return chapter end
+  local k, lineno, fence = 0, 0, nil
+  for line in (text .. '\n'):gmatch('([^\n]*)\n') do
+    lineno = lineno + 1
+    if fence then
+      local close = line:match('^%s*([`~]+)%s*$')
+      if close and close:sub(1, 1) == fence:sub(1, 1) and #close >= #fence then fence = nil end
+    else
+      local open, rest = line:match('^%s*(```+)(.*)$')
+      if not open then open, rest = line:match('^%s*(~~~+)(.*)$') end
+      if open then
+        fence = open
+        if rest:match('^%s*{[^}]*%.sass[%s}]') then
+          k = k + 1
+          if k == n then return chapter .. ':' .. lineno end
+        end
+      end
+    end
+  end
+  return chapter
+end
+
+-- name(args) or void name<T>(args) as printed by c++filt -> name or name<T>
+local function kernel_label(demangled)
+  local s = demangled:gsub('^void%s+', '')
+  local angle = 0
+  for i = 1, #s do
+    local c = s:sub(i, i)
+    if c == '<' then angle = angle + 1
+    elseif c == '>' then angle = angle - 1
+    elseif c == '(' and angle == 0 and i > 1 then return s:sub(1, i - 1) end
+  end
+  return s
+end
+
+-- The last identifier before the template arguments or parameters: reduce_v8
+local function base_name(label)
+  return label:gsub('<.*$', ''):match('([%w_]+)$') or label
+end
+
+-- `cuobjdump -sass` of one program, parsed once per run: a list of functions
+-- { mangled, name (demangled, else mangled), label, arch, instrs = { text... } },
+-- in cuobjdump's order, or nil and the reason.
+local function sass_functions(program)
+  S.sass = S.sass or {}
+  local cached = S.sass[program]
+  if cached then return cached.funcs, cached.err end
+  local path = S.bin_dir .. '/' .. program
+  local funcs, err = nil, nil
+  local exists = io.open(path, 'rb')
+  if exists then exists:close() end
+  local tool = S.cuobjdump
+  local tool_found = tool:find('/') and io.open(tool, 'rb')
+  if tool_found then tool_found:close()
+  elseif not tool:find('/') then
+    tool_found = pcall(pandoc.pipe, 'sh', { '-c', 'command -v "$0" >/dev/null', tool }, '')
+  end
+  if not exists then
+    err = path .. ' is not built: run `make programs` (or `make ' .. path .. '`)'
+  elseif not tool_found then
+    err = "cuobjdump not found ('" .. tool .. "'): `make book-deps` installs it into build/tools " ..
+      'from PyPI (pip packages nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm), or put the ' ..
+      "CUDA toolkit's cuobjdump on PATH, or pass -M cuobjdump=PATH"
+  else
+    local ok, out = pcall(pandoc.pipe, 'sh', { '-c', '"$0" -sass "$1" 2>&1', tool, path }, '')
+    if not ok then
+      local msg = type(out) == 'table' and (out.output or '') or tostring(out)
+      err = tool .. ' -sass ' .. path .. ' failed: ' .. (msg:gsub('%s+$', ''):match('[^\n]*$') or msg)
+    else
+      funcs = {}
+      local arch, f = nil, nil
+      for line in out:gmatch('[^\n]+') do
+        local a = line:match('^%s*code for (sm_%w+)') or line:match('^arch = (sm_%w+)')
+        local name = line:match('^%s*Function : (%S+)')
+        local instr = line:match('^%s*/%*%x+%*/%s+(.-)%s*;')
+        if a then arch = a
+        elseif name then
+          f = { mangled = name, arch = arch or '?', instrs = {} }
+          funcs[#funcs + 1] = f
+        elseif instr and f and not instr:match('^NOP$') then
+          f.instrs[#f.instrs + 1] = instr
+        end
+      end
+      -- demangled names, all in one call where c++filt is found
+      local names = {}
+      for i, fn in ipairs(funcs) do names[i] = fn.mangled end
+      local okf, dem = pcall(pandoc.pipe, S.cxxfilt, {}, table.concat(names, '\n') .. '\n')
+      local lines = {}
+      if okf then for l in dem:gmatch('[^\n]+') do lines[#lines + 1] = l end end
+      for i, fn in ipairs(funcs) do
+        fn.name = (#lines == #funcs and lines[i]) or fn.mangled
+        fn.label = kernel_label(fn.name)
+      end
+      if #funcs == 0 then err = tool .. ' -sass ' .. path .. ' shows no functions' end
+    end
+  end
+  S.sass[program] = { funcs = funcs, err = err }
+  return funcs, err
+end
+
+-- The pattern as the caption shows it: %. %[ ... (escaped punctuation) read plainly.
+local function plain_pattern(p)
+  return (p:gsub('%%(%p)', '%1'))
+end
+
+-- A caption line above an excerpt: HTML div.sass-caption, LaTeX \chunkcaption.
+local function sass_caption(inlines)
+  if S.latex then
+    local inl = pandoc.List({ pandoc.RawInline('latex', '\\chunkcaption{') })
+    inl:extend(inlines)
+    inl:insert(pandoc.RawInline('latex', '}'))
+    return pandoc.Plain(inl)
+  end
+  return pandoc.Div({ pandoc.Plain(inlines) }, pandoc.Attr('', { 'sass-caption' }))
+end
+
+-- ```{.sass program=P kernel=K match=PATTERN [instance=S] [arch=sm_90] [lines=N]}```
+-- becomes the instructions of kernel K in build/bin/P that PATTERN matches (a Lua
+-- pattern on "OPCODE OPERANDS"), at most N of them, under a caption that counts them.
+local function sass_block(cb)
+  S.sass_n = S.sass_n or {}
+  local chapter = S.chapter or 'book'
+  S.sass_n[chapter] = (S.sass_n[chapter] or 0) + 1
+  local a = cb.attributes
+  local where = sass_location(chapter, S.sass_n[chapter]) .. ': sass block' ..
+    (a.program and (' program=' .. a.program) or '') .. (a.kernel and (' kernel=' .. a.kernel) or '') ..
+    (a.match and (" match='" .. a.match .. "'") or '')
+  local function bad(msg)
+    S.errors[#S.errors + 1] = where .. ': ' .. msg
+    return pandoc.List({ pandoc.CodeBlock('', pandoc.Attr('', { 'sass-listing' })) })
+  end
+  if not a.program or not a.kernel or not a.match then
+    return bad('needs program=, kernel= and match=')
+  end
+  local most = tonumber(a.lines or SASS_LINES)
+  if not most or most < 1 or most ~= math.floor(most) then
+    return bad("lines='" .. a.lines .. "' is not a positive whole number")
+  end
+  if not pcall(string.find, '', a.match) then
+    return bad("match='" .. a.match .. "' is not a Lua pattern")
+  end
+  local funcs, err = sass_functions(a.program)
+  if not funcs then return bad(err) end
+  -- the functions of the wanted architecture (sm_90 also takes sm_90a), else the first one's
+  local arch = a.arch or funcs[1].arch
+  local in_arch = {}
+  for _, f in ipairs(funcs) do
+    if f.arch:sub(1, #arch) == arch then in_arch[#in_arch + 1] = f end
+  end
+  if #in_arch == 0 then
+    -- built for another GPU (make ARCH=sm_80): the excerpt cannot be shown, which is no error
+    local built = {}
+    for _, f in ipairs(funcs) do
+      if not built[f.arch] then built[f.arch] = true; built[#built + 1] = f.arch end
+    end
+    io.stderr:write('weave: ' .. where .. ': no ' .. arch .. ' code in ' .. S.bin_dir .. '/' .. a.program .. ' (built for ' ..
+      table.concat(built, ', ') .. '): excerpt left out\n')
+    return pandoc.List({ note_div('no-data', pandoc.read('This excerpt shows the ' .. arch ..
+      ' code of `' .. a.kernel .. '`; the program was built for ' .. table.concat(built, ', ') ..
+      ' (`make ARCH=' .. arch .. ' programs` builds it for ' .. arch .. ').', 'markdown').blocks[1].content) })
+  end
+  local cands = {}
+  for _, f in ipairs(in_arch) do
+    if f.mangled:find(a.kernel, 1, true) then cands[#cands + 1] = f end
+  end
+  if #cands == 0 then
+    return bad('no function of ' .. S.bin_dir .. '/' .. a.program .. ' (' .. arch .. ') has ' ..
+      a.kernel .. ' in its name')
+  end
+  -- a kernel named exactly so wins over longer names that contain it (v1 and v10)
+  local exact = {}
+  for _, f in ipairs(cands) do
+    if base_name(f.label) == a.kernel then exact[#exact + 1] = f end
+  end
+  if #exact > 0 then cands = exact end
+  if a.instance then
+    local picked = {}
+    for _, f in ipairs(cands) do
+      if f.name:find(a.instance, 1, true) or f.mangled:find(a.instance, 1, true) then
+        picked[#picked + 1] = f
+      end
+    end
+    if #picked == 0 then
+      local names = {}
+      for _, f in ipairs(cands) do names[#names + 1] = f.label end
+      return bad("instance='" .. a.instance .. "' is in none of " .. table.concat(names, ', '))
+    end
+    cands = picked
+  end
+  local f = cands[1]
+  local hits = {}
+  for _, ins in ipairs(f.instrs) do
+    if ins:find(a.match) then hits[#hits + 1] = ins end
+  end
+  if #hits == 0 then
+    return bad('no instruction of ' .. f.label .. ' (' .. f.arch .. ', ' .. #f.instrs ..
+      ' instructions) matches')
+  end
+  local shown = { table.unpack(hits, 1, math.min(most, #hits)) }
+  local cap = pandoc.List({ pandoc.Code('cuobjdump -sass ' .. S.bin_dir .. '/' .. a.program), pandoc.Str(':'),
+    pandoc.Space(), pandoc.Str(#hits .. ' of ' .. #f.instrs .. ' instructions of'), pandoc.Space(),
+    pandoc.Code(f.label), pandoc.Space(), pandoc.Str('(' .. f.arch .. ')'), pandoc.Space(),
+    pandoc.Str('match'), pandoc.Space(), pandoc.Code(plain_pattern(a.match)) })
+  if #shown < #hits then
+    cap:extend({ pandoc.Str(';'), pandoc.Space(), pandoc.Str('the first ' .. #shown .. ' are shown') })
+  end
+  if #cands > 1 then
+    cap:extend({ pandoc.Str(';'), pandoc.Space(),
+      pandoc.Str('the first of ' .. #cands .. ' instances of'), pandoc.Space(), pandoc.Code(a.kernel) })
+  end
+  cap:insert(pandoc.Str('.'))
+  local listing = pandoc.CodeBlock(table.concat(shown, '\n'), pandoc.Attr('', { 'sass-listing' }))
+  local attr = pandoc.Attr('', { 'sass' }, { { 'data-program', a.program }, { 'data-kernel', f.mangled } })
+  if S.latex then
+    return pandoc.List({ needspace(math.min(#shown, 4) + 4), sass_caption(cap), listing })
+  end
+  return pandoc.List({ pandoc.Div({ sass_caption(cap), listing }, attr) })
+end
+
+------------------------------------------------------------------------
 -- Walking a chapter
 ------------------------------------------------------------------------
 
@@ -1226,6 +1467,8 @@ local function weave_blocks(blocks)
     if b.t == 'CodeBlock' and is_chunk(b) then
       local r = weave_chunk(b)
       if r.t then out:insert(r) else out:extend(r) end
+    elseif b.t == 'CodeBlock' and b.classes:includes('sass') then
+      out:extend(sass_block(b))
     elseif b.t == 'Table' and first_key_csv(b) then
       out:insert(key_table(b))
     elseif b.t == 'Div' and b.classes:includes('results') then
@@ -1574,6 +1817,9 @@ local function setup(meta)
   S.chapters = words(meta_str(meta, 'chapters', ''))
   table.sort(S.chapters)
   S.lenient = meta_str(meta, 'allow-missing-data', 'false') == 'true'
+  S.bin_dir = meta_str(meta, 'bin-dir', 'build/bin')
+  S.cuobjdump = meta_str(meta, 'cuobjdump', 'cuobjdump')
+  S.cxxfilt = meta_str(meta, 'cxxfilt', 'c++filt')
   S.figcsv = {}
   for _, w in ipairs(words(meta_str(meta, 'figures', ''))) do
     local stem, csv = w:match('^(.-):(.*)$')

@@ -105,7 +105,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
 }
 #line 49 "chapters/09-attention.md"
 // <<softmax-reductions>>
-#line 115 "chapters/06-softmax.md"
+#line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
 {
     for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
@@ -983,7 +983,7 @@ static void launch_flash_mma32(Problem *p)
 
 // a4 to a6 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
-#line 887 "chapters/08-gemm-hopper.md"
+#line 891 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -1051,7 +1051,7 @@ static void launch_flash_simt(Problem *p)
 }
 #line 53 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
-#line 1332 "chapters/07-gemm.md"
+#line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
