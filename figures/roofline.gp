@@ -33,7 +33,7 @@ versions = system(AWK('NR > 1 && $2 != "ceiling" && $3 != X && $6 != "" && $7 !=
 set logscale xy 10
 set xrange [1 : 10000]
 set yrange [0.1 : 2000]
-set xlabel "arithmetic intensity (FLOPs per byte of A, B and C moved)"
+set xlabel "arithmetic intensity (FLOPs per byte of the inputs and the output, each moved once)"
 set ylabel "throughput (TFLOP/s)"
 set grid xtics ytics mxtics mytics lc rgb "#e3e6ea" lw 1 dt 1, lc rgb "#f1f3f4" lw 1 dt 1
 set border 3 lc rgb "#444444"
@@ -49,6 +49,6 @@ set label 99 sprintf("memory: %.0f GB/s", bw) at 2, bw * 2 / 1000 * 1.3 left rot
 rows(v) = '< ' . AWK('NR > 1 && $1 "/" $3 == "' . v . '" && $6 != "" && $7 != "" && $10 == "pass" && (S == "" || $4 == S) { print $7 * 1000 / $6, $7 }')
 plot for [i = 1:words(roofs)] (x * bw / 1000 < roof(word(roofs, i)) ? x * bw / 1000 : roof(word(roofs, i))) \
         with lines lc rgb "#9aa0a6" dt 2 notitle, \
-     for [i = 1:words(versions)] rows(word(versions, i)) using 1:2 with points pt 7 ps 0.9 \
+     for [i = 1:words(versions)] rows(word(versions, i)) using 1:2 with points pt (i <= 12 ? 7 : 5) ps 0.9 \
         lc rgb C[(i - 1) % 12 + 1] title word(versions, i)
 if (term eq 'svg') { unset output; system(sprintf("echo '<!-- y axis: log -->' >> %s", q(out))) }

@@ -2,7 +2,8 @@
 # tests/claims_test.sh [REPO_ROOT]: the weaver's checked claims, on the committed data.
 # A true claim reads as written; one false on the reference data fails the build; one true
 # there but false on another GPU is marked with that GPU's value; a claim without data or
-# with a malformed range is an error. Skipped (77) without pandoc.
+# with a malformed range is an error; a claim with `*` for the size or dtype holds at every
+# one with data, or fails naming where. Skipped (77) without pandoc.
 root=${1:-.}
 cd "$root" || exit 1
 command -v pandoc >/dev/null 2>&1 || { echo "pandoc not installed: skipped"; exit 77; }
@@ -32,5 +33,18 @@ out=$(weave "[nothing]{.claim expr=\"reduce/no-such-version/f32/268435456/gbps\"
 check "a claim on a key without data is an error" test "$st" -ne 0
 out=$(weave "[bad range]{.claim expr=\"$ratio\" in=\"2\"}") && st=0 || st=$?
 check "a malformed range is an error" test "$st" -ne 0
+every="reduce/v3-add-on-load/f32/*/gbps / reduce/v2-sequential/f32/*/gbps"
+out=$(weave "[v3 is faster than v2 at every size]{.claim expr=\"$every\" in=\"1:\"}") && st=0 || st=$?
+check "a claim at every size (*) that holds at each builds" test "$st" -eq 0
+out=$(weave "[v3 is a third faster at every size]{.claim expr=\"$every\" in=\"1.3:\"}") && st=0 || st=$?
+check "a claim at every size false at one fails the build" test "$st" -ne 0
+check "... naming that size" grep -q "false on the reference data.*1048576 1.22" "$tmp/err"
+out=$(weave "[a third faster from 2^22^ on]{.claim expr=\"$every\" in=\"1.35:\" over=\"4194304,33554432\"}") && st=0 || st=$?
+check "over= keeps the sizes listed" test "$st" -eq 0
+check "... and another GPU's failing size is named" sh -c 'echo "$1" | tr "\n" " " | grep -q "claim-fails.*not on the NVIDIA H100 80GB HBM3: 4194304 1.34"' - "$out"
+out=$(weave "[no such size]{.claim expr=\"$every\" in=\"1:\" over=\"12345\"}") && st=0 || st=$?
+check "a size of over= without data is an error" test "$st" -ne 0
+out=$(weave "[every type]{.claim expr=\"reduce/v3-add-on-load/*/268435456/gbps / reduce/v2-sequential/*/268435456/gbps\" in=\"1:\"}") && st=0 || st=$?
+check "a claim in every dtype (*) builds" test "$st" -eq 0
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

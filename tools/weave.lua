@@ -16,7 +16,9 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               data: the text reads as written where the value lies in [LO, HI] (either
               bound may be left out) on the reference GPU, where a failure is an error;
               on every other GPU with data where it fails, the text is marked and the
-              value measured there is printed after it.
+              value measured there is printed after it.  A `*` for the dtype or the
+              size (in every key of a ratio) makes the claim hold at every one with
+              data (`over="S1,S2"` keeps those sizes only).
   3. tables   Divs ::: {.results csv=NAME metric=COL [dtype= versions= sizes=]}
               become one table per GPU with data (reference first; "The same
               on GPU" after the first), of the rows and size columns that hold
@@ -30,6 +32,17 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               declared as "-", is left as it is).
   6. index    With `-M index-page=true` the input is ignored and the table of
               contents of the HTML site is generated from the chapters.
+  7. GPUs     With `-M gpus-page=true` the input is ignored and the page of the GPUs
+              measured is generated: per chapter and GPU, the best version's % of the
+              ceiling and its time against each peer's, and per GPU but the reference,
+              the claims of the chapters that do not hold on it.
+  8. sass     An empty block ```{.sass program=P kernel=K match=PATTERN}``` shows the
+              instructions of kernel K in bin-dir/P that PATTERN (a Lua pattern on
+              "OPCODE OPERANDS") matches, from `cuobjdump -sass`, under a caption that
+              counts them; instance=S (a substring of the demangled name) picks one of
+              several instances, lines=N shows at most N (8), arch=sm_90 wants that
+              architecture's code (a program built for another is a note, no error).
+              Errors name the chapter's line: "chapters/x.md:LINE: sass block ...".
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -47,6 +60,9 @@ Metadata (pandoc -M key=value):
   book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
+  bin-dir       where the chapter programs are built (build/bin), for sass blocks
+  cuobjdump     the cuobjdump to run (default: the one on PATH)
+  cxxfilt       the demangler (default c++filt; without one, names stay mangled)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
 with error(), so pandoc exits non-zero.
 ]]
@@ -127,7 +143,7 @@ end
 
 -- chapters/01-reduce.md -> reduce (the name of its CSV)
 local function chapter_csv(chapter)
-  return (chapter_stem(chapter):gsub('^%d+%-', ''))
+  return (chapter_stem(chapter):gsub('^%d+%-', ''):gsub('%-', '_'))
 end
 
 local function page_of(chapter) return chapter_stem(chapter) .. '.html' end
@@ -689,42 +705,110 @@ local function format_claim_value(v, ratio, col)
   return with_unit(string.format(math.abs(v) >= 1000 and '%.0f' or '%.4g', v), UNITS[col] or '')
 end
 
+-- The (dtype, size) pairs a claim with wildcards ranges over on one GPU: its expression's
+-- dtype and size fields may be `*` (the same in every key of a ratio), standing for every
+-- value with a row of the first key's version in that GPU's CSV; `over` (sizes, comma-
+-- separated) keeps only those sizes. Without wildcards, the expression itself.
+local function claim_cases(expr, over, gpu)
+  local csv, version, dtype, size = expr:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/')
+  if not csv or (dtype ~= '*' and size ~= '*') then return { { expr = expr } }, {} end
+  local keep
+  if over then
+    keep = {}
+    for s in over:gmatch('[^,%s]+') do keep[s] = true end
+  end
+  local cases, seen = {}, {}
+  for _, r in ipairs(load_csv(gpu, csv) or {}) do
+    local d = dtype == '*' and r.dtype or dtype
+    local z = size == '*' and r.size or size
+    if r.version == version and r.dtype == d and r.size == z and (not keep or keep[z]) and not seen[d .. '/' .. z] then
+      seen[d .. '/' .. z] = true
+      local function fill(key)
+        local c, v, dd, zz, col = key:match('^%s*([^/]+)/([^/]+)/([^/]*)/([^/]+)/([^/]+)%s*$')
+        if not c then return key end
+        return c .. '/' .. v .. '/' .. (dd == '*' and d or dd) .. '/' .. (zz == '*' and z or zz) .. '/' .. col
+      end
+      local a, b = expr:match('^(.-)%s+/%s+(.-)$')
+      local e = a and (fill(a) .. ' / ' .. fill(b)) or fill(expr)
+      table.insert(cases, { expr = e, label = (dtype == '*' and d or '') ..
+        ((dtype == '*' and size == '*') and ' ' or '') .. (size == '*' and z or '') })
+      if keep then keep[z] = 'seen' end
+    end
+  end
+  local absent = {}  -- sizes of `over` with no row
+  for z, state in pairs(keep or {}) do
+    if state ~= 'seen' then table.insert(absent, z) end
+  end
+  table.sort(absent)
+  return cases, absent
+end
+
+-- A claim's range "LO:HI" as two numbers (either may be nil), or nil when malformed.
+local function claim_range(range)
+  local lo, hi = (range or ''):match('^%s*([^:]*):([^:]*)%s*$')
+  lo, hi = tonumber(lo), tonumber(hi)
+  if not (range or ''):find(':') or (lo == nil and hi == nil) then return nil end
+  return lo, hi
+end
+
+-- A claim on one GPU: the cases outside [lo, hi] as strings, how many cases had a value,
+-- the cases, and the sizes of `over` without a row.
+local function claim_misses(expr, over, lo, hi, gpu)
+  local csv = expr:match('^%s*([^/]+)/')
+  local col = expr:match('/([%w_]+)%s*$')
+  local cases, absent = claim_cases(expr, over, gpu)
+  local misses, values = pandoc.List(), 0
+  for _, case in ipairs(cases) do
+    local v, ratio = expr_value(case.expr, gpu)
+    if v ~= nil then
+      values = values + 1
+      if (lo and v < lo) or (hi and v > hi) then
+        misses:insert((case.label and (case.label .. ' ') or '') .. format_claim_value(v, ratio, col))
+      end
+    end
+  end
+  return misses, values, cases, absent, csv
+end
+
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
 -- CSV) or an error; where it is false on another GPU shown, the text is marked and that
--- GPU's value follows it.
+-- GPU's value follows it. With wildcards (claim_cases), it must hold in every case that
+-- has data, and the failing cases are named with their values.
 local function claim_span(span)
-  local expr, range = span.attributes.expr, span.attributes['in']
+  local expr, range, over = span.attributes.expr, span.attributes['in'], span.attributes.over
   local where = "claim '" .. stringify(span.content) .. "'"
   if not expr or not range then
     fail(where .. ': needs expr= and in=LO:HI')
     return span
   end
-  local lo, hi = range:match('^%s*([^:]*):([^:]*)%s*$')
-  lo, hi = tonumber(lo), tonumber(hi)
-  if not range:find(':') or (lo == nil and hi == nil) then
+  local lo, hi = claim_range(range)
+  if not (lo or hi) then
     fail(where .. ": in='" .. range .. "' is not LO:HI")
     return span
   end
   local csv = expr:match('^%s*([^/]+)/')
-  local col = expr:match('/([%w_]+)%s*$')
-  local gpus = gpus_with(csv or '')
   local failed = pandoc.List()
-  for i, gpu in ipairs(gpus) do
-    local v, ratio = expr_value(expr, gpu)
-    if v == nil then
-      if i == 1 then fail(where .. ": no value for '" .. expr .. "' on " .. gpu) end
-    elseif (lo and v < lo) or (hi and v > hi) then
-      if i == 1 then
-        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. format_claim_value(v, ratio, col) ..
+  for i, gpu in ipairs(gpus_with(csv or '')) do
+    local misses, values, cases, absent = claim_misses(expr, over, lo, hi, gpu)
+    if i == 1 then
+      if #absent > 0 then fail(where .. ': no row for ' .. table.concat(absent, ', ') .. ' of over= on ' .. gpu) end
+      if #cases == 0 then
+        fail(where .. ": '" .. expr .. "' matches no row on " .. gpu)
+      elseif values < #cases and (not cases[1].label or over or values == 0) then
+        fail(where .. ": no value for '" .. expr .. "' on " .. gpu)
+      end
+      if #misses > 0 then
+        fail(where .. ' is false on the reference data (' .. gpu .. '): ' .. table.concat(misses, ', ') ..
           ', outside ' .. range)
       end
-      failed:insert(gpu_name(gpu, csv) .. ': ' .. format_claim_value(v, ratio, col))
     end
+    if #misses > 0 then failed:insert(gpu_name(gpu, csv) .. ': ' .. table.concat(misses, ', ')) end
   end
-  local attr = pandoc.Attr('', { 'claim' }, { { 'title', expr .. ' in ' .. range } })
+  local title = expr .. ' in ' .. range .. (over and (' over ' .. over) or '')
+  local attr = pandoc.Attr('', { 'claim' }, { { 'title', title } })
   if #failed == 0 then return pandoc.Span(span.content, attr) end
   local out = pandoc.List({ pandoc.Span(span.content, pandoc.Attr('', { 'claim', 'claim-fails' },
-    { { 'title', expr .. ' in ' .. range } })) })
+    { { 'title', title } })) })
   out:insert(pandoc.Space())
   out:insert(pandoc.Span({ pandoc.Str('(not on the ' .. table.concat(failed, '; the ') .. ')') },
     pandoc.Attr('', { 'claim-note' })))
@@ -1128,6 +1212,237 @@ local function figure_para(para)
 end
 
 ------------------------------------------------------------------------
+-- SASS excerpts: ```{.sass program=P kernel=K match=PATTERN}``` (an empty block)
+------------------------------------------------------------------------
+
+-- Lines of the SASS excerpt shown when the block gives no lines=.
+local SASS_LINES = 8
+
+-- Where the n-th sass block of a chapter starts: "chapters/x.md:LINE" (the chapter alone
+-- where its file cannot be read).  Fenced blocks of other kinds are skipped whole, so a
+-- fence shown inside one is not counted.
+local function sass_location(chapter, n)
+  local text = read_file(chapter)
+  if not text then return chapter end
+  local k, lineno, fence = 0, 0, nil
+  for line in (text .. '\n'):gmatch('([^\n]*)\n') do
+    lineno = lineno + 1
+    if fence then
+      local close = line:match('^%s*([`~]+)%s*$')
+      if close and close:sub(1, 1) == fence:sub(1, 1) and #close >= #fence then fence = nil end
+    else
+      local open, rest = line:match('^%s*(```+)(.*)$')
+      if not open then open, rest = line:match('^%s*(~~~+)(.*)$') end
+      if open then
+        fence = open
+        if rest:match('^%s*{[^}]*%.sass[%s}]') then
+          k = k + 1
+          if k == n then return chapter .. ':' .. lineno end
+        end
+      end
+    end
+  end
+  return chapter
+end
+
+-- name(args) or void name<T>(args) as printed by c++filt -> name or name<T>
+local function kernel_label(demangled)
+  local s = demangled:gsub('^void%s+', '')
+  local angle = 0
+  for i = 1, #s do
+    local c = s:sub(i, i)
+    if c == '<' then angle = angle + 1
+    elseif c == '>' then angle = angle - 1
+    elseif c == '(' and angle == 0 and i > 1 then return s:sub(1, i - 1) end
+  end
+  return s
+end
+
+-- The last identifier before the template arguments or parameters: reduce_v8
+local function base_name(label)
+  return label:gsub('<.*$', ''):match('([%w_]+)$') or label
+end
+
+-- `cuobjdump -sass` of one program, parsed once per run: a list of functions
+-- { mangled, name (demangled, else mangled), label, arch, instrs = { text... } },
+-- in cuobjdump's order, or nil and the reason.
+local function sass_functions(program)
+  S.sass = S.sass or {}
+  local cached = S.sass[program]
+  if cached then return cached.funcs, cached.err end
+  local path = S.bin_dir .. '/' .. program
+  local funcs, err = nil, nil
+  local exists = io.open(path, 'rb')
+  if exists then exists:close() end
+  local tool = S.cuobjdump
+  local tool_found = tool:find('/') and io.open(tool, 'rb')
+  if tool_found then tool_found:close()
+  elseif not tool:find('/') then
+    tool_found = pcall(pandoc.pipe, 'sh', { '-c', 'command -v "$0" >/dev/null', tool }, '')
+  end
+  if not exists then
+    err = path .. ' is not built: run `make programs` (or `make ' .. path .. '`)'
+  elseif not tool_found then
+    err = "cuobjdump not found ('" .. tool .. "'): `make book-deps` installs it into build/tools " ..
+      'from PyPI (pip packages nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm), or put the ' ..
+      "CUDA toolkit's cuobjdump on PATH, or pass -M cuobjdump=PATH"
+  else
+    local ok, out = pcall(pandoc.pipe, 'sh', { '-c', '"$0" -sass "$1" 2>&1', tool, path }, '')
+    if not ok then
+      local msg = type(out) == 'table' and (out.output or '') or tostring(out)
+      err = tool .. ' -sass ' .. path .. ' failed: ' .. (msg:gsub('%s+$', ''):match('[^\n]*$') or msg)
+    else
+      funcs = {}
+      local arch, f = nil, nil
+      for line in out:gmatch('[^\n]+') do
+        local a = line:match('^%s*code for (sm_%w+)') or line:match('^arch = (sm_%w+)')
+        local name = line:match('^%s*Function : (%S+)')
+        local instr = line:match('^%s*/%*%x+%*/%s+(.-)%s*;')
+        if a then arch = a
+        elseif name then
+          f = { mangled = name, arch = arch or '?', instrs = {} }
+          funcs[#funcs + 1] = f
+        elseif instr and f and not instr:match('^NOP$') then
+          f.instrs[#f.instrs + 1] = instr
+        end
+      end
+      -- demangled names, all in one call where c++filt is found
+      local names = {}
+      for i, fn in ipairs(funcs) do names[i] = fn.mangled end
+      local okf, dem = pcall(pandoc.pipe, S.cxxfilt, {}, table.concat(names, '\n') .. '\n')
+      local lines = {}
+      if okf then for l in dem:gmatch('[^\n]+') do lines[#lines + 1] = l end end
+      for i, fn in ipairs(funcs) do
+        fn.name = (#lines == #funcs and lines[i]) or fn.mangled
+        fn.label = kernel_label(fn.name)
+      end
+      if #funcs == 0 then err = tool .. ' -sass ' .. path .. ' shows no functions' end
+    end
+  end
+  S.sass[program] = { funcs = funcs, err = err }
+  return funcs, err
+end
+
+-- The pattern as the caption shows it: %. %[ ... (escaped punctuation) read plainly.
+local function plain_pattern(p)
+  return (p:gsub('%%(%p)', '%1'))
+end
+
+-- A caption line above an excerpt: HTML div.sass-caption, LaTeX \chunkcaption.
+local function sass_caption(inlines)
+  if S.latex then
+    local inl = pandoc.List({ pandoc.RawInline('latex', '\\chunkcaption{') })
+    inl:extend(inlines)
+    inl:insert(pandoc.RawInline('latex', '}'))
+    return pandoc.Plain(inl)
+  end
+  return pandoc.Div({ pandoc.Plain(inlines) }, pandoc.Attr('', { 'sass-caption' }))
+end
+
+-- ```{.sass program=P kernel=K match=PATTERN [instance=S] [arch=sm_90] [lines=N]}```
+-- becomes the instructions of kernel K in build/bin/P that PATTERN matches (a Lua
+-- pattern on "OPCODE OPERANDS"), at most N of them, under a caption that counts them.
+local function sass_block(cb)
+  S.sass_n = S.sass_n or {}
+  local chapter = S.chapter or 'book'
+  S.sass_n[chapter] = (S.sass_n[chapter] or 0) + 1
+  local a = cb.attributes
+  local where = sass_location(chapter, S.sass_n[chapter]) .. ': sass block' ..
+    (a.program and (' program=' .. a.program) or '') .. (a.kernel and (' kernel=' .. a.kernel) or '') ..
+    (a.match and (" match='" .. a.match .. "'") or '')
+  local function bad(msg)
+    S.errors[#S.errors + 1] = where .. ': ' .. msg
+    return pandoc.List({ pandoc.CodeBlock('', pandoc.Attr('', { 'sass-listing' })) })
+  end
+  if not a.program or not a.kernel or not a.match then
+    return bad('needs program=, kernel= and match=')
+  end
+  local most = tonumber(a.lines or SASS_LINES)
+  if not most or most < 1 or most ~= math.floor(most) then
+    return bad("lines='" .. a.lines .. "' is not a positive whole number")
+  end
+  if not pcall(string.find, '', a.match) then
+    return bad("match='" .. a.match .. "' is not a Lua pattern")
+  end
+  local funcs, err = sass_functions(a.program)
+  if not funcs then return bad(err) end
+  -- the functions of the wanted architecture (sm_90 also takes sm_90a), else the first one's
+  local arch = a.arch or funcs[1].arch
+  local in_arch = {}
+  for _, f in ipairs(funcs) do
+    if f.arch:sub(1, #arch) == arch then in_arch[#in_arch + 1] = f end
+  end
+  if #in_arch == 0 then
+    -- built for another GPU (make ARCH=sm_80): the excerpt cannot be shown, which is no error
+    local built = {}
+    for _, f in ipairs(funcs) do
+      if not built[f.arch] then built[f.arch] = true; built[#built + 1] = f.arch end
+    end
+    io.stderr:write('weave: ' .. where .. ': no ' .. arch .. ' code in ' .. S.bin_dir .. '/' .. a.program .. ' (built for ' ..
+      table.concat(built, ', ') .. '): excerpt left out\n')
+    return pandoc.List({ note_div('no-data', pandoc.read('This excerpt shows the ' .. arch ..
+      ' code of `' .. a.kernel .. '`; the program was built for ' .. table.concat(built, ', ') ..
+      ' (`make ARCH=' .. arch .. ' programs` builds it for ' .. arch .. ').', 'markdown').blocks[1].content) })
+  end
+  local cands = {}
+  for _, f in ipairs(in_arch) do
+    if f.mangled:find(a.kernel, 1, true) then cands[#cands + 1] = f end
+  end
+  if #cands == 0 then
+    return bad('no function of ' .. S.bin_dir .. '/' .. a.program .. ' (' .. arch .. ') has ' ..
+      a.kernel .. ' in its name')
+  end
+  -- a kernel named exactly so wins over longer names that contain it (v1 and v10)
+  local exact = {}
+  for _, f in ipairs(cands) do
+    if base_name(f.label) == a.kernel then exact[#exact + 1] = f end
+  end
+  if #exact > 0 then cands = exact end
+  if a.instance then
+    local picked = {}
+    for _, f in ipairs(cands) do
+      if f.name:find(a.instance, 1, true) or f.mangled:find(a.instance, 1, true) then
+        picked[#picked + 1] = f
+      end
+    end
+    if #picked == 0 then
+      local names = {}
+      for _, f in ipairs(cands) do names[#names + 1] = f.label end
+      return bad("instance='" .. a.instance .. "' is in none of " .. table.concat(names, ', '))
+    end
+    cands = picked
+  end
+  local f = cands[1]
+  local hits = {}
+  for _, ins in ipairs(f.instrs) do
+    if ins:find(a.match) then hits[#hits + 1] = ins end
+  end
+  if #hits == 0 then
+    return bad('no instruction of ' .. f.label .. ' (' .. f.arch .. ', ' .. #f.instrs ..
+      ' instructions) matches')
+  end
+  local shown = { table.unpack(hits, 1, math.min(most, #hits)) }
+  local cap = pandoc.List({ pandoc.Code('cuobjdump -sass ' .. S.bin_dir .. '/' .. a.program), pandoc.Str(':'),
+    pandoc.Space(), pandoc.Str(#hits .. ' of ' .. #f.instrs .. ' instructions of'), pandoc.Space(),
+    pandoc.Code(f.label), pandoc.Space(), pandoc.Str('(' .. f.arch .. ')'), pandoc.Space(),
+    pandoc.Str('match'), pandoc.Space(), pandoc.Code(plain_pattern(a.match)) })
+  if #shown < #hits then
+    cap:extend({ pandoc.Str(';'), pandoc.Space(), pandoc.Str('the first ' .. #shown .. ' are shown') })
+  end
+  if #cands > 1 then
+    cap:extend({ pandoc.Str(';'), pandoc.Space(),
+      pandoc.Str('the first of ' .. #cands .. ' instances of'), pandoc.Space(), pandoc.Code(a.kernel) })
+  end
+  cap:insert(pandoc.Str('.'))
+  local listing = pandoc.CodeBlock(table.concat(shown, '\n'), pandoc.Attr('', { 'sass-listing' }))
+  local attr = pandoc.Attr('', { 'sass' }, { { 'data-program', a.program }, { 'data-kernel', f.mangled } })
+  if S.latex then
+    return pandoc.List({ needspace(math.min(#shown, 4) + 4), sass_caption(cap), listing })
+  end
+  return pandoc.List({ pandoc.Div({ sass_caption(cap), listing }, attr) })
+end
+
+------------------------------------------------------------------------
 -- Walking a chapter
 ------------------------------------------------------------------------
 
@@ -1152,6 +1467,8 @@ local function weave_blocks(blocks)
     if b.t == 'CodeBlock' and is_chunk(b) then
       local r = weave_chunk(b)
       if r.t then out:insert(r) else out:extend(r) end
+    elseif b.t == 'CodeBlock' and b.classes:includes('sass') then
+      out:extend(sass_block(b))
     elseif b.t == 'Table' and first_key_csv(b) then
       out:insert(key_table(b))
     elseif b.t == 'Div' and b.classes:includes('results') then
@@ -1293,6 +1610,12 @@ local function index_page(doc)
     }, pandoc.Attr('', { 'toc-entry' })))
   end
   S.chapter = nil
+  entries:insert(pandoc.Div({
+    pandoc.Para({ pandoc.Span({ pandoc.Str('·') }, pandoc.Attr('', { 'toc-num' })), pandoc.Space(),
+      pandoc.Link({ pandoc.Str('The GPUs measured') }, 'gpus.html') }),
+    pandoc.Para({ pandoc.Str('Every chapter on every GPU with data, side by side, and the sentences of the book ' ..
+      'that do not hold on a GPU.') }),
+  }, pandoc.Attr('', { 'toc-entry' })))
   local blocks = pandoc.List()
   if doc.meta.description then
     blocks:insert(pandoc.Div({ pandoc.Para(pandoc.List(doc.meta.description[1]
@@ -1302,6 +1625,183 @@ local function index_page(doc)
   blocks:insert(pandoc.Div(entries, pandoc.Attr('', { 'book-toc' })))
   doc.meta['index-page'] = true
   doc.meta.toc = false
+  return pandoc.Pandoc(blocks, doc.meta)
+end
+
+------------------------------------------------------------------------
+-- The GPUs page: each chapter's best version against the ceiling and the peers on every
+-- GPU with data, and the claims of the prose that do not hold on a GPU
+------------------------------------------------------------------------
+
+-- "lo–hi" of a list of numbers with a format, or a dash.
+local function span_of(xs, fmt)
+  if #xs == 0 then return '–' end
+  table.sort(xs)
+  local lo, hi = string.format(fmt, xs[1]), string.format(fmt, xs[#xs])
+  return lo == hi and lo or (lo .. '–' .. hi)
+end
+
+-- Per dtype of a chapter's CSV on one GPU: at every size, the fastest of ours (status
+-- pass), its % of the ceiling, and each peer's time over its time.
+local function best_summary(gpu, csv)
+  local rows = load_csv(gpu, csv) or {}
+  local best, peers, dtypes = {}, {}, {}
+  for _, r in ipairs(rows) do
+    local t = tonumber(r.time_us)
+    if t and r.status == 'pass' and (r.kind == 'ours' or r.kind == 'peer') then
+      local key = r.dtype .. '/' .. r.size
+      if not dtypes[r.dtype] then
+        dtypes[r.dtype] = { pct = {}, ratio = {}, peers = {} }
+        dtypes[#dtypes + 1] = r.dtype
+      end
+      if r.kind == 'ours' then
+        if not best[key] or t < best[key].t then best[key] = { t = t, pct = tonumber(r.pct_sol) } end
+      else
+        peers[#peers + 1] = { key = key, dtype = r.dtype, v = r.version, t = t }
+      end
+    end
+  end
+  for key, b in pairs(best) do
+    local d = dtypes[key:match('^[^/]*')]
+    if b.pct then table.insert(d.pct, b.pct) end
+  end
+  for _, p in ipairs(peers) do
+    local d, b = dtypes[p.dtype], best[p.key]
+    if b then
+      if not d.ratio[p.v] then
+        d.ratio[p.v] = {}
+        d.peers[#d.peers + 1] = p.v
+      end
+      table.insert(d.ratio[p.v], p.t / b.t)
+    end
+  end
+  return dtypes
+end
+
+-- The sentence of a paragraph's text that holds `part` (at most about 240 characters of
+-- it, around `part`), or `part`.
+local function sentence_around(text, part)
+  local at = text:find(part, 1, true)
+  if not at then return part end
+  local from, to = 1, #text
+  for i = at - 1, 2, -1 do
+    if text:sub(i - 1, i):match('[.?!]%s') then from = i + 1; break end
+  end
+  local stop = text:find('[.?!]%s', at + #part)
+  if stop then to = stop end
+  local pre, post = '', ''
+  if at - from > 120 then from, pre = text:find('%s', at - 120) or from, '…' end
+  if to - (at + #part) > 120 then to, post = (text:find('%s', at + #part + 120) or to + 1) - 1, '…' end
+  return pre .. (text:sub(from, to):gsub('^%s+', '')) .. post
+end
+
+-- Text as the book reads it: result keys as their values, 2^20^ as 2^20.
+local function reading(el)
+  return stringify(pandoc.walk_block(pandoc.Div({ pandoc.Plain(el) }), {
+    Superscript = function(e) return pandoc.Str('^' .. stringify(e)) end,
+    Span = function(sp) if sp.classes:includes('r') then return result_span(sp) end end,
+  }))
+end
+
+-- The claims of a chapter, each with the sentence it stands in.
+local function chapter_claims(path)
+  local text = read_file(path)
+  local found = pandoc.List()
+  if not text then return found end
+  local function claims_of(block)  -- a paragraph, or the plain text of a list item or a table cell
+    local whole = reading(block.content)
+    pandoc.walk_block(block, {
+      Span = function(sp)
+        if sp.classes:includes('claim') and sp.attributes.expr and sp.attributes['in'] then
+          local part = reading(sp.content)
+          found:insert({ span = sp, text = part, sentence = sentence_around(whole, part) })
+        end
+      end,
+    })
+  end
+  pandoc.walk_block(pandoc.Div(pandoc.read(text, 'markdown').blocks), { Para = claims_of, Plain = claims_of })
+  return found
+end
+
+local function gpus_page(doc)
+  local blocks = pandoc.List()
+  blocks:insert(pandoc.Header(1, { pandoc.Str('The GPUs measured') }))
+  blocks:insert(pandoc.Para(pandoc.read('Each chapter on every GPU with data, the reference first: for each element ' ..
+    'type, over the sizes measured, the fastest of the chapter\'s versions as a percentage of the ' ..
+    'chapter\'s ceiling, and how many times faster than each peer it is (the peer\'s time over ' ..
+    'ours: above 1, ours is faster), at the sizes that peer ran. After `make bench` on your GPU, ' ..
+    'yours is among them. ' ..
+    'Then, for each GPU but the reference, the sentences of the book that compare measurements ' ..
+    'and do not hold on it, each as the book prints it (with the reference GPU\'s numbers), ' ..
+    'and what that GPU measured.', 'markdown').blocks[1].content))
+  for _, c in ipairs(S.chapters) do
+    S.chapter = c
+    local csv = chapter_csv(c)
+    local gpus = gpus_with(csv)
+    if #gpus > 0 then
+      blocks:insert(pandoc.Header(2, { pandoc.Link({ pandoc.Str(chapter_title(c) or chapter_stem(c)) }, page_of(c)) }))
+      local head = { cell({ pandoc.Str('type') }), cell({ pandoc.Str('GPU') }),
+        cell({ pandoc.Str('% of ceiling') }), cell({ pandoc.Str('× each peer') }) }
+      local summaries, dtypes = {}, {}
+      for i, g in ipairs(gpus) do
+        summaries[i] = best_summary(g, csv)
+        for _, d in ipairs(summaries[i]) do
+          if not dtypes[d] then dtypes[d] = true; dtypes[#dtypes + 1] = d end
+        end
+      end
+      local body = {}
+      for _, d in ipairs(dtypes) do
+        for i, g in ipairs(gpus) do
+          local x = summaries[i][d]
+          local ratios = pandoc.List()
+          for _, pv in ipairs(x and x.peers or {}) do
+            if #ratios > 0 then ratios:insert(pandoc.LineBreak()) end
+            ratios:insert(pandoc.Code(pv))
+            ratios:insert(pandoc.Str(' ' .. span_of(x.ratio[pv], '%.2f×')))
+          end
+          body[#body + 1] = { cell({ pandoc.Str(i == 1 and d or '') }),
+            cell({ pandoc.Str(gpu_name(g, csv) .. (staleness(g, csv) and ' (stale)' or '')) }),
+            cell({ pandoc.Str(x and span_of(x.pct, '%.0f%%') or '–') }),
+            cell(#ratios > 0 and ratios or { pandoc.Str('–') }) }
+        end
+      end
+      local aligns = { pandoc.AlignLeft, pandoc.AlignLeft, pandoc.AlignRight, pandoc.AlignLeft }
+      local widths = { 0, 0, 0, 0 }
+      blocks:insert(pandoc.utils.from_simple_table(pandoc.SimpleTable({}, aligns, widths, head, body)))
+    end
+  end
+  for k, g in ipairs(S.gpus) do
+    if k > 1 or g ~= S.ref_gpu then
+      local items, total = pandoc.List(), 0
+      for _, c in ipairs(S.chapters) do
+        S.chapter = c
+        for _, found in ipairs(chapter_claims(c)) do
+          local sp = found.span
+          local lo, hi = claim_range(sp.attributes['in'])
+          local csv = sp.attributes.expr:match('^%s*([^/]+)/')
+          if (lo or hi) and csv and load_csv(g, csv) then
+            local misses, values = claim_misses(sp.attributes.expr, sp.attributes.over, lo, hi, g)
+            if values > 0 then total = total + 1 end
+            if #misses > 0 then
+              local text = pandoc.List({ pandoc.Link({ pandoc.Str(chapter_title(c) or chapter_stem(c)) }, page_of(c)),
+                pandoc.Str(': “' .. found.sentence .. '” (“' .. found.text .. '”): measured ' ..
+                  table.concat(misses, ', ') .. '; the claim asks for ' .. sp.attributes['in']) })
+              items:insert({ pandoc.Plain(text) })
+            end
+          end
+        end
+      end
+      blocks:insert(pandoc.Header(2, { pandoc.Str('Claims on the ' .. gpu_name(g)) }))
+      blocks:insert(pandoc.Para({ pandoc.Str(string.format('%d of the %d claims with data on this GPU do not hold on it%s',
+        #items, total, #items > 0 and ':' or '.')) }))
+      if #items > 0 then blocks:insert(pandoc.BulletList(items)) end
+    end
+  end
+  S.chapter = nil
+  doc.meta.pagetitle = pandoc.MetaString('The GPUs measured')
+  doc.meta['index-href'] = pandoc.MetaString('index.html')
+  doc.meta['prev-href'] = pandoc.MetaString('index.html')
+  doc.meta['prev-title'] = pandoc.MetaString('Contents')
   return pandoc.Pandoc(blocks, doc.meta)
 end
 
@@ -1317,6 +1817,9 @@ local function setup(meta)
   S.chapters = words(meta_str(meta, 'chapters', ''))
   table.sort(S.chapters)
   S.lenient = meta_str(meta, 'allow-missing-data', 'false') == 'true'
+  S.bin_dir = meta_str(meta, 'bin-dir', 'build/bin')
+  S.cuobjdump = meta_str(meta, 'cuobjdump', 'cuobjdump')
+  S.cxxfilt = meta_str(meta, 'cxxfilt', 'c++filt')
   S.figcsv = {}
   for _, w in ipairs(words(meta_str(meta, 'figures', ''))) do
     local stem, csv = w:match('^(.-):(.*)$')
@@ -1368,6 +1871,11 @@ function Pandoc(doc)
   set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
     local out = index_page(doc)
+    finish()
+    return out
+  end
+  if doc.meta['gpus-page'] and stringify(doc.meta['gpus-page']) ~= 'false' then
+    local out = gpus_page(doc)
     finish()
     return out
   end

@@ -45,7 +45,7 @@ static const char *scatter_only(const Problem *p) { return p->job == SCATTER ? N
 static const char *scatter_on_hopper(const Problem *p) { return scatter_only(p) ? scatter_only(p) : needs_sm90(); }
 #line 34 "chapters/03-atomics.md"
 // <<half-atomics>>
-#line 283 "chapters/03-atomics.md"
+#line 287 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
 // half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
 // with the (compare-and-swap) 16-bit atomic.
@@ -76,13 +76,13 @@ __global__ void dot_d0(__half *result, const __half *x, const __half *y, size_t 
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (i < n) atomicAdd(result, __float2half(product(x, y, i)));
 }
-#line 305 "chapters/03-atomics.md"
+#line 309 "chapters/03-atomics.md"
 __global__ void dot_d1(__half *result, const __half *x, const __half *y, size_t n)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (i < n) fast_atomic_add(result, __float2half(product(x, y, i)), result, result + 2);
 }
-#line 344 "chapters/03-atomics.md"
+#line 348 "chapters/03-atomics.md"
 // d2: pairs of elements, one half2 atomic each, into an (even, odd) pair of sums.
 __global__ void dot_d2(__half2 *pair, const __half *x, const __half *y, size_t n)
 {
@@ -96,7 +96,7 @@ __global__ void dot_finish_pair(__half *result, const __half2 *pair)
 {
     *result = __float2half(__low2float(*pair) + __high2float(*pair));
 }
-#line 389 "chapters/03-atomics.md"
+#line 393 "chapters/03-atomics.md"
 // Elements before x reaches a 16-byte boundary (x and y are equally aligned).
 __device__ inline size_t head_of(const __half *x, size_t n)
 {
@@ -151,7 +151,7 @@ __global__ void dot_d3(__half *result, const __half *x, const __half *y, size_t 
 {
     atomicAdd(result, __float2half(thread_dot<2>(x, y, n)));
 }
-#line 449 "chapters/03-atomics.md"
+#line 453 "chapters/03-atomics.md"
 // The sum of v over the block, in thread 0 (warp shuffles, then one warp of warp sums).
 __device__ inline float block_sum(float v)
 {
@@ -173,7 +173,7 @@ __global__ void dot_d4(__half *result, const __half *x, const __half *y, size_t 
     float s = block_sum(thread_dot<2>(x, y, n));
     if (threadIdx.x == 0) atomicAdd(result, __float2half(s));
 }
-#line 543 "chapters/03-atomics.md"
+#line 547 "chapters/03-atomics.md"
 // d5, d6: float sums per block, one float atomic per block; the last block to finish
 // rounds the total to half once, and leaves the accumulator and the counter at zero.
 template <int U>
@@ -192,7 +192,7 @@ __global__ void dot_one_pass(__half *result, float *partial, unsigned *done, con
 }
 #line 36 "chapters/03-atomics.md"
 // <<vector-reduction-of-eight-halves>>
-#line 823 "chapters/03-atomics.md"
+#line 833 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
@@ -204,7 +204,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
 }
 #line 37 "chapters/03-atomics.md"
 // <<scatter-kernels>>
-#line 687 "chapters/03-atomics.md"
+#line 697 "chapters/03-atomics.md"
 // s0: one thread per element of src (row i / cols, column i % cols), one half atomic.
 __global__ void scatter_s0(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols)
 {
@@ -213,7 +213,7 @@ __global__ void scatter_s0(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     atomicAdd(out + (size_t)index[r] * cols + c, src[i]);
 }
-#line 735 "chapters/03-atomics.md"
+#line 745 "chapters/03-atomics.md"
 // s1: s0 with the padded half2 (fast) atomic.
 __global__ void scatter_s1(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -223,7 +223,7 @@ __global__ void scatter_s1(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     fast_atomic_add(out + (size_t)index[r] * cols + c, src[i], out, out + (size_t)out_rows * cols);
 }
-#line 773 "chapters/03-atomics.md"
+#line 783 "chapters/03-atomics.md"
 // s2: one thread per pair of columns; one half2 atomic when the destination is aligned.
 __global__ void scatter_s2(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -242,7 +242,7 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
-#line 835 "chapters/03-atomics.md"
+#line 845 "chapters/03-atomics.md"
 // Whether columns c..c+7 of src's row r can go to `dst` by one vector reduction.
 __device__ inline bool eight_aligned(const __half *dst, const __half *s, unsigned c, unsigned cols)
 {
@@ -269,7 +269,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 901 "chapters/03-atomics.md"
+#line 911 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
 #if HOPPER_CODE
@@ -320,14 +320,14 @@ static void launch_d0(Problem *p)
     dot_d0<<<blocks_for(p->n), THREADS>>>(p->result, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 313 "chapters/03-atomics.md"
+#line 317 "chapters/03-atomics.md"
 static void launch_d1(Problem *p)
 {
     zero_result(p);
     dot_d1<<<blocks_for(p->n), THREADS>>>(p->result, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 360 "chapters/03-atomics.md"
+#line 364 "chapters/03-atomics.md"
 static void launch_d2(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->pair, 0, sizeof(__half2)));
@@ -336,7 +336,7 @@ static void launch_d2(Problem *p)
     dot_finish_pair<<<1, 1>>>(p->result, p->pair);
     CHECK_LAUNCH();
 }
-#line 477 "chapters/03-atomics.md"
+#line 481 "chapters/03-atomics.md"
 // Grids of the thread-sum versions: every block resident at once, or fewer when the
 // array has fewer packs than that grid has threads.
 static unsigned sum_grid(size_t n, const void *kernel)
@@ -359,7 +359,7 @@ static void launch_d4(Problem *p)
     dot_d4<<<sum_grid(p->n, (const void *)dot_d4), THREADS>>>(p->result, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 562 "chapters/03-atomics.md"
+#line 566 "chapters/03-atomics.md"
 template <int U>
 static void launch_one_pass(Problem *p)
 {
@@ -367,7 +367,7 @@ static void launch_one_pass(Problem *p)
     dot_one_pass<U><<<grid, THREADS>>>(p->result, p->partial, p->done, p->x, p->y, p->n);
     CHECK_LAUNCH();
 }
-#line 619 "chapters/03-atomics.md"
+#line 629 "chapters/03-atomics.md"
 static void launch_cublas(Problem *p)
 {
     if (!p->cublas) {  // created at the first (untimed) launch
@@ -377,7 +377,7 @@ static void launch_cublas(Problem *p)
     CUBLAS_CHECK(cublasDotEx(p->cublas, (int)p->n, p->x, CUDA_R_16F, 1, p->y, CUDA_R_16F, 1, p->result,
                              CUDA_R_16F, CUDA_R_32F));
 }
-#line 698 "chapters/03-atomics.md"
+#line 708 "chapters/03-atomics.md"
 static void zero_out(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->out, 0, p->out_rows * p->cols * sizeof(__half)));
@@ -389,7 +389,7 @@ static void launch_s0(Problem *p)
     scatter_s0<<<blocks_for(p->n), THREADS>>>(p->out, p->src, p->index, (unsigned)p->rows, (unsigned)p->cols);
     CHECK_LAUNCH();
 }
-#line 747 "chapters/03-atomics.md"
+#line 757 "chapters/03-atomics.md"
 static void launch_s1(Problem *p)
 {
     zero_out(p);
@@ -397,7 +397,7 @@ static void launch_s1(Problem *p)
                                               (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 794 "chapters/03-atomics.md"
+#line 804 "chapters/03-atomics.md"
 static void launch_s2(Problem *p)
 {
     zero_out(p);
@@ -406,7 +406,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 864 "chapters/03-atomics.md"
+#line 874 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -415,7 +415,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 939 "chapters/03-atomics.md"
+#line 949 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -439,7 +439,7 @@ static void launch_s4(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<atomics-versions>>
-#line 592 "chapters/03-atomics.md"
+#line 602 "chapters/03-atomics.md"
     {"d0-half-per-element", "inexact", "f16", "one half atomicAdd per element, all into the result", launch_d0, dot_only},
     {"d1-fast-per-element", "inexact", "f16", "d0 with the padded half2 (fast) atomic", launch_d1, dot_only},
     {"d2-half2-per-pair", "inexact", "f16", "one half2 atomicAdd per pair, into (even, odd) sums", launch_d2, dot_only},
@@ -447,9 +447,9 @@ static const Version VERSIONS[] = {
     {"d4-half-per-block", "inexact", "f16", "float sums per block, one half atomicAdd per block", launch_d4, dot_only},
     {"d5-float-per-block", "ours", "f16", "float sums per block, one float atomicAdd per block, one rounding", launch_one_pass<2>, dot_only},
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
-#line 631 "chapters/03-atomics.md"
+#line 641 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 961 "chapters/03-atomics.md"
+#line 971 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -458,7 +458,7 @@ static const Version VERSIONS[] = {
 #line 42 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1046 "chapters/03-atomics.md"
+#line 1056 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -666,7 +666,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 45 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1207 "chapters/03-atomics.md"
+#line 1217 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;

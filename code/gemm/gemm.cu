@@ -56,7 +56,7 @@ struct Problem {
 static bool half_types(const Problem *p) { return p->dtype != F32; }
 #line 39 "chapters/07-gemm.md"
 // <<the-gemm-peers>>
-#line 1051 "chapters/07-gemm.md"
+#line 1057 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
 
 static dim3 grid_of(const Problem *p, int bm, int bn)
@@ -394,7 +394,7 @@ __global__ void __launch_bounds__(256, 2) sgemm_warps(int m, int n, int k, float
 }
 #line 41 "chapters/07-gemm.md"
 // <<tensor-core-kernels>>
-#line 581 "chapters/07-gemm.md"
+#line 587 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
 template <typename T, int BK, bool SWIZZLE> __device__ inline int tile_at(int r, int c)
 {
@@ -643,7 +643,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tc(int m, int n, 
                 }
     }
 }
-#line 896 "chapters/07-gemm.md"
+#line 902 "chapters/07-gemm.md"
 // t6: BM x BN of C per block, WARPS_M x WARPS_N warps of 64 x 64, K in tiles of 128-byte
 // rows (the 8-chunk swizzle). The fragments of step kk + 16 are loaded from shared
 // memory while the mma of step kk run, across the tiles' boundaries too; each thread's
@@ -785,7 +785,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
 }
 #line 42 "chapters/07-gemm.md"
 // <<gemm-rate-kernels>>
-#line 1332 "chapters/07-gemm.md"
+#line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
 __global__ void fma_rate_kernel(float *out, int iters)
 {
@@ -863,7 +863,7 @@ static void launch_rate(void *ctx)
 }
 #line 43 "chapters/07-gemm.md"
 // <<gemm-launchers>>
-#line 1145 "chapters/07-gemm.md"
+#line 1151 "chapters/07-gemm.md"
 // s0 and s1 take seconds per launch at the largest sizes: timing them there would take minutes.
 static const char *too_slow_naive(const Problem *p)
 {
@@ -930,7 +930,7 @@ static void launch_warps(Problem *p)
                                                              (const float *)p->b, p->beta, (float *)p->c);
     CHECK_LAUNCH();
 }
-#line 1410 "chapters/07-gemm.md"
+#line 1416 "chapters/07-gemm.md"
 // Measures both ceilings once (v NULL) and emits their rows; then the one that applies
 // to v: mma.sync for the half types, FMA for float32.
 static double gemm_compute_ceiling(BenchRun *run, const Version *v)
@@ -963,7 +963,7 @@ static double gemm_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 44 "chapters/07-gemm.md"
 // <<tensor-core-launchers>>
-#line 1217 "chapters/07-gemm.md"
+#line 1223 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
 {
     return p->k % 8 ? "K a multiple of 8 (16-byte copies along K)" : NULL;
@@ -1033,7 +1033,7 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
 }
 #line 45 "chapters/07-gemm.md"
 // <<the-gemm-version-table>>
-#line 1289 "chapters/07-gemm.md"
+#line 1295 "chapters/07-gemm.md"
 static const Version VERSIONS[] = {
     {"cublas", "peer", "f32", "cublasSgemm (no TF32)", launch_cublas, NULL},
     {"cublaslt", "peer", "f32", "cuBLASLt, the fastest of its heuristic's algorithms (no TF32)", launch_cublaslt, NULL},
@@ -1063,7 +1063,7 @@ static const Version VERSIONS[] = {
 };
 #line 46 "chapters/07-gemm.md"
 // <<create-and-check-a-gemm-problem>>
-#line 1456 "chapters/07-gemm.md"
+#line 1462 "chapters/07-gemm.md"
 // ============================================================ problems and checks
 // "MxNxK". Returns NULL, or what is wrong with the size.
 static const char *parse_gemm_size(const char *size, int *m, int *n, int *k)
@@ -1267,7 +1267,7 @@ static double gemm_bytes(const Problem *p)
 }
 
 static double gemm_flops(const Problem *p) { return 2.0 * gemm_macs_of(p); }
-#line 1668 "chapters/07-gemm.md"
+#line 1674 "chapters/07-gemm.md"
 // Whether swizzle_chunk<ROW_BYTES> permutes each row's chunks, and puts the same chunk of
 // 8 consecutive rows (from a multiple of 8) in 8 different 16-byte bank groups.
 template <int ROW_BYTES> static bool swizzle_ok(void)
@@ -1349,15 +1349,15 @@ static int gemm_self_test(void)
 }
 #line 47 "chapters/07-gemm.md"
 // <<the-gemm-chapter>>
-#line 1757 "chapters/07-gemm.md"
+#line 1763 "chapters/07-gemm.md"
 static const char *const DTYPES[] = {"f32", "bf16", "f16"};
 // <<gemm-sizes>>
-#line 1750 "chapters/07-gemm.md"
+#line 1756 "chapters/07-gemm.md"
 static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4096x4096x4096", "8192x8192x8192",
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1759 "chapters/07-gemm.md"
+#line 1765 "chapters/07-gemm.md"
 
 static const Chapter GEMM = {
     "gemm", "C = alpha A B + beta C: float32 on the SIMT units, bfloat16 and float16 on the tensor cores",

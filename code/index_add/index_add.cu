@@ -20,7 +20,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 33 "chapters/05-index-add.md"
 // <<half-atomics>>
-#line 283 "chapters/03-atomics.md"
+#line 287 "chapters/03-atomics.md"
 // Adds v to *p with a 32-bit half2 atomic on the aligned word that holds *p, the other
 // half of the word padded with zero, when the whole word lies inside [lo, hi); otherwise
 // with the (compare-and-swap) 16-bit atomic.
@@ -41,7 +41,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 // <<sixteen-byte-vector-reductions>>
 #line 637 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
-#line 823 "chapters/03-atomics.md"
+#line 833 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)

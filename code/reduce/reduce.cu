@@ -231,7 +231,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 627 "chapters/01-reduce.md"
+#line 633 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -255,7 +255,7 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
         *blocks_done = 0;
     }
 }
-#line 689 "chapters/01-reduce.md"
+#line 695 "chapters/01-reduce.md"
 // v10: v9's loop; the block sums go into a running total with atomicAdd, in double.
 // The last block to count itself in takes the total and leaves zero behind.
 __device__ void add_to_total(float *out, double *total, unsigned *blocks_done, float block_sum)
@@ -275,7 +275,7 @@ __global__ void reduce_v10(float *out, double *total, unsigned *blocks_done, con
 {
     add_to_total(out, total, blocks_done, block_sum(thread_sum_f4<4>(x, n)));
 }
-#line 757 "chapters/01-reduce.md"
+#line 763 "chapters/01-reduce.md"
 // v11's share of x per thread: UNROLL float4 loads in flight in the loop, and the
 // remainder (fewer than UNROLL loads) as one more batch of guarded loads.
 template <int UNROLL>
@@ -361,7 +361,7 @@ static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fi
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
 #line 603 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 653 "chapters/01-reduce.md"
+#line 659 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -370,7 +370,7 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 719 "chapters/01-reduce.md"
+#line 725 "chapters/01-reduce.md"
 static void launch_v10(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -379,7 +379,7 @@ static void launch_v10(Problem *p)
     reduce_v10<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 802 "chapters/01-reduce.md"
+#line 808 "chapters/01-reduce.md"
 static void launch_v11(Problem *p)
 {
     static int grid = 0;  // four blocks per SM
@@ -395,7 +395,7 @@ static void launch_v11(Problem *p)
     reduce_v11<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 847 "chapters/01-reduce.md"
+#line 853 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -422,13 +422,13 @@ static const Version VERSIONS[] = {
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
 #line 607 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 664 "chapters/01-reduce.md"
+#line 670 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 730 "chapters/01-reduce.md"
+#line 736 "chapters/01-reduce.md"
     {"v10-atomic-total", "ours", "f32", "v9 with the block sums added by double atomics", launch_v10, NULL},
-#line 820 "chapters/01-reduce.md"
+#line 826 "chapters/01-reduce.md"
     {"v11-eight-in-flight", "ours", "f32", "8 loads in flight, batched tail, 4 blocks per SM, v10's finish", launch_v11, NULL},
-#line 854 "chapters/01-reduce.md"
+#line 860 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 28 "chapters/01-reduce.md"
 };
@@ -516,7 +516,7 @@ static int reduce_self_test(void)
 }
 #line 30 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 934 "chapters/01-reduce.md"
+#line 940 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -547,7 +547,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 31 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 983 "chapters/01-reduce.md"
+#line 989 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};

@@ -40,7 +40,7 @@ struct Problem {
 };
 #line 39 "chapters/06-softmax.md"
 // <<softmax-reductions>>
-#line 115 "chapters/06-softmax.md"
+#line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
 {
     for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
@@ -75,7 +75,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 40 "chapters/06-softmax.md"
 // <<softmax-kernels>>
-#line 154 "chapters/06-softmax.md"
+#line 159 "chapters/06-softmax.md"
 // f0: one thread per row, three passes over the row in global memory.
 template <typename T>
 __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
@@ -90,7 +90,7 @@ __global__ void softmax_f0(T *y, const T *x, size_t rows, size_t cols)
     float inv = 1.0f / s;
     for (size_t c = 0; c < cols; c++) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 183 "chapters/06-softmax.md"
+#line 188 "chapters/06-softmax.md"
 // f1: one block per row; each pass strides over the row, block reductions in shared memory.
 template <typename T>
 __global__ void softmax_f1(T *y, const T *x, size_t cols)
@@ -104,7 +104,7 @@ __global__ void softmax_f1(T *y, const T *x, size_t cols)
     float inv = 1.0f / block_sum(s);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(to_float(xr[c]) - m) * inv);
 }
-#line 213 "chapters/06-softmax.md"
+#line 218 "chapters/06-softmax.md"
 // V elements of T in 16 bytes.
 template <typename T> struct Vec { static const int V = 16 / sizeof(T); };
 
@@ -141,7 +141,7 @@ __device__ inline void store_vec(T *row, const float *f, size_t c, size_t cols, 
             if (c + j < cols) row[c + j] = from_float<T>(f[j]);
     }
 }
-#line 261 "chapters/06-softmax.md"
+#line 266 "chapters/06-softmax.md"
 // f2: G lanes per row (G divides 32), each lane holding P packs of the row in registers:
 // rows of up to G * P * V elements. Lane l holds packs l, l + G, l + 2G, ...
 template <typename T, int G, int P>
@@ -181,7 +181,7 @@ __global__ void softmax_f2(T *y, const T *x, size_t rows, size_t cols)
         store_vec(yr, v[p], (size_t)(p * G + lane) * V, cols, packed);
     }
 }
-#line 345 "chapters/06-softmax.md"
+#line 350 "chapters/06-softmax.md"
 // Copies a row of T into shared memory: 16-byte asynchronous copies (cp.async) when the
 // row is packed, so that every load is in flight at once; element by element otherwise.
 // row_to_shared_start only issues the copies, as one group (__pipeline_wait_prior waits).
@@ -245,7 +245,7 @@ __global__ void softmax_f3(T *y, const T *x, size_t cols)
     __syncthreads();
     softmax_cached_row(y + blockIdx.x * cols, cache, cols, packed);
 }
-#line 443 "chapters/06-softmax.md"
+#line 448 "chapters/06-softmax.md"
 // f4: one block per row, online: one pass keeps a running max and a sum rescaled to it,
 // the second pass re-reads the row and writes. Two reads, one write, any length.
 __device__ inline void online_add(float &m, float &s, float v)
@@ -291,7 +291,7 @@ __global__ void softmax_f4(T *y, const T *x, size_t cols)
         store_vec(yr, f, c, cols, packed);
     }
 }
-#line 508 "chapters/06-softmax.md"
+#line 513 "chapters/06-softmax.md"
 // f5: one block per row, P packs per thread in registers (FasterTransformer's shape).
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(512) softmax_f5(T *y, const T *x, size_t cols)
         store_vec(yr, v[p], (p * (size_t)blockDim.x + threadIdx.x) * V, cols, packed);
     }
 }
-#line 580 "chapters/06-softmax.md"
+#line 585 "chapters/06-softmax.md"
 // f6: a cluster of C blocks per row (Hopper): each block caches 1/C of the row in its
 // shared memory; the blocks exchange their maxima and sums through distributed shared
 // memory, so a long row is spread over C SMs instead of filling one. Launched in
@@ -377,7 +377,7 @@ __global__ void softmax_f6(T *y, const T *x, size_t cols)
     }
 #endif
 }
-#line 661 "chapters/06-softmax.md"
+#line 666 "chapters/06-softmax.md"
 // f8: a persistent block per SM share, two row buffers in shared memory: the copy of the
 // block's next row is in flight while the current one is computed. Each buffer holds
 // `stride` elements (the row, rounded up to 16 bytes).
@@ -402,7 +402,7 @@ __global__ void softmax_f8(T *y, const T *x, size_t rows, size_t cols, size_t st
         __syncthreads();  // nobody reads buffer k any more: the next iteration refills it
     }
 }
-#line 733 "chapters/06-softmax.md"
+#line 738 "chapters/06-softmax.md"
 // b4: the same for the backward, y and dy in registers.
 template <typename T, int P>
 __global__ void __launch_bounds__(512) softmax_b4(T *dx, const T *y, const T *dy, size_t cols)
@@ -568,7 +568,7 @@ __global__ void softmax_b3(T *dx, const T *y, const T *dy, size_t cols)
 }
 #line 41 "chapters/06-softmax.md"
 // <<softmax-launchers>>
-#line 930 "chapters/06-softmax.md"
+#line 935 "chapters/06-softmax.md"
 enum { THREADS = 256 };
 static unsigned blocks_for(size_t items, unsigned threads = THREADS) { return (unsigned)((items + threads - 1) / threads); }
 
@@ -966,7 +966,7 @@ template <typename T> static void launch_f2(Problem *p) { launch_regs<T, false>(
 template <typename T> static void launch_b1(Problem *p) { launch_regs<T, true>(p); }
 #line 42 "chapters/06-softmax.md"
 // <<the-cudnn-peer>>
-#line 1343 "chapters/06-softmax.md"
+#line 1348 "chapters/06-softmax.md"
 #ifdef HAVE_CUDNN
 #define CUDNN_CHECK(call)                                                                           \
     do {                                                                                            \
@@ -1056,7 +1056,7 @@ static void launch_cudnn_bwd(Problem *p) { launch_cudnn_fwd(p); }
 #endif
 #line 43 "chapters/06-softmax.md"
 // <<the-softmax-version-table>>
-#line 1433 "chapters/06-softmax.md"
+#line 1438 "chapters/06-softmax.md"
 #define SOFTMAX_VERSIONS(T, DT)                                                                                   \
     {"f0-thread-per-row", "ours", DT, "forward: one thread per row, three passes", launch_f0<T>, long_rows_slow},  \
     {"f1-block-per-row", "ours", DT, "forward: one block per row, three passes over global", launch_f1<T>, short_rows},  \
@@ -1090,7 +1090,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/06-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1608 "chapters/06-softmax.md"
+#line 1613 "chapters/06-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1234,7 +1234,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/06-softmax.md"
 // <<the-softmax-chapter>>
-#line 1752 "chapters/06-softmax.md"
+#line 1757 "chapters/06-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",

@@ -1,4 +1,4 @@
-#line 474 "chapters/07-gemm.md"
+#line 480 "chapters/07-gemm.md"
 // mma.cuh: the book's tensor-core toolkit for sm_80 and newer (written in the GEMM
 // chapter): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16, swizzles.
 #pragma once
@@ -6,7 +6,7 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 // <<tensor-core-toolkit>>
-#line 484 "chapters/07-gemm.md"
+#line 490 "chapters/07-gemm.md"
 // The 32-bit shared-memory address that PTX's shared-memory instructions take.
 __device__ inline uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
