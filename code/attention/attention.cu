@@ -981,6 +981,14 @@ static void launch_flash_mma32(Problem *p)
     else launch_flash_mma_d<T, 128, 2, 32>(p);
 }
 
+// (trial) a3 with tiles of 64 keys at d = 128 too: 255 registers, no spills.
+template <typename T>
+static void launch_flash_mma32_bk64(Problem *p)
+{
+    if (p->d == 64) launch_flash_mma_d<T, 64, 2, 64>(p);
+    else launch_flash_mma_d<T, 128, 2, 64>(p);
+}
+
 // a4 to a6 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
 #line 891 "chapters/08-gemm-hopper.md"
@@ -1001,7 +1009,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1382 "chapters/09-attention.md"
+#line 1390 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1131,7 +1139,7 @@ static void launch_rate(void *ctx)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1444 "chapters/09-attention.md"
+#line 1452 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1162,7 +1170,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1480 "chapters/09-attention.md"
+#line 1488 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1172,6 +1180,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
      "fragments", launch_flash_mma<T>, NULL},                                                                  \
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
      launch_flash_mma32<T>, NULL},                                                                             \
+    {"x3-bk64", "ours", DT, "(trial) a3 with tiles of 64 keys at d = 128", launch_flash_mma32_bk64<T>, NULL},    \
     {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
      launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
     {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
@@ -1185,7 +1194,7 @@ static const Version VERSIONS[] = {
 };
 #line 56 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1516 "chapters/09-attention.md"
+#line 1525 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1407,7 +1416,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1744 "chapters/09-attention.md"
+#line 1753 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1488,7 +1497,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1832 "chapters/09-attention.md"
+#line 1841 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1594,7 +1603,7 @@ static int attention_self_test(void)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1944 "chapters/09-attention.md"
+#line 1953 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
