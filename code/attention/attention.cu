@@ -564,7 +564,8 @@ constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
 // shared memory for Q and the stages of K and of V, d / 64 panels each; 1 KiB to align
-template <int D, int STAGES> constexpr int wgmma_smem() { return (1 + 2 * STAGES) * (D / 64) * W_PANEL + 1024; }
+template <int D, int STAGES, int CONSUMERS = 2>
+constexpr int wgmma_smem() { return (D / 64) * (64 * CONSUMERS * 128 + 2 * STAGES * W_PANEL) + 1024; }
 
 #define WGMMA_D32_NAMES "{" \
     "%0, %1, %2, %3, %4, %5, %6, %7, " \
@@ -619,30 +620,30 @@ __device__ inline uint64_t wgmma_desc_mn128(const void *smem)
 struct WgmmaItem {
     int bh, q0, ktiles;
 };
-__device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool causal, bool longest_first)
+__device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool causal, bool longest_first, int bq = W_BQ)
 {
-    const int qtiles = (sq + W_BQ - 1) / W_BQ;
+    const int qtiles = (sq + bq - 1) / bq;
     WgmmaItem it;
     if (longest_first) {
         it.bh = w % heads;
-        it.q0 = (qtiles - 1 - w / heads) * W_BQ;
+        it.q0 = (qtiles - 1 - w / heads) * bq;
     } else {
         it.bh = w / qtiles;
-        it.q0 = (w % qtiles) * W_BQ;
+        it.q0 = (w % qtiles) * bq;
     }
-    const int kend = causal ? min(sk, max(0, it.q0 + W_BQ + sk - sq)) : sk;
+    const int kend = causal ? min(sk, max(0, it.q0 + bq + sk - sq)) : sk;
     it.ktiles = (kend + W_BK - 1) / W_BK;
     return it;
 }
 
 // S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
 // and committed, not waited for.
-template <typename T, int D>
+template <typename T, int D, int Q_PANEL = W_PANEL>
 __device__ inline void wgmma_scores(float sc[64], const unsigned char *Qs, const unsigned char *Ks, int c)
 {
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * W_PANEL + c * 64 * 128 + (kk % 4) * 32),
+        wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * Q_PANEL + c * 64 * 128 + (kk % 4) * 32),
                             wgmma_desc_k128(Ks + (kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
     wgmma_commit();
 }
@@ -704,30 +705,33 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
 // during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT>
-__global__ void __launch_bounds__(384, 1)
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+__global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
                     bool causal)
 {
 #if SM90A_CODE
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
+    constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
+    // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
+    constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
     unsigned char *Qs = smem;                 // NP panels
-    unsigned char *Ks = Qs + NP * W_PANEL;    // STAGES x NP panels
+    unsigned char *Ks = Qs + NP * Q_PANEL;    // STAGES x NP panels
     unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
     __shared__ __align__(8) uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const int items = (sq + W_BQ - 1) / W_BQ * heads;
+    const int items = (sq + BQ - 1) / BQ * heads;
     const bool longest_first = PERSISTENT && causal;
     if (threadIdx.x == 0) {
         mbar_init(&q_full, 1);
-        mbar_init(&q_empty, 2);
+        mbar_init(&q_empty, CONSUMERS);
         for (int s = 0; s < STAGES; s++) {
             mbar_init(&k_full[s], 1);
             mbar_init(&v_full[s], 1);
-            mbar_init(&empty[s], 2);
+            mbar_init(&empty[s], CONSUMERS);
         }
         mbar_init_fence();
     }
@@ -738,11 +742,12 @@ __global__ void __launch_bounds__(384, 1)
         if (tid == 0) {
             int it = 0, n = 0;  // key tiles and items loaded by this block
             for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
-                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first);
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
                 if (n > 0) mbar_wait(&q_empty, (n - 1) & 1);
-                mbar_expect_tx(&q_full, NP * W_PANEL);
-                for (int pn = 0; pn < NP; pn++)
-                    tma_load_2d(Qs + pn * W_PANEL, &mq, &q_full, pn * 64, item.bh * sq + item.q0);
+                mbar_expect_tx(&q_full, NP * Q_PANEL);
+                for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
+                    for (int cc = 0; cc < CONSUMERS; cc++)
+                        tma_load_2d(Qs + pn * Q_PANEL + cc * 64 * 128, &mq, &q_full, pn * 64, item.bh * sq + item.q0 + 64 * cc);
                 for (int kt = 0; kt < item.ktiles; kt++, it++) {
                     const int s = it % STAGES, use = it / STAGES;
                     if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
@@ -757,13 +762,13 @@ __global__ void __launch_bounds__(384, 1)
         }
         return;
     }
-    setmaxnreg_inc<240>();
+    setmaxnreg_inc<REGS>();
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
     int it = 0, n = 0;
     for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
-        const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first);
+        const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -776,7 +781,7 @@ __global__ void __launch_bounds__(384, 1)
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
                 wgmma_fence();
-                wgmma_scores<T, D>(sc, Qs, Ks + NP * s * W_PANEL, c);
+                wgmma_scores<T, D, Q_PANEL>(sc, Qs, Ks + NP * s * W_PANEL, c);
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -791,7 +796,7 @@ __global__ void __launch_bounds__(384, 1)
             float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
             mbar_wait(&k_full[it % STAGES], (it / STAGES) & 1);
             wgmma_fence();
-            wgmma_scores<T, D>(next, Qs, Ks + NP * (it % STAGES) * W_PANEL, c);
+            wgmma_scores<T, D, Q_PANEL>(next, Qs, Ks + NP * (it % STAGES) * W_PANEL, c);
             wgmma_wait<0>();
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
@@ -801,7 +806,7 @@ __global__ void __launch_bounds__(384, 1)
                 if (kt + 1 < item.ktiles) {
                     mbar_wait(&k_full[(it + 1) % STAGES], ((it + 1) / STAGES) & 1);
                     wgmma_fence();
-                    wgmma_scores<T, D>(next, Qs, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
+                    wgmma_scores<T, D, Q_PANEL>(next, Qs, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
                 }
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -834,7 +839,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 51 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1228 "chapters/09-attention.md"
+#line 1233 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -902,7 +907,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 52 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1302 "chapters/09-attention.md"
+#line 1307 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1009,7 +1014,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1390 "chapters/09-attention.md"
+#line 1395 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1018,11 +1023,11 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT>;
-    constexpr int smem = wgmma_smem<D, STAGES>();
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS>;
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS>(), bq = 64 * CONSUMERS;
     static int sms = 0;
     if (!sms) {
         int dev = 0;
@@ -1030,21 +1035,32 @@ static void launch_wgmma_d(Problem *p)
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
-    if (!p->mapped) {  // the tensor maps, made once per problem
+    if (!p->mapped) {  // the tensor maps, made once per problem; Q in boxes of 64 rows
         const bool bf16 = p->dtype == BF16;
-        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, D, W_BQ);
-        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, D, W_BK);
-        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, D, W_BK);
+        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, p->d, 64);
+        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, p->d, W_BK);
+        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, p->d, W_BK);
         p->mapped = true;
     }
-    const int heads = p->b * p->h, items = (p->sq + W_BQ - 1) / W_BQ * heads;
+    const int heads = p->b * p->h, items = (p->sq + bq - 1) / bq * heads;
     const int blocks = PERSISTENT && items > sms ? sms : items;
-    kernel<<<blocks, 384, smem>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk, p->scale, p->causal);
+    kernel<<<blocks, 128 * (1 + CONSUMERS), smem>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk,
+                                                     p->scale, p->causal);
     CHECK_LAUNCH();
 }
 
-// a4: two stages; a5 and a6, whose next tile's K is needed an iteration earlier, three at
-// d = 128 (all the shared memory there is) and four at d = 64.
+// (trial) three consumer warpgroups, 192 queries a block, at d = 64.
+static const char *wgmma3_unsupported(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : p->d == 64 ? NULL : "needs head_dim 64";
+}
+template <typename T, bool OVERLAP, bool PERSISTENT>
+static void launch_wgmma3(Problem *p)
+{
+    launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, PERSISTENT, 3>(p);
+}
+
 template <typename T, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma(Problem *p)
 {
@@ -1139,7 +1155,7 @@ static void launch_rate(void *ctx)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1452 "chapters/09-attention.md"
+#line 1468 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1170,7 +1186,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1488 "chapters/09-attention.md"
+#line 1504 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1181,6 +1197,8 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
      launch_flash_mma32<T>, NULL},                                                                             \
     {"x3-bk64", "ours", DT, "(trial) a3 with tiles of 64 keys at d = 128", launch_flash_mma32_bk64<T>, NULL},    \
+    {"x4-3wg", "ours", DT, "(trial) a4 with three consumers, d = 64", launch_wgmma3<T, false, false>, wgmma3_unsupported}, \
+    {"x6-3wg", "ours", DT, "(trial) a6 with three consumers, d = 64", launch_wgmma3<T, true, true>, wgmma3_unsupported}, \
     {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
      launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
     {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
@@ -1194,7 +1212,7 @@ static const Version VERSIONS[] = {
 };
 #line 56 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1525 "chapters/09-attention.md"
+#line 1543 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1416,7 +1434,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1753 "chapters/09-attention.md"
+#line 1771 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1497,7 +1515,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1841 "chapters/09-attention.md"
+#line 1859 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1603,7 +1621,7 @@ static int attention_self_test(void)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1953 "chapters/09-attention.md"
+#line 1971 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
