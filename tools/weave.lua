@@ -1641,8 +1641,15 @@ local function span_of(xs, fmt)
   return lo == hi and lo or (lo .. '–' .. hi)
 end
 
+-- Whether a version computes a backward pass: ours named b0, b1, ..., peers ending in -bwd
+-- (the softmax and upsample chapters); a peer is set against ours of the same direction.
+local function backward(version)
+  return version:match('^b%d') ~= nil or version:match('%-bwd$') ~= nil
+end
+
 -- Per dtype of a chapter's CSV on one GPU: at every size, the fastest of ours (status
--- pass), its % of the ceiling, and each peer's time over its time.
+-- pass), its % of the ceiling, and each peer's time over the time of the fastest of ours
+-- in the same direction.
 local function best_summary(gpu, csv)
   local rows = load_csv(gpu, csv) or {}
   local best, peers, dtypes = {}, {}, {}
@@ -1655,7 +1662,9 @@ local function best_summary(gpu, csv)
         dtypes[#dtypes + 1] = r.dtype
       end
       if r.kind == 'ours' then
+        local dir = key .. (backward(r.version) and '/bwd' or '/fwd')
         if not best[key] or t < best[key].t then best[key] = { t = t, pct = tonumber(r.pct_sol) } end
+        if not best[dir] or t < best[dir].t then best[dir] = { t = t } end
       else
         peers[#peers + 1] = { key = key, dtype = r.dtype, v = r.version, t = t }
       end
@@ -1666,7 +1675,7 @@ local function best_summary(gpu, csv)
     if b.pct then table.insert(d.pct, b.pct) end
   end
   for _, p in ipairs(peers) do
-    local d, b = dtypes[p.dtype], best[p.key]
+    local d, b = dtypes[p.dtype], best[p.key .. (backward(p.v) and '/bwd' or '/fwd')]
     if b then
       if not d.ratio[p.v] then
         d.ratio[p.v] = {}
@@ -1729,7 +1738,8 @@ local function gpus_page(doc)
   blocks:insert(pandoc.Para(pandoc.read('Each chapter on every GPU with data, the reference first: for each element ' ..
     'type, over the sizes measured, the fastest of the chapter\'s versions as a percentage of the ' ..
     'chapter\'s ceiling, and how many times faster than each peer it is (the peer\'s time over ' ..
-    'ours: above 1, ours is faster), at the sizes that peer ran. After `make bench` on your GPU, ' ..
+    'ours: above 1, ours is faster), at the sizes that peer ran, a backward pass against ours. ' ..
+    'After `make bench` on your GPU, ' ..
     'yours is among them. ' ..
     'Then, for each GPU but the reference, the sentences of the book that compare measurements ' ..
     'and do not hold on it, each as the book prints it (with the reference GPU\'s numbers), ' ..
