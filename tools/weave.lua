@@ -43,6 +43,13 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               several instances, lines=N shows at most N (8), arch=sm_90 wants that
               architecture's code (a program built for another is a note, no error).
               Errors name the chapter's line: "chapters/x.md:LINE: sass block ...".
+  9. resources  An empty block ```{.resources program=P kernel=K [instance=S] [arch=]}```
+              becomes a table of every function of bin-dir/P that K and S select (as
+              in a sass block): registers, the kernel's own static shared memory (the
+              1 KiB the system reserves taken out), local memory, stack, from
+              `cuobjdump -res-usage`; a key [res:P/K/S/FIELD]{.r} (S may be empty;
+              FIELD regs, shared, local or stack) is one of those numbers, and must
+              select one function. Errors name the chapter's line.
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -60,7 +67,7 @@ Metadata (pandoc -M key=value):
   book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
-  bin-dir       where the chapter programs are built (build/bin), for sass blocks
+  bin-dir       where the chapter programs are built (build/bin), for sass and resources blocks
   cuobjdump     the cuobjdump to run (default: the one on PATH)
   cxxfilt       the demangler (default c++filt; without one, names stay mangled)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
