@@ -1655,6 +1655,11 @@ end
 local function res_span(span)
   local key = stringify(span.content)
   local v, why = res_key_value(key)
+  if not v and S.other_page then
+    -- the contents and GPUs pages quote the chapters' sentences but do not depend on the
+    -- programs (their chapters' pages report these errors)
+    return pandoc.Span({ pandoc.Str('–') }, pandoc.Attr('', { 'r-none' }, { { 'title', key } }))
+  end
   if not v then
     local msg = "resources key '" .. key .. "': " .. why
     local at = text_location(S.chapter or 'book', key)
@@ -2106,11 +2111,13 @@ function Pandoc(doc)
   setup(doc.meta)
   set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
+    S.other_page = true
     local out = index_page(doc)
     finish()
     return out
   end
   if doc.meta['gpus-page'] and stringify(doc.meta['gpus-page']) ~= 'false' then
+    S.other_page = true
     local out = gpus_page(doc)
     finish()
     return out
