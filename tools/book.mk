@@ -55,9 +55,10 @@
 #   FIG_upsample-fwd-f32_CSV := upsample
 # The figure's CSV is passed to the weaver too, so captions name the GPUs.
 #
-# SASS excerpts.  A chapter's ```{.sass program=NAME ...}``` blocks show instructions of
-# $(BIN)/NAME, printed by cuobjdump: its pages and the PDF are rebuilt when a program
-# they excerpt is.  CUOBJDUMP is the one on PATH, else the one beside nvcc, else the one
+# SASS excerpts and resources.  A chapter's ```{.sass program=NAME ...}``` blocks show
+# instructions of $(BIN)/NAME, printed by cuobjdump, its ```{.resources program=NAME ...}```
+# blocks and [res:NAME/...]{.r} keys the kernels' registers and memory (cuobjdump
+# -res-usage): its pages and the PDF are rebuilt when a program they show is.  CUOBJDUMP is the one on PATH, else the one beside nvcc, else the one
 # that book-deps installs from PyPI into $(BUILD)/tools/cuda (with the nvdisasm it runs).
 
 BOOK_DIR      ?= book
@@ -127,9 +128,11 @@ BOOK_CUDA_MAJOR := $(or $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*rele
 BOOK_CUOBJDUMP_PIP := $(foreach p,nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm,\
   '$(p)>=$(BOOK_CUDA_MAJOR),<$(shell expr $(BOOK_CUDA_MAJOR) + 1)')
 
-# the programs whose SASS the chapters $(1) excerpt
-book_sass_bins = $(addprefix $(BIN)/,$(sort $(shell grep -ho '{\.sass[^}]*}' $(1) /dev/null \
-  | sed -n 's/.*[[:space:]]program=\([A-Za-z0-9_]*\).*/\1/p')))
+# the programs whose SASS or resources the chapters $(1) show (.sass and .resources
+# blocks, [res:PROGRAM/...]{.r} keys)
+book_sass_bins = $(addprefix $(BIN)/,$(sort $(shell grep -ho '{\.\(sass\|resources\)[^}]*}' $(1) /dev/null \
+  | sed -n 's/.*[[:space:]]program=\([A-Za-z0-9_]*\).*/\1/p') \
+  $(shell grep -ho '\[res:[A-Za-z0-9_]*/' $(1) /dev/null | sed 's/^\[res://; s/\/$$//')))
 
 # metadata common to HTML and PDF runs
 BOOK_META = -M chunk-index=$(BOOK_INDEX) -M data-dir=$(DATA_DIR) -M ref-gpu=$(REF_GPU) \

@@ -43,6 +43,13 @@ It turns the literate chapters (chapters/NN-name.md) into readable pages:
               several instances, lines=N shows at most N (8), arch=sm_90 wants that
               architecture's code (a program built for another is a note, no error).
               Errors name the chapter's line: "chapters/x.md:LINE: sass block ...".
+  9. resources  An empty block ```{.resources program=P kernel=K [instance=S] [arch=]}```
+              becomes a table of every function of bin-dir/P that K and S select (as
+              in a sass block): registers, the kernel's own static shared memory (the
+              1 KiB the system reserves taken out), local memory, stack, from
+              `cuobjdump -res-usage`; a key [res:P/K/S/FIELD]{.r} (S may be empty;
+              FIELD regs, shared, local or stack) is one of those numbers, and must
+              select one function. Errors name the chapter's line.
 
 Metadata (pandoc -M key=value):
   chunk-index   path of the tangler's index (build/chunks.tsv)
@@ -60,7 +67,7 @@ Metadata (pandoc -M key=value):
   book-version  optional version line of the title page ("2026-12-01, commit 28c581c")
   allow-missing-data  true: unresolved result keys are warnings and show a
                 visible [no data: KEY] marker (drafts before `make bench`)
-  bin-dir       where the chapter programs are built (build/bin), for sass blocks
+  bin-dir       where the chapter programs are built (build/bin), for sass and resources blocks
   cuobjdump     the cuobjdump to run (default: the one on PATH)
   cxxfilt       the demangler (default c++filt; without one, names stay mangled)
 Errors are collected, printed to stderr as "CHAPTER: message" and end the run
@@ -642,6 +649,9 @@ end
 -- Result keys: [csv/version/dtype/size/column]{.r}
 ------------------------------------------------------------------------
 
+-- Resources keys [res:...]{.r}: defined with the resources blocks (further below).
+local res_key_value, res_span_impl
+
 -- Raw value of one key, or nil.
 local function key_value(key, gpu)
   local csv, version, dtype, size, col =
@@ -674,6 +684,7 @@ end
 
 local function result_span(span, gpu)
   local key = stringify(span.content)
+  if key:match('^%s*res:') then return res_span_impl(span) end
   local first = gpus_with(key:match('^%s*([^/]+)/') or '')[1] or S.ref_gpu
   gpu = span.attributes.gpu or gpu or first
   local text
@@ -1092,7 +1103,8 @@ end
 local function first_key_csv(block)
   local csv
   pandoc.walk_block(block, { Span = function(sp)
-    if not csv and sp.classes:includes('r') and not sp.attributes.gpu then
+    if not csv and sp.classes:includes('r') and not sp.attributes.gpu
+        and not stringify(sp.content):match('^%s*res:') then
       csv = stringify(sp.content):match('^%s*([^/]+)/')
     end
   end })
@@ -1218,10 +1230,11 @@ end
 -- Lines of the SASS excerpt shown when the block gives no lines=.
 local SASS_LINES = 8
 
--- Where the n-th sass block of a chapter starts: "chapters/x.md:LINE" (the chapter alone
--- where its file cannot be read).  Fenced blocks of other kinds are skipped whole, so a
--- fence shown inside one is not counted.
-local function sass_location(chapter, n)
+-- Where the n-th sass block (or block of class `class`) of a chapter starts:
+-- "chapters/x.md:LINE" (the chapter alone where its file cannot be read).  Fenced blocks of
+-- other kinds are skipped whole, so a fence shown inside one is not counted.
+local function sass_location(chapter, n, class)
+  class = class or 'sass'
   local text = read_file(chapter)
   if not text then return chapter end
   local k, lineno, fence = 0, 0, nil
@@ -1235,7 +1248,7 @@ local function sass_location(chapter, n)
       if not open then open, rest = line:match('^%s*(~~~+)(.*)$') end
       if open then
         fence = open
-        if rest:match('^%s*{[^}]*%.sass[%s}]') then
+        if rest:match('^%s*{[^}]*%.' .. class .. '[%s}]') then
           k = k + 1
           if k == n then return chapter .. ':' .. lineno end
         end
@@ -1263,15 +1276,10 @@ local function base_name(label)
   return label:gsub('<.*$', ''):match('([%w_]+)$') or label
 end
 
--- `cuobjdump -sass` of one program, parsed once per run: a list of functions
--- { mangled, name (demangled, else mangled), label, arch, instrs = { text... } },
--- in cuobjdump's order, or nil and the reason.
-local function sass_functions(program)
-  S.sass = S.sass or {}
-  local cached = S.sass[program]
-  if cached then return cached.funcs, cached.err end
+-- `cuobjdump FLAG bin-dir/PROGRAM`: its output, or nil and the reason (the program not
+-- built, cuobjdump not found, cuobjdump failing).
+local function run_cuobjdump(program, flag)
   local path = S.bin_dir .. '/' .. program
-  local funcs, err = nil, nil
   local exists = io.open(path, 'rb')
   if exists then exists:close() end
   local tool = S.cuobjdump
@@ -1281,42 +1289,63 @@ local function sass_functions(program)
     tool_found = pcall(pandoc.pipe, 'sh', { '-c', 'command -v "$0" >/dev/null', tool }, '')
   end
   if not exists then
-    err = path .. ' is not built: run `make programs` (or `make ' .. path .. '`)'
+    return nil, path .. ' is not built: run `make programs` (or `make ' .. path .. '`)'
   elseif not tool_found then
-    err = "cuobjdump not found ('" .. tool .. "'): `make book-deps` installs it into build/tools " ..
+    return nil, "cuobjdump not found ('" .. tool .. "'): `make book-deps` installs it into build/tools " ..
       'from PyPI (pip packages nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm), or put the ' ..
       "CUDA toolkit's cuobjdump on PATH, or pass -M cuobjdump=PATH"
-  else
-    local ok, out = pcall(pandoc.pipe, 'sh', { '-c', '"$0" -sass "$1" 2>&1', tool, path }, '')
-    if not ok then
-      local msg = type(out) == 'table' and (out.output or '') or tostring(out)
-      err = tool .. ' -sass ' .. path .. ' failed: ' .. (msg:gsub('%s+$', ''):match('[^\n]*$') or msg)
-    else
-      funcs = {}
-      local arch, f = nil, nil
-      for line in out:gmatch('[^\n]+') do
-        local a = line:match('^%s*code for (sm_%w+)') or line:match('^arch = (sm_%w+)')
-        local name = line:match('^%s*Function : (%S+)')
-        local instr = line:match('^%s*/%*%x+%*/%s+(.-)%s*;')
-        if a then arch = a
-        elseif name then
-          f = { mangled = name, arch = arch or '?', instrs = {} }
-          funcs[#funcs + 1] = f
-        elseif instr and f and not instr:match('^NOP$') then
-          f.instrs[#f.instrs + 1] = instr
-        end
+  end
+  local ok, out = pcall(pandoc.pipe, 'sh', { '-c', '"$0" ' .. flag .. ' "$1" 2>&1', tool, path }, '')
+  if not ok then
+    local msg = type(out) == 'table' and (out.output or '') or tostring(out)
+    return nil, tool .. ' ' .. flag .. ' ' .. path .. ' failed: ' ..
+      (msg:gsub('%s+$', ''):match('[^\n]*$') or msg)
+  end
+  return out
+end
+
+-- Sets name (demangled, else mangled) and label (kernel_label) of each function
+-- { mangled, ... }: all in one call where c++filt is found.
+local function demangle(funcs)
+  local names = {}
+  for i, fn in ipairs(funcs) do names[i] = fn.mangled end
+  local okf, dem = pcall(pandoc.pipe, S.cxxfilt, {}, table.concat(names, '\n') .. '\n')
+  local lines = {}
+  if okf then for l in dem:gmatch('[^\n]+') do lines[#lines + 1] = l end end
+  for i, fn in ipairs(funcs) do
+    fn.name = (#lines == #funcs and lines[i]) or fn.mangled
+    fn.label = kernel_label(fn.name)
+  end
+end
+
+-- `cuobjdump -sass` of one program, parsed once per run: a list of functions
+-- { mangled, name (demangled, else mangled), label, arch, instrs = { text... } },
+-- in cuobjdump's order, or nil and the reason.
+local function sass_functions(program)
+  S.sass = S.sass or {}
+  local cached = S.sass[program]
+  if cached then return cached.funcs, cached.err end
+  local funcs, err = nil, nil
+  local out
+  out, err = run_cuobjdump(program, '-sass')
+  if out then
+    funcs = {}
+    local arch, f = nil, nil
+    for line in out:gmatch('[^\n]+') do
+      local a = line:match('^%s*code for (sm_%w+)') or line:match('^arch = (sm_%w+)')
+      local name = line:match('^%s*Function : (%S+)')
+      local instr = line:match('^%s*/%*%x+%*/%s+(.-)%s*;')
+      if a then arch = a
+      elseif name then
+        f = { mangled = name, arch = arch or '?', instrs = {} }
+        funcs[#funcs + 1] = f
+      elseif instr and f and not instr:match('^NOP$') then
+        f.instrs[#f.instrs + 1] = instr
       end
-      -- demangled names, all in one call where c++filt is found
-      local names = {}
-      for i, fn in ipairs(funcs) do names[i] = fn.mangled end
-      local okf, dem = pcall(pandoc.pipe, S.cxxfilt, {}, table.concat(names, '\n') .. '\n')
-      local lines = {}
-      if okf then for l in dem:gmatch('[^\n]+') do lines[#lines + 1] = l end end
-      for i, fn in ipairs(funcs) do
-        fn.name = (#lines == #funcs and lines[i]) or fn.mangled
-        fn.label = kernel_label(fn.name)
-      end
-      if #funcs == 0 then err = tool .. ' -sass ' .. path .. ' shows no functions' end
+    end
+    demangle(funcs)
+    if #funcs == 0 then
+      funcs, err = nil, S.cuobjdump .. ' -sass ' .. S.bin_dir .. '/' .. program .. ' shows no functions'
     end
   end
   S.sass[program] = { funcs = funcs, err = err }
@@ -1443,6 +1472,206 @@ local function sass_block(cb)
 end
 
 ------------------------------------------------------------------------
+-- Kernel resources: ```{.resources program=P kernel=K [instance=S] [arch=sm_90]}```
+-- and the key [res:P/K/S/FIELD]{.r}
+------------------------------------------------------------------------
+
+-- Shared memory the system reserves in every block from sm_80 on: cuobjdump's SHARED
+-- counts it (a kernel without __shared__ variables shows 1024 on sm_90).
+local RES_RESERVED_SHARED = 1024
+
+-- The fields of a resources key, and the table's columns: { key, header, cuobjdump's name }
+local RES_FIELDS = {
+  { 'regs', 'Registers', 'REG' }, { 'shared', 'Shared', 'SHARED' },
+  { 'local', 'Local', 'LOCAL' }, { 'stack', 'Stack', 'STACK' },
+}
+
+-- `cuobjdump -res-usage` of one program, parsed once per run: a list of functions
+-- { mangled, name, label, arch, regs, shared (the kernel's own static shared memory),
+-- shared_raw (as cuobjdump prints it), local, stack }, each (arch, function) once, in
+-- cuobjdump's order, or nil and the reason.
+local function res_functions(program)
+  S.res = S.res or {}
+  local cached = S.res[program]
+  if cached then return cached.funcs, cached.err end
+  local out, err = run_cuobjdump(program, '-res-usage')
+  local funcs
+  if out then
+    funcs = {}
+    local arch, f, seen = nil, nil, {}
+    for line in out:gmatch('[^\n]+') do
+      local a = line:match('^arch = (sm_%w+)')
+      local name = line:match('^%s*Function ([^%s:]+):')
+      if a then arch = a
+      elseif name then
+        f = nil
+        local id = (arch or '?') .. ' ' .. name
+        if not seen[id] then
+          seen[id] = true
+          f = { mangled = name, arch = arch or '?' }
+          funcs[#funcs + 1] = f
+        end
+      elseif f and line:match('REG:%d+') then
+        f.regs = tonumber(line:match('REG:(%d+)'))
+        f.stack = tonumber(line:match('STACK:(%d+)')) or 0
+        f.shared_raw = tonumber(line:match('SHARED:(%d+)')) or 0
+        f['local'] = tonumber(line:match('LOCAL:(%d+)')) or 0
+        local cc = tonumber(f.arch:match('^sm_(%d+)')) or 0
+        f.shared = f.shared_raw
+        if cc >= 80 and f.shared >= RES_RESERVED_SHARED then f.shared = f.shared - RES_RESERVED_SHARED end
+        f = nil
+      end
+    end
+    local kept = {}
+    for _, fn in ipairs(funcs) do if fn.regs then kept[#kept + 1] = fn end end
+    funcs = kept
+    demangle(funcs)
+    if #funcs == 0 then
+      funcs, err = nil, S.cuobjdump .. ' -res-usage ' .. S.bin_dir .. '/' .. program .. ' shows no functions'
+    end
+  end
+  S.res[program] = { funcs = funcs, err = err }
+  return funcs, err
+end
+
+-- The functions of PROGRAM whose mangled name holds KERNEL (those named exactly KERNEL
+-- where there are any: v1 is not v10), of architecture ARCH (default: the first function's;
+-- sm_90 takes sm_90a too), narrowed to those whose demangled name holds INSTANCE: a list,
+-- and the architecture, or nil and the reason.
+local function res_select(program, kernel, instance, arch)
+  local funcs, err = res_functions(program)
+  if not funcs then return nil, err end
+  arch = arch or funcs[1].arch
+  local cands = {}
+  for _, f in ipairs(funcs) do
+    if f.arch:sub(1, #arch) == arch and f.mangled:find(kernel, 1, true) then cands[#cands + 1] = f end
+  end
+  if #cands == 0 then
+    return nil, 'no function of ' .. S.bin_dir .. '/' .. program .. ' (' .. arch .. ') has ' ..
+      kernel .. ' in its name'
+  end
+  local exact = {}
+  for _, f in ipairs(cands) do
+    if base_name(f.label) == kernel then exact[#exact + 1] = f end
+  end
+  if #exact > 0 then cands = exact end
+  if instance and instance ~= '' then
+    local picked = {}
+    for _, f in ipairs(cands) do
+      if f.name:find(instance, 1, true) or f.mangled:find(instance, 1, true) then picked[#picked + 1] = f end
+    end
+    if #picked == 0 then
+      local names = {}
+      for _, f in ipairs(cands) do names[#names + 1] = f.label end
+      return nil, "instance='" .. instance .. "' is in none of " .. table.concat(names, ', ')
+    end
+    cands = picked
+  end
+  return cands, cands[1].arch
+end
+
+-- ```{.resources program=P kernel=K [instance=S] [arch=sm_90]}``` becomes a table of the
+-- matching functions of bin-dir/P: registers, static shared memory, local memory, stack.
+local function resources_block(cb)
+  S.res_n = S.res_n or {}
+  local chapter = S.chapter or 'book'
+  S.res_n[chapter] = (S.res_n[chapter] or 0) + 1
+  local a = cb.attributes
+  local where = sass_location(chapter, S.res_n[chapter], 'resources') .. ': resources block' ..
+    (a.program and (' program=' .. a.program) or '') .. (a.kernel and (' kernel=' .. a.kernel) or '') ..
+    (a.instance and (" instance='" .. a.instance .. "'") or '')
+  local function bad(msg)
+    S.errors[#S.errors + 1] = where .. ': ' .. msg
+    return pandoc.List({ pandoc.Div({}, pandoc.Attr('', { 'resources' })) })
+  end
+  if not a.program or not a.kernel then return bad('needs program= and kernel=') end
+  local funcs, arch = res_select(a.program, a.kernel, a.instance, a.arch)
+  if not funcs then return bad(arch) end
+  local aligns = { pandoc.AlignLeft }
+  local headers = { { pandoc.Plain({ pandoc.Str('Kernel') }) } }
+  for _, fld in ipairs(RES_FIELDS) do
+    aligns[#aligns + 1] = pandoc.AlignRight
+    headers[#headers + 1] = { pandoc.Plain({ pandoc.Str(fld[2]) }) }
+  end
+  local rows = {}
+  for _, f in ipairs(funcs) do
+    local row = { { pandoc.Plain({ pandoc.Code(f.label) }) } }
+    for _, fld in ipairs(RES_FIELDS) do row[#row + 1] = { pandoc.Plain({ pandoc.Str(tostring(f[fld[1]])) }) } end
+    rows[#rows + 1] = row
+  end
+  local cap = pandoc.List({ pandoc.Str('Resources'), pandoc.Space(), pandoc.Str('of'), pandoc.Space(),
+    pandoc.Str('the'), pandoc.Space(), pandoc.Str('kernels'), pandoc.Space(), pandoc.Str('of'), pandoc.Space(),
+    pandoc.Code(a.program), pandoc.Space(), pandoc.Str('matching'), pandoc.Space(), pandoc.Code(a.kernel) })
+  if a.instance and a.instance ~= '' then
+    cap:extend({ pandoc.Space(), pandoc.Str('and'), pandoc.Space(), pandoc.Code(a.instance) })
+  end
+  cap:insert(pandoc.Space())
+  cap:extend(pandoc.read('(' .. arch .. '), from `cuobjdump -res-usage`: registers a thread; ' ..
+    'shared memory a block declared in the kernel, without the 1 KiB the system reserves in ' ..
+    'every block that uses shared memory (dynamic shared memory is chosen at launch and not ' ..
+    'included); local memory a thread (spills) and stack frame; in bytes.', 'markdown').blocks[1].content)
+  local st = pandoc.SimpleTable(cap, aligns, {}, headers, rows)
+  for i = 1, #aligns do st.widths[i] = 0 end
+  local blocks = pandoc.List()
+  if S.latex then blocks:insert(keep_together(#rows, #stringify(cap))) end
+  blocks:insert(utils.from_simple_table(st))
+  return pandoc.List({ pandoc.Div(blocks, pandoc.Attr('', { 'resources' },
+    { { 'data-program', a.program }, { 'data-kernel', a.kernel } })) })
+end
+
+-- The line of the chapter where `text` first stands: "chapters/x.md:LINE", else the chapter.
+local function text_location(chapter, text)
+  local src = read_file(chapter)
+  if not src then return chapter end
+  local lineno = 0
+  for line in (src .. '\n'):gmatch('([^\n]*)\n') do
+    lineno = lineno + 1
+    if line:find(text, 1, true) then return chapter .. ':' .. lineno end
+  end
+  return chapter
+end
+
+-- [res:PROGRAM/KERNEL/INSTANCE/FIELD]{.r}: FIELD (regs, shared, local or stack) of the one
+-- function res_select finds (INSTANCE may be empty): the number as text, or nil and why.
+function res_key_value(key)
+  local program, kernel, instance, field = key:match('^%s*res:([^/]+)/([^/]+)/([^/]*)/([^/]+)%s*$')
+  if not program then
+    return nil, 'is not res:PROGRAM/KERNEL/INSTANCE/FIELD (INSTANCE may be empty)'
+  end
+  local known = false
+  for _, fld in ipairs(RES_FIELDS) do if fld[1] == field then known = true end end
+  if not known then return nil, "field '" .. field .. "' is none of regs, shared, local, stack" end
+  local funcs, why = res_select(program, kernel, instance)
+  if not funcs then return nil, why end
+  if #funcs > 1 then
+    local names = {}
+    for _, f in ipairs(funcs) do names[#names + 1] = f.label end
+    return nil, 'matches ' .. #funcs .. ' functions (' .. table.concat(names, '; ') ..
+      '): an instance substring must narrow it to one'
+  end
+  return tostring(funcs[1][field])
+end
+
+local function res_span(span)
+  local key = stringify(span.content)
+  local v, why = res_key_value(key)
+  if not v and S.other_page then
+    -- the contents and GPUs pages quote the chapters' sentences but do not depend on the
+    -- programs (their chapters' pages report these errors)
+    return pandoc.Span({ pandoc.Str('–') }, pandoc.Attr('', { 'r-none' }, { { 'title', key } }))
+  end
+  if not v then
+    local msg = "resources key '" .. key .. "': " .. why
+    local at = text_location(S.chapter or 'book', key)
+    S.errors[#S.errors + 1] = at .. ': ' .. msg
+    return pandoc.Span({ pandoc.Str('[no data: ' .. key .. ']') },
+      pandoc.Attr('', { 'r-missing' }, { { 'title', key } }))
+  end
+  return pandoc.Span({ pandoc.Str(v) }, pandoc.Attr('', { 'r-value', 'r-res' }, { { 'title', key } }))
+end
+res_span_impl = res_span
+
+------------------------------------------------------------------------
 -- Walking a chapter
 ------------------------------------------------------------------------
 
@@ -1469,6 +1698,8 @@ local function weave_blocks(blocks)
       if r.t then out:insert(r) else out:extend(r) end
     elseif b.t == 'CodeBlock' and b.classes:includes('sass') then
       out:extend(sass_block(b))
+    elseif b.t == 'CodeBlock' and b.classes:includes('resources') then
+      out:extend(resources_block(b))
     elseif b.t == 'Table' and first_key_csv(b) then
       out:insert(key_table(b))
     elseif b.t == 'Div' and b.classes:includes('results') then
@@ -1880,11 +2111,13 @@ function Pandoc(doc)
   setup(doc.meta)
   set_title_lines(doc.meta)
   if doc.meta['index-page'] and stringify(doc.meta['index-page']) ~= 'false' then
+    S.other_page = true
     local out = index_page(doc)
     finish()
     return out
   end
   if doc.meta['gpus-page'] and stringify(doc.meta['gpus-page']) ~= 'false' then
+    S.other_page = true
     local out = gpus_page(doc)
     finish()
     return out
