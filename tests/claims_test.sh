@@ -4,21 +4,12 @@
 # there but false on another GPU is marked with that GPU's value; a claim without data or
 # with a malformed range is an error; a claim with `*` for the size or dtype holds at every
 # one with data, or fails naming where. Skipped (77) without pandoc.
-root=${1:-.}
-cd "$root" || exit 1
-command -v pandoc >/dev/null 2>&1 || { echo "pandoc not installed: skipped"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+. "$(dirname "$0")/weave_lib.sh"
 ratio="reduce/v3-add-on-load/f32/268435456/gbps / reduce/v2-sequential/f32/268435456/gbps"
 weave() {  # weave TEXT: the woven HTML on stdout, pandoc's status as the function's
     printf '# Claims\n\n%s\n' "$1" > "$tmp/c.md"
     pandoc --lua-filter=tools/weave.lua -M data-dir=figures/data -M ref-gpu=nvidia-h200 \
         -M 'gpus=nvidia-h100-80gb-hbm3 nvidia-h200' -M chapter="$tmp/c.md" -t html "$tmp/c.md" 2>"$tmp/err"
-}
-check() {  # check DESCRIPTION CONDITION...
-    what=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $what"; else failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$tmp/err"; fi
 }
 out=$(weave "[v3 is about twice v2]{.claim expr=\"$ratio\" in=\"1.6:2.4\"}") && st=0 || st=$?
 check "a true claim builds" test "$st" -eq 0
@@ -46,5 +37,4 @@ out=$(weave "[no such size]{.claim expr=\"$every\" in=\"1:\" over=\"12345\"}") &
 check "a size of over= without data is an error" test "$st" -ne 0
 out=$(weave "[every type]{.claim expr=\"reduce/v3-add-on-load/*/268435456/gbps / reduce/v2-sequential/*/268435456/gbps\" in=\"1:\"}") && st=0 || st=$?
 check "a claim in every dtype (*) builds" test "$st" -eq 0
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -3,16 +3,7 @@
 # every chapter with data has its table, with every GPU that measured it; the claims that
 # fail on the second GPU are listed with its values; the contents page links the page.
 # Skipped (77) without pandoc.
-root=${1:-.}
-cd "$root" || exit 1
-command -v pandoc >/dev/null 2>&1 || { echo "pandoc not installed: skipped"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {  # check DESCRIPTION CONDITION...
-    what=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $what"; else failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$tmp/err"; fi
-}
+. "$(dirname "$0")/weave_lib.sh"
 chapters=$(ls chapters/*.md | tr '\n' ' ')
 page() {  # page MODE: a generated page as plain text
     pandoc --metadata-file=book/metadata.yaml --lua-filter=tools/weave.lua -M data-dir=figures/data \
@@ -38,5 +29,4 @@ pandoc --metadata-file=book/metadata.yaml --lua-filter=tools/weave.lua -M data-d
     -M ref-gpu=nvidia-h200 -M "chapters=$chapters" -M index-page=true -f markdown -t html /dev/null 2>"$tmp/err" \
     | grep -q 'href="gpus.html"' && st=0 || st=1
 check "the contents page links it" test "$st" -eq 0
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,17 +7,9 @@
 # stops the build with the chapter's line; a key resolves to a number; a key that
 # matches several functions is an error. Skipped (77) without pandoc; the cases that
 # read machine code are skipped without nvcc or cuobjdump (found as tools/book.mk finds it).
-root=${1:-.}
-cd "$root" || exit 1
-command -v pandoc >/dev/null 2>&1 || { echo "pandoc not installed: skipped"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0 skipped=0
+. "$(dirname "$0")/weave_lib.sh"
 mkdir -p "$tmp/bin"
-nvcc=${NVCC:-nvcc}
-cuobjdump=${CUOBJDUMP:-$(command -v cuobjdump || true)}
-[ -n "$cuobjdump" ] || cuobjdump=$(dirname "$(command -v "$nvcc" || echo .)")/cuobjdump
-[ -x "$cuobjdump" ] || cuobjdump=build/tools/cuda/bin/cuobjdump
+weave_machine_code
 weave() {  # weave TEXT [FORMAT [PANDOC ARGS]]: the woven output on stdout, pandoc's status as the function's
     printf '# Resources\n\nSome prose.\n\n%s\n' "$1" > "$tmp/c.md"
     fmt=${2:-html}
@@ -25,11 +17,6 @@ weave() {  # weave TEXT [FORMAT [PANDOC ARGS]]: the woven output on stdout, pand
     pandoc --lua-filter=tools/weave.lua -M bin-dir="$tmp/bin" -M cuobjdump="$cuobjdump" \
         -M chapter="$tmp/c.md" -t "$fmt" "$@" "$tmp/c.md" 2>"$tmp/err"
 }
-check() {  # check DESCRIPTION CONDITION...
-    what=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $what"; else failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$tmp/err"; fi
-}
-has() { printf "%s\n" "$1" | tr '\n' ' ' | grep -q -- "$2"; }
 block() { printf '```{.resources %s}\n```' "$1"; }
 
 # a program not built, and a cuobjdump that is not there: no machine code needed
@@ -101,5 +88,4 @@ Ambiguous: [res:restest/tile//regs]{.r}.") && st=0 || st=$?
     check "a key matching several functions fails with the chapter's line" \
         sh -c 'test "$1" -ne 0 && grep -q "c.md:7: resources key .res:restest/tile//regs.: matches 2 functions (tile<.*>; tile<.*>): an instance substring must narrow it to one" "$2"' - "$st" "$tmp/err"
 fi
-echo "$passed passed, $failed failed${skipped:+, $skipped skipped}"
-[ "$failed" -eq 0 ]
+finish

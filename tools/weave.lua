@@ -765,7 +765,6 @@ end
 -- A claim on one GPU: the cases outside [lo, hi] as strings, how many cases had a value,
 -- the cases, and the sizes of `over` without a row.
 local function claim_misses(expr, over, lo, hi, gpu)
-  local csv = expr:match('^%s*([^/]+)/')
   local col = expr:match('/([%w_]+)%s*$')
   local cases, absent = claim_cases(expr, over, gpu)
   local misses, values = pandoc.List(), 0
@@ -778,7 +777,7 @@ local function claim_misses(expr, over, lo, hi, gpu)
       end
     end
   end
-  return misses, values, cases, absent, csv
+  return misses, values, cases, absent
 end
 
 -- A claim: [text]{.claim expr=... in=LO:HI}. True on the reference GPU (the first with the
@@ -1943,16 +1942,20 @@ local function reading(el)
   }))
 end
 
--- The claims of a chapter, each with the sentence it stands in.
+-- The claims of a chapter, each with the sentence it stands in; read once per run.
+local claims_read = {}
 local function chapter_claims(path)
+  if claims_read[path] then return claims_read[path] end
   local text = read_file(path)
   local found = pandoc.List()
+  claims_read[path] = found
   if not text then return found end
   local function claims_of(block)  -- a paragraph, or the plain text of a list item or a table cell
-    local whole = reading(block.content)
+    local whole  -- the block's text, read once it holds a claim
     pandoc.walk_block(block, {
       Span = function(sp)
         if sp.classes:includes('claim') and sp.attributes.expr and sp.attributes['in'] then
+          whole = whole or reading(block.content)
           local part = reading(sp.content)
           found:insert({ span = sp, text = part, sentence = sentence_around(whole, part) })
         end
