@@ -57,7 +57,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 48 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 205 "chapters/09-attention.md"
+#line 207 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -101,7 +101,8 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
 {
     int digits = t == F16 ? 11 : 8, min_exp = t == F16 ? -14 : -126;
     *rel = ldexp(1.0, -digits);
-    *floor = ldexp(1.0, min_exp - digits);
+    // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
+    *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
 #line 49 "chapters/09-attention.md"
 // <<softmax-reductions>>
@@ -140,7 +141,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 50 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 287 "chapters/09-attention.md"
+#line 290 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -212,7 +213,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 417 "chapters/09-attention.md"
+#line 420 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -343,7 +344,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 608 "chapters/09-attention.md"
+#line 617 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -351,6 +352,15 @@ __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(smem_addr));
+}
+
+// 2^x in one instruction, MUFU.EX2: exp2f adds a test and two multiplications to keep the
+// results below 2^-126 (float's smallest normal) exact; here they are flushed to zero.
+__device__ inline float exp2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
 }
 
 // Two floats as one register of two 16-bit elements, the first in the low half.
@@ -469,7 +479,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
                 }
             }
         }
-        // scale into the log2 domain and mask: keys past sk, and (causal) past the diagonal
+        // mask: keys past sk, and (causal) past the diagonal
         const int k0 = kt * BK;
         const bool edge = k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq);
 #pragma unroll
@@ -479,7 +489,6 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             for (int j = 0; j < NT; j++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    s[mt][j][e] *= scale_log2;
                     if (edge) {
                         const int key = k0 + j * 8 + 2 * t + (e & 1), row = row_g + (e >> 1) * 8;
                         if (key >= sk || (causal && key > row + sk - sq)) s[mt][j][e] = -INFINITY;
@@ -488,19 +497,20 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             // the running max and sum of each of the thread's two rows, over the quad's lanes
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                float mx = m[mt][h];
+                float mx = -INFINITY;  // the tile's maximum score, scaled to base 2 after the shuffles
 #pragma unroll
                 for (int j = 0; j < NT; j++) mx = fmaxf(mx, fmaxf(s[mt][j][2 * h], s[mt][j][2 * h + 1]));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+                mx = fmaxf(m[mt][h], mx * scale_log2);
                 // a row that has seen only masked keys keeps max -inf: subtract 0 instead
                 const float base = mx == -INFINITY ? 0.0f : mx;
-                const float correction = exp2f(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                const float correction = exp2_ftz(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
                 float sum = 0.0f;
 #pragma unroll
-                for (int j = 0; j < NT; j++) {
-                    s[mt][j][2 * h] = exp2f(s[mt][j][2 * h] - base);
-                    s[mt][j][2 * h + 1] = exp2f(s[mt][j][2 * h + 1] - base);
+                for (int j = 0; j < NT; j++) {  // exp2(x scale_log2 - base): one FFMA, one MUFU
+                    s[mt][j][2 * h] = exp2_ftz(fmaf(s[mt][j][2 * h], scale_log2, -base));
+                    s[mt][j][2 * h + 1] = exp2_ftz(fmaf(s[mt][j][2 * h + 1], scale_log2, -base));
                     sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
                 }
                 l[mt][h] = l[mt][h] * correction + sum;  // the quad's partial sums are added at the end
@@ -559,13 +569,17 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 948 "chapters/09-attention.md"
+#line 966 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
 // shared memory for Q and the stages of K and of V, d / 64 panels each; 1 KiB to align
-template <int D, int STAGES, int CONSUMERS = 2>
-constexpr int wgmma_smem() { return (D / 64) * (64 * CONSUMERS * 128 + 2 * STAGES * W_PANEL) + 1024; }
+template <int D, int STAGES, int CONSUMERS = 2, int QBUF = 1>
+__host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * CONSUMERS * 128 + 2 * STAGES * W_PANEL) + 1024; }
+// buffers of Q: persistent, a second one where shared memory has room, so that the next
+// item's queries load while this item's run
+template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
+__host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
 
 #define WGMMA_D32_NAMES "{" \
     "%0, %1, %2, %3, %4, %5, %6, %7, " \
@@ -649,7 +663,7 @@ __device__ inline void wgmma_scores(float sc[64], const unsigned char *Qs, const
 }
 
 // The online softmax of a tile of scores held as wgmma's accumulators (a2's layout): mask,
-// scale to base 2, update the running maxima m and sums l of the thread's rows g and
+// update the running maxima m and sums l of the thread's rows g and
 // g + 8, rescale O (nd accumulators), and leave P, converted to T, in pa.
 template <typename T, int ND>
 __device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l[2], uint32_t pa[32], int k0,
@@ -658,7 +672,6 @@ __device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l
     const bool edge = k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq);
 #pragma unroll
     for (int i = 0; i < 64; i++) {
-        sc[i] *= scale_log2;
         if (edge) {
             const int key = k0 + 8 * (i / 4) + 2 * t + i % 2, row = row0 + 8 * ((i / 2) % 2);
             if (key >= sk || (causal && key > row + sk - sq)) sc[i] = -INFINITY;
@@ -666,18 +679,19 @@ __device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l
     }
 #pragma unroll
     for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
-        float mx = m[h];
+        float mx = -INFINITY;
 #pragma unroll
         for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+        mx = fmaxf(m[h], mx * scale_log2);
         const float base = mx == -INFINITY ? 0.0f : mx;
-        const float correction = exp2f(m[h] - base);
+        const float correction = exp2_ftz(m[h] - base);
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < 16; j++) {
-            sc[4 * j + 2 * h] = exp2f(sc[4 * j + 2 * h] - base);
-            sc[4 * j + 2 * h + 1] = exp2f(sc[4 * j + 2 * h + 1] - base);
+            sc[4 * j + 2 * h] = exp2_ftz(fmaf(sc[4 * j + 2 * h], scale_log2, -base));
+            sc[4 * j + 2 * h + 1] = exp2_ftz(fmaf(sc[4 * j + 2 * h + 1], scale_log2, -base));
             sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
         }
         l[h] = l[h] * correction + sum;
@@ -714,20 +728,23 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 #if SM90A_CODE
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
     constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
+    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>();
     // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
     constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);
-    unsigned char *Qs = smem;                 // NP panels
-    unsigned char *Ks = Qs + NP * Q_PANEL;    // STAGES x NP panels
+    unsigned char *Qs = smem;                      // QB x NP panels
+    unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
     unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
-    __shared__ __align__(8) uint64_t q_full, q_empty, k_full[STAGES], v_full[STAGES], empty[STAGES];
+    __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int items = (sq + BQ - 1) / BQ * heads;
     const bool longest_first = PERSISTENT && causal;
     if (threadIdx.x == 0) {
-        mbar_init(&q_full, 1);
-        mbar_init(&q_empty, CONSUMERS);
+        for (int b = 0; b < QB; b++) {
+            mbar_init(&q_full[b], 1);
+            mbar_init(&q_empty[b], CONSUMERS);
+        }
         for (int s = 0; s < STAGES; s++) {
             mbar_init(&k_full[s], 1);
             mbar_init(&v_full[s], 1);
@@ -743,11 +760,13 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
             int it = 0, n = 0;  // key tiles and items loaded by this block
             for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
                 const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
-                if (n > 0) mbar_wait(&q_empty, (n - 1) & 1);
-                mbar_expect_tx(&q_full, NP * Q_PANEL);
+                const int qb = n % QB;
+                if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                mbar_expect_tx(&q_full[qb], NP * Q_PANEL);
                 for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
                     for (int cc = 0; cc < CONSUMERS; cc++)
-                        tma_load_2d(Qs + pn * Q_PANEL + cc * 64 * 128, &mq, &q_full, pn * 64, item.bh * sq + item.q0 + 64 * cc);
+                        tma_load_2d(Qs + (qb * NP + pn) * Q_PANEL + cc * 64 * 128, &mq, &q_full[qb], pn * 64,
+                                    item.bh * sq + item.q0 + 64 * cc);
                 for (int kt = 0; kt < item.ktiles; kt++, it++) {
                     const int s = it % STAGES, use = it / STAGES;
                     if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
@@ -773,7 +792,8 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
         for (int i = 0; i < ND; i++) o[i] = 0.0f;
-        mbar_wait(&q_full, n & 1);
+        const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
+        mbar_wait(&q_full[n % QB], n / QB & 1);
         if (!OVERLAP) {
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
@@ -781,7 +801,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
                 wgmma_fence();
-                wgmma_scores<T, D, Q_PANEL>(sc, Qs, Ks + NP * s * W_PANEL, c);
+                wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -796,7 +816,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
             float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
             mbar_wait(&k_full[it % STAGES], (it / STAGES) & 1);
             wgmma_fence();
-            wgmma_scores<T, D, Q_PANEL>(next, Qs, Ks + NP * (it % STAGES) * W_PANEL, c);
+            wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * (it % STAGES) * W_PANEL, c);
             wgmma_wait<0>();
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
@@ -806,7 +826,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 if (kt + 1 < item.ktiles) {
                     mbar_wait(&k_full[(it + 1) % STAGES], ((it + 1) / STAGES) & 1);
                     wgmma_fence();
-                    wgmma_scores<T, D, Q_PANEL>(next, Qs, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
+                    wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
                 }
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -816,7 +836,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 if (tid == 0) mbar_arrive(&empty[s]);
             }
         }
-        if (tid == 0) mbar_arrive(&q_empty);  // Q is no longer read: the producer may load the next
+        if (tid == 0) mbar_arrive(&q_empty[n % QB]);  // Q is no longer read: the producer may load the next
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             float sum = l[h];
@@ -839,7 +859,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 51 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1242 "chapters/09-attention.md"
+#line 1270 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -907,7 +927,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 52 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1316 "chapters/09-attention.md"
+#line 1344 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1014,7 +1034,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1404 "chapters/09-attention.md"
+#line 1432 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1027,7 +1047,8 @@ template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONS
 static void launch_wgmma_d(Problem *p)
 {
     auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS>;
-    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS>(), bq = 64 * CONSUMERS;
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
+    constexpr int bq = 64 * CONSUMERS;
     static int sms = 0;
     if (!sms) {
         int dev = 0;
@@ -1055,12 +1076,18 @@ static const char *wgmma3_unsupported(const Problem *p)
     const char *why = needs_sm90a_code();
     return why ? why : p->d == 64 ? NULL : "needs head_dim 64";
 }
-template <typename T, bool OVERLAP, bool PERSISTENT>
+template <typename T, int STAGES, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma3(Problem *p)
 {
-    launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, PERSISTENT, 3>(p);
+    launch_wgmma_d<T, 64, STAGES, OVERLAP, PERSISTENT, 3>(p);
 }
 
+template <typename T>
+static void launch_wgmma_x10(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, 2, true, true>(p);
+    else launch_wgmma_d<T, 128, 2, true, true>(p);
+}
 template <typename T, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma(Problem *p)
 {
@@ -1155,7 +1182,7 @@ static void launch_rate(void *ctx)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1477 "chapters/09-attention.md"
+#line 1512 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1186,7 +1213,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1513 "chapters/09-attention.md"
+#line 1548 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1197,8 +1224,12 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
      launch_flash_mma32<T>, NULL},                                                                             \
     {"x3-bk64", "ours", DT, "(trial) a3 with tiles of 64 keys at d = 128", launch_flash_mma32_bk64<T>, NULL},    \
-    {"x4-3wg", "ours", DT, "(trial) a4 with three consumers, d = 64", launch_wgmma3<T, false, false>, wgmma3_unsupported}, \
-    {"x6-3wg", "ours", DT, "(trial) a6 with three consumers, d = 64", launch_wgmma3<T, true, true>, wgmma3_unsupported}, \
+    {"x4-3wg", "ours", DT, "(trial) a4 with three consumers, d = 64", launch_wgmma3<T, 2, false, false>, wgmma3_unsupported}, \
+    {"x6-3wg", "ours", DT, "(trial) a6 with three consumers, d = 64", launch_wgmma3<T, 4, true, true>, wgmma3_unsupported}, \
+    {"x7-3wg-p2", "ours", DT, "(trial)", launch_wgmma3<T, 2, false, true>, wgmma3_unsupported}, \
+    {"x8-3wg-p4", "ours", DT, "(trial)", launch_wgmma3<T, 4, false, true>, wgmma3_unsupported}, \
+    {"x9-3wg-4", "ours", DT, "(trial)", launch_wgmma3<T, 4, false, false>, wgmma3_unsupported}, \
+    {"x10-a6-2st", "ours", DT, "(trial)", launch_wgmma_x10<T>, wgmma_unsupported}, \
     {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
      launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
     {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
@@ -1212,7 +1243,7 @@ static const Version VERSIONS[] = {
 };
 #line 56 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1552 "chapters/09-attention.md"
+#line 1591 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1434,7 +1465,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1780 "chapters/09-attention.md"
+#line 1819 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1515,7 +1546,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1868 "chapters/09-attention.md"
+#line 1907 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1621,7 +1652,7 @@ static int attention_self_test(void)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 1980 "chapters/09-attention.md"
+#line 2019 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
