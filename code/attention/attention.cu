@@ -363,6 +363,20 @@ __device__ inline float exp2_ftz(float x)
     return y;
 }
 
+// Keys past sk, and (causal, bottom right) past the diagonal, set to -inf in a tile of N
+// scores laid out as m16n8 accumulators: element i on row row0 + 8 ((i / 2) % 2), key
+// k0 + 8 (i / 4) + 2 t + i % 2. Per element, one comparison with a constant and a select.
+template <int N>
+__device__ inline void mask_scores(float *sc, int k0, int row0, int sq, int sk, bool causal, int t)
+{
+    int seen[2];  // the keys each of the thread's rows sees, counted from its first key in the tile
+#pragma unroll
+    for (int h = 0; h < 2; h++) seen[h] = (causal ? min(sk, row0 + 8 * h + sk - sq + 1) : sk) - k0 - 2 * t;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (8 * (i / 4) + i % 2 >= seen[(i / 2) % 2]) sc[i] = -INFINITY;
+}
+
 // Two floats as one register of two 16-bit elements, the first in the low half.
 template <typename T> __device__ inline uint32_t pack2(float lo, float hi);
 template <> __device__ inline uint32_t pack2<__nv_bfloat16>(float lo, float hi)
@@ -409,13 +423,16 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     int kend = sk;
     if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
     const int ktiles = (kend + BK - 1) / BK;
-    constexpr int CH = D / 8;  // 16-byte chunks per row
-    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end
+    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
+    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
+    // swizzled offset in a row are the same in every tile.
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
     auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
-        for (int i = threadIdx.x; i < ROWS * CH; i += 128) {
-            const int r = i / CH, c = i % CH * 8;
+#pragma unroll
+        for (int r = cr; r < ROWS; r += RSTEP) {
             const bool in = row0 + r < rows;
-            cp_async_16(dst + fa_at<D>(r, c), src + (size_t)(in ? row0 + r : 0) * D + c, in ? 16 : 0);
+            cp_async_16(dst + cs + (r - cr) * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
         }
     };
     copy_tile(Qs, Qb, q0, sq, BQ);
@@ -479,21 +496,14 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
                 }
             }
         }
-        // mask: keys past sk, and (causal) past the diagonal
+        // mask: keys past sk, and (causal) past the diagonal, only in the tiles that hold such keys
         const int k0 = kt * BK;
-        const bool edge = k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq);
+        if (k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mask_scores<4 * NT>(&s[mt][0][0], k0, q0 + wq + mt * 16 + g, sq, sk, causal, t);
+        }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            const int row_g = q0 + wq + mt * 16 + g;
-#pragma unroll
-            for (int j = 0; j < NT; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    if (edge) {
-                        const int key = k0 + j * 8 + 2 * t + (e & 1), row = row_g + (e >> 1) * 8;
-                        if (key >= sk || (causal && key > row + sk - sq)) s[mt][j][e] = -INFINITY;
-                    }
-                }
             // the running max and sum of each of the thread's two rows, over the quad's lanes
 #pragma unroll
             for (int h = 0; h < 2; h++) {
@@ -569,7 +579,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 966 "chapters/09-attention.md"
+#line 976 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -669,14 +679,7 @@ template <typename T, int ND>
 __device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l[2], uint32_t pa[32], int k0,
                                      int row0, int sq, int sk, float scale_log2, bool causal, int t)
 {
-    const bool edge = k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq);
-#pragma unroll
-    for (int i = 0; i < 64; i++) {
-        if (edge) {
-            const int key = k0 + 8 * (i / 4) + 2 * t + i % 2, row = row0 + 8 * ((i / 2) % 2);
-            if (key >= sk || (causal && key > row + sk - sq)) sc[i] = -INFINITY;
-        }
-    }
+    if (k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq)) mask_scores<64>(sc, k0, row0, sq, sk, causal, t);
 #pragma unroll
     for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
         float mx = -INFINITY;
@@ -859,7 +862,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 51 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1270 "chapters/09-attention.md"
+#line 1273 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -927,7 +930,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 52 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1344 "chapters/09-attention.md"
+#line 1347 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -998,23 +1001,15 @@ static void launch_flash_mma(Problem *p)
 }
 
 // a3: 32 rows per warp, so that each fragment of K and V loaded from shared memory
-// serves two row tiles; tiles of 32 keys at d = 128, for registers.
+// serves two row tiles.
 template <typename T>
 static void launch_flash_mma32(Problem *p)
-{
-    if (p->d == 64) launch_flash_mma_d<T, 64, 2, 64>(p);
-    else launch_flash_mma_d<T, 128, 2, 32>(p);
-}
-
-// (trial) a3 with tiles of 64 keys at d = 128 too: 255 registers, no spills.
-template <typename T>
-static void launch_flash_mma32_bk64(Problem *p)
 {
     if (p->d == 64) launch_flash_mma_d<T, 64, 2, 64>(p);
     else launch_flash_mma_d<T, 128, 2, 64>(p);
 }
 
-// a4 to a6 need code for sm_90a (the Hopper GEMM chapter's probe).
+// a4 to a8 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -1034,7 +1029,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1432 "chapters/09-attention.md"
+#line 1427 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1070,29 +1065,33 @@ static void launch_wgmma_d(Problem *p)
     CHECK_LAUNCH();
 }
 
-// (trial) three consumer warpgroups, 192 queries a block, at d = 64.
-static const char *wgmma3_unsupported(const Problem *p)
-{
-    const char *why = needs_sm90a_code();
-    return why ? why : p->d == 64 ? NULL : "needs head_dim 64";
-}
-template <typename T, int STAGES, bool OVERLAP, bool PERSISTENT>
-static void launch_wgmma3(Problem *p)
-{
-    launch_wgmma_d<T, 64, STAGES, OVERLAP, PERSISTENT, 3>(p);
-}
-
-template <typename T>
-static void launch_wgmma_x10(Problem *p)
-{
-    if (p->d == 64) launch_wgmma_d<T, 64, 2, true, true>(p);
-    else launch_wgmma_d<T, 128, 2, true, true>(p);
-}
 template <typename T, bool OVERLAP, bool PERSISTENT>
 static void launch_wgmma(Problem *p)
 {
     if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, PERSISTENT>(p);
     else launch_wgmma_d<T, 128, OVERLAP ? 3 : 2, OVERLAP, PERSISTENT>(p);
+}
+
+// a7: three consumers, 192 queries a block, a4's schedule in a6's persistent blocks; at
+// d = 128 a consumer's share of the registers cannot hold O and the scores.
+static const char *three_consumers_unsupported(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : p->d == 64 ? NULL : "needs head_dim 64";
+}
+template <typename T>
+static void launch_three_consumers(Problem *p)
+{
+    launch_wgmma_d<T, 64, 2, false, true, 3>(p);
+}
+
+// a8: the fastest of a5 to a7 for the head dimension and the mask, as measured on the H200.
+template <typename T>
+static void launch_dispatch(Problem *p)
+{
+    if (p->d == 64) launch_three_consumers<T>(p);
+    else if (p->causal) launch_wgmma<T, true, false>(p);
+    else launch_wgmma<T, true, true>(p);
 }
 
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
@@ -1182,7 +1181,7 @@ static void launch_rate(void *ctx)
 }
 #line 54 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1512 "chapters/09-attention.md"
+#line 1511 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1213,7 +1212,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1548 "chapters/09-attention.md"
+#line 1547 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1223,19 +1222,16 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
      "fragments", launch_flash_mma<T>, NULL},                                                                  \
     {"a3-two-row-tiles", "ours", DT, "a2 with 32 rows per warp: each K and V fragment serves two row tiles",      \
      launch_flash_mma32<T>, NULL},                                                                             \
-    {"x3-bk64", "ours", DT, "(trial) a3 with tiles of 64 keys at d = 128", launch_flash_mma32_bk64<T>, NULL},    \
-    {"x4-3wg", "ours", DT, "(trial) a4 with three consumers, d = 64", launch_wgmma3<T, 2, false, false>, wgmma3_unsupported}, \
-    {"x6-3wg", "ours", DT, "(trial) a6 with three consumers, d = 64", launch_wgmma3<T, 4, true, true>, wgmma3_unsupported}, \
-    {"x7-3wg-p2", "ours", DT, "(trial)", launch_wgmma3<T, 2, false, true>, wgmma3_unsupported}, \
-    {"x8-3wg-p4", "ours", DT, "(trial)", launch_wgmma3<T, 4, false, true>, wgmma3_unsupported}, \
-    {"x9-3wg-4", "ours", DT, "(trial)", launch_wgmma3<T, 4, false, false>, wgmma3_unsupported}, \
-    {"x10-a6-2st", "ours", DT, "(trial)", launch_wgmma_x10<T>, wgmma_unsupported}, \
     {"a4-wgmma", "ours", DT, "both products on wgmma, K and V by the TMA, a producer and two consumer warpgroups", \
      launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
     {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
      launch_wgmma<T, true, false>, wgmma_unsupported},                                                               \
     {"a6-persistent", "ours", DT, "a5 with a block per SM walking the query tiles, causal ones longest first",   \
-     launch_wgmma<T, true, true>, wgmma_unsupported}
+     launch_wgmma<T, true, true>, wgmma_unsupported},                                                                \
+    {"a7-three-consumers", "ours", DT, "d = 64: three consumers of 64 queries, a4's schedule, a6's persistent "   \
+     "blocks", launch_three_consumers<T>, three_consumers_unsupported},                                            \
+    {"a8-dispatch", "ours", DT, "d = 64: a7; d = 128: a6, or a5 with the causal mask", launch_dispatch<T>,        \
+     wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
@@ -1243,7 +1239,7 @@ static const Version VERSIONS[] = {
 };
 #line 56 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1591 "chapters/09-attention.md"
+#line 1587 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1465,7 +1461,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1819 "chapters/09-attention.md"
+#line 1815 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1546,7 +1542,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1907 "chapters/09-attention.md"
+#line 1903 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1652,7 +1648,7 @@ static int attention_self_test(void)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2019 "chapters/09-attention.md"
+#line 2015 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
