@@ -1,4 +1,4 @@
-#line 36 "chapters/09-attention.md"
+#line 37 "chapters/09-attention.md"
 // attention.cu: exact attention O = softmax(Q K^T scale) V, forward, with the
 // log-sum-exp of every row: the three-kernel form, and flash attention on the SIMT units
 // and on the tensor cores.
@@ -20,9 +20,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 46 "chapters/09-attention.md"
+#line 47 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 103 "chapters/09-attention.md"
+#line 104 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -44,9 +44,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 47 "chapters/09-attention.md"
+#line 48 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 130 "chapters/09-attention.md"
+#line 131 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -55,9 +55,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 48 "chapters/09-attention.md"
+#line 49 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 207 "chapters/09-attention.md"
+#line 208 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -104,7 +104,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 49 "chapters/09-attention.md"
+#line 50 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -139,9 +139,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 290 "chapters/09-attention.md"
+#line 291 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -213,7 +213,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 420 "chapters/09-attention.md"
+#line 421 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -344,7 +344,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 617 "chapters/09-attention.md"
+#line 623 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -579,7 +579,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 976 "chapters/09-attention.md"
+#line 999 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -860,9 +860,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1273 "chapters/09-attention.md"
+#line 1340 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -928,9 +928,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1347 "chapters/09-attention.md"
+#line 1414 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1029,7 +1029,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1427 "chapters/09-attention.md"
+#line 1494 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1101,7 +1101,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1179,9 +1179,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1511 "chapters/09-attention.md"
+#line 1578 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1210,9 +1210,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 55 "chapters/09-attention.md"
+#line 56 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1547 "chapters/09-attention.md"
+#line 1614 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1237,9 +1237,9 @@ static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 56 "chapters/09-attention.md"
+#line 57 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1587 "chapters/09-attention.md"
+#line 1654 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1461,7 +1461,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1815 "chapters/09-attention.md"
+#line 1882 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1542,7 +1542,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1903 "chapters/09-attention.md"
+#line 1970 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1646,9 +1646,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 57 "chapters/09-attention.md"
+#line 58 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2015 "chapters/09-attention.md"
+#line 2082 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
