@@ -238,6 +238,15 @@ FIG_attention-d128_SHAPES := 32x16x512x512x128 16x16x1024x1024x128 8x16x2048x204
 FIG_attention-d128-causal_CSV := attention
 FIG_attention-d128-causal_DTYPE := bf16
 FIG_attention-d128-causal_SHAPES := $(addsuffix c,$(FIG_attention-d128_SHAPES))
+FIG_attention-d64_CSV := attention
+FIG_attention-d64_DTYPE := bf16
+FIG_attention-d64_SHAPES := 32x32x512x512x64 16x32x1024x1024x64 8x32x2048x2048x64 4x32x4096x4096x64 \
+  2x32x8192x8192x64 1x32x16384x16384x64
+FIG_attention-d64_XLABEL := sequence length s (b s = 16K tokens, 32 heads of 64)
+FIG_attention-d64-causal_CSV := attention
+FIG_attention-d64-causal_DTYPE := bf16
+FIG_attention-d64-causal_SHAPES := $(addsuffix c,$(FIG_attention-d64_SHAPES))
+FIG_attention-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
 
 include tools/book.mk
 -include $(BUILD)/tangle.d
