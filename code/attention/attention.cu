@@ -363,6 +363,13 @@ __device__ inline float exp2_ftz(float x)
     return y;
 }
 
+// Arrive at hardware barrier `id` of `threads` threads without waiting for it (bar.sync,
+// the toolkit's named_barrier, waits): the ping-pong of the consumers' turns.
+__device__ inline void named_barrier_arrive(int id, int threads)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // Keys past sk, and (causal, bottom right) past the diagonal, set to -inf in a tile of N
 // scores laid out as m16n8 accumulators: element i on row row0 + 8 ((i / 2) % 2), key
 // k0 + 8 (i / 4) + 2 t + i % 2. Per element, one comparison with a constant and a select.
@@ -579,7 +586,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 999 "chapters/09-attention.md"
+#line 1006 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -722,7 +729,7 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
 // during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
@@ -788,6 +795,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
+    // PINGPONG: the consumers take turns at issuing their scores, in order, on hardware
+    // barriers 1 + c; the last one opens the first turn.
+    if (PINGPONG && c == CONSUMERS - 1) named_barrier_arrive(1, 256);
     int it = 0, n = 0;
     for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
@@ -803,8 +813,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
+                if (PINGPONG) named_barrier(1 + c, 256);  // this consumer's turn
                 wgmma_fence();
                 wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
+                if (PINGPONG) named_barrier_arrive(1 + (c + 1) % CONSUMERS, 256);  // the next one's
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -862,7 +874,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1340 "chapters/09-attention.md"
+#line 1352 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -930,7 +942,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 53 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1414 "chapters/09-attention.md"
+#line 1426 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1029,7 +1041,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1494 "chapters/09-attention.md"
+#line 1506 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1038,10 +1050,10 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS>;
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PINGPONG>;
     constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
     constexpr int bq = 64 * CONSUMERS;
     static int sms = 0;
@@ -1086,6 +1098,18 @@ static void launch_three_consumers(Problem *p)
 }
 
 // a8: the fastest of a5 to a7 for the head dimension and the mask, as measured on the H200.
+// (trials) the consumers' turns
+template <typename T, int S128, bool PERSISTENT>
+static void launch_pingpong(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, 2, false, PERSISTENT, 2, true>(p);
+    else launch_wgmma_d<T, 128, S128, false, PERSISTENT, 2, true>(p);
+}
+template <typename T>
+static void launch_pingpong3(Problem *p)
+{
+    launch_wgmma_d<T, 64, 2, false, true, 3, true>(p);
+}
 template <typename T>
 static void launch_dispatch(Problem *p)
 {
@@ -1181,7 +1205,7 @@ static void launch_rate(void *ctx)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1578 "chapters/09-attention.md"
+#line 1602 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1212,7 +1236,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1614 "chapters/09-attention.md"
+#line 1638 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1230,6 +1254,10 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
      launch_wgmma<T, true, true>, wgmma_unsupported},                                                                \
     {"a7-three-consumers", "ours", DT, "d = 64: three consumers of 64 queries, a4's schedule, a6's persistent "   \
      "blocks", launch_three_consumers<T>, three_consumers_unsupported},                                            \
+    {"y4-pingpong", "ours", DT, "(trial)", launch_pingpong<T, 2, false>, wgmma_unsupported}, \
+    {"y5-pingpong3st", "ours", DT, "(trial)", launch_pingpong<T, 3, false>, wgmma_unsupported}, \
+    {"y6-pingpong-pers", "ours", DT, "(trial)", launch_pingpong<T, 2, true>, wgmma_unsupported}, \
+    {"y7-pingpong3wg", "ours", DT, "(trial)", launch_pingpong3<T>, three_consumers_unsupported}, \
     {"a8-dispatch", "ours", DT, "d = 64: a7; d = 128: a6, or a5 with the causal mask", launch_dispatch<T>,        \
      wgmma_unsupported}
 
@@ -1239,7 +1267,7 @@ static const Version VERSIONS[] = {
 };
 #line 57 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1654 "chapters/09-attention.md"
+#line 1682 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1461,7 +1489,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1882 "chapters/09-attention.md"
+#line 1910 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1542,7 +1570,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1970 "chapters/09-attention.md"
+#line 1998 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1648,7 +1676,7 @@ static int attention_self_test(void)
 }
 #line 58 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2082 "chapters/09-attention.md"
+#line 2110 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
