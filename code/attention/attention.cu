@@ -667,6 +667,14 @@ __device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool ca
     return it;
 }
 
+// The item of a block's round n: blocks take the items in steps of the grid. Longest
+// first, every other round runs the other way (block g - 1 - i takes what block i would),
+// so that the block with the longest item of one round gets the shortest of the next.
+__device__ inline int block_item(int n, bool zigzag)
+{
+    return n * gridDim.x + (zigzag && (n & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+}
+
 // S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
 // and committed, not waited for.
 template <typename T, int D, int Q_PANEL = W_PANEL>
@@ -768,7 +776,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
         setmaxnreg_dec<24>();
         if (tid == 0) {
             int it = 0, n = 0;  // key tiles and items loaded by this block
-            for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+            for (int w = block_item(0, longest_first); w < items; w = block_item(++n, longest_first)) {
                 const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
                 const int qb = n % QB;
                 if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
@@ -799,7 +807,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     // barriers 1 + c; the last one opens the first turn.
     if (PINGPONG && c == CONSUMERS - 1) named_barrier_arrive(1, 256);
     int it = 0, n = 0;
-    for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+    for (int w = block_item(0, longest_first); w < items; w = block_item(++n, longest_first)) {
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
@@ -874,7 +882,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1352 "chapters/09-attention.md"
+#line 1360 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -942,7 +950,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 53 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1426 "chapters/09-attention.md"
+#line 1434 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1041,7 +1049,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1506 "chapters/09-attention.md"
+#line 1514 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1104,6 +1112,12 @@ static void launch_pingpong(Problem *p)
 {
     if (p->d == 64) launch_wgmma_d<T, 64, 2, false, PERSISTENT, 2, true>(p);
     else launch_wgmma_d<T, 128, S128, false, PERSISTENT, 2, true>(p);
+}
+template <typename T>
+static void launch_pers_plain(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, 2, false, true, 2, false>(p);
+    else launch_wgmma_d<T, 128, 2, false, true, 2, false>(p);
 }
 template <typename T>
 static void launch_pingpong3(Problem *p)
@@ -1205,7 +1219,7 @@ static void launch_rate(void *ctx)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1602 "chapters/09-attention.md"
+#line 1616 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1236,7 +1250,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1638 "chapters/09-attention.md"
+#line 1652 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1258,6 +1272,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"y5-pingpong3st", "ours", DT, "(trial)", launch_pingpong<T, 3, false>, wgmma_unsupported}, \
     {"y6-pingpong-pers", "ours", DT, "(trial)", launch_pingpong<T, 2, true>, wgmma_unsupported}, \
     {"y7-pingpong3wg", "ours", DT, "(trial)", launch_pingpong3<T>, three_consumers_unsupported}, \
+    {"z6-pers-nooverlap", "ours", DT, "(trial)", launch_pers_plain<T>, wgmma_unsupported}, \
     {"a8-dispatch", "ours", DT, "d = 64: a7; d = 128: a6, or a5 with the causal mask", launch_dispatch<T>,        \
      wgmma_unsupported}
 
@@ -1267,7 +1282,7 @@ static const Version VERSIONS[] = {
 };
 #line 57 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1682 "chapters/09-attention.md"
+#line 1697 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1489,7 +1504,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1910 "chapters/09-attention.md"
+#line 1925 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1570,7 +1585,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1998 "chapters/09-attention.md"
+#line 2013 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1676,7 +1691,7 @@ static int attention_self_test(void)
 }
 #line 58 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2110 "chapters/09-attention.md"
+#line 2125 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
