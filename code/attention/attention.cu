@@ -33,7 +33,8 @@ struct Problem {
     float *lse;           // device: (b, h, sq), log of each row's sum of exp(scaled scores)
     float *hq, *hk, *hv;  // host copies of q, k, v as the device sees them (rounded)
     float *scores;        // a0's S, then P: (b, h, sq, sk) floats, allocated at its first launch
-    bool mapped;          // the tensor maps of q, k, v of a4 to a6, made at their first launch
+    bool mapped;          // the tensor maps of q, k, v of a4 to a7, made at their first launch
+    int *next_item;       // device: the dynamic schedule's counter of items taken, 0 between launches
     CUtensorMap mq, mk, mv;
     // the reference, computed at the first check: each element of O, the float arithmetic's
     // error bound for it (before the final rounding), the scale its relative error is
@@ -46,7 +47,7 @@ struct Problem {
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
 #line 48 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 131 "chapters/09-attention.md"
+#line 132 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -57,7 +58,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 49 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 208 "chapters/09-attention.md"
+#line 209 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -141,7 +142,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 51 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 291 "chapters/09-attention.md"
+#line 292 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -213,7 +214,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 421 "chapters/09-attention.md"
+#line 422 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -344,7 +345,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 623 "chapters/09-attention.md"
+#line 624 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -586,7 +587,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1006 "chapters/09-attention.md"
+#line 1007 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -736,17 +737,19 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
-// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
+// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items, in
+// steps of the grid (1) or taking the next from the counter next_item (2).
+template <typename T, int D, int STAGES, bool OVERLAP, int PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
-                    bool causal)
+                    bool causal, int *next_item)
 {
 #if SM90A_CODE
+    constexpr bool DYNAMIC = PERSISTENT == 2;
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
     constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
-    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>();
+    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT != 0, CONSUMERS>();
     // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
     constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
     extern __shared__ unsigned char smem_raw[];
@@ -755,9 +758,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
     unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
     __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
+    __shared__ int item_of[QB];  // DYNAMIC: the item whose queries are in each buffer of Q
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int items = (sq + BQ - 1) / BQ * heads;
-    const bool longest_first = PERSISTENT && causal;
+    const bool longest_first = PERSISTENT != 0 && causal;
     if (threadIdx.x == 0) {
         for (int b = 0; b < QB; b++) {
             mbar_init(&q_full[b], 1);
@@ -775,11 +779,23 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (wg == 0) {  // the producer
         setmaxnreg_dec<24>();
         if (tid == 0) {
-            int it = 0, n = 0;  // key tiles and items loaded by this block
-            for (int w = block_item(0, longest_first); w < items; w = block_item(++n, longest_first)) {
-                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+            int it = 0;  // key tiles loaded by this block
+            for (int n = 0;; n++) {  // the block's items
+                int w = block_item(n, longest_first);
+                if (DYNAMIC && n > 0) {  // the launch takes `items` numbers in all: the last resets it
+                    const int f = atomicAdd(next_item, 1);
+                    if (f == items - 1) atomicExch(next_item, 0);
+                    w = gridDim.x + f;
+                }
                 const int qb = n % QB;
-                if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                if (DYNAMIC || w < items)
+                    if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                if (DYNAMIC) item_of[qb] = w;
+                if (w >= items) {
+                    if (DYNAMIC) mbar_arrive(&q_full[qb]);  // the consumers' signal to stop
+                    break;
+                }
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
                 mbar_expect_tx(&q_full[qb], NP * Q_PANEL);
                 for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
                     for (int cc = 0; cc < CONSUMERS; cc++)
@@ -806,15 +822,21 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     // PINGPONG: the consumers take turns at issuing their scores, in order, on hardware
     // barriers 1 + c; the last one opens the first turn.
     if (PINGPONG && c == CONSUMERS - 1) named_barrier_arrive(1, 256);
-    int it = 0, n = 0;
-    for (int w = block_item(0, longest_first); w < items; w = block_item(++n, longest_first)) {
+    int it = 0;
+    for (int n = 0;; n++) {
+        int w = block_item(n, longest_first);
+        if (DYNAMIC) {
+            mbar_wait(&q_full[n % QB], n / QB & 1);
+            w = item_of[n % QB];
+        }
+        if (w >= items) break;
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
         for (int i = 0; i < ND; i++) o[i] = 0.0f;
         const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
-        mbar_wait(&q_full[n % QB], n / QB & 1);
+        if (!DYNAMIC) mbar_wait(&q_full[n % QB], n / QB & 1);
         if (!OVERLAP) {
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
@@ -882,7 +904,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1360 "chapters/09-attention.md"
+#line 1382 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -950,7 +972,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 53 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1434 "chapters/09-attention.md"
+#line 1456 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1049,7 +1071,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1514 "chapters/09-attention.md"
+#line 1536 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1058,11 +1080,11 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
+template <typename T, int D, int STAGES, bool OVERLAP, int PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
 static void launch_wgmma_d(Problem *p)
 {
     auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PINGPONG>;
-    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT != 0, CONSUMERS>()>();
     constexpr int bq = 64 * CONSUMERS;
     static int sms = 0;
     if (!sms) {
@@ -1080,8 +1102,12 @@ static void launch_wgmma_d(Problem *p)
     }
     const int heads = p->b * p->h, items = (p->sq + bq - 1) / bq * heads;
     const int blocks = PERSISTENT && items > sms ? sms : items;
+    if (PERSISTENT == 2 && !p->next_item) {  // the counter starts at 0; each launch leaves it at 0
+        p->next_item = (int *)device_alloc(sizeof(int), "item counter");
+        CUDA_CHECK(cudaMemset(p->next_item, 0, sizeof(int)));
+    }
     kernel<<<blocks, 128 * (1 + CONSUMERS), smem>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk,
-                                                     p->scale, p->causal);
+                                                     p->scale, p->causal, p->next_item);
     CHECK_LAUNCH();
 }
 
@@ -1112,6 +1138,12 @@ static void launch_pingpong(Problem *p)
 {
     if (p->d == 64) launch_wgmma_d<T, 64, 2, false, PERSISTENT, 2, true>(p);
     else launch_wgmma_d<T, 128, S128, false, PERSISTENT, 2, true>(p);
+}
+template <typename T, bool OVERLAP>
+static void launch_dynamic(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, 2>(p);
+    else launch_wgmma_d<T, 128, OVERLAP ? 3 : 2, OVERLAP, 2>(p);
 }
 template <typename T>
 static void launch_pers_plain(Problem *p)
@@ -1219,7 +1251,7 @@ static void launch_rate(void *ctx)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1616 "chapters/09-attention.md"
+#line 1648 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1250,7 +1282,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1652 "chapters/09-attention.md"
+#line 1684 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1273,6 +1305,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"y6-pingpong-pers", "ours", DT, "(trial)", launch_pingpong<T, 2, true>, wgmma_unsupported}, \
     {"y7-pingpong3wg", "ours", DT, "(trial)", launch_pingpong3<T>, three_consumers_unsupported}, \
     {"z6-pers-nooverlap", "ours", DT, "(trial)", launch_pers_plain<T>, wgmma_unsupported}, \
+    {"z7-dynamic-overlap", "ours", DT, "(trial)", launch_dynamic<T, true>, wgmma_unsupported}, \
+    {"z8-dynamic", "ours", DT, "(trial)", launch_dynamic<T, false>, wgmma_unsupported}, \
+    {"z9-dynamic3wg", "ours", DT, "(trial)", launch_wgmma_d<T, 64, 2, false, 2, 3>, three_consumers_unsupported}, \
     {"a8-dispatch", "ours", DT, "d = 64: a7; d = 128: a6, or a5 with the causal mask", launch_dispatch<T>,        \
      wgmma_unsupported}
 
@@ -1282,7 +1317,7 @@ static const Version VERSIONS[] = {
 };
 #line 57 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1697 "chapters/09-attention.md"
+#line 1732 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1504,7 +1539,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1925 "chapters/09-attention.md"
+#line 1960 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1557,7 +1592,7 @@ static Problem *attention_create(const char *dtype, const char *size, uint64_t s
 
 static void attention_destroy(Problem *p)
 {
-    void *arrays[] = {p->q, p->k, p->v, p->o, p->lse, p->scores};
+    void *arrays[] = {p->q, p->k, p->v, p->o, p->lse, p->scores, p->next_item};
     for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
         if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
     double *refs[] = {p->ref_o, p->arith_o, p->scale_o, p->ref_lse, p->arith_lse};
@@ -1585,7 +1620,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2013 "chapters/09-attention.md"
+#line 2048 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1691,7 +1726,7 @@ static int attention_self_test(void)
 }
 #line 58 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2125 "chapters/09-attention.md"
+#line 2160 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
