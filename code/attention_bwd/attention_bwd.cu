@@ -356,7 +356,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
 }
 #line 49 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 502 "chapters/10-attention-bwd.md"
+#line 504 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -509,7 +509,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 50 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 660 "chapters/10-attention-bwd.md"
+#line 662 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -666,7 +666,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 714 "chapters/10-attention-bwd.md"
+#line 716 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported}
@@ -803,7 +803,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 732 "chapters/10-attention-bwd.md"
+#line 734 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -842,6 +842,17 @@ static const char *backward_bad_size(const char *size)
     return parse_backward_size(size, dims, &causal);
 }
 
+// The forward chapter's float32 reference for this problem's element type and head dimension,
+// into out: O, its bound, its scale, the LSE, its bound.
+template <typename T, int D>
+static void forward_reference(float *const out[5], const Problem *p, float rel, float floor_)
+{
+    const size_t rows = rows_of(p);
+    attention_reference<T, D><<<(unsigned)((rows + 7) / 8), 256>>>(out[0], out[1], out[2], out[3], out[4],
+                                                                  (const T *)p->q, (const T *)p->k, (const T *)p->v,
+                                                                  rows, p->sq, p->sk, p->scale, p->causal, rel, floor_);
+}
+
 // The forward on the GPU, once: O and the LSE by the forward chapter's float32 reference,
 // with the bounds on their errors; O rounded to the element type (its bound grows by the
 // rounding), the LSE kept in float.
@@ -853,19 +864,10 @@ static void forward_on_gpu(Problem *p)
     for (int a = 0; a < 5; a++) dev[a] = (float *)device_alloc(counts[a] * sizeof(float), "forward");
     double rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
-    const unsigned blocks = (unsigned)((rows + 7) / 8);  // a warp per row
-#define FORWARD_ARGS dev[0], dev[1], dev[2], dev[3], dev[4], (const T *)p->q, (const T *)p->k, (const T *)p->v, rows, \
-    p->sq, p->sk, p->scale, p->causal, (float)rel, (float)floor_
-    if (p->dtype == BF16) {
-        typedef __nv_bfloat16 T;
-        if (p->d == 64) attention_reference<T, 64><<<blocks, 256>>>(FORWARD_ARGS);
-        else attention_reference<T, 128><<<blocks, 256>>>(FORWARD_ARGS);
-    } else {
-        typedef __half T;
-        if (p->d == 64) attention_reference<T, 64><<<blocks, 256>>>(FORWARD_ARGS);
-        else attention_reference<T, 128><<<blocks, 256>>>(FORWARD_ARGS);
-    }
-#undef FORWARD_ARGS
+    if (p->dtype == BF16 && p->d == 64) forward_reference<__nv_bfloat16, 64>(dev, p, (float)rel, (float)floor_);
+    else if (p->dtype == BF16) forward_reference<__nv_bfloat16, 128>(dev, p, (float)rel, (float)floor_);
+    else if (p->d == 64) forward_reference<__half, 64>(dev, p, (float)rel, (float)floor_);
+    else forward_reference<__half, 128>(dev, p, (float)rel, (float)floor_);
     CHECK_LAUNCH();
     float *hosts[5] = {p->ho, p->ho_err, NULL, p->hlse, p->hlse_err};
     for (int a = 0; a < 5; a++) {
@@ -881,7 +883,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 814 "chapters/10-attention-bwd.md"
+#line 818 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -974,7 +976,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 913 "chapters/10-attention-bwd.md"
+#line 917 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -1059,7 +1061,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 1003 "chapters/10-attention-bwd.md"
+#line 1007 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -1161,7 +1163,7 @@ static CheckResult backward_check(Problem *p, const char *version)
     for (int g = 0; g < 3; g++) free(got[g]);
     return r;
 }
-#line 1117 "chapters/10-attention-bwd.md"
+#line 1121 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -1301,7 +1303,7 @@ static int backward_self_test(void)
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 1263 "chapters/10-attention-bwd.md"
+#line 1267 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
