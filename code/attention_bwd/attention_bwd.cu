@@ -516,13 +516,16 @@ static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq 
 static const char *naive_unsupported(const Problem *p)
 {
     static char why[128];
+    const double need = scores_bytes(p) + 4.0 * rows_of(p) + (64u << 20);  // P, D, and room to spare
     size_t free_b = 0, total_b = 0;
-    if (p->scores) return NULL;
+    if (p->scores) return NULL;  // allocated at an earlier launch
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    if (scores_bytes(p) + 4.0 * rows_of(p) + (64u << 20) <= (double)free_b) return NULL;
-    snprintf(why, sizeof why, "P needs %.1f GiB, the GPU has %.1f GiB free", scores_bytes(p) / 1073741824.0,
-             free_b / 1073741824.0);
-    return why;
+    if (need > (double)free_b) {
+        snprintf(why, sizeof why, "P and D need %.1f GiB, %.1f GiB are free", need / 1073741824.0,
+                 free_b / 1073741824.0);
+        return why;
+    }
+    return NULL;
 }
 
 template <typename T>
@@ -666,7 +669,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 716 "chapters/10-attention-bwd.md"
+#line 719 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported}
@@ -803,7 +806,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 734 "chapters/10-attention-bwd.md"
+#line 737 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -883,7 +886,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 818 "chapters/10-attention-bwd.md"
+#line 821 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -976,7 +979,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 917 "chapters/10-attention-bwd.md"
+#line 920 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -1061,7 +1064,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 1007 "chapters/10-attention-bwd.md"
+#line 1010 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -1075,11 +1078,12 @@ static double gradient_element_bound(const void *ctx, size_t i, double *scale)
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
 
-static void merge(CheckResult *r, CheckResult s)
+// Adds one comparison's outcome to the total of a check.
+static void add_to(CheckResult *total, CheckResult part)
 {
-    r->mismatches += s.mismatches;
-    r->max_abs_err = fmax(r->max_abs_err, s.max_abs_err);
-    r->max_rel_err = fmax(r->max_rel_err, s.max_rel_err);
+    total->mismatches += part.mismatches;
+    if (part.max_abs_err > total->max_abs_err) total->max_abs_err = part.max_abs_err;
+    if (part.max_rel_err > total->max_rel_err) total->max_rel_err = part.max_rel_err;
 }
 
 static const char *const GRADIENT_NAMES[3] = {"dQ", "dK", "dV"};
@@ -1140,8 +1144,8 @@ static CheckResult sample_against_cpu(const Problem *p, const char *version, dou
         }
         reference_dkdv_row(kr + s * d, ka + s * d, ks + s * d, vr + s * d, va + s * d, vs + s * d, p, picked[s], terms);
     }
-    merge(&r, check_gradient(p, version, "CPU sample", DK, ko, kr, ka, ks, SAMPLE_ROWS, 1.0));
-    merge(&r, check_gradient(p, version, "CPU sample", DV, vo, vr, va, vs, SAMPLE_ROWS, 1.0));
+    add_to(&r, check_gradient(p, version, "CPU sample", DK, ko, kr, ka, ks, SAMPLE_ROWS, 1.0));
+    add_to(&r, check_gradient(p, version, "CPU sample", DV, vo, vr, va, vs, SAMPLE_ROWS, 1.0));
     free(terms);
     free(buf);
     return r;
@@ -1156,26 +1160,21 @@ static CheckResult backward_check(Problem *p, const char *version)
     for (int g = 0; g < 3; g++) {
         const size_t n_rows = g == DQ ? rows_of(p) : key_rows_of(p);
         got[g] = download(p->grad[g], n_rows * p->d, p->dtype);
-        merge(&r, check_gradient(p, version, what, g, got[g], p->ref[g], p->arith[g], p->scale_of[g], n_rows,
+        add_to(&r, check_gradient(p, version, what, g, got[g], p->ref[g], p->arith[g], p->scale_of[g], n_rows,
                                  p->ref_factor));
     }
-    if (!cpu_reference(p)) merge(&r, sample_against_cpu(p, version, got));
+    if (!cpu_reference(p)) add_to(&r, sample_against_cpu(p, version, got));
     for (int g = 0; g < 3; g++) free(got[g]);
     return r;
 }
-#line 1121 "chapters/10-attention-bwd.md"
+#line 1125 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
 {
     Problem p;
     memset(&p, 0, sizeof p);
-    p.dtype = BF16;
-    p.b = p.h = 1;
-    p.sq = sq;
-    p.sk = sk;
-    p.d = d;
-    p.causal = causal;
+    p.dtype = BF16, p.b = 1, p.h = 1, p.sq = sq, p.sk = sk, p.d = d, p.causal = causal;
     p.scale = (float)(1.0 / sqrt((double)d));
     const size_t nq = (size_t)sq * d, nk = (size_t)sk * d;
     p.hq = (float *)host_alloc((3 * nq + 2 * nk + sq) * sizeof(float), "inputs");
@@ -1303,7 +1302,7 @@ static int backward_self_test(void)
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 1267 "chapters/10-attention-bwd.md"
+#line 1266 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
