@@ -20,7 +20,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 41 "chapters/10-attention-bwd.md"
 // <<the-backward-problem>>
-#line 78 "chapters/10-attention-bwd.md"
+#line 79 "chapters/10-attention-bwd.md"
 enum { DQ, DK, DV };  // the three gradients, in the order of the reference arrays
 
 struct Problem {
@@ -60,7 +60,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 43 "chapters/10-attention-bwd.md"
 // <<which-queries-see-a-key>>
-#line 112 "chapters/10-attention-bwd.md"
+#line 113 "chapters/10-attention-bwd.md"
 // Key j is seen by queries first_query_seeing .. sq - 1: all of them, or, causal, those
 // with i >= j - sk + sq.
 __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool causal)
@@ -119,7 +119,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
 }
 #line 45 "chapters/10-attention-bwd.md"
 // <<how-far-a-gradient-may-be-from-exact>>
-#line 190 "chapters/10-attention-bwd.md"
+#line 191 "chapters/10-attention-bwd.md"
 // The errors of one pair (i, j): of the recomputed p (*p_err: its relative error Delta u
 // from the score and the exponential, and the LSE's error e, which shifts the argument) and
 // of dS = p (dP - D) (*ds_err), given dP, D, b = sum |dO_ic v_jc| and E^D, D's bound.
@@ -252,7 +252,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 48 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
-#line 233 "chapters/10-attention-bwd.md"
+#line 234 "chapters/10-attention-bwd.md"
 // b0, first kernel: D_i = dO_i . O_i, a warp per query row (rows of (b h sq) flattened).
 template <typename T>
 __global__ void backward_rowsum(float *Dsum, const T *dO, const T *O, size_t rows, int d)
@@ -356,7 +356,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
 }
 #line 49 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 504 "chapters/10-attention-bwd.md"
+#line 505 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -509,7 +509,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 50 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 662 "chapters/10-attention-bwd.md"
+#line 663 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -669,7 +669,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 719 "chapters/10-attention-bwd.md"
+#line 720 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported}
@@ -680,7 +680,7 @@ static const Version VERSIONS[] = {
 };
 #line 54 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 361 "chapters/10-attention-bwd.md"
+#line 362 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -806,7 +806,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 737 "chapters/10-attention-bwd.md"
+#line 738 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -886,7 +886,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 821 "chapters/10-attention-bwd.md"
+#line 822 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -979,7 +979,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 920 "chapters/10-attention-bwd.md"
+#line 921 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -1064,7 +1064,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 1010 "chapters/10-attention-bwd.md"
+#line 1011 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -1167,7 +1167,7 @@ static CheckResult backward_check(Problem *p, const char *version)
     for (int g = 0; g < 3; g++) free(got[g]);
     return r;
 }
-#line 1125 "chapters/10-attention-bwd.md"
+#line 1126 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -1302,7 +1302,7 @@ static int backward_self_test(void)
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 1266 "chapters/10-attention-bwd.md"
+#line 1267 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
