@@ -3,6 +3,7 @@
 // gradient dO and the forward's O and LSE: the form that writes P and dS to memory.
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
+#include "../tensorcore/hopper.cuh"
 #include <type_traits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -18,9 +19,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 41 "chapters/10-attention-bwd.md"
+#line 42 "chapters/10-attention-bwd.md"
 // <<the-backward-problem>>
-#line 79 "chapters/10-attention-bwd.md"
+#line 81 "chapters/10-attention-bwd.md"
 enum { DQ, DK, DV };  // the three gradients, in the order of the reference arrays
 
 struct Problem {
@@ -37,6 +38,9 @@ struct Problem {
     float *ho_err, *hlse_err;     // the bounds on the given O's error (each element) and the LSE's (each row)
     float *scores;                // b0's P, then dS: (b, h, sq, sk), allocated at its first launch
     float *rowsum;                // b0's D: (b, h, sq)
+    float *terms;                 // b1 and b2's D, then lse2: (b, h, sq_pad) each, sq_pad = sq rounded up to 64
+    float *dq_acc;                // b1's float dQ accumulator: (b, h, sq, d)
+    bool deterministic;           // set by launchers whose result cannot depend on timing: its bits are reported
     // the reference, computed at the first check: each gradient's elements, the float
     // arithmetic's bound on each (before the final rounding), and the scale its relative
     // error is reported against; the bounds count ref_factor times (2 against the GPU's
@@ -47,7 +51,7 @@ struct Problem {
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
 static size_t key_rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sk; }
-#line 42 "chapters/10-attention-bwd.md"
+#line 43 "chapters/10-attention-bwd.md"
 // <<which-keys-a-query-sees>>
 #line 131 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -58,9 +62,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 43 "chapters/10-attention-bwd.md"
+#line 44 "chapters/10-attention-bwd.md"
 // <<which-queries-see-a-key>>
-#line 113 "chapters/10-attention-bwd.md"
+#line 118 "chapters/10-attention-bwd.md"
 // Key j is seen by queries first_query_seeing .. sq - 1: all of them, or, causal, those
 // with i >= j - sk + sq.
 __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool causal)
@@ -68,7 +72,7 @@ __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool ca
     int first = j - sk + sq;
     return causal && first > 0 ? first : 0;
 }
-#line 44 "chapters/10-attention-bwd.md"
+#line 45 "chapters/10-attention-bwd.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 208 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -117,9 +121,9 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 45 "chapters/10-attention-bwd.md"
+#line 46 "chapters/10-attention-bwd.md"
 // <<how-far-a-gradient-may-be-from-exact>>
-#line 191 "chapters/10-attention-bwd.md"
+#line 196 "chapters/10-attention-bwd.md"
 // The errors of one pair (i, j): of the recomputed p (*p_err: its relative error Delta u
 // from the score and the exponential, and the LSE's error e, which shifts the argument) and
 // of dS = p (dP - D) (*ds_err), given dP, D, b = sum |dO_ic v_jc| and E^D, D's bound.
@@ -147,7 +151,7 @@ template <typename R> __host__ __device__ inline R gradient_bound(R err, R scale
 
 // gamma: n + 4 roundings of every term of a sum over n queries or keys.
 __host__ __device__ inline double products_gamma(int n) { return (n + 4.0) * 0x1p-24; }
-#line 46 "chapters/10-attention-bwd.md"
+#line 47 "chapters/10-attention-bwd.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -182,7 +186,728 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 47 "chapters/10-attention-bwd.md"
+#line 48 "chapters/10-attention-bwd.md"
+// <<attention-kernels>>
+#line 291 "chapters/09-attention.md"
+// a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
+// steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
+// entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
+template <typename T>
+__global__ void attention_scores(float *S, const T *Q, const T *K, int sq, int sk, int d, float scale, bool causal)
+{
+    __shared__ float Qs[32][33], Ks[32][33];  // (queries, d), (keys, d); padded against bank conflicts
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const size_t bh = blockIdx.z;
+    const int i = blockIdx.y * 32 + ty, j = blockIdx.x * 32 + tx, key0 = blockIdx.x * 32;
+    Q += bh * sq * d;  // this head's (sq, d)
+    K += bh * sk * d;  // (sk, d)
+    S += bh * sq * sk; // (sq, sk)
+    const int last_row = min(blockIdx.y * 32 + 31, sq - 1);
+    float acc = 0.0f;
+    if (key0 < keys_seen(last_row, sq, sk, causal)) {  // the same for the whole block
+        for (int c0 = 0; c0 < d; c0 += 32) {
+            Qs[ty][tx] = i < sq ? to_float(Q[(size_t)i * d + c0 + tx]) : 0.0f;
+            Ks[ty][tx] = key0 + ty < sk ? to_float(K[(size_t)(key0 + ty) * d + c0 + tx]) : 0.0f;
+            __syncthreads();
+#pragma unroll
+            for (int c = 0; c < 32; c++) acc += Qs[ty][c] * Ks[tx][c];
+            __syncthreads();
+        }
+    }
+    if (i < sq && j < sk) S[(size_t)i * sk + j] = j < keys_seen(i, sq, sk, causal) ? acc * scale : -INFINITY;
+}
+
+// a0, second kernel: a block per row of S: its maximum, the sum l of exp(S - max), then
+// P = exp(S - max) / l over S, and the row's LSE. A row that sees no key (all -inf): its
+// exponentials are taken against 0, so P = 0, and LSE = -inf.
+__global__ void attention_softmax_rows(float *S, float *lse, int sk)
+{
+    float *row = S + blockIdx.x * (size_t)sk;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m);
+    const float base = m == -INFINITY ? 0.0f : m;
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) l += __expf(row[j] - base);
+    l = block_sum(l);
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) row[j] = __expf(row[j] - base) * inv;
+    if (threadIdx.x == 0) lse[blockIdx.x] = l > 0.0f ? m + logf(l) : -INFINITY;
+}
+
+// a0, third kernel: O = P V, 32 x 32 outputs per block (an output per thread), the keys in
+// steps of 32 through shared memory, up to the last key the tile's last query sees (P is 0
+// past it). Grid: (d / 32, sq / 32, b h).
+template <typename T>
+__global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, int d, bool causal)
+{
+    __shared__ float Ps[32][33], Vs[32][33];  // (queries, keys), (keys, d)
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const size_t bh = blockIdx.z;
+    const int i = blockIdx.y * 32 + ty, c = blockIdx.x * 32 + tx;
+    P += bh * sq * sk; // (sq, sk)
+    V += bh * sk * d;  // (sk, d)
+    O += bh * sq * d;  // (sq, d)
+    const int end = keys_seen(min(blockIdx.y * 32 + 31, sq - 1), sq, sk, causal);
+    float acc = 0.0f;
+    for (int j0 = 0; j0 < end; j0 += 32) {
+        Ps[ty][tx] = i < sq && j0 + tx < sk ? P[(size_t)i * sk + j0 + tx] : 0.0f;
+        Vs[ty][tx] = j0 + ty < sk ? to_float(V[(size_t)(j0 + ty) * d + c]) : 0.0f;
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < 32; j++) acc += Ps[ty][j] * Vs[j][tx];
+        __syncthreads();
+    }
+    if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
+}
+#line 421 "chapters/09-attention.md"
+// Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
+// `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
+// are D elements, a multiple of 8, from a 16-byte-aligned start.
+template <typename T, int D, int ROWS>
+__device__ inline void load_tile(float *dst, int stride, const T *src, int r0, int rows)
+{
+    for (int e = threadIdx.x; e < ROWS * D / 8; e += blockDim.x) {
+        const int r = e / (D / 8), c = e % (D / 8) * 8;
+        float f[8] = {};
+        if (r0 + r < rows) {
+            uint4 raw = *reinterpret_cast<const uint4 *>(src + (size_t)(r0 + r) * D + c);
+            const T *t = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+            for (int u = 0; u < 8; u++) f[u] = to_float(t[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) dst[r * stride + c + u] = f[u];
+    }
+}
+
+// a1's shared memory, in floats: Q (BR, D + 1), K (BC, D + 1), V (BC, D), P (BR, BC + 4).
+template <int D, int BR, int BC> constexpr int flash_simt_floats()
+{
+    return BR * (D + 1) + BC * (D + 1) + BC * D + BR * (BC + 4);
+}
+
+// a1: a block per (b h, tile of BR = 64 queries), 256 threads as 16 x 16. Thread (ty, tx)
+// owns query rows 4 ty .. 4 ty + 3, of each the scores of keys tx + 16 c (c < BC / 16)
+// and the output columns tx + 16 c (c < D / 16). Grid: (sq / BR, b h).
+template <typename T, int D, int BR, int BC>
+__global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, const T *Q, const T *K, const T *V,
+                                                            int sq, int sk, float scale, bool causal)
+{
+    static_assert(BR == 64 && BC % 16 == 0 && D % 16 == 0, "16 x 16 threads, four query rows each");
+    constexpr int RT = BR / 16, SC = BC / 16, OC = D / 16;
+    constexpr int QS = D + 1, PS = BC + 4;  // row strides: 16 rows at one column in 16 banks; see the prose for P
+    extern __shared__ float smem[];
+    float *Qs = smem;             // (BR, D + 1)
+    float *Ks = Qs + BR * QS;     // (BC, D + 1)
+    float *Vs = Ks + BC * QS;     // (BC, D)
+    float *Ps = Vs + BC * D;      // (BR, BC + 4)
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const size_t bh = blockIdx.y;
+    const int q0 = blockIdx.x * BR;
+    Q += bh * sq * D;  // this head's (sq, D)
+    K += bh * sk * D;  // (sk, D)
+    V += bh * sk * D;  // (sk, D)
+    O += bh * sq * D;  // (sq, D)
+    lse += bh * sq;    // (sq)
+    load_tile<T, D, BR>(Qs, QS, Q, q0, sq);
+
+    int seen[RT];  // keys each of the thread's rows sees; 0 for rows past sq
+    float m[RT], l[RT], o[RT][OC];
+#pragma unroll
+    for (int r = 0; r < RT; r++) {
+        int i = q0 + ty * RT + r;
+        seen[r] = i < sq ? keys_seen(i, sq, sk, causal) : 0;
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < OC; c++) o[r][c] = 0.0f;
+    }
+    const int end = keys_seen(min(q0 + BR, sq) - 1, sq, sk, causal);  // the keys the tile's last query sees
+    for (int k0 = 0; k0 < end; k0 += BC) {
+        __syncthreads();  // the last tile's K, V and P have been read (and Q is in place)
+        load_tile<T, D, BC>(Ks, QS, K, k0, sk);
+        load_tile<T, D, BC>(Vs, D, V, k0, sk);
+        __syncthreads();
+        // S = Q K^T scale, the thread's RT x SC scores
+        float s[RT][SC] = {};
+        for (int c = 0; c < D; c++) {
+            float qr[RT], kc[SC];
+#pragma unroll
+            for (int r = 0; r < RT; r++) qr[r] = Qs[(ty * RT + r) * QS + c];
+#pragma unroll
+            for (int j = 0; j < SC; j++) kc[j] = Ks[(tx + 16 * j) * QS + c];
+#pragma unroll
+            for (int r = 0; r < RT; r++)
+#pragma unroll
+                for (int j = 0; j < SC; j++) s[r][j] += qr[r] * kc[j];
+        }
+        // the running maximum and sum of each row, o rescaled, P = exp(S - m') into shared memory
+#pragma unroll
+        for (int r = 0; r < RT; r++) {
+            float tile_max = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < SC; j++) {
+                s[r][j] = k0 + tx + 16 * j < seen[r] ? s[r][j] * scale : -INFINITY;
+                tile_max = fmaxf(tile_max, s[r][j]);
+            }
+            const float m_new = fmaxf(m[r], warp_max(tile_max, 16));  // over the row's 16 lanes
+            const float base = m_new == -INFINITY ? 0.0f : m_new;   // no key seen yet: p = 0, not NaN
+            const float alpha = __expf(m[r] - base);
+            float sum = 0.0f;
+#pragma unroll
+            for (int j = 0; j < SC; j++) {
+                float pj = __expf(s[r][j] - base);
+                Ps[(ty * RT + r) * PS + tx + 16 * j] = pj;
+                sum += pj;
+            }
+            l[r] = l[r] * alpha + warp_sum(sum, 16);
+            m[r] = m_new;
+#pragma unroll
+            for (int c = 0; c < OC; c++) o[r][c] *= alpha;
+        }
+        __syncthreads();  // P complete
+        // o += P V, the thread's RT x OC outputs
+        for (int j = 0; j < BC; j++) {
+            float pr[RT], vc[OC];
+#pragma unroll
+            for (int r = 0; r < RT; r++) pr[r] = Ps[(ty * RT + r) * PS + j];
+#pragma unroll
+            for (int c = 0; c < OC; c++) vc[c] = Vs[j * D + tx + 16 * c];
+#pragma unroll
+            for (int r = 0; r < RT; r++)
+#pragma unroll
+                for (int c = 0; c < OC; c++) o[r][c] += pr[r] * vc[c];
+        }
+    }
+    // O = o / l and LSE = m + log l; a row that saw no key: O = 0, LSE = -inf
+#pragma unroll
+    for (int r = 0; r < RT; r++) {
+        const int i = q0 + ty * RT + r;
+        if (i >= sq) continue;
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+#pragma unroll
+        for (int c = 0; c < OC; c++) O[(size_t)i * D + tx + 16 * c] = from_float<T>(o[r][c] * inv);
+        if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
+    }
+}
+#line 623 "chapters/09-attention.md"
+// Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
+// ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
+__device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr));
+}
+
+// 2^x in one instruction, MUFU.EX2: exp2f adds a test and two multiplications to keep the
+// results below 2^-126 (float's smallest normal) exact; here they are flushed to zero.
+__device__ inline float exp2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Keys past sk, and (causal, bottom right) past the diagonal, set to -inf in a tile of N
+// scores laid out as m16n8 accumulators: element i on row row0 + 8 ((i / 2) % 2), key
+// k0 + 8 (i / 4) + 2 t + i % 2. Per element, one comparison with a constant and a select.
+template <int N>
+__device__ inline void mask_scores(float *sc, int k0, int row0, int sq, int sk, bool causal, int t)
+{
+    int seen[2];  // the keys each of the thread's rows sees, counted from its first key in the tile
+#pragma unroll
+    for (int h = 0; h < 2; h++) seen[h] = (causal ? min(sk, row0 + 8 * h + sk - sq + 1) : sk) - k0 - 2 * t;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (8 * (i / 4) + i % 2 >= seen[(i / 2) % 2]) sc[i] = -INFINITY;
+}
+
+// Two floats as one register of two 16-bit elements, the first in the low half.
+template <typename T> __device__ inline uint32_t pack2(float lo, float hi);
+template <> __device__ inline uint32_t pack2<__nv_bfloat16>(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+template <> __device__ inline uint32_t pack2<__half>(float lo, float hi)
+{
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+// Element (r, c) of a tile of rows of D 16-bit elements (D * 2 bytes), swizzled so that
+// 8 consecutive rows read at one 16-byte chunk hit 8 different bank groups.
+template <int D> __device__ inline int fa_at(int r, int c)
+{
+    return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
+}
+
+// One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
+// BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
+// and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
+// row tiles; the running max and sum of each row in registers (two rows per thread and
+// row tile: g and g + 8). With one row tile, the warp's Q stays in registers; with two,
+// its fragments are loaded from shared memory at every tile, for want of registers.
+template <typename T, int D, int MT, int BK>
+__global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, const T *Q, const T *K, const T *V, int sq,
+                                                           int sk, float scale, bool causal)
+{
+    constexpr int BQ = 64 * MT, NT = BK / 8;  // rows per block, n-tiles of 8 keys per tile
+    constexpr bool Q_IN_REGS = MT == 1;
+    static_assert(BK % 16 == 0 && D % 16 == 0, "whole m16n8k16 steps");
+    const float scale_log2 = scale * 1.44269504088896341f;  // scores in the base-2 domain: exp2 of them
+    extern __shared__ __align__(128) unsigned char fa_smem[];
+    T *Qs = reinterpret_cast<T *>(fa_smem);  // BQ x D
+    T *Ks = Qs + BQ * D;                     // 2 x BK x D
+    T *Vs = Ks + 2 * BK * D;                 // 2 x BK x D
+    const int bh = blockIdx.y, q0 = blockIdx.x * BQ;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wq = warp * 16 * MT;  // the warp's first row in the block
+    const T *Qb = Q + (size_t)bh * sq * D, *Kb = K + (size_t)bh * sk * D, *Vb = V + (size_t)bh * sk * D;
+    // the keys this block sees: all, or (causal, bottom right) up to q0 + BQ - 1 + sk - sq
+    int kend = sk;
+    if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
+    const int ktiles = (kend + BK - 1) / BK;
+    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
+    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
+    // swizzled offset in a row are the same in every tile.
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
+    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
+#pragma unroll
+        for (int r = cr; r < ROWS; r += RSTEP) {
+            const bool in = row0 + r < rows;
+            cp_async_16(dst + cs + (r - cr) * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+        }
+    };
+    copy_tile(Qs, Qb, q0, sq, BQ);
+    if (ktiles > 0) {
+        copy_tile(Ks, Kb, 0, sk, BK);
+        copy_tile(Vs, Vb, 0, sk, BK);
+    }
+    cp_async_commit();
+
+    float o[MT][D / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+    float m[MT][2], l[MT][2];  // rows g and g + 8 of each row tile, in the log2 domain
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+    uint32_t qa[Q_IN_REGS ? D / 16 : 1][4];
+
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int cur = kt % 2;
+        if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
+            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
+            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (Q_IN_REGS && kt == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldmatrix_x4(qa[Q_IN_REGS ? kk : 0], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+        }
+        const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
+        // S = Q K^T: 16 MT x BK per warp
+        float s[MT][NT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int j = 0; j < NT; j++) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (Q_IN_REGS) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) a[mt][e] = qa[Q_IN_REGS ? kk : 0][e];
+                } else {
+                    ldmatrix_x4(a[mt], Qs + fa_at<D>(wq + mt * 16 + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t b[4];
+                ldmatrix_x4(b, Kt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(s[mt][j], a[mt], b);
+                    mma_16816<T>(s[mt][j + 1], a[mt], b + 2);
+                }
+            }
+        }
+        // mask: keys past sk, and (causal) past the diagonal, only in the tiles that hold such keys
+        const int k0 = kt * BK;
+        if (k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mask_scores<4 * NT>(&s[mt][0][0], k0, q0 + wq + mt * 16 + g, sq, sk, causal, t);
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            // the running max and sum of each of the thread's two rows, over the quad's lanes
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                float mx = -INFINITY;  // the tile's maximum score, scaled to base 2 after the shuffles
+#pragma unroll
+                for (int j = 0; j < NT; j++) mx = fmaxf(mx, fmaxf(s[mt][j][2 * h], s[mt][j][2 * h + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+                mx = fmaxf(m[mt][h], mx * scale_log2);
+                // a row that has seen only masked keys keeps max -inf: subtract 0 instead
+                const float base = mx == -INFINITY ? 0.0f : mx;
+                const float correction = exp2_ftz(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                float sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < NT; j++) {  // exp2(x scale_log2 - base): one FFMA, one MUFU
+                    s[mt][j][2 * h] = exp2_ftz(fmaf(s[mt][j][2 * h], scale_log2, -base));
+                    s[mt][j][2 * h + 1] = exp2_ftz(fmaf(s[mt][j][2 * h + 1], scale_log2, -base));
+                    sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
+                }
+                l[mt][h] = l[mt][h] * correction + sum;  // the quad's partial sums are added at the end
+                m[mt][h] = mx;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++) {
+                    o[mt][j][2 * h] *= correction;
+                    o[mt][j][2 * h + 1] *= correction;
+                }
+            }
+        }
+        // O += P V: P's accumulator fragments are, packed, the A fragments of m16n8k16
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t b[4];  // keys kk*16 .. +15 by columns j*8 .. +15 of V, transposed
+                const int key = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<D>(key, col)));
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(o[mt][j], pa[mt], b);
+                    mma_16816<T>(o[mt][j + 1], pa[mt], b + 2);
+                }
+            }
+        }
+        __syncthreads();  // every warp is done with this tile's buffers before they are refilled
+    }
+    cp_async_wait<0>();
+    // the end: the quad's sums, the division, O and the log-sum-exp (natural log)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float sum = l[mt][h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = q0 + wq + mt * 16 + g + h * 8;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;  // a row that sees no key: O = 0
+            if (row < sq) {
+                T *orow = O + ((size_t)bh * sq + row) * D;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++)
+                    *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * t) =
+                        pack2<T>(o[mt][j][2 * h] * inv, o[mt][j][2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[mt][h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+            }
+        }
+}
+#line 999 "chapters/09-attention.md"
+constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
+constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
+constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
+// shared memory for Q and the stages of K and of V, d / 64 panels each; 1 KiB to align
+template <int D, int STAGES, int CONSUMERS = 2, int QBUF = 1>
+__host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * CONSUMERS * 128 + 2 * STAGES * W_PANEL) + 1024; }
+// buffers of Q: persistent, a second one where shared memory has room, so that the next
+// item's queries load while this item's run
+template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
+__host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
+
+#define WGMMA_D32_NAMES "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, " \
+    "%8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}"
+// O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
+// shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
+template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
+template <>
+__device__ inline void wgmma_pv<__nv_bfloat16, 128>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__half, 128>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__nv_bfloat16, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+{
+    uint64_t a = smem_u32(smem);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+}
+
+// The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys
+// they see. Item w of a launch: the query tiles of a head side by side (they share its K
+// and V in the L2); with `longest_first` (causal, persistent) the last query tiles of
+// every head first, since they see the most keys.
+struct WgmmaItem {
+    int bh, q0, ktiles;
+};
+__device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool causal, bool longest_first, int bq = W_BQ)
+{
+    const int qtiles = (sq + bq - 1) / bq;
+    WgmmaItem it;
+    if (longest_first) {
+        it.bh = w % heads;
+        it.q0 = (qtiles - 1 - w / heads) * bq;
+    } else {
+        it.bh = w / qtiles;
+        it.q0 = (w % qtiles) * bq;
+    }
+    const int kend = causal ? min(sk, max(0, it.q0 + bq + sk - sq)) : sk;
+    it.ktiles = (kend + W_BK - 1) / W_BK;
+    return it;
+}
+
+// S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
+// and committed, not waited for.
+template <typename T, int D, int Q_PANEL = W_PANEL>
+__device__ inline void wgmma_scores(float sc[64], const unsigned char *Qs, const unsigned char *Ks, int c)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * Q_PANEL + c * 64 * 128 + (kk % 4) * 32),
+                            wgmma_desc_k128(Ks + (kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
+    wgmma_commit();
+}
+
+// The online softmax of a tile of scores held as wgmma's accumulators (a2's layout): mask,
+// update the running maxima m and sums l of the thread's rows g and
+// g + 8, rescale O (nd accumulators), and leave P, converted to T, in pa.
+template <typename T, int ND>
+__device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l[2], uint32_t pa[32], int k0,
+                                     int row0, int sq, int sk, float scale_log2, bool causal, int t)
+{
+    if (k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq)) mask_scores<64>(sc, k0, row0, sq, sk, causal, t);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
+        float mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+        mx = fmaxf(m[h], mx * scale_log2);
+        const float base = mx == -INFINITY ? 0.0f : mx;
+        const float correction = exp2_ftz(m[h] - base);
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            sc[4 * j + 2 * h] = exp2_ftz(fmaf(sc[4 * j + 2 * h], scale_log2, -base));
+            sc[4 * j + 2 * h + 1] = exp2_ftz(fmaf(sc[4 * j + 2 * h + 1], scale_log2, -base));
+            sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+        }
+        l[h] = l[h] * correction + sum;
+        m[h] = mx;
+#pragma unroll
+        for (int j = 0; j < ND / 4; j++) {
+            o[4 * j + 2 * h] *= correction;
+            o[4 * j + 2 * h + 1] *= correction;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 32; i++) pa[i] = pack2<T>(sc[2 * i], sc[2 * i + 1]);
+}
+
+// O += P V for a warpgroup: eight k16 steps over the tile's 128 keys, issued and committed.
+template <typename T, int D>
+__device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsigned char *Vs)
+{
+#pragma unroll
+    for (int kk = 0; kk < W_BK / 16; kk++) wgmma_pv<T, D>(o, pa + 4 * kk, wgmma_desc_mn128(Vs + kk * 16 * 128));
+    wgmma_commit();
+}
+
+// a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
+// a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
+// boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
+// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+__global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
+    attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                    const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
+                    bool causal)
+{
+#if SM90A_CODE
+    constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
+    constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
+    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>();
+    // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
+    constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = aligned_1024(smem_raw);
+    unsigned char *Qs = smem;                      // QB x NP panels
+    unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
+    unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
+    __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const int items = (sq + BQ - 1) / BQ * heads;
+    const bool longest_first = PERSISTENT && causal;
+    if (threadIdx.x == 0) {
+        for (int b = 0; b < QB; b++) {
+            mbar_init(&q_full[b], 1);
+            mbar_init(&q_empty[b], CONSUMERS);
+        }
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(&k_full[s], 1);
+            mbar_init(&v_full[s], 1);
+            mbar_init(&empty[s], CONSUMERS);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();
+
+    if (wg == 0) {  // the producer
+        setmaxnreg_dec<24>();
+        if (tid == 0) {
+            int it = 0, n = 0;  // key tiles and items loaded by this block
+            for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+                const int qb = n % QB;
+                if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                mbar_expect_tx(&q_full[qb], NP * Q_PANEL);
+                for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
+                    for (int cc = 0; cc < CONSUMERS; cc++)
+                        tma_load_2d(Qs + (qb * NP + pn) * Q_PANEL + cc * 64 * 128, &mq, &q_full[qb], pn * 64,
+                                    item.bh * sq + item.q0 + 64 * cc);
+                for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                    const int s = it % STAGES, use = it / STAGES;
+                    if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+                    mbar_expect_tx(&k_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Ks + (NP * s + pn) * W_PANEL, &mk, &k_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                    mbar_expect_tx(&v_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Vs + (NP * s + pn) * W_PANEL, &mv, &v_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                }
+            }
+        }
+        return;
+    }
+    setmaxnreg_inc<REGS>();
+    const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
+    const float scale_log2 = scale * 1.44269504088896341f;
+    int it = 0, n = 0;
+    for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+        const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+        const int row0 = item.q0 + wq;
+        float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < ND; i++) o[i] = 0.0f;
+        const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
+        mbar_wait(&q_full[n % QB], n / QB & 1);
+        if (!OVERLAP) {
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
+                float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
+                uint32_t pa[32];
+                mbar_wait(&k_full[s], parity);
+                wgmma_fence();
+                wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
+                wgmma_wait<0>();
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();
+                if (tid == 0) mbar_arrive(&empty[s]);
+            }
+        } else if (item.ktiles > 0) {
+            // Every product is waited for within the iteration that issues it, so that no
+            // register a product writes is carried, still in flight, round the loop.
+            float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
+            mbar_wait(&k_full[it % STAGES], (it / STAGES) & 1);
+            wgmma_fence();
+            wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * (it % STAGES) * W_PANEL, c);
+            wgmma_wait<0>();
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
+                uint32_t pa[32];
+#pragma unroll
+                for (int i = 0; i < 64; i++) sc[i] = next[i];
+                if (kt + 1 < item.ktiles) {
+                    mbar_wait(&k_full[(it + 1) % STAGES], ((it + 1) / STAGES) & 1);
+                    wgmma_fence();
+                    wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
+                }
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();  // the next tile's scores and this tile's P V
+                if (tid == 0) mbar_arrive(&empty[s]);
+            }
+        }
+        if (tid == 0) mbar_arrive(&q_empty[n % QB]);  // Q is no longer read: the producer may load the next
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float sum = l[h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = row0 + 8 * h;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            if (row < sq) {
+                T *orow = O + ((size_t)item.bh * sq + row) * D;
+#pragma unroll
+                for (int j = 0; j < ND / 4; j++)
+                    *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
+                        pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)item.bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+            }
+        }
+    }
+#endif
+}
+#line 49 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1340 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -250,9 +975,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 48 "chapters/10-attention-bwd.md"
+#line 50 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
-#line 234 "chapters/10-attention-bwd.md"
+#line 239 "chapters/10-attention-bwd.md"
 // b0, first kernel: D_i = dO_i . O_i, a warp per query row (rows of (b h sq) flattened).
 template <typename T>
 __global__ void backward_rowsum(float *Dsum, const T *dO, const T *O, size_t rows, int d)
@@ -354,9 +1079,448 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
     }
     if (i < sq) out[(size_t)i * d + c] = from_float<T>(alpha * acc);
 }
-#line 49 "chapters/10-attention-bwd.md"
+#line 425 "chapters/10-attention-bwd.md"
+// ============================================================ b1 and b2
+// The pre-pass, a warp per query row of the tiles of 64 (rows of (b h, sq_pad) flattened):
+// D_i = dO_i . O_i and lse2_i = LSE_i log2 e, so that p = exp2(x tau log2 e - lse2); a row
+// past sq, or one that sees no key (LSE -inf), gets lse2 = +inf, so p = 0, and D = 0.
+// Where dq_acc is given, the row's d floats of the dQ accumulator are zeroed.
+template <typename T, int D>
+__global__ void flash_backward_prepare(float *Dsum, float *lse2, float *dq_acc, const T *dO, const T *O,
+                                       const float *LSE, int sq, int sq_pad, size_t padded_rows)
+{
+    const int lane = threadIdx.x % 32;
+    const size_t prow = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;
+    if (prow >= padded_rows) return;  // the whole warp leaves
+    const size_t bh = prow / sq_pad;
+    const int i = (int)(prow % sq_pad);
+    float sum = 0.0f, l2 = INFINITY;
+    if (i < sq) {  // the same for the whole warp
+        const size_t row = bh * sq + i;
+#pragma unroll
+        for (int c = lane; c < D; c += 32) {
+            sum += to_float(dO[row * D + c]) * to_float(O[row * D + c]);
+            if (dq_acc) dq_acc[row * D + c] = 0.0f;
+        }
+        sum = warp_sum(sum);
+        const float l = LSE[row];
+        l2 = l == -INFINITY ? INFINITY : l * 1.44269504088896341f;
+    }
+    if (lane == 0) {
+        Dsum[prow] = sum;
+        lse2[prow] = l2;
+    }
+}
+
+// Rows row0 .. row0 + 63 of a (rows, D) matrix into a tile in chapter 9's swizzle (fa_at),
+// by cp.async, zeros past the end: each of the 128 threads copies one 16-byte chunk of
+// every 128 / (D / 8)-th row.
+template <typename T, int D> __device__ inline void copy_tile_64(T *dst, const T *src, int row0, int rows)
+{
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+#pragma unroll
+    for (int r = cr; r < 64; r += RSTEP) {
+        const bool in = row0 + r < rows;
+        cp_async_16(dst + fa_at<D>(r, cc), src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+    }
+}
+
+// 64 values of lse2 and of D from row0 of the padded arrays (always there), by cp.async:
+// threads 0-15 copy lse2, 16-31 D, 16 bytes each.
+__device__ inline void copy_row_terms_64(float *dst, const float *lse2, const float *Dsum, size_t row0)
+{
+    const int c = threadIdx.x % 16 * 4;
+    if (threadIdx.x < 16) cp_async_16(dst + c, lse2 + row0 + c, 16);
+    else if (threadIdx.x < 32) cp_async_16(dst + 64 + c, Dsum + row0 + c, 16);
+}
+
+// The mask of a transposed tile: N scores laid out as m16n8 accumulators with keys down
+// and queries across, element i at key key_g + 8 ((i / 2) % 2) and query
+// q_t + 8 (i / 4) + i % 2; those of keys past sk, and (causal) of queries that do not see
+// the key, set to -inf. Per element, one comparison with a constant and a select.
+template <int N> __device__ inline void mask_scores_t(float *sc, int key_g, int q_t, int sq, int sk, bool causal)
+{
+    int first[2];  // the first query, counted from q_t, that sees each of the thread's two keys
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int key = key_g + 8 * h;
+        first[h] = key >= sk ? 1 << 30 : causal ? key - sk + sq - q_t : -(1 << 30);
+    }
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (8 * (i / 4) + i % 2 < first[(i / 2) % 2]) sc[i] = -INFINITY;
+}
+
+// b1 and b2's main kernel: a block per tile of BK = 64 keys of one head (grid: sk / 64,
+// b h), four warps, each owning 16 of the keys (kw .. kw + 15) and summing their rows of
+// dK and dV. The tiles of BQ = 64 queries that see any of the block's keys come through
+// shared memory, double-buffered by cp.async: Q and dO (swizzled), lse2 and D of their
+// rows. Per tile, a warp's 16 keys x 64 queries, transposed (keys are the accumulators'
+// rows): S^T = K_w Q^T, P^T, dV_w += P^T dO, dP^T = V_w dO^T, dS^T = P^T o (dP^T - D),
+// dK_w += dS^T Q. With DQ_ATOMIC (b1), the block's dS^T goes to shared memory, and each
+// warp adds 16 query rows of dS K (over the block's 64 keys) to the float accumulator
+// dq_acc (b h, sq, D) by atomics. K_w and V_w are A fragments kept in registers with
+// KV_IN_REGS, else loaded from shared memory for every tile.
+// Fragments (m16n8k16; g = lane / 4, t = lane % 4): accumulator element e of an m16n8
+// tile at row g + 8 (e / 2), column 2 t + e % 2; A registers (row g, k 2t..2t+1),
+// (g + 8, 2t), (g, 2t + 8), (g + 8, 2t + 8); B registers (k 2t..2t+1, column g), (k 2t + 8, g).
+template <typename T, int D, bool DQ_ATOMIC, bool KV_IN_REGS>
+__global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *dq_acc, const T *Q, const T *K,
+                                                           const T *V, const T *dO, const float *lse2,
+                                                           const float *Dsum, int sq, int sq_pad, int sk,
+                                                           float scale, bool causal)
+{
+    constexpr int BQ = 64, BK = 64, NT = BQ / 8;  // queries per tile, keys per block, n-tiles of 8 queries
+    static_assert(D % 16 == 0, "whole m16n8k16 steps");
+    const float scale_log2 = scale * 1.44269504088896341f;
+    extern __shared__ __align__(128) unsigned char fb_smem[];
+    T *Ks = reinterpret_cast<T *>(fb_smem);                        // BK x D
+    T *Vs = Ks + BK * D;                                           // BK x D
+    T *Qs = Vs + BK * D;                                           // 2 x BQ x D
+    T *dOs = Qs + 2 * BQ * D;                                      // 2 x BQ x D
+    T *dSs = dOs + 2 * BQ * D;                                     // BK x BQ, dS^T (DQ_ATOMIC only)
+    float *terms = reinterpret_cast<float *>(dSs + (DQ_ATOMIC ? BK * BQ : 0));  // 2 x (lse2 BQ, D BQ)
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int k0 = blockIdx.x * BK, wk = warp * 16, kw = k0 + wk;  // the block's first key; the warp's
+    const size_t bh = blockIdx.y;
+    const T *Qb = Q + bh * sq * D, *dOb = dO + bh * sq * D;
+    const size_t terms0 = bh * sq_pad;
+    // the query tiles: from the one holding the first query that sees key k0 (causal), to the last
+    const int qt0 = first_query_seeing(k0, sq, sk, causal) / BQ, qtiles = (sq + BQ - 1) / BQ;
+    copy_tile_64<T, D>(Ks, K + bh * sk * D, k0, sk);
+    copy_tile_64<T, D>(Vs, V + bh * sk * D, k0, sk);
+    copy_tile_64<T, D>(Qs, Qb, qt0 * BQ, sq);
+    copy_tile_64<T, D>(dOs, dOb, qt0 * BQ, sq);
+    copy_row_terms_64(terms, lse2, Dsum, terms0 + qt0 * BQ);
+    cp_async_commit();
+
+    float dk[D / 8][4], dv[D / 8][4];  // the warp's 16 keys x D of dK (before tau) and dV
+#pragma unroll
+    for (int j = 0; j < D / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = 0.0f;
+    uint32_t ka[KV_IN_REGS ? D / 16 : 1][4], va[KV_IN_REGS ? D / 16 : 1][4];  // K_w, V_w: 16 keys x D, A
+
+    for (int qt = qt0; qt < qtiles; qt++) {
+        const int cur = (qt - qt0) % 2, q0 = qt * BQ;
+        if (qt + 1 < qtiles) {  // the next tile into the other buffers, freed at the end of qt - 1
+            copy_tile_64<T, D>(Qs + (1 - cur) * BQ * D, Qb, q0 + BQ, sq);
+            copy_tile_64<T, D>(dOs + (1 - cur) * BQ * D, dOb, q0 + BQ, sq);
+            copy_row_terms_64(terms + (1 - cur) * 2 * BQ, lse2, Dsum, terms0 + q0 + BQ);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (KV_IN_REGS && qt == qt0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const int at = fa_at<D>(wk + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane));
+                ldmatrix_x4(ka[KV_IN_REGS ? kk : 0], Ks + at);
+                ldmatrix_x4(va[KV_IN_REGS ? kk : 0], Vs + at);
+            }
+        }
+        const T *Qt = Qs + cur * BQ * D, *dOt = dOs + cur * BQ * D;
+        const float *lse2t = terms + cur * 2 * BQ, *Dt = lse2t + BQ;
+        // S^T = K_w Q^T: A = K_w (keys x d); B (d x queries) from Q's rows (queries x d), as
+        // chapter 9 reads K for Q K^T
+        float s[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[4];
+            if (KV_IN_REGS) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) a[e] = ka[KV_IN_REGS ? kk : 0][e];
+            } else {
+                ldmatrix_x4(a, Ks + fa_at<D>(wk + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t b[4];
+                ldmatrix_x4(b, Qt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+                mma_16816<T>(s[j], a, b);
+                mma_16816<T>(s[j + 1], a, b + 2);
+            }
+        }
+        // mask: only where the warp holds keys past sk, or (causal) keys the tile's first query does not see
+        if (kw + 16 > sk || (causal && kw + 15 > q0 + sk - sq))
+            mask_scores_t<4 * NT>(&s[0][0], kw + g, q0 + 2 * t, sq, sk, causal);
+        // P^T = exp2(S^T tau log2 e - lse2 of the column's query): element e of n-tile j is query 8 j + 2 t + e % 2
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            const float2 l = *reinterpret_cast<const float2 *>(lse2t + j * 8 + 2 * t);
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                s[j][2 * h] = exp2_ftz(fmaf(s[j][2 * h], scale_log2, -l.x));
+                s[j][2 * h + 1] = exp2_ftz(fmaf(s[j][2 * h + 1], scale_log2, -l.y));
+            }
+        }
+        // dV_w += P^T dO: P^T's accumulators packed as A (keys x queries); B = dO (queries x d),
+        // stored as rows of queries, by ldmatrix.trans, as chapter 9 reads V
+#pragma unroll
+        for (int kk = 0; kk < BQ / 16; kk++) {
+            uint32_t pa[4];
+            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t b[4];  // queries kk*16 .. +15 by columns j*8 .. +15 of dO, transposed
+                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                ldmatrix_x4_trans(b, smem_u32(dOt + fa_at<D>(row, col)));
+                mma_16816<T>(dv[j], pa, b);
+                mma_16816<T>(dv[j + 1], pa, b + 2);
+            }
+        }
+        // dP^T = V_w dO^T: A = V_w (keys x d); B (d x queries) from dO's rows, as Q's above
+        float dp[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[4];
+            if (KV_IN_REGS) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) a[e] = va[KV_IN_REGS ? kk : 0][e];
+            } else {
+                ldmatrix_x4(a, Vs + fa_at<D>(wk + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t b[4];
+                ldmatrix_x4(b, dOt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+                mma_16816<T>(dp[j], a, b);
+                mma_16816<T>(dp[j + 1], a, b + 2);
+            }
+        }
+        // dS^T = P^T o (dP^T - D of the column's query), over dP^T; a P of 0 gives 0 (D is finite)
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            const float2 dd = *reinterpret_cast<const float2 *>(Dt + j * 8 + 2 * t);
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                dp[j][2 * h] = s[j][2 * h] * (dp[j][2 * h] - dd.x);
+                dp[j][2 * h + 1] = s[j][2 * h + 1] * (dp[j][2 * h + 1] - dd.y);
+            }
+        }
+        // dK_w += dS^T Q: dS^T packed as A (keys x queries); B = Q (queries x d) by ldmatrix.trans
+#pragma unroll
+        for (int kk = 0; kk < BQ / 16; kk++) {
+            uint32_t da[4];
+            da[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+            da[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+            da[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+            da[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t b[4];
+                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                ldmatrix_x4_trans(b, smem_u32(Qt + fa_at<D>(row, col)));
+                mma_16816<T>(dk[j], da, b);
+                mma_16816<T>(dk[j + 1], da, b + 2);
+            }
+        }
+        if (DQ_ATOMIC) {
+            // dS^T to shared memory, keys by queries: the thread's elements e, e + 1 of n-tile j
+            // are key wk + g + 8 (e / 2), queries 8 j + 2 t and 8 j + 2 t + 1: one 4-byte store
+#pragma unroll
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    *reinterpret_cast<uint32_t *>(dSs + fa_at<BQ>(wk + g + 8 * h, j * 8 + 2 * t)) =
+                        pack2<T>(dp[j][2 * h], dp[j][2 * h + 1]);
+            __syncthreads();
+            // dQ rows q0 + wk .. + 15 += dS K over the block's keys: A = dS (queries x keys), read
+            // from dS^T (keys x queries) by ldmatrix.trans: matrix lane / 8 is queries + 8 (lane / 8 % 2),
+            // keys + 8 (lane / 16); B = K (keys x d) by ldmatrix.trans, as dO above
+            uint32_t sa[BK / 16][4];
+#pragma unroll
+            for (int kk = 0; kk < BK / 16; kk++) {
+                const int key = kk * 16 + lane % 8 + lane / 16 * 8, query = wk + (lane / 8 % 2) * 8;
+                ldmatrix_x4_trans(sa[kk], smem_u32(dSs + fa_at<BQ>(key, query)));
+            }
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {  // 16 columns of dQ at a time
+                float acc[2][4] = {};
+#pragma unroll
+                for (int kk = 0; kk < BK / 16; kk++) {
+                    uint32_t b[4];
+                    const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                    ldmatrix_x4_trans(b, smem_u32(Ks + fa_at<D>(row, col)));
+                    mma_16816<T>(acc[0], sa[kk], b);
+                    mma_16816<T>(acc[1], sa[kk], b + 2);
+                }
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int query = q0 + wk + g + 8 * h;
+                    if (query >= sq) continue;
+                    float *row = dq_acc + (bh * sq + query) * D + j * 8 + 2 * t;
+#pragma unroll
+                    for (int n = 0; n < 2; n++) {
+                        atomicAdd(row + 8 * n, acc[n][2 * h]);
+                        atomicAdd(row + 8 * n + 1, acc[n][2 * h + 1]);
+                    }
+                }
+            }
+        }
+        __syncthreads();  // every warp is done with this tile's buffers (and dS^T) before they are refilled
+    }
+    cp_async_wait<0>();
+    // the end: dK = tau dK_w and dV_w, rounded, four bytes at a time; rows g and g + 8 of the warp
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int key = kw + g + 8 * h;
+        if (key >= sk) continue;
+        T *krow = dK + (bh * sk + key) * D, *vrow = dV + (bh * sk + key) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) {
+            *reinterpret_cast<uint32_t *>(krow + j * 8 + 2 * t) = pack2<T>(scale * dk[j][2 * h], scale * dk[j][2 * h + 1]);
+            *reinterpret_cast<uint32_t *>(vrow + j * 8 + 2 * t) = pack2<T>(dv[j][2 * h], dv[j][2 * h + 1]);
+        }
+    }
+}
+
+// b1's post-pass: dQ = tau dq_acc, rounded, two elements a thread (n even).
+template <typename T>
+__global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, float scale)
+{
+    const size_t e = 2 * (blockIdx.x * (size_t)blockDim.x + threadIdx.x);
+    if (e >= n) return;
+    const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
+    *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
+}
+#line 772 "chapters/10-attention-bwd.md"
+// b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
+// 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
+// BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
+// sees. Per tile: S = Q_w K^T, P = exp2(S tau log2 e - lse2 of the row), dP = dO_w V^T,
+// dS = P o (dP - D), dQ_w += dS K; dQ = tau dQ_w stored once. Accumulator element e of n-tile j:
+// query wq + g + 8 (e / 2), key (or column) 8 j + 2 t + e % 2.
+template <typename T, int D>
+__global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, const T *K, const T *V, const T *dO,
+                                                         const float *lse2, const float *Dsum, int sq, int sq_pad,
+                                                         int sk, float scale, bool causal)
+{
+    constexpr int BQ = 64, BK = 64, NT = BK / 8;  // queries per block, keys per tile, n-tiles of 8 keys
+    static_assert(D % 16 == 0, "whole m16n8k16 steps");
+    const float scale_log2 = scale * 1.44269504088896341f;
+    extern __shared__ __align__(128) unsigned char fb_smem[];
+    T *Qs = reinterpret_cast<T *>(fb_smem);  // BQ x D
+    T *dOs = Qs + BQ * D;                     // BQ x D
+    T *Ks = dOs + BQ * D;                     // 2 x BK x D
+    T *Vs = Ks + 2 * BK * D;                  // 2 x BK x D
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int q0 = blockIdx.x * BQ, wq = warp * 16;
+    const size_t bh = blockIdx.y;
+    const T *Kb = K + bh * sk * D, *Vb = V + bh * sk * D;
+    // the keys this block sees: all, or (causal, bottom right) up to q0 + BQ - 1 + sk - sq
+    int kend = sk;
+    if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
+    const int ktiles = (kend + BK - 1) / BK;
+    copy_tile_64<T, D>(Qs, Q + bh * sq * D, q0, sq);
+    copy_tile_64<T, D>(dOs, dO + bh * sq * D, q0, sq);
+    if (ktiles > 0) {
+        copy_tile_64<T, D>(Ks, Kb, 0, sk);
+        copy_tile_64<T, D>(Vs, Vb, 0, sk);
+    }
+    cp_async_commit();
+    // the terms of the thread's rows g and g + 8 (the padded arrays hold every row of the tile)
+    float l2[2], dd[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        l2[h] = lse2[bh * sq_pad + q0 + wq + g + 8 * h];
+        dd[h] = Dsum[bh * sq_pad + q0 + wq + g + 8 * h];
+    }
+    float dq[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
+    uint32_t qa[D / 16][4], ga[D / 16][4];  // Q_w, dO_w: 16 rows x D, A fragments
+
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int cur = kt % 2, k0 = kt * BK;
+        if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
+            copy_tile_64<T, D>(Ks + (1 - cur) * BK * D, Kb, k0 + BK, sk);
+            copy_tile_64<T, D>(Vs + (1 - cur) * BK * D, Vb, k0 + BK, sk);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (kt == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const int at = fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane));
+                ldmatrix_x4(qa[kk], Qs + at);
+                ldmatrix_x4(ga[kk], dOs + at);
+            }
+        }
+        const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
+        // S = Q_w K^T and dP = dO_w V^T: B (d x keys) from the rows of K and of V
+        float s[NT][4], dp[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t b[4], c[4];
+                const int at = fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane));
+                ldmatrix_x4(b, Kt + at);
+                ldmatrix_x4(c, Vt + at);
+                mma_16816<T>(s[j], qa[kk], b);
+                mma_16816<T>(s[j + 1], qa[kk], b + 2);
+                mma_16816<T>(dp[j], ga[kk], c);
+                mma_16816<T>(dp[j + 1], ga[kk], c + 2);
+            }
+        }
+        // mask: keys past sk, and (causal) past the diagonal, only in the tiles that hold such keys
+        if (k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq))
+            mask_scores<4 * NT>(&s[0][0], k0, q0 + wq + g, sq, sk, causal, t);
+        // P = exp2(S tau log2 e - lse2), dS = P o (dP - D), over dP: row g + 8 (e / 2)
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float p = exp2_ftz(fmaf(s[j][e], scale_log2, -l2[e / 2]));
+                dp[j][e] = p * (dp[j][e] - dd[e / 2]);
+            }
+        // dQ_w += dS K: dS packed as A (rows x keys); B = K (keys x d) by ldmatrix.trans
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            uint32_t da[4];
+            da[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+            da[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+            da[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+            da[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t b[4];
+                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                ldmatrix_x4_trans(b, smem_u32(Kt + fa_at<D>(row, col)));
+                mma_16816<T>(dq[j], da, b);
+                mma_16816<T>(dq[j + 1], da, b + 2);
+            }
+        }
+        __syncthreads();  // every warp is done with this tile's buffers before they are refilled
+    }
+    cp_async_wait<0>();
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int query = q0 + wq + g + 8 * h;
+        if (query >= sq) continue;
+        T *row = dQ + (bh * sq + query) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; j++)
+            *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
+    }
+}
+#line 51 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 505 "chapters/10-attention-bwd.md"
+#line 1054 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -507,9 +1671,9 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
         arith_k[at] = 1.01f * gradient_bound(tau * ek[e], tau * mk[e], gamma, 0x1p-24f);
     }
 }
-#line 50 "chapters/10-attention-bwd.md"
+#line 52 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 663 "chapters/10-attention-bwd.md"
+#line 1212 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -531,6 +1695,7 @@ static const char *naive_unsupported(const Problem *p)
 template <typename T>
 static void launch_naive(Problem *p)
 {
+    p->deterministic = false;
     if (!p->scores) {
         p->scores = (float *)device_alloc((size_t)scores_bytes(p), "P");
         p->rowsum = (float *)device_alloc(rows_of(p) * sizeof(float), "D");
@@ -558,7 +1723,84 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 51 "chapters/10-attention-bwd.md"
+#line 1269 "chapters/10-attention-bwd.md"
+static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
+
+// b1 needs its dQ accumulator in the GPU's memory.
+static const char *flash_atomic_unsupported(const Problem *p)
+{
+    static char why[128];
+    const double need = 4.0 * rows_of(p) * p->d + 8.0 * p->b * p->h * padded_queries(p) + (64u << 20);
+    size_t free_b = 0, total_b = 0;
+    if (p->dq_acc) return NULL;  // allocated at an earlier launch
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    if (need > (double)free_b) {
+        snprintf(why, sizeof why, "the dQ accumulator needs %.1f GiB, %.1f GiB are free", need / 1073741824.0,
+                 free_b / 1073741824.0);
+        return why;
+    }
+    return NULL;
+}
+
+// b1 (atomic) and b2: the pre-pass; the main kernel, a block per tile of 64 keys; then
+// b1's rounding of the accumulator, or b2's dQ kernel, a block per tile of 64 queries.
+template <typename T, int D>
+static void launch_flash_backward_d(Problem *p, bool atomic)
+{
+    const int sq_pad = padded_queries(p);
+    const size_t heads = (size_t)p->b * p->h, padded = heads * sq_pad;
+    if (!p->terms) p->terms = (float *)device_alloc(2 * padded * sizeof(float), "D and lse2");
+    if (atomic && !p->dq_acc) p->dq_acc = (float *)device_alloc(rows_of(p) * D * sizeof(float), "dQ accumulator");
+    float *dsum = p->terms, *lse2 = p->terms + padded;
+    const T *q = (const T *)p->q, *k = (const T *)p->k, *v = (const T *)p->v, *dout = (const T *)p->dout;
+    flash_backward_prepare<T, D><<<(unsigned)((padded + 3) / 4), 128>>>(dsum, lse2, atomic ? p->dq_acc : NULL, dout,
+                                                                      (const T *)p->o, p->lse, p->sq, sq_pad, padded);
+    CHECK_LAUNCH();
+    // the main kernel: K, V, two buffers of Q and of dO, b1's dS^T, two buffers of lse2 and D
+    const int smem = (6 * 64 * D + (atomic ? 64 * 64 : 0)) * (int)sizeof(T) + 4 * 64 * (int)sizeof(float);
+    auto kernel = atomic ? flash_backward_dkdv<T, D, true, D == 64> : flash_backward_dkdv<T, D, false, D == 64>;
+    static bool opted[2] = {false, false};
+    if (!opted[atomic]) {
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted[atomic] = true;
+    }
+    kernel<<<dim3((unsigned)((p->sk + 63) / 64), (unsigned)heads), 128, smem>>>(
+        (T *)p->grad[DK], (T *)p->grad[DV], p->dq_acc, q, k, v, dout, lse2, dsum, p->sq, sq_pad, p->sk, p->scale,
+        p->causal);
+    CHECK_LAUNCH();
+    if (atomic) {
+        const size_t n = rows_of(p) * D;
+        flash_backward_dq_round<T><<<(unsigned)((n / 2 + 255) / 256), 256>>>((T *)p->grad[DQ], p->dq_acc, n, p->scale);
+        CHECK_LAUNCH();
+        return;
+    }
+    const int dq_smem = 6 * 64 * D * (int)sizeof(T);  // Q, dO, two buffers of K and of V
+    static bool dq_opted = false;
+    if (!dq_opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(flash_backward_dq<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, dq_smem));
+        dq_opted = true;
+    }
+    flash_backward_dq<T, D><<<dim3((unsigned)(sq_pad / 64), (unsigned)heads), 128, dq_smem>>>(
+        (T *)p->grad[DQ], q, k, v, dout, lse2, dsum, p->sq, sq_pad, p->sk, p->scale, p->causal);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_flash_atomic(Problem *p)
+{
+    p->deterministic = false;
+    if (p->d == 64) launch_flash_backward_d<T, 64>(p, true);
+    else launch_flash_backward_d<T, 128>(p, true);
+}
+
+template <typename T>
+static void launch_flash_deterministic(Problem *p)
+{
+    p->deterministic = true;
+    if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
+    else launch_flash_backward_d<T, 128>(p, false);
+}
+#line 53 "chapters/10-attention-bwd.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -636,7 +1878,7 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 52 "chapters/10-attention-bwd.md"
+#line 54 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
 #line 1578 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
@@ -667,20 +1909,24 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 53 "chapters/10-attention-bwd.md"
+#line 55 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 720 "chapters/10-attention-bwd.md"
+#line 1354 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
-     launch_naive<T>, naive_unsupported}
+     launch_naive<T>, naive_unsupported},                                                                     \
+    {"b1-flash-mma", "ours", DT, "FlashAttention-2's backward on mma.sync: a block per 64 keys, dQ by float atomics", \
+     launch_flash_atomic<T>, flash_atomic_unsupported},                                                        \
+    {"b2-deterministic", "ours", DT, "b1 without atomics: dQ from a kernel per 64 queries, recomputing S and dP",  \
+     launch_flash_deterministic<T>, NULL}
 
 static const Version VERSIONS[] = {
     BACKWARD_VERSIONS(__nv_bfloat16, "bf16"),
     BACKWARD_VERSIONS(__half, "f16"),
 };
-#line 54 "chapters/10-attention-bwd.md"
+#line 56 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 362 "chapters/10-attention-bwd.md"
+#line 911 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -806,7 +2052,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 738 "chapters/10-attention-bwd.md"
+#line 1376 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -886,7 +2132,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 822 "chapters/10-attention-bwd.md"
+#line 1460 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -933,9 +2179,10 @@ static Problem *backward_create(const char *dtype, const char *size, uint64_t se
     p->o = device_alloc(nq * e, "O");
     p->dout = device_alloc(nq * e, "dO");
     p->lse = (float *)device_alloc(rows * sizeof(float), "LSE");
-    p->grad[DQ] = device_alloc(nq * e, "dQ");
-    p->grad[DK] = device_alloc(nk * e, "dK");
-    p->grad[DV] = device_alloc(nk * e, "dV");
+    // the three gradients in one allocation, so that one hash covers them
+    p->grad[DQ] = device_alloc((nq + 2 * nk) * e, "dQ, dK, dV");
+    p->grad[DK] = (char *)p->grad[DQ] + nq * e;
+    p->grad[DV] = (char *)p->grad[DK] + nk * e;
     upload(p->q, p->hq, nq, p->dtype);
     upload(p->k, p->hk, nk, p->dtype);
     upload(p->v, p->hv, nk, p->dtype);
@@ -946,8 +2193,8 @@ static Problem *backward_create(const char *dtype, const char *size, uint64_t se
 
 static void backward_destroy(Problem *p)
 {
-    void *arrays[] = {p->q, p->k, p->v, p->o, p->dout, p->lse, p->grad[DQ], p->grad[DK], p->grad[DV], p->scores,
-                      p->rowsum};
+    void *arrays[] = {p->q, p->k, p->v, p->o, p->dout, p->lse, p->grad[DQ], p->scores, p->rowsum, p->terms,
+                      p->dq_acc};  // grad[DQ] holds dK and dV too
     for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
         if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
     for (int g = 0; g < 3; g++) {
@@ -979,7 +2226,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 921 "chapters/10-attention-bwd.md"
+#line 1560 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -1064,7 +2311,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 1011 "chapters/10-attention-bwd.md"
+#line 1650 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -1165,9 +2412,11 @@ static CheckResult backward_check(Problem *p, const char *version)
     }
     if (!cpu_reference(p)) add_to(&r, sample_against_cpu(p, version, got));
     for (int g = 0; g < 3; g++) free(got[g]);
+    if (p->deterministic)  // dQ, dK and dV, one allocation
+        report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 1126 "chapters/10-attention-bwd.md"
+#line 1767 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -1300,9 +2549,9 @@ static int backward_self_test(void)
     printf("attention_bwd: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 55 "chapters/10-attention-bwd.md"
+#line 57 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 1267 "chapters/10-attention-bwd.md"
+#line 1908 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
