@@ -18,7 +18,7 @@ HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # the attention chapter measures its ceilings with the GEMM chapter's mma.sync kernel
 HEADERS_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # the backward reuses the forward's ceilings, and so the same kernel
-HEADERS_attention_bwd := code/tensorcore/mma.cuh
+HEADERS_attention_bwd := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
 # where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
 comma := ,
