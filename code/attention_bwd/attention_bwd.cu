@@ -48,6 +48,8 @@ struct Problem {
     // float32 reference)
     double *ref[3], *arith[3], *scale_of[3];
     double ref_factor;
+    bool mapped;                  // b3's tensor maps of q, k, v and dO, made at its first launch
+    CUtensorMap mq, mk, mv, mdo;
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
@@ -65,7 +67,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 46 "chapters/10-attention-bwd.md"
 // <<which-queries-see-a-key>>
-#line 120 "chapters/10-attention-bwd.md"
+#line 122 "chapters/10-attention-bwd.md"
 // Key j is seen by queries first_query_seeing .. sq - 1: all of them, or, causal, those
 // with i >= j - sk + sq.
 __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool causal)
@@ -124,7 +126,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
 }
 #line 48 "chapters/10-attention-bwd.md"
 // <<how-far-a-gradient-may-be-from-exact>>
-#line 198 "chapters/10-attention-bwd.md"
+#line 200 "chapters/10-attention-bwd.md"
 // The errors of one pair (i, j): of the recomputed p (*p_err: its relative error Delta u
 // from the score and the exponential, and the LSE's error e, which shifts the argument) and
 // of dS = p (dP - D) (*ds_err), given dP, D, b = sum |dO_ic v_jc| and E^D, D's bound.
@@ -978,7 +980,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
-#line 241 "chapters/10-attention-bwd.md"
+#line 243 "chapters/10-attention-bwd.md"
 // b0, first kernel: D_i = dO_i . O_i, a warp per query row (rows of (b h sq) flattened).
 template <typename T>
 __global__ void backward_rowsum(float *Dsum, const T *dO, const T *O, size_t rows, int d)
@@ -1080,7 +1082,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
     }
     if (i < sq) out[(size_t)i * d + c] = from_float<T>(alpha * acc);
 }
-#line 434 "chapters/10-attention-bwd.md"
+#line 436 "chapters/10-attention-bwd.md"
 // ============================================================ b1 and b2
 // The pre-pass, a warp per query row of the tiles of 64 (rows of (b h, sq_pad) flattened):
 // D_i = dO_i . O_i and lse2_i = LSE_i log2 e, so that p = exp2(x tau log2 e - lse2); a row
@@ -1393,7 +1395,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 780 "chapters/10-attention-bwd.md"
+#line 782 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1519,9 +1521,226 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
+#line 982 "chapters/10-attention-bwd.md"
+// ============================================================ b3
+// D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
+// descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
+// accumulate 0, D = A B. Accumulator i of a thread: row 16 (warp % 4) + lane / 4 + 8 ((i / 2) % 2),
+// column 8 (i / 4) + 2 (lane % 4) + i % 2.
+template <typename T, int TA, int TB>
+__device__ inline void bwd_wgmma_m64n64k16(float d[32], uint64_t da, uint64_t db, int accumulate)
+{
+    if constexpr (std::is_same<T, __nv_bfloat16>::value)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES
+                     ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     : WGMMA_D32(0)
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES
+                     ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     : WGMMA_D32(0)
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+}
+
+// The descriptor of an MN-major tile in the 128-byte swizzle (rows of the K dimension, 64
+// elements of M or N contiguous): lbo bytes from a panel of 64 columns to the next, 1024
+// from eight rows to the next eight; the forward's wgmma_desc_mn128 with lbo = W_PANEL.
+__device__ inline uint64_t bwd_desc_mn128(const void *smem, int lbo)
+{
+    uint64_t a = smem_u32(smem);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
+constexpr int B3_PANEL = B3_BQ * 128;    // bytes of a 64-row panel of 64 columns: Q, dO, a tile of dS^T
+// shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
+// 64 rows each), two tiles of dS^T per consumer; 1 KiB to align
+template <int D, int STAGES> __host__ __device__ constexpr int b3_smem()
+{
+    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 4 * B3_PANEL + 1024;
+}
+
+// b3's main kernel: a block per tile of 128 keys of one head (grid: sk / 128, b h); a
+// producer warpgroup and two consumers, consumer c on keys k0 + 64 c .. + 63. The
+// producer's thread loads K and V once and the tiles of 64 queries of Q and dO that see
+// any of the block's keys into a ring of STAGES (full: the copies; empty: both consumers).
+// mq, mdo: (b h sq) x d in boxes of 64 rows; mk, mv: (b h sk) x d in boxes of 128 rows.
+// Per tile a consumer computes S^T and dP^T (K-major both), P^T, dV_c += P^T dO and
+// dK_c += dS^T Q (A from registers, B MN-major), then writes dS^T to shared memory and adds
+// dS K_c (A and B MN-major) to dq_acc by atomics, 64 columns at a time.
+template <typename T, int D, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+    flash_backward_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                         const __grid_constant__ CUtensorMap mv, const __grid_constant__ CUtensorMap mdo, T *dK,
+                         T *dV, float *dq_acc, const float *lse2, const float *Dsum, int sq, int sq_pad, int sk,
+                         float scale, bool causal)
+{
+#if SM90A_CODE
+    constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of dK (and of dV) a thread
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = aligned_1024(smem_raw);
+    unsigned char *Ks = smem;                           // NP panels of 128 keys
+    unsigned char *Vs = Ks + NP * W_PANEL;              // NP panels of 128 keys
+    unsigned char *Qs = Vs + NP * W_PANEL;              // STAGES x NP panels of 64 queries
+    unsigned char *dOs = Qs + STAGES * NP * B3_PANEL;   // STAGES x NP panels of 64 queries
+    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 consumers x 2 buffers of 64 keys x 64 queries
+    __shared__ __align__(8) uint64_t kv_full, full[STAGES], empty[STAGES];
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const int k0 = blockIdx.x * B3_BK, bh = blockIdx.y;
+    // the query tiles: from the one holding the first query that sees key k0 (causal), to the last
+    const int qt0 = first_query_seeing(k0, sq, sk, causal) / B3_BQ, qtiles = (sq + B3_BQ - 1) / B3_BQ;
+    if (threadIdx.x == 0) {
+        mbar_init(&kv_full, 1);
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], 2);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();
+
+    if (wg == 0) {  // the producer
+        setmaxnreg_dec<24>();
+        if (tid == 0) {
+            mbar_expect_tx(&kv_full, 2 * NP * W_PANEL);
+            for (int pn = 0; pn < NP; pn++) {
+                tma_load_2d(Ks + pn * W_PANEL, &mk, &kv_full, pn * 64, bh * sk + k0);
+                tma_load_2d(Vs + pn * W_PANEL, &mv, &kv_full, pn * 64, bh * sk + k0);
+            }
+            for (int qt = qt0, n = 0; qt < qtiles; qt++, n++) {
+                const int s = n % STAGES, use = n / STAGES;
+                if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+                mbar_expect_tx(&full[s], 2 * NP * B3_PANEL);
+                for (int pn = 0; pn < NP; pn++) {
+                    tma_load_2d(Qs + (s * NP + pn) * B3_PANEL, &mq, &full[s], pn * 64, bh * sq + qt * B3_BQ);
+                    tma_load_2d(dOs + (s * NP + pn) * B3_PANEL, &mdo, &full[s], pn * 64, bh * sq + qt * B3_BQ);
+                }
+            }
+        }
+        return;
+    }
+    setmaxnreg_inc<240>();
+    const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int kw = k0 + 64 * c + 16 * warp;  // the warp's first key
+    const float scale_log2 = scale * 1.44269504088896341f;
+    const unsigned char *Kc = Ks + c * 64 * 128, *Vc = Vs + c * 64 * 128;  // the consumer's rows of each panel
+    float dk[ND], dv[ND];  // element i: key kw + g + 8 ((i / 2) % 2), column 8 (i / 4) + 2 t + i % 2
+#pragma unroll
+    for (int i = 0; i < ND; i++) dk[i] = dv[i] = 0.0f;
+    mbar_wait(&kv_full, 0);
+    for (int qt = qt0, n = 0; qt < qtiles; qt++, n++) {
+        const int s = n % STAGES, q0 = qt * B3_BQ;
+        const unsigned char *Qt = Qs + s * NP * B3_PANEL, *dOt = dOs + s * NP * B3_PANEL;
+        unsigned char *dSt = dSs + (2 * c + n % 2) * B3_PANEL;
+        // lse2 and D of the thread's queries, q0 + 8 j + 2 t and the next (the padded arrays hold the whole tile)
+        float2 l2[8], dd[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            l2[j] = *reinterpret_cast<const float2 *>(lse2 + (size_t)bh * sq_pad + q0 + 8 * j + 2 * t);
+            dd[j] = *reinterpret_cast<const float2 *>(Dsum + (size_t)bh * sq_pad + q0 + 8 * j + 2 * t);
+        }
+        // S^T = K_c Q^T and dP^T = V_c dO^T: keys x queries, both operands K-major
+        float st[32], dp[32];  // element i: key kw + g + 8 ((i / 2) % 2), query q0 + 8 (i / 4) + 2 t + i % 2
+        mbar_wait(&full[s], (n / STAGES) & 1);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            bwd_wgmma_m64n64k16<T, 0, 0>(st, wgmma_desc_k128(Kc + (kk / 4) * W_PANEL + (kk % 4) * 32),
+                                         wgmma_desc_k128(Qt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
+        wgmma_commit();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            bwd_wgmma_m64n64k16<T, 0, 0>(dp, wgmma_desc_k128(Vc + (kk / 4) * W_PANEL + (kk % 4) * 32),
+                                         wgmma_desc_k128(dOt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
+        wgmma_commit();
+        wgmma_wait<1>();  // S^T; dP^T may still be in flight
+        // mask: only where the warp holds keys past sk, or (causal) keys the tile's first query does not see
+        if (kw + 16 > sk || (causal && kw + 15 > q0 + sk - sq)) mask_scores_t<32>(st, kw + g, q0 + 2 * t, sq, sk, causal);
+        uint32_t pa[16];  // P^T converted: A of k-step kk in pa[4 kk .. 4 kk + 3]
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                st[4 * j + 2 * h] = exp2_ftz(fmaf(st[4 * j + 2 * h], scale_log2, -l2[j].x));
+                st[4 * j + 2 * h + 1] = exp2_ftz(fmaf(st[4 * j + 2 * h + 1], scale_log2, -l2[j].y));
+            }
+#pragma unroll
+        for (int i = 0; i < 16; i++) pa[i] = pack2<T>(st[2 * i], st[2 * i + 1]);
+        wgmma_wait<0>();  // dP^T
+        // dV_c += P^T dO: dO (queries x d) MN-major, its panels B3_PANEL apart
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < B3_BQ / 16; kk++) wgmma_pv<T, D>(dv, pa + 4 * kk, bwd_desc_mn128(dOt + kk * 16 * 128, B3_PANEL));
+        wgmma_commit();
+        // dS^T = P^T o (dP^T - D of the column's query); a P of 0 gives 0 (D is finite)
+        uint32_t da[16];
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                da[2 * j + h] = pack2<T>(st[4 * j + 2 * h] * (dp[4 * j + 2 * h] - dd[j].x),
+                                         st[4 * j + 2 * h + 1] * (dp[4 * j + 2 * h + 1] - dd[j].y));
+        // dK_c += dS^T Q: Q (queries x d) MN-major
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < B3_BQ / 16; kk++) wgmma_pv<T, D>(dk, da + 4 * kk, bwd_desc_mn128(Qt + kk * 16 * 128, B3_PANEL));
+        wgmma_commit();
+        // dS^T to shared memory, keys by queries in the 128-byte swizzle (chapter 9's fa_at on
+        // 64 columns), while the products run: da[2 j + h] is key row 16 warp + g + 8 h, queries 8 j + 2 t, + 1
+        T *dSe = reinterpret_cast<T *>(dSt);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                *reinterpret_cast<uint32_t *>(dSe + fa_at<64>(16 * warp + g + 8 * h, 8 * j + 2 * t)) = da[2 * j + h];
+        fence_proxy_async();  // the stores, before wgmma reads them
+        wgmma_wait<0>();      // dV and dK have read the stage
+        if (tid == 0) mbar_arrive(&empty[s]);
+        named_barrier(1 + c, 128);  // the consumer's tile of dS^T is whole
+        // dQ rows q0 .. q0 + 63 += dS K_c, 64 columns at a time: A = dS (queries x keys) read from
+        // dS^T, MN-major; B = K_c (keys x d), MN-major, as the forward reads V
+#pragma unroll
+        for (int pn = 0; pn < NP; pn++) {
+            float dq[32];  // element i: query q0 + 16 warp + g + 8 ((i / 2) % 2), column 64 pn + 8 (i / 4) + 2 t + i % 2
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSt + kk * 16 * 128, B3_PANEL),
+                                             bwd_desc_mn128(Kc + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
+            wgmma_commit();
+            wgmma_wait<0>();
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int query = q0 + 16 * warp + g + 8 * h;
+                if (query >= sq) continue;
+                float *row = dq_acc + ((size_t)bh * sq + query) * D + pn * 64 + 2 * t;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    atomicAdd(row + 8 * j, dq[4 * j + 2 * h]);
+                    atomicAdd(row + 8 * j + 1, dq[4 * j + 2 * h + 1]);
+                }
+            }
+        }
+    }
+    // the end: dK = tau dK_c and dV_c, rounded, four bytes at a time; keys kw + g and kw + g + 8
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int key = kw + g + 8 * h;
+        if (key >= sk) continue;
+        T *krow = dK + ((size_t)bh * sk + key) * D, *vrow = dV + ((size_t)bh * sk + key) * D;
+#pragma unroll
+        for (int j = 0; j < ND / 4; j++) {
+            *reinterpret_cast<uint32_t *>(krow + 8 * j + 2 * t) = pack2<T>(scale * dk[4 * j + 2 * h], scale * dk[4 * j + 2 * h + 1]);
+            *reinterpret_cast<uint32_t *>(vrow + 8 * j + 2 * t) = pack2<T>(dv[4 * j + 2 * h], dv[4 * j + 2 * h + 1]);
+        }
+    }
+#endif
+}
 #line 53 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1062 "chapters/10-attention-bwd.md"
+#line 1355 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1674,7 +1893,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1220 "chapters/10-attention-bwd.md"
+#line 1513 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1724,7 +1943,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1277 "chapters/10-attention-bwd.md"
+#line 1570 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -1800,6 +2019,78 @@ static void launch_flash_deterministic(Problem *p)
     p->deterministic = true;
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
+}
+#line 1653 "chapters/10-attention-bwd.md"
+// b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
+// <<sm90a-probe>>
+#line 898 "chapters/08-gemm-hopper.md"
+// NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
+// a probe kernel says which code the GPU loaded.
+__global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
+
+static const char *needs_sm90a_code(void)
+{
+    static int has = -1;
+    if (needs_sm90()) return needs_sm90();
+    if (has < 0) {
+        int *d = (int *)device_alloc(sizeof(int), "probe");
+        sm90a_probe_kernel<<<1, 1>>>(d);
+        CHECK_LAUNCH();
+        CUDA_CHECK(cudaMemcpy(&has, d, sizeof(int), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaFree(d));
+    }
+    return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
+}
+#line 1655 "chapters/10-attention-bwd.md"
+static const char *flash_wgmma_unsupported(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : flash_atomic_unsupported(p);
+}
+
+// b3: b1's pre-pass, the main kernel on wgmma (a block per 128 keys), b1's rounding of dQ.
+template <typename T, int D, int STAGES>
+static void launch_flash_wgmma_d(Problem *p)
+{
+    const int sq_pad = padded_queries(p);
+    const size_t heads = (size_t)p->b * p->h, padded = heads * sq_pad;
+    if (!p->terms) p->terms = (float *)device_alloc(2 * padded * sizeof(float), "D and lse2");
+    if (!p->dq_acc) p->dq_acc = (float *)device_alloc(rows_of(p) * D * sizeof(float), "dQ accumulator");
+    float *dsum = p->terms, *lse2 = p->terms + padded;
+    flash_backward_prepare<T, D><<<(unsigned)((padded + 3) / 4), 128>>>(dsum, lse2, p->dq_acc, (const T *)p->dout,
+                                                                      (const T *)p->o, p->lse, p->sq, sq_pad, padded);
+    CHECK_LAUNCH();
+    auto kernel = flash_backward_wgmma<T, D, STAGES>;
+    constexpr int smem = b3_smem<D, STAGES>();
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    if (!p->mapped) {
+        const bool bf16 = p->dtype == BF16;
+        const int qrows = (int)rows_of(p), krows = (int)key_rows_of(p);
+        p->mq = tma_map_2d(p->q, bf16, qrows, D, B3_BQ);
+        p->mdo = tma_map_2d(p->dout, bf16, qrows, D, B3_BQ);
+        p->mk = tma_map_2d(p->k, bf16, krows, D, B3_BK);
+        p->mv = tma_map_2d(p->v, bf16, krows, D, B3_BK);
+        p->mapped = true;
+    }
+    kernel<<<dim3((unsigned)((p->sk + B3_BK - 1) / B3_BK), (unsigned)heads), 384, smem>>>(
+        p->mq, p->mk, p->mv, p->mdo, (T *)p->grad[DK], (T *)p->grad[DV], p->dq_acc, lse2, dsum, p->sq, sq_pad, p->sk,
+        p->scale, p->causal);
+    CHECK_LAUNCH();
+    const size_t n = rows_of(p) * D;
+    flash_backward_dq_round<T><<<(unsigned)((n / 2 + 255) / 256), 256>>>((T *)p->grad[DQ], p->dq_acc, n, p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_flash_wgmma(Problem *p)
+{
+    p->deterministic = false;
+    if (p->d == 64) launch_flash_wgmma_d<T, 64, 2>(p);
+    else launch_flash_wgmma_d<T, 128, 2>(p);
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<gemm-rate-kernels>>
@@ -1912,14 +2203,16 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1362 "chapters/10-attention-bwd.md"
+#line 1714 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
     {"b1-flash-mma", "ours", DT, "FlashAttention-2's backward on mma.sync: a block per 64 keys, dQ by float atomics", \
      launch_flash_atomic<T>, flash_atomic_unsupported},                                                        \
     {"b2-deterministic", "ours", DT, "b1 without atomics: dQ from a kernel per 64 queries, recomputing S and dP",  \
-     launch_flash_deterministic<T>, NULL}
+     launch_flash_deterministic<T>, NULL},                                                                     \
+    {"b3-wgmma", "ours", DT, "b1 on Hopper: wgmma and the TMA, a producer and two consumers of 64 keys, dQ by atomics", \
+     launch_flash_wgmma<T>, flash_wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     BACKWARD_VERSIONS(__nv_bfloat16, "bf16"),
@@ -1927,7 +2220,7 @@ static const Version VERSIONS[] = {
 };
 #line 58 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 919 "chapters/10-attention-bwd.md"
+#line 1212 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2053,7 +2346,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1384 "chapters/10-attention-bwd.md"
+#line 1738 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2133,7 +2426,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1468 "chapters/10-attention-bwd.md"
+#line 1822 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2227,7 +2520,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1568 "chapters/10-attention-bwd.md"
+#line 1922 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2312,7 +2605,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 1658 "chapters/10-attention-bwd.md"
+#line 2012 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2417,7 +2710,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 1775 "chapters/10-attention-bwd.md"
+#line 2129 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2552,7 +2845,7 @@ static int backward_self_test(void)
 }
 #line 59 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 1916 "chapters/10-attention-bwd.md"
+#line 2270 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
