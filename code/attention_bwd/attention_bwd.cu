@@ -1521,7 +1521,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 982 "chapters/10-attention-bwd.md"
+#line 986 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1672,7 +1672,8 @@ __global__ void __launch_bounds__(384, 1)
         // dV_c += P^T dO: dO (queries x d) MN-major, its panels B3_PANEL apart
         wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < B3_BQ / 16; kk++) wgmma_pv<T, D>(dv, pa + 4 * kk, bwd_desc_mn128(dOt + kk * 16 * 128, B3_PANEL));
+        for (int kk = 0; kk < B3_BQ / 16; kk++)
+            wgmma_pv<T, D>(dv, pa + 4 * kk, bwd_desc_mn128(dOt + kk * 16 * 128, B3_PANEL));
         wgmma_commit();
         // dS^T = P^T o (dP^T - D of the column's query); a P of 0 gives 0 (D is finite)
         uint32_t da[16];
@@ -1685,7 +1686,8 @@ __global__ void __launch_bounds__(384, 1)
         // dK_c += dS^T Q: Q (queries x d) MN-major
         wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < B3_BQ / 16; kk++) wgmma_pv<T, D>(dk, da + 4 * kk, bwd_desc_mn128(Qt + kk * 16 * 128, B3_PANEL));
+        for (int kk = 0; kk < B3_BQ / 16; kk++)
+            wgmma_pv<T, D>(dk, da + 4 * kk, bwd_desc_mn128(Qt + kk * 16 * 128, B3_PANEL));
         wgmma_commit();
         // dS^T to shared memory, keys by queries in the 128-byte swizzle (chapter 9's fa_at on
         // 64 columns), while the products run: da[2 j + h] is key row 16 warp + g + 8 h, queries 8 j + 2 t, + 1
@@ -1732,15 +1734,16 @@ __global__ void __launch_bounds__(384, 1)
         T *krow = dK + ((size_t)bh * sk + key) * D, *vrow = dV + ((size_t)bh * sk + key) * D;
 #pragma unroll
         for (int j = 0; j < ND / 4; j++) {
-            *reinterpret_cast<uint32_t *>(krow + 8 * j + 2 * t) = pack2<T>(scale * dk[4 * j + 2 * h], scale * dk[4 * j + 2 * h + 1]);
-            *reinterpret_cast<uint32_t *>(vrow + 8 * j + 2 * t) = pack2<T>(dv[4 * j + 2 * h], dv[4 * j + 2 * h + 1]);
+            const int e = 4 * j + 2 * h;
+            *reinterpret_cast<uint32_t *>(krow + 8 * j + 2 * t) = pack2<T>(scale * dk[e], scale * dk[e + 1]);
+            *reinterpret_cast<uint32_t *>(vrow + 8 * j + 2 * t) = pack2<T>(dv[e], dv[e + 1]);
         }
     }
 #endif
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1355 "chapters/10-attention-bwd.md"
+#line 1362 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1893,7 +1896,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1513 "chapters/10-attention-bwd.md"
+#line 1520 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1943,7 +1946,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1570 "chapters/10-attention-bwd.md"
+#line 1577 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2020,7 +2023,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1653 "chapters/10-attention-bwd.md"
+#line 1660 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2041,7 +2044,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1655 "chapters/10-attention-bwd.md"
+#line 1662 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2203,7 +2206,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1714 "chapters/10-attention-bwd.md"
+#line 1721 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2220,7 +2223,7 @@ static const Version VERSIONS[] = {
 };
 #line 58 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1212 "chapters/10-attention-bwd.md"
+#line 1219 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2346,7 +2349,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1738 "chapters/10-attention-bwd.md"
+#line 1745 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2426,7 +2429,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1822 "chapters/10-attention-bwd.md"
+#line 1829 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2520,7 +2523,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1922 "chapters/10-attention-bwd.md"
+#line 1929 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2605,7 +2608,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2012 "chapters/10-attention-bwd.md"
+#line 2019 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2710,7 +2713,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2129 "chapters/10-attention-bwd.md"
+#line 2136 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2845,7 +2848,7 @@ static int backward_self_test(void)
 }
 #line 59 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2270 "chapters/10-attention-bwd.md"
+#line 2277 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
