@@ -1,7 +1,7 @@
-#line 34 "chapters/10-attention-bwd.md"
+#line 35 "chapters/10-attention-bwd.md"
 // attention_bwd.cu: the gradients dQ, dK, dV of exact attention, from Q, K, V, the output's
 // gradient dO and the forward's O and LSE: b0 writes P and dS to memory; b1 is FlashAttention-2's
-// backward on mma.sync, its dQ summed by atomics; b2 the same without atomics.
+// backward on mma.sync, its dQ summed by atomics; b2 the same without atomics; b3 moves b1 to wgmma and the TMA.
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
 #include "../tensorcore/hopper.cuh"
@@ -20,9 +20,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 44 "chapters/10-attention-bwd.md"
+#line 45 "chapters/10-attention-bwd.md"
 // <<the-backward-problem>>
-#line 83 "chapters/10-attention-bwd.md"
+#line 84 "chapters/10-attention-bwd.md"
 enum { DQ, DK, DV };  // the three gradients, in the order of the reference arrays
 
 struct Problem {
@@ -54,7 +54,7 @@ struct Problem {
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
 static size_t key_rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sk; }
-#line 45 "chapters/10-attention-bwd.md"
+#line 46 "chapters/10-attention-bwd.md"
 // <<which-keys-a-query-sees>>
 #line 131 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -65,9 +65,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 46 "chapters/10-attention-bwd.md"
+#line 47 "chapters/10-attention-bwd.md"
 // <<which-queries-see-a-key>>
-#line 122 "chapters/10-attention-bwd.md"
+#line 123 "chapters/10-attention-bwd.md"
 // Key j is seen by queries first_query_seeing .. sq - 1: all of them, or, causal, those
 // with i >= j - sk + sq.
 __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool causal)
@@ -75,7 +75,7 @@ __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool ca
     int first = j - sk + sq;
     return causal && first > 0 ? first : 0;
 }
-#line 47 "chapters/10-attention-bwd.md"
+#line 48 "chapters/10-attention-bwd.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 208 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -124,9 +124,9 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 48 "chapters/10-attention-bwd.md"
+#line 49 "chapters/10-attention-bwd.md"
 // <<how-far-a-gradient-may-be-from-exact>>
-#line 200 "chapters/10-attention-bwd.md"
+#line 201 "chapters/10-attention-bwd.md"
 // The errors of one pair (i, j): of the recomputed p (*p_err: its relative error Delta u
 // from the score and the exponential, and the LSE's error e, which shifts the argument) and
 // of dS = p (dP - D) (*ds_err), given dP, D, b = sum |dO_ic v_jc| and E^D, D's bound.
@@ -154,7 +154,7 @@ template <typename R> __host__ __device__ inline R gradient_bound(R err, R scale
 
 // gamma: n + 4 roundings of every term of a sum over n queries or keys.
 __host__ __device__ inline double products_gamma(int n) { return (n + 4.0) * 0x1p-24; }
-#line 49 "chapters/10-attention-bwd.md"
+#line 50 "chapters/10-attention-bwd.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -189,7 +189,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 50 "chapters/10-attention-bwd.md"
+#line 51 "chapters/10-attention-bwd.md"
 // <<attention-kernels>>
 #line 291 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -910,7 +910,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 51 "chapters/10-attention-bwd.md"
+#line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1340 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -978,9 +978,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 52 "chapters/10-attention-bwd.md"
+#line 53 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
-#line 243 "chapters/10-attention-bwd.md"
+#line 244 "chapters/10-attention-bwd.md"
 // b0, first kernel: D_i = dO_i . O_i, a warp per query row (rows of (b h sq) flattened).
 template <typename T>
 __global__ void backward_rowsum(float *Dsum, const T *dO, const T *O, size_t rows, int d)
@@ -1082,7 +1082,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
     }
     if (i < sq) out[(size_t)i * d + c] = from_float<T>(alpha * acc);
 }
-#line 436 "chapters/10-attention-bwd.md"
+#line 437 "chapters/10-attention-bwd.md"
 // ============================================================ b1 and b2
 // The pre-pass, a warp per query row of the tiles of 64 (rows of (b h, sq_pad) flattened):
 // D_i = dO_i . O_i and lse2_i = LSE_i log2 e, so that p = exp2(x tau log2 e - lse2); a row
@@ -1395,7 +1395,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 782 "chapters/10-attention-bwd.md"
+#line 783 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1521,7 +1521,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 986 "chapters/10-attention-bwd.md"
+#line 987 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1741,9 +1741,9 @@ __global__ void __launch_bounds__(384, 1)
     }
 #endif
 }
-#line 53 "chapters/10-attention-bwd.md"
+#line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1362 "chapters/10-attention-bwd.md"
+#line 1363 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1894,9 +1894,9 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
         arith_k[at] = 1.01f * gradient_bound(tau * ek[e], tau * mk[e], gamma, 0x1p-24f);
     }
 }
-#line 54 "chapters/10-attention-bwd.md"
+#line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1520 "chapters/10-attention-bwd.md"
+#line 1521 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1946,7 +1946,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1577 "chapters/10-attention-bwd.md"
+#line 1578 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2023,7 +2023,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1660 "chapters/10-attention-bwd.md"
+#line 1661 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2044,7 +2044,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1662 "chapters/10-attention-bwd.md"
+#line 1663 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2095,7 +2095,7 @@ static void launch_flash_wgmma(Problem *p)
     if (p->d == 64) launch_flash_wgmma_d<T, 64, 2>(p);
     else launch_flash_wgmma_d<T, 128, 2>(p);
 }
-#line 55 "chapters/10-attention-bwd.md"
+#line 56 "chapters/10-attention-bwd.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -2173,7 +2173,7 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 56 "chapters/10-attention-bwd.md"
+#line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
 #line 1578 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
@@ -2204,9 +2204,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 57 "chapters/10-attention-bwd.md"
+#line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1721 "chapters/10-attention-bwd.md"
+#line 1722 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2221,9 +2221,9 @@ static const Version VERSIONS[] = {
     BACKWARD_VERSIONS(__nv_bfloat16, "bf16"),
     BACKWARD_VERSIONS(__half, "f16"),
 };
-#line 58 "chapters/10-attention-bwd.md"
+#line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1219 "chapters/10-attention-bwd.md"
+#line 1220 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2349,7 +2349,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1745 "chapters/10-attention-bwd.md"
+#line 1746 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2429,7 +2429,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1829 "chapters/10-attention-bwd.md"
+#line 1830 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2523,7 +2523,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1929 "chapters/10-attention-bwd.md"
+#line 1930 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2608,7 +2608,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2019 "chapters/10-attention-bwd.md"
+#line 2020 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2713,7 +2713,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2136 "chapters/10-attention-bwd.md"
+#line 2137 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2846,9 +2846,9 @@ static int backward_self_test(void)
     printf("attention_bwd: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 59 "chapters/10-attention-bwd.md"
+#line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2277 "chapters/10-attention-bwd.md"
+#line 2278 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
