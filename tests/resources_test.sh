@@ -8,15 +8,7 @@
 # matches several functions is an error. Skipped (77) without pandoc; the cases that
 # read machine code are skipped without nvcc or cuobjdump (found as tools/book.mk finds it).
 . "$(dirname "$0")/weave_lib.sh"
-mkdir -p "$tmp/bin"
-weave_machine_code
-weave() {  # weave TEXT [FORMAT [PANDOC ARGS]]: the woven output on stdout, pandoc's status as the function's
-    printf '# Resources\n\nSome prose.\n\n%s\n' "$1" > "$tmp/c.md"
-    fmt=${2:-html}
-    shift; [ $# -gt 0 ] && shift
-    pandoc --lua-filter=tools/weave.lua -M bin-dir="$tmp/bin" -M cuobjdump="$cuobjdump" \
-        -M chapter="$tmp/c.md" -t "$fmt" "$@" "$tmp/c.md" 2>"$tmp/err"
-}
+weave_machine_code Resources
 block() { printf '```{.resources %s}\n```' "$1"; }
 
 # a program not built, and a cuobjdump that is not there: no machine code needed

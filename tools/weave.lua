@@ -1367,17 +1367,61 @@ local function sass_caption(inlines)
   return pandoc.Div({ pandoc.Plain(inlines) }, pandoc.Attr('', { 'sass-caption' }))
 end
 
+-- Of FUNCS (the functions of PROGRAM read by cuobjdump), those of architecture ARCH (sm_90
+-- takes sm_90a too) whose mangled name holds KERNEL (those named exactly KERNEL where there
+-- are any: v1 is not v10), narrowed to those whose name holds INSTANCE: a list, or nil and
+-- the reason. The sass and resources blocks and the res: keys all pick functions so.
+local function select_functions(funcs, program, kernel, instance, arch)
+  local cands = {}
+  for _, f in ipairs(funcs) do
+    if f.arch:sub(1, #arch) == arch and f.mangled:find(kernel, 1, true) then cands[#cands + 1] = f end
+  end
+  if #cands == 0 then
+    return nil, 'no function of ' .. S.bin_dir .. '/' .. program .. ' (' .. arch .. ') has ' ..
+      kernel .. ' in its name'
+  end
+  local exact = {}
+  for _, f in ipairs(cands) do
+    if base_name(f.label) == kernel then exact[#exact + 1] = f end
+  end
+  if #exact > 0 then cands = exact end
+  if instance and instance ~= '' then
+    local picked = {}
+    for _, f in ipairs(cands) do
+      if f.name:find(instance, 1, true) or f.mangled:find(instance, 1, true) then picked[#picked + 1] = f end
+    end
+    if #picked == 0 then
+      local names = {}
+      for _, f in ipairs(cands) do names[#names + 1] = f.label end
+      return nil, "instance='" .. instance .. "' is in none of " .. table.concat(names, ', ')
+    end
+    cands = picked
+  end
+  return cands
+end
+
+-- The location of a chapter's next block of CLASS ("chapter.md:LINE: CLASS block"),
+-- counted per chapter, with the attributes that name it (NAMES, in order).
+local function block_where(class, a, names)
+  S.block_n = S.block_n or {}
+  local chapter = S.chapter or 'book'
+  local key = class .. ' ' .. chapter
+  S.block_n[key] = (S.block_n[key] or 0) + 1
+  local where = sass_location(chapter, S.block_n[key], class) .. ': ' .. class .. ' block'
+  for _, name in ipairs(names) do
+    if a[name] then
+      where = where .. ' ' .. name .. '=' .. ((name == 'match' or name == 'instance') and ("'" .. a[name] .. "'") or a[name])
+    end
+  end
+  return where
+end
+
 -- ```{.sass program=P kernel=K match=PATTERN [instance=S] [arch=sm_90] [lines=N]}```
 -- becomes the instructions of kernel K in build/bin/P that PATTERN matches (a Lua
 -- pattern on "OPCODE OPERANDS"), at most N of them, under a caption that counts them.
 local function sass_block(cb)
-  S.sass_n = S.sass_n or {}
-  local chapter = S.chapter or 'book'
-  S.sass_n[chapter] = (S.sass_n[chapter] or 0) + 1
   local a = cb.attributes
-  local where = sass_location(chapter, S.sass_n[chapter]) .. ': sass block' ..
-    (a.program and (' program=' .. a.program) or '') .. (a.kernel and (' kernel=' .. a.kernel) or '') ..
-    (a.match and (" match='" .. a.match .. "'") or '')
+  local where = block_where('sass', a, { 'program', 'kernel', 'match' })
   local function bad(msg)
     S.errors[#S.errors + 1] = where .. ': ' .. msg
     return pandoc.List({ pandoc.CodeBlock('', pandoc.Attr('', { 'sass-listing' })) })
@@ -1412,34 +1456,8 @@ local function sass_block(cb)
       ' code of `' .. a.kernel .. '`; the program was built for ' .. table.concat(built, ', ') ..
       ' (`make ARCH=' .. arch .. ' programs` builds it for ' .. arch .. ').', 'markdown').blocks[1].content) })
   end
-  local cands = {}
-  for _, f in ipairs(in_arch) do
-    if f.mangled:find(a.kernel, 1, true) then cands[#cands + 1] = f end
-  end
-  if #cands == 0 then
-    return bad('no function of ' .. S.bin_dir .. '/' .. a.program .. ' (' .. arch .. ') has ' ..
-      a.kernel .. ' in its name')
-  end
-  -- a kernel named exactly so wins over longer names that contain it (v1 and v10)
-  local exact = {}
-  for _, f in ipairs(cands) do
-    if base_name(f.label) == a.kernel then exact[#exact + 1] = f end
-  end
-  if #exact > 0 then cands = exact end
-  if a.instance then
-    local picked = {}
-    for _, f in ipairs(cands) do
-      if f.name:find(a.instance, 1, true) or f.mangled:find(a.instance, 1, true) then
-        picked[#picked + 1] = f
-      end
-    end
-    if #picked == 0 then
-      local names = {}
-      for _, f in ipairs(cands) do names[#names + 1] = f.label end
-      return bad("instance='" .. a.instance .. "' is in none of " .. table.concat(names, ', '))
-    end
-    cands = picked
-  end
+  local cands, why = select_functions(in_arch, a.program, a.kernel, a.instance, arch)
+  if not cands then return bad(why) end
   local f = cands[1]
   local hits = {}
   for _, ins in ipairs(f.instrs) do
@@ -1533,52 +1551,21 @@ local function res_functions(program)
   return funcs, err
 end
 
--- The functions of PROGRAM whose mangled name holds KERNEL (those named exactly KERNEL
--- where there are any: v1 is not v10), of architecture ARCH (default: the first function's;
--- sm_90 takes sm_90a too), narrowed to those whose demangled name holds INSTANCE: a list,
--- and the architecture, or nil and the reason.
+-- The functions of PROGRAM that select_functions picks, in architecture ARCH (default: the
+-- first function's): a list and the architecture, or nil and the reason.
 local function res_select(program, kernel, instance, arch)
   local funcs, err = res_functions(program)
   if not funcs then return nil, err end
-  arch = arch or funcs[1].arch
-  local cands = {}
-  for _, f in ipairs(funcs) do
-    if f.arch:sub(1, #arch) == arch and f.mangled:find(kernel, 1, true) then cands[#cands + 1] = f end
-  end
-  if #cands == 0 then
-    return nil, 'no function of ' .. S.bin_dir .. '/' .. program .. ' (' .. arch .. ') has ' ..
-      kernel .. ' in its name'
-  end
-  local exact = {}
-  for _, f in ipairs(cands) do
-    if base_name(f.label) == kernel then exact[#exact + 1] = f end
-  end
-  if #exact > 0 then cands = exact end
-  if instance and instance ~= '' then
-    local picked = {}
-    for _, f in ipairs(cands) do
-      if f.name:find(instance, 1, true) or f.mangled:find(instance, 1, true) then picked[#picked + 1] = f end
-    end
-    if #picked == 0 then
-      local names = {}
-      for _, f in ipairs(cands) do names[#names + 1] = f.label end
-      return nil, "instance='" .. instance .. "' is in none of " .. table.concat(names, ', ')
-    end
-    cands = picked
-  end
+  local cands, why = select_functions(funcs, program, kernel, instance, arch or funcs[1].arch)
+  if not cands then return nil, why end
   return cands, cands[1].arch
 end
 
 -- ```{.resources program=P kernel=K [instance=S] [arch=sm_90]}``` becomes a table of the
 -- matching functions of bin-dir/P: registers, static shared memory, local memory, stack.
 local function resources_block(cb)
-  S.res_n = S.res_n or {}
-  local chapter = S.chapter or 'book'
-  S.res_n[chapter] = (S.res_n[chapter] or 0) + 1
   local a = cb.attributes
-  local where = sass_location(chapter, S.res_n[chapter], 'resources') .. ': resources block' ..
-    (a.program and (' program=' .. a.program) or '') .. (a.kernel and (' kernel=' .. a.kernel) or '') ..
-    (a.instance and (" instance='" .. a.instance .. "'") or '')
+  local where = block_where('resources', a, { 'program', 'kernel', 'instance' })
   local function bad(msg)
     S.errors[#S.errors + 1] = where .. ': ' .. msg
     return pandoc.List({ pandoc.Div({}, pandoc.Attr('', { 'resources' })) })
