@@ -48,8 +48,8 @@ struct Problem {
     // float32 reference)
     double *ref[3], *arith[3], *scale_of[3];
     double ref_factor;
-    bool mapped;                  // b3's tensor maps of q, k, v and dO, made at its first launch
-    CUtensorMap mq, mk, mv, mdo;
+    bool mapped;                  // b3's tensor maps of q, k, v, dO and dq_acc, made at its first launch
+    CUtensorMap mq, mk, mv, mdo, mdq;
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
@@ -1554,28 +1554,41 @@ __device__ inline uint64_t bwd_desc_mn128(const void *smem, int lbo)
 }
 
 constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
-constexpr int B3_PANEL = B3_BQ * 128;    // bytes of a 64-row panel of 64 columns: Q, dO, a tile of dS^T
+constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a panel of Q, dO, dS^T; a box of dQ
 // shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
-// 64 rows each), two tiles of dS^T per consumer; 1 KiB to align
+// 64 rows each), a tile of dS^T per consumer and a tile of dQ's sums per consumer, 64 rows
+// of d floats in boxes of 32 columns; 1 KiB to align
 template <int D, int STAGES> __host__ __device__ constexpr int b3_smem()
 {
-    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 4 * B3_PANEL + 1024;
+    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 2 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
+}
+
+// Adds a box of shared memory to the tensor of `map` at (c0, c1, c2), element by element,
+// in the L2: the TMA's reduce-add, one bulk group per commit.
+__device__ inline void tma_reduce_add_3d(const CUtensorMap *map, const void *src, int c0, int c1, int c2)
+{
+    asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                     (uint64_t)map),
+                 "r"(smem_u32(src)), "r"(c0), "r"(c1), "r"(c2)
+                 : "memory");
 }
 
 // b3's main kernel: a block per tile of 128 keys of one head (grid: sk / 128, b h); a
 // producer warpgroup and two consumers, consumer c on keys k0 + 64 c .. + 63. The
 // producer's thread loads K and V once and the tiles of 64 queries of Q and dO that see
 // any of the block's keys into a ring of STAGES (full: the copies; empty: both consumers).
-// mq, mdo: (b h sq) x d in boxes of 64 rows; mk, mv: (b h sk) x d in boxes of 128 rows.
+// mq, mdo: (b h sq) x d in boxes of 64 rows; mk, mv: (b h sk) x d in boxes of 128 rows;
+// mdq: dq_acc, (b h) x sq x d floats, in boxes of 64 rows of 32 floats.
 // Per tile a consumer computes S^T and dP^T (K-major both), P^T, dV_c += P^T dO and
-// dK_c += dS^T Q (A from registers, B MN-major), then writes dS^T to shared memory and adds
-// dS K_c (A and B MN-major) to dq_acc by atomics, 64 columns at a time.
+// dK_c += dS^T Q (A from registers, B MN-major), then writes dS^T to shared memory, computes
+// dS K_c (A and B MN-major) 64 columns at a time into shared memory, and one thread adds
+// the tile to dq_acc by the TMA's reduce-add.
 template <typename T, int D, int STAGES>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
-                         const __grid_constant__ CUtensorMap mv, const __grid_constant__ CUtensorMap mdo, T *dK,
-                         T *dV, float *dq_acc, const float *lse2, const float *Dsum, int sq, int sq_pad, int sk,
-                         float scale, bool causal)
+                         const __grid_constant__ CUtensorMap mv, const __grid_constant__ CUtensorMap mdo,
+                         const __grid_constant__ CUtensorMap mdq, T *dK, T *dV, const float *lse2, const float *Dsum,
+                         int sq, int sq_pad, int sk, float scale, bool causal)
 {
 #if SM90A_CODE
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of dK (and of dV) a thread
@@ -1585,7 +1598,8 @@ __global__ void __launch_bounds__(384, 1)
     unsigned char *Vs = Ks + NP * W_PANEL;              // NP panels of 128 keys
     unsigned char *Qs = Vs + NP * W_PANEL;              // STAGES x NP panels of 64 queries
     unsigned char *dOs = Qs + STAGES * NP * B3_PANEL;   // STAGES x NP panels of 64 queries
-    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 consumers x 2 buffers of 64 keys x 64 queries
+    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 consumers x 64 keys x 64 queries
+    unsigned char *dQs = dSs + 2 * B3_PANEL;            // 2 consumers x 2 NP boxes of 64 queries x 32 floats
     __shared__ __align__(8) uint64_t kv_full, full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int k0 = blockIdx.x * B3_BK, bh = blockIdx.y;
@@ -1633,7 +1647,7 @@ __global__ void __launch_bounds__(384, 1)
     for (int qt = qt0, n = 0; qt < qtiles; qt++, n++) {
         const int s = n % STAGES, q0 = qt * B3_BQ;
         const unsigned char *Qt = Qs + s * NP * B3_PANEL, *dOt = dOs + s * NP * B3_PANEL;
-        unsigned char *dSt = dSs + (2 * c + n % 2) * B3_PANEL;
+        unsigned char *dSt = dSs + c * B3_PANEL, *dQt = dQs + c * 2 * NP * B3_PANEL;
         // lse2 and D of the thread's queries, q0 + 8 j + 2 t and the next (the padded arrays hold the whole tile)
         float2 l2[8], dd[8];
 #pragma unroll
@@ -1699,8 +1713,11 @@ __global__ void __launch_bounds__(384, 1)
                 *reinterpret_cast<uint32_t *>(dSe + fa_at<64>(16 * warp + g + 8 * h, 8 * j + 2 * t)) = da[2 * j + h];
         fence_proxy_async();  // the stores, before wgmma reads them
         wgmma_wait<0>();      // dV and dK have read the stage
-        if (tid == 0) mbar_arrive(&empty[s]);
-        named_barrier(1 + c, 128);  // the consumer's tile of dS^T is whole
+        if (tid == 0) {
+            mbar_arrive(&empty[s]);
+            bulk_wait_read();  // the previous tile's sums of dQ have left dQt
+        }
+        named_barrier(1 + c, 128);  // the consumer's tile of dS^T is whole, and dQt free
         // dQ rows q0 .. q0 + 63 += dS K_c, 64 columns at a time: A = dS (queries x keys) read from
         // dS^T, MN-major; B = K_c (keys x d), MN-major, as the forward reads V
 #pragma unroll
@@ -1713,19 +1730,27 @@ __global__ void __launch_bounds__(384, 1)
                                              bwd_desc_mn128(Kc + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
             wgmma_commit();
             wgmma_wait<0>();
+            // into box 2 pn + j / 4 of dQt, in the 128-byte swizzle: row r, floats 8 (j % 4) + 2 t and
+            // the next, in 16-byte chunk (2 (j % 4) + t / 2) xor (r % 8)
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const int query = q0 + 16 * warp + g + 8 * h;
-                if (query >= sq) continue;
-                float *row = dq_acc + ((size_t)bh * sq + query) * D + pn * 64 + 2 * t;
+                const int r = 16 * warp + g + 8 * h;
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    atomicAdd(row + 8 * j, dq[4 * j + 2 * h]);
-                    atomicAdd(row + 8 * j + 1, dq[4 * j + 2 * h + 1]);
+                    float *box = reinterpret_cast<float *>(dQt + (2 * pn + j / 4) * B3_PANEL);
+                    *reinterpret_cast<float2 *>(box + 32 * r + 4 * ((2 * (j % 4) + t / 2) ^ (r % 8)) + 2 * (t % 2)) =
+                        make_float2(dq[4 * j + 2 * h], dq[4 * j + 2 * h + 1]);
                 }
             }
         }
+        fence_proxy_async();        // the stores, before the TMA reads them
+        named_barrier(1 + c, 128);  // the tile of dQ's sums is whole
+        if (tid == 0) {             // rows past sq are outside the map's head and left alone
+            for (int b = 0; b < 2 * NP; b++) tma_reduce_add_3d(&mdq, dQt + b * B3_PANEL, 32 * b, q0, bh);
+            bulk_commit();
+        }
     }
+    if (tid == 0) bulk_wait();  // the last reduce-adds are done
     // the end: dK = tau dK_c and dV_c, rounded, four bytes at a time; keys kw + g and kw + g + 8
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -1743,7 +1768,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1363 "chapters/10-attention-bwd.md"
+#line 1388 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1896,7 +1921,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1521 "chapters/10-attention-bwd.md"
+#line 1546 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1946,7 +1971,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1578 "chapters/10-attention-bwd.md"
+#line 1603 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2023,7 +2048,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1661 "chapters/10-attention-bwd.md"
+#line 1686 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2044,11 +2069,38 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1663 "chapters/10-attention-bwd.md"
+#line 1688 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
     return why ? why : flash_atomic_unsupported(p);
+}
+
+// The tensor map of dQ's float accumulator, heads x sq rows x d floats, for the TMA's
+// reduce-add: boxes of 64 rows of 32 floats (128 bytes, the 128-byte swizzle) within one
+// head, so that rows past sq, in no head or the next, are not touched.
+static CUtensorMap tma_map_dq(float *base, int heads, int sq, int d)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    cudaDriverEntryPointQueryResult found;
+    if (!encode && (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
+                                                     cudaEnableDefault, &found) != cudaSuccess ||
+                    found != cudaDriverEntryPointSuccess || !encode)) {
+        fprintf(stderr, "error: the driver has no cuTensorMapEncodeTiled\n");
+        exit(1);
+    }
+    CUtensorMap map;
+    cuuint64_t dims[3] = {(cuuint64_t)d, (cuuint64_t)sq, (cuuint64_t)heads};
+    cuuint64_t strides[2] = {(cuuint64_t)d * 4, (cuuint64_t)sq * d * 4};
+    cuuint32_t box[3] = {32, (cuuint32_t)B3_BQ, 1}, steps[3] = {1, 1, 1};
+    CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, base, dims, strides, box, steps,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+        fprintf(stderr, "error: cuTensorMapEncodeTiled failed (%d) for dQ's accumulator\n", (int)r);
+        exit(1);
+    }
+    return map;
 }
 
 // b3: b1's pre-pass, the main kernel on wgmma (a block per 128 keys), b1's rounding of dQ.
@@ -2077,10 +2129,11 @@ static void launch_flash_wgmma_d(Problem *p)
         p->mdo = tma_map_2d(p->dout, bf16, qrows, D, B3_BQ);
         p->mk = tma_map_2d(p->k, bf16, krows, D, B3_BK);
         p->mv = tma_map_2d(p->v, bf16, krows, D, B3_BK);
+        p->mdq = tma_map_dq(p->dq_acc, (int)heads, p->sq, D);
         p->mapped = true;
     }
     kernel<<<dim3((unsigned)((p->sk + B3_BK - 1) / B3_BK), (unsigned)heads), 384, smem>>>(
-        p->mq, p->mk, p->mv, p->mdo, (T *)p->grad[DK], (T *)p->grad[DV], p->dq_acc, lse2, dsum, p->sq, sq_pad, p->sk,
+        p->mq, p->mk, p->mv, p->mdo, p->mdq, (T *)p->grad[DK], (T *)p->grad[DV], lse2, dsum, p->sq, sq_pad, p->sk,
         p->scale, p->causal);
     CHECK_LAUNCH();
     const size_t n = rows_of(p) * D;
@@ -2206,7 +2259,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1722 "chapters/10-attention-bwd.md"
+#line 1775 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2223,7 +2276,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1220 "chapters/10-attention-bwd.md"
+#line 1245 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2349,7 +2402,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1746 "chapters/10-attention-bwd.md"
+#line 1799 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2429,7 +2482,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1830 "chapters/10-attention-bwd.md"
+#line 1883 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2523,7 +2576,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1930 "chapters/10-attention-bwd.md"
+#line 1983 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2608,7 +2661,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2020 "chapters/10-attention-bwd.md"
+#line 2073 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2618,7 +2671,7 @@ typedef struct {
 static double gradient_element_bound(const void *ctx, size_t i, double *scale)
 {
     const GradientBound *b = (const GradientBound *)ctx;
-    *scale = b->scale[i];
+    *scale = b->scale[i] + b->factor * b->arith[i];  // the terms' magnitude, and the inputs' errors where they cancel
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
 
@@ -2713,7 +2766,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2137 "chapters/10-attention-bwd.md"
+#line 2190 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2848,7 +2901,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2278 "chapters/10-attention-bwd.md"
+#line 2331 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
