@@ -556,7 +556,7 @@ def attention_bwd_pairs(q, k, v, g, seen, terms, scale, dtype):
     p = torch.where(keep, torch.exp(torch.where(keep, x - lse, zero)), zero)  # 0 where the mask hides the key
     budget = (d + 2) * a + 4 * (x.abs() + lse.abs()) + 4  # score_budget, with the LSE for the maximum
     del x, a
-    p_err = p * (budget * u + lse_err)
+    p_err = p * (budget * u + lse_err) + torch.where(keep, 2.0**-126, 0.0)  # and a result flushed to 0
     del budget
     dp = gf @ vf.transpose(-1, -2)
     b = gf.abs() @ vf.abs().transpose(-1, -2)
