@@ -250,6 +250,26 @@ FIG_attention-d64-causal_CSV := attention
 FIG_attention-d64-causal_DTYPE := bf16
 FIG_attention-d64-causal_SHAPES := $(addsuffix c,$(FIG_attention-d64_SHAPES))
 FIG_attention-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
+FIG_attention_bwd_METRIC := tflops
+FIG_attention_bwd_PEER := torch.sdpa-flash-bwd torch.sdpa-cudnn-bwd
+FIG_attention_bwd_CEILING := fma-ceiling mma-sync-ceiling
+FIG_attention_bwd_LABELS := $(FIG_attention_LABELS)
+FIG_attention_bwd-d128_CSV := attention_bwd
+FIG_attention_bwd-d128_DTYPE := bf16
+FIG_attention_bwd-d128_SHAPES := $(FIG_attention-d128_SHAPES)
+FIG_attention_bwd-d128_XLABEL := $(FIG_attention_XLABEL)
+FIG_attention_bwd-d128-causal_CSV := attention_bwd
+FIG_attention_bwd-d128-causal_DTYPE := bf16
+FIG_attention_bwd-d128-causal_SHAPES := $(FIG_attention-d128-causal_SHAPES)
+FIG_attention_bwd-d128-causal_XLABEL := $(FIG_attention_XLABEL)
+FIG_attention_bwd-d64_CSV := attention_bwd
+FIG_attention_bwd-d64_DTYPE := bf16
+FIG_attention_bwd-d64_SHAPES := $(FIG_attention-d64_SHAPES)
+FIG_attention_bwd-d64_XLABEL := $(FIG_attention-d64_XLABEL)
+FIG_attention_bwd-d64-causal_CSV := attention_bwd
+FIG_attention_bwd-d64-causal_DTYPE := bf16
+FIG_attention_bwd-d64-causal_SHAPES := $(FIG_attention-d64-causal_SHAPES)
+FIG_attention_bwd-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

@@ -1084,7 +1084,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
     }
     if (i < sq) out[(size_t)i * d + c] = from_float<T>(alpha * acc);
 }
-#line 441 "chapters/10-attention-bwd.md"
+#line 448 "chapters/10-attention-bwd.md"
 // ============================================================ b1 and b2
 // The pre-pass, a warp per query row of the tiles of 64 (rows of (b h, sq_pad) flattened):
 // D_i = dO_i . O_i and lse2_i = LSE_i log2 e, so that p = exp2(x tau log2 e - lse2); a row
@@ -1397,7 +1397,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 787 "chapters/10-attention-bwd.md"
+#line 801 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1523,7 +1523,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 991 "chapters/10-attention-bwd.md"
+#line 1026 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1770,7 +1770,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1392 "chapters/10-attention-bwd.md"
+#line 1439 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1923,7 +1923,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1553 "chapters/10-attention-bwd.md"
+#line 1600 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1974,7 +1974,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1611 "chapters/10-attention-bwd.md"
+#line 1658 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2051,7 +2051,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1694 "chapters/10-attention-bwd.md"
+#line 1741 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2072,7 +2072,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1696 "chapters/10-attention-bwd.md"
+#line 1743 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2262,7 +2262,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1783 "chapters/10-attention-bwd.md"
+#line 1830 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2279,7 +2279,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1249 "chapters/10-attention-bwd.md"
+#line 1296 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2405,7 +2405,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1807 "chapters/10-attention-bwd.md"
+#line 1854 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2485,7 +2485,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1891 "chapters/10-attention-bwd.md"
+#line 1938 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2581,7 +2581,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1993 "chapters/10-attention-bwd.md"
+#line 2040 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2666,7 +2666,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2083 "chapters/10-attention-bwd.md"
+#line 2130 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2778,7 +2778,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2207 "chapters/10-attention-bwd.md"
+#line 2254 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2913,7 +2913,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2348 "chapters/10-attention-bwd.md"
+#line 2395 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
