@@ -5,7 +5,7 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention attention_bwd
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
@@ -17,11 +17,14 @@ LIBS_gemm_hopper := -lcublas -lcublasLt
 HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # the attention chapter measures its ceilings with the GEMM chapter's mma.sync kernel
 HEADERS_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
+# the backward reuses the forward's ceilings, and so the same kernel
+HEADERS_attention_bwd := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
 # where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
 comma := ,
 ARCH_FLAGS_gemm_hopper = $(if $(filter sm_90,$(ARCH)),-gencode=arch=compute_90a$(comma)code=sm_90a)
 ARCH_FLAGS_attention = $(ARCH_FLAGS_gemm_hopper)
+ARCH_FLAGS_attention_bwd = $(ARCH_FLAGS_gemm_hopper)
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
 # in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
@@ -247,6 +250,26 @@ FIG_attention-d64-causal_CSV := attention
 FIG_attention-d64-causal_DTYPE := bf16
 FIG_attention-d64-causal_SHAPES := $(addsuffix c,$(FIG_attention-d64_SHAPES))
 FIG_attention-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
+FIG_attention_bwd_METRIC := tflops
+FIG_attention_bwd_PEER := torch.sdpa-flash-bwd torch.sdpa-cudnn-bwd
+FIG_attention_bwd_CEILING := fma-ceiling mma-sync-ceiling
+FIG_attention_bwd_LABELS := $(FIG_attention_LABELS)
+FIG_attention_bwd-d128_CSV := attention_bwd
+FIG_attention_bwd-d128_DTYPE := bf16
+FIG_attention_bwd-d128_SHAPES := $(FIG_attention-d128_SHAPES)
+FIG_attention_bwd-d128_XLABEL := $(FIG_attention_XLABEL)
+FIG_attention_bwd-d128-causal_CSV := attention_bwd
+FIG_attention_bwd-d128-causal_DTYPE := bf16
+FIG_attention_bwd-d128-causal_SHAPES := $(FIG_attention-d128-causal_SHAPES)
+FIG_attention_bwd-d128-causal_XLABEL := $(FIG_attention_XLABEL)
+FIG_attention_bwd-d64_CSV := attention_bwd
+FIG_attention_bwd-d64_DTYPE := bf16
+FIG_attention_bwd-d64_SHAPES := $(FIG_attention-d64_SHAPES)
+FIG_attention_bwd-d64_XLABEL := $(FIG_attention-d64_XLABEL)
+FIG_attention_bwd-d64-causal_CSV := attention_bwd
+FIG_attention_bwd-d64-causal_DTYPE := bf16
+FIG_attention_bwd-d64-causal_SHAPES := $(FIG_attention-d64-causal_SHAPES)
+FIG_attention_bwd-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

@@ -384,6 +384,12 @@ def attention_inputs(b, h, s, d, tt, gen):
     return q, k, v
 
 
+def p_rounding_of(dtype):
+    """The chapter's p_rounding_of: rel = 2^-t and floor = max(2^(emin - t), 2^-126)
+    (float's smallest normal: an exponential may flush below it)."""
+    return 2.0**-DIGITS[dtype], max(2.0**(MIN_EXP[dtype] - DIGITS[dtype]), 2.0**-126)
+
+
 def attention_reference(q, k, v, seen, scale, dtype, real):
     """The chapter's reference (reference_row, attention_reference) of query rows q (n, r, d)
     against k, v (n, sk, d), in `real` (torch.float32 or torch.float64); seen (n or 1, r):
@@ -402,7 +408,7 @@ def attention_reference(q, k, v, seen, scale, dtype, real):
     inv = torch.where(l > 0, 1.0 / l, torch.zeros_like(l))
     zero = torch.zeros_like(p)
     budget = torch.where(keep, ((d + 2) * a + 4 * (x.abs() + m.abs()) + 4) * u, zero)  # Delta_j u
-    rel, floor = 2.0**-DIGITS[dtype], 2.0**(MIN_EXP[dtype] - DIGITS[dtype])
+    rel, floor = p_rounding_of(dtype)
     rho = torch.where(keep, 2.0 * torch.clamp(p * rel, min=floor), zero)  # P rounded to the element type
     del x, a, keep, zero
     f = (p * budget).sum(-1, keepdim=True) * inv
@@ -507,6 +513,245 @@ def attention_rows(rows, buf):
     return out
 
 
+# b, h, s, d, causal: the backward chapter's bench shapes, the forward's
+SIZES["attention_bwd"] = ATTENTION_SHAPES
+BWD_PAIRS = 2**25  # (query, key) pairs of the double reference at a time: 256 MiB a matrix
+BWD_CHECKED = 2**28  # pairs checked per shape: whole heads, at least two
+
+
+def attention_bwd_terms(q, k, v, g, seen, scale, dtype):
+    """query_terms of query rows q, g (n, r, d) against the keys k, v (n, sk, d): the exact
+    LSE, D = dO . O with O exact, E^D and e. The given O and LSE are the peer's own forward's,
+    so their errors are bounded by the forward chapter's bound for a version, from the same
+    double reference (attention_reference), factor 1: E^O = error_bound(dtype, O, arith_o)
+    (the float arithmetic, then half a gap of the element type at |O| + arith_o: O's rounding),
+    e = error_bound(f32, LSE, arith_lse) (the LSE's rounding to float), 0 where no key is seen.
+    Returns the forward reference too, to check the peer's forward against it."""
+    fwd = attention_reference(q, k, v, seen, scale, dtype, torch.float64)
+    o, arith_o, _, lse, arith_lse = fwd
+    finite = torch.isfinite(lse)
+    lse0 = torch.where(finite, lse, torch.zeros_like(lse))
+    o_err = error_bound(dtype, o, arith_o)
+    lse_err = torch.where(finite, error_bound("f32", lse0, arith_lse), torch.zeros_like(lse))
+    gd = g.double()
+    dsum = (gd * o).sum(-1)
+    dsum_err = (gd.abs() * o_err).sum(-1) + q.shape[-1] * 2.0**-24 * (gd * o).abs().sum(-1)  # rowsum_error
+    return fwd, (lse0, lse_err, dsum, dsum_err)
+
+
+def attention_bwd_pairs(q, k, v, g, seen, terms, scale, dtype):
+    """pair_terms, reference_dq_row and the sums of reference_dkdv_row, in double, for query
+    rows q, g (n, r, d) against all the keys k, v (n, sk, d) and the rows' terms: dQ of these
+    rows, its float arithmetic's bound (before the final rounding) and its scale A^Q; and
+    these rows' shares of dV, its terms' errors and A^V, and of dK / tau, its terms' errors
+    / tau and A^K / tau (attention_bwd_finish completes them)."""
+    u = 2.0**-24
+    d, sk = q.shape[-1], k.shape[-2]
+    lse, lse_err, dsum, dsum_err = (t.unsqueeze(-1) for t in terms)
+    qf, kf, vf, gf = (t.double() for t in (q, k, v, g))
+    keep = torch.arange(sk, device=q.device) < seen.unsqueeze(-1)  # (n, r, sk)
+    zero = torch.zeros((), dtype=torch.float64, device=q.device)
+    x = scale * (qf @ kf.transpose(-1, -2))
+    a = scale * (qf.abs() @ kf.abs().transpose(-1, -2))
+    p = torch.where(keep, torch.exp(torch.where(keep, x - lse, zero)), zero)  # 0 where the mask hides the key
+    budget = (d + 2) * a + 4 * (x.abs() + lse.abs()) + 4  # score_budget, with the LSE for the maximum
+    del x, a
+    p_err = p * (budget * u + lse_err) + torch.where(keep, 2.0**-126, 0.0)  # and a result flushed to 0
+    del budget
+    dp = gf @ vf.transpose(-1, -2)
+    b = gf.abs() @ vf.abs().transpose(-1, -2)
+    ds = p * (dp - dsum)
+    ds_err = p_err * (dp - dsum).abs() + p * (d * u * b + dsum_err) + 2 * u * p * (dp.abs() + dsum.abs())
+    del dp, b
+    rel, floor = p_rounding_of(dtype)
+    rho = torch.where(keep, 2.0 * torch.clamp(p * rel, min=floor), zero)  # p_rounding, over the pairs seen
+    sigma = torch.where(keep, 2.0 * torch.clamp(ds.abs() * rel, min=floor), zero)
+    del keep
+    ka, qa, ga = kf.abs(), qf.abs(), gf.abs()
+    dq = scale * (ds @ kf)
+    scale_q = scale * (ds.abs() @ ka)
+    arith_q = scale * ((ds_err + sigma) @ ka) + ((sk + 4.0) * u + u) * scale_q  # gradient_bound, gamma_k + u
+    pt, dst = p.transpose(-1, -2), ds.transpose(-1, -2)
+    parts = (pt @ gf, (p_err + rho).transpose(-1, -2) @ ga, pt @ ga,
+             dst @ qf, (ds_err + sigma).transpose(-1, -2) @ qa, dst.abs() @ qa)
+    return dq, arith_q, scale_q, parts
+
+
+def attention_bwd_finish(parts, sq, scale):
+    """reference_dkdv_row's last step, from the sums over all the queries: dK, dV, the bound
+    on each before the final rounding (gamma_q A^V; tau times the terms' errors and
+    (gamma_q + u) A^K) and their scales A^K, A^V."""
+    u = 2.0**-24
+    dv, err_v, scale_v, dk, err_k, scale_k = parts
+    gamma = (sq + 4.0) * u
+    dk, scale_k = scale * dk, scale * scale_k
+    return (dk, scale * err_k + (gamma + u) * scale_k, scale_k), (dv, err_v + gamma * scale_v, scale_v)
+
+
+def gradient_compare(got, ref, arith, big_a, dtype):
+    """Mismatches of one gradient against its reference within its bound (factor 1) plus the
+    final rounding, NaN failing, and its largest error relative to its scale."""
+    err = (got.double() - ref).abs()
+    bad = int((~(err <= error_bound(dtype, ref, arith))).sum().item())
+    return bad, (err / big_a.clamp_min(1e-30)).max().item()
+
+
+def attention_bwd_check(grads, got_o, got_lse, q, k, v, g, causal, scale, dtype, gen):
+    """Every element of dQ, dK, dV of whole heads (at least two, BWD_CHECKED pairs or more,
+    drawn by gen) against the chapter's double reference with its bound, factor 1; and the
+    peer's forward O and LSE of those heads (got_lse None: O alone) against the forward
+    chapter's bound for a version, which the gradients' bound takes as E^O and e. All arrays
+    (b h, s, d) and (b h, s). Returns the mismatches and the gradients' largest relative error."""
+    n, sq, d = q.shape
+    sk = k.shape[1]
+    rows = torch.arange(sq, device=q.device)
+    seen = torch.clamp(rows + 1 + sk - sq, min=0, max=sk) if causal else torch.full_like(rows, sk)  # keys_seen
+    count = min(n, max(2, BWD_CHECKED // (sq * sk)))
+    heads = torch.randperm(n, device=q.device, generator=gen)[:count].sort().values
+    group = max(1, min(count, BWD_PAIRS // (sq * sk)))  # heads at a time
+    chunk = max(1, min(sq, BWD_PAIRS // (group * sk)))  # query rows at a time
+    bad, rel = 0, 0.0
+    for h0 in range(0, count, group):
+        hs = heads[h0:h0 + group]
+        qh, kh, vh, gh = q[hs], k[hs], v[hs], g[hs]
+        oh = got_o[hs]
+        lh = got_lse[hs] if got_lse is not None else None
+        dqh, dkh, dvh = (t[hs] for t in grads)
+        sums = None
+        for i0 in range(0, sq, chunk):
+            r = slice(i0, i0 + chunk)
+            part_seen = seen[r].unsqueeze(0)
+            fwd, terms = attention_bwd_terms(qh[:, r], kh, vh, gh[:, r], part_seen, scale, dtype)
+            b_, _ = attention_compare(oh[:, r], lh[:, r] if lh is not None else fwd[3], fwd, 1.0, dtype)
+            bad += b_
+            dq, arith_q, scale_q, parts = attention_bwd_pairs(qh[:, r], kh, vh, gh[:, r], part_seen, terms, scale,
+                                                              dtype)
+            b_, r_ = gradient_compare(dqh[:, r], dq, arith_q, scale_q, dtype)
+            bad, rel = bad + b_, max(rel, r_)
+            sums = list(parts) if sums is None else [s_ + p_ for s_, p_ in zip(sums, parts)]
+            del fwd, terms, dq, arith_q, scale_q, parts
+        (dk, arith_k, scale_k), (dv, arith_v, scale_v) = attention_bwd_finish(sums, sq, scale)
+        for got, ref, arith, big_a in ((dkh, dk, arith_k, scale_k), (dvh, dv, arith_v, scale_v)):
+            b_, r_ = gradient_compare(got, ref, arith, big_a, dtype)
+            bad, rel = bad + b_, max(rel, r_)
+        del sums, dk, dv, arith_k, arith_v, scale_k, scale_v
+    return bad, rel
+
+
+FORWARD_RETURNS = ("output", "logsumexp", "cum_seq_q", "cum_seq_k", "max_q", "max_k", "philox_seed",
+                   "philox_offset", "debug_attn_mask")  # the aten forwards' returns, where unnamed
+
+
+def aten_backward(fwd_name, bwd_name, res, q, k, v, g, causal, scale):
+    """The aten backward operator bwd_name as a function of nothing, its arguments taken by
+    name from its schema (which differs between PyTorch versions): the forward fwd_name's
+    returns res by their names, and grad_out, query, key, value, out, dropout_p, is_causal,
+    scale, attn_bias; an argument it has a default for and that is not known keeps the
+    default. Raises where the operator is missing or wants an argument not known here."""
+    op = getattr(torch.ops.aten, bwd_name).default
+    fwd_schema = getattr(torch.ops.aten, fwd_name).default._schema
+    known = {(r.name or FORWARD_RETURNS[i]): x for i, (r, x) in enumerate(zip(fwd_schema.returns, res))}
+    known.update(grad_out=g, query=q, key=k, value=v, out=res[0], dropout_p=0.0, is_causal=causal, scale=scale,
+                 attn_bias=None)  # None: an undefined tensor, where the argument is a Tensor
+    args, kwargs = [], {}
+    for a in op._schema.arguments:
+        if a.name in known:
+            value = known[a.name]
+        elif a.has_default_value():
+            if a.kwarg_only:
+                continue
+            value = a.default_value
+        else:
+            raise RuntimeError(f"{bwd_name} wants {a.name}")
+        if a.kwarg_only:
+            kwargs[a.name] = value
+        else:
+            args.append(value)
+    return lambda: op(*args, **kwargs)
+
+
+def sdpa_backward(fwd_name, bwd_name, backend, q, k, v, g, causal, scale):
+    """A peer's backward as a function of nothing returning dQ, dK, dV, with its forward's O
+    and LSE (None where autograd keeps it) and the path taken: the forward run once, then the
+    aten backward operator on its returns; failing that, autograd through
+    scaled_dot_product_attention inside sdpa_kernel(backend), the backward being
+    torch.autograd.grad(out, (q, k, v), dO, retain_graph=True). Raises where neither works."""
+    try:
+        if fwd_name == "_scaled_dot_product_flash_attention":
+            res = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, causal, False, scale=scale)
+        else:
+            res = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, causal, False,
+                                                                     scale=scale)
+        g_o = torch.empty_like(res[0]).copy_(g)  # dO with O's strides, as a backward may want
+        run = aten_backward(fwd_name, bwd_name, res, q, k, v, g_o, causal, scale)
+        run()
+        return run, res[0], res[1], "aten"
+    except Exception as err:  # an operator this PyTorch lacks, a signature not understood, a shape refused
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"  {bwd_name}: {first}; trying autograd")
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel  # PyTorch 2.3 and newer
+    qr, kr, vr = (t.detach().requires_grad_() for t in (q, k, v))
+    with sdpa_kernel(getattr(SDPBackend, backend)):
+        out = F.scaled_dot_product_attention(qr, kr, vr, is_causal=causal, scale=scale)
+    run = lambda: torch.autograd.grad(out, (qr, kr, vr), g, retain_graph=True)
+    run()
+    return run, out.detach(), None, "autograd"
+
+
+def attention_bwd_rows(rows, buf):
+    """scaled_dot_product_attention's FlashAttention-2 and cuDNN backwards, after their own
+    forward run once: dQ, dK, dV from Q, K, V, dO, O and the LSE, the chapter's work, checked
+    against the chapter's double reference with its bound on whole heads, and only the
+    backward timed."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ceilings = {r["version"]: float(r["tflops"]) for r in rows if r["kind"] == "ceiling" and r["tflops"]}
+    sol = ceilings.get("wgmma-ceiling") or ceilings.get("mma-sync-ceiling")
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    peers = (("torch.sdpa-flash-bwd", "_scaled_dot_product_flash_attention",
+              "_scaled_dot_product_flash_attention_backward", "FLASH_ATTENTION"),
+             ("torch.sdpa-cudnn-bwd", "_scaled_dot_product_cudnn_attention",
+              "_scaled_dot_product_cudnn_attention_backward", "CUDNN_ATTENTION"))
+    measured = {(r["dtype"], r["size"]) for r in rows if r["kind"] != "ceiling"}  # the sizes the program timed
+    for dtype, tt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
+        for b, h, s, d, causal in ATTENTION_SHAPES:
+            size = f"{b}x{h}x{s}x{s}x{d}" + ("c" if causal else "")
+            if (dtype, size) not in measured:
+                continue
+            scale = float(torch.tensor(1.0 / math.sqrt(d), dtype=torch.float32))  # the chapter's float scale
+            q, k, v = attention_inputs(b, h, s, d, tt, gen)
+            g = (torch.rand(b, h, s, d, device="cuda", generator=gen) * 2.0 - 1.0).to(tt)  # dO in [-1, 1)
+            flops = 10.0 * b * h * s * s * d / (2.0 if causal else 1.0)
+            nbytes = 8.0 * b * h * s * d * q.element_size() + 4.0 * b * h * s
+            flat = [t.reshape(b * h, s, d) for t in (q, k, v, g)]
+            for name, fwd_name, bwd_name, backend in peers:
+                try:
+                    run, got_o, got_lse, path = sdpa_backward(fwd_name, bwd_name, backend, q, k, v, g, causal, scale)
+                except Exception as err:
+                    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                    print(f"  {name} {dtype} {size}: not offered ({first})")
+                    continue
+                grads = [t.reshape(b * h, s, d) for t in run()]
+                got_o = got_o.reshape(b * h, s, d)
+                got_lse = got_lse.reshape(b * h, -1)[:, :s] if got_lse is not None else None
+                bad, rel = attention_bwd_check(grads, got_o, got_lse, *flat, causal, scale, dtype, gen)
+                del grads
+                torch.cuda.empty_cache()
+                ok = bad == 0
+                t = time_us(run, buf) if ok else float("nan")
+                tflops = flops / (t * 1e6)
+                print(f"  {name:20} {dtype:4} {size:>22} {t:10.2f} us {tflops:8.1f} TFLOP/s  "
+                      f"{'pass' if ok else f'FAIL ({bad} elements)'} ({path})")
+                out.append([name, "peer", dtype, size, f"{t:.3f}", f"{nbytes / (t * 1e3):.1f}", f"{tflops:.2f}",
+                            f"{100.0 * tflops / sol:.1f}" if sol else "", f"{rel:.2e}", "pass" if ok else "fail"])
+                del run, got_o, got_lse
+                torch.cuda.empty_cache()
+            del q, k, v, g, flat
+            torch.cuda.empty_cache()
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
@@ -523,7 +768,7 @@ def main():
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
            "softmax": softmax_rows, "upsample": upsample_rows,
                "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows,
-           "attention": attention_rows}[chapter](rows_kept, buf)
+           "attention": attention_rows, "attention_bwd": attention_bwd_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
