@@ -1,4 +1,4 @@
-#line 37 "chapters/09-attention.md"
+#line 38 "chapters/09-attention.md"
 // attention.cu: exact attention O = softmax(Q K^T scale) V, forward, with the
 // log-sum-exp of every row: the three-kernel form, and flash attention on the SIMT units
 // and on the tensor cores.
@@ -20,9 +20,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 47 "chapters/09-attention.md"
+#line 48 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 104 "chapters/09-attention.md"
+#line 105 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -45,9 +45,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 48 "chapters/09-attention.md"
+#line 49 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 132 "chapters/09-attention.md"
+#line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -56,9 +56,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 49 "chapters/09-attention.md"
+#line 50 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 209 "chapters/09-attention.md"
+#line 210 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -105,7 +105,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -140,9 +140,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 292 "chapters/09-attention.md"
+#line 293 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -214,7 +214,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 422 "chapters/09-attention.md"
+#line 423 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -345,7 +345,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 624 "chapters/09-attention.md"
+#line 625 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -362,13 +362,6 @@ __device__ inline float exp2_ftz(float x)
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
-}
-
-// Arrive at hardware barrier `id` of `threads` threads without waiting for it (bar.sync,
-// the toolkit's named_barrier, waits): the ping-pong of the consumers' turns.
-__device__ inline void named_barrier_arrive(int id, int threads)
-{
-    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // Keys past sk, and (causal, bottom right) past the diagonal, set to -inf in a tile of N
@@ -587,7 +580,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1007 "chapters/09-attention.md"
+#line 1003 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -668,14 +661,6 @@ __device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool ca
     return it;
 }
 
-// The item of a block's round n: blocks take the items in steps of the grid. Longest
-// first, every other round runs the other way (block g - 1 - i takes what block i would),
-// so that the block with the longest item of one round gets the shortest of the next.
-__device__ inline int block_item(int n, bool zigzag)
-{
-    return n * gridDim.x + (zigzag && (n & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
-}
-
 // S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
 // and committed, not waited for.
 template <typename T, int D, int Q_PANEL = W_PANEL>
@@ -737,19 +722,18 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
-// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items, in
-// steps of the grid (1) or taking the next from the counter next_item (2).
-template <typename T, int D, int STAGES, bool OVERLAP, int PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
+// during the softmax of this one. PERSISTENT (a6): a block per SM takes the items one by
+// one, its first by its index and the next ones from the counter next_item.
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
                     bool causal, int *next_item)
 {
 #if SM90A_CODE
-    constexpr bool DYNAMIC = PERSISTENT == 2;
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
     constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
-    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT != 0, CONSUMERS>();
+    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>();
     // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
     constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
     extern __shared__ unsigned char smem_raw[];
@@ -758,10 +742,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
     unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
     __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
-    __shared__ int item_of[QB];  // DYNAMIC: the item whose queries are in each buffer of Q
+    __shared__ int item_of[QB];  // PERSISTENT: the item whose queries are in each buffer of Q
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int items = (sq + BQ - 1) / BQ * heads;
-    const bool longest_first = PERSISTENT != 0 && causal;
+    const bool longest_first = PERSISTENT && causal;
     if (threadIdx.x == 0) {
         for (int b = 0; b < QB; b++) {
             mbar_init(&q_full[b], 1);
@@ -780,19 +764,18 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
         setmaxnreg_dec<24>();
         if (tid == 0) {
             int it = 0;  // key tiles loaded by this block
-            for (int n = 0;; n++) {  // the block's items
-                int w = block_item(n, longest_first);
-                if (DYNAMIC && n > 0) {  // the launch takes `items` numbers in all: the last resets it
+            for (int n = 0; n == 0 || PERSISTENT; n++) {  // the block's items
+                int w = blockIdx.x;  // the first; the grid has at most as many blocks as items
+                if (n > 0) {         // the launch takes `items` numbers in all: the last resets the counter
                     const int f = atomicAdd(next_item, 1);
                     if (f == items - 1) atomicExch(next_item, 0);
                     w = gridDim.x + f;
                 }
                 const int qb = n % QB;
-                if (DYNAMIC || w < items)
-                    if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
-                if (DYNAMIC) item_of[qb] = w;
+                if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                if (PERSISTENT) item_of[qb] = w;  // published by the arrival on q_full
                 if (w >= items) {
-                    if (DYNAMIC) mbar_arrive(&q_full[qb]);  // the consumers' signal to stop
+                    mbar_arrive(&q_full[qb]);  // the consumers' signal to stop
                     break;
                 }
                 const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
@@ -819,16 +802,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
-    // PINGPONG: the consumers take turns at issuing their scores, in order, on hardware
-    // barriers 1 + c; the last one opens the first turn.
-    if (PINGPONG && c == CONSUMERS - 1) named_barrier_arrive(1, 256);
     int it = 0;
-    for (int n = 0;; n++) {
-        int w = block_item(n, longest_first);
-        if (DYNAMIC) {
-            mbar_wait(&q_full[n % QB], n / QB & 1);
-            w = item_of[n % QB];
-        }
+    for (int n = 0; n == 0 || PERSISTENT; n++) {
+        mbar_wait(&q_full[n % QB], n / QB & 1);
+        const int w = PERSISTENT ? item_of[n % QB] : (int)blockIdx.x;
         if (w >= items) break;
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
@@ -836,17 +813,14 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 #pragma unroll
         for (int i = 0; i < ND; i++) o[i] = 0.0f;
         const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
-        if (!DYNAMIC) mbar_wait(&q_full[n % QB], n / QB & 1);
         if (!OVERLAP) {
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
                 float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
-                if (PINGPONG) named_barrier(1 + c, 256);  // this consumer's turn
                 wgmma_fence();
                 wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
-                if (PINGPONG) named_barrier_arrive(1 + (c + 1) % CONSUMERS, 256);  // the next one's
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -902,9 +876,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1382 "chapters/09-attention.md"
+#line 1347 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -970,9 +944,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
     }
 }
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1456 "chapters/09-attention.md"
+#line 1421 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1071,7 +1045,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1536 "chapters/09-attention.md"
+#line 1501 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1080,11 +1054,11 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, int STAGES, bool OVERLAP, int PERSISTENT, int CONSUMERS = 2, bool PINGPONG = false>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PINGPONG>;
-    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT != 0, CONSUMERS>()>();
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS>;
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
     constexpr int bq = 64 * CONSUMERS;
     static int sms = 0;
     if (!sms) {
@@ -1102,7 +1076,7 @@ static void launch_wgmma_d(Problem *p)
     }
     const int heads = p->b * p->h, items = (p->sq + bq - 1) / bq * heads;
     const int blocks = PERSISTENT && items > sms ? sms : items;
-    if (PERSISTENT == 2 && !p->next_item) {  // the counter starts at 0; each launch leaves it at 0
+    if (PERSISTENT && !p->next_item) {  // the counter starts at 0; each launch leaves it at 0
         p->next_item = (int *)device_alloc(sizeof(int), "item counter");
         CUDA_CHECK(cudaMemset(p->next_item, 0, sizeof(int)));
     }
@@ -1131,37 +1105,13 @@ static void launch_three_consumers(Problem *p)
     launch_wgmma_d<T, 64, 2, false, true, 3>(p);
 }
 
-// a8: the fastest of a5 to a7 for the head dimension and the mask, as measured on the H200.
-// (trials) the consumers' turns
-template <typename T, int S128, bool PERSISTENT>
-static void launch_pingpong(Problem *p)
-{
-    if (p->d == 64) launch_wgmma_d<T, 64, 2, false, PERSISTENT, 2, true>(p);
-    else launch_wgmma_d<T, 128, S128, false, PERSISTENT, 2, true>(p);
-}
-template <typename T, bool OVERLAP>
-static void launch_dynamic(Problem *p)
-{
-    if (p->d == 64) launch_wgmma_d<T, 64, OVERLAP ? 4 : 2, OVERLAP, 2>(p);
-    else launch_wgmma_d<T, 128, OVERLAP ? 3 : 2, OVERLAP, 2>(p);
-}
-template <typename T>
-static void launch_pers_plain(Problem *p)
-{
-    if (p->d == 64) launch_wgmma_d<T, 64, 2, false, true, 2, false>(p);
-    else launch_wgmma_d<T, 128, 2, false, true, 2, false>(p);
-}
-template <typename T>
-static void launch_pingpong3(Problem *p)
-{
-    launch_wgmma_d<T, 64, 2, false, true, 3, true>(p);
-}
+// a8: the fastest of a6 and a7 for the head dimension, the mask and the length, as
+// measured on the H200.
 template <typename T>
 static void launch_dispatch(Problem *p)
 {
-    if (p->d == 64) launch_three_consumers<T>(p);
-    else if (p->causal) launch_wgmma<T, true, false>(p);
-    else launch_wgmma<T, true, true>(p);
+    if (p->d == 64 && !(p->causal && p->sq <= 1024)) launch_three_consumers<T>(p);
+    else launch_wgmma<T, false, true>(p);
 }
 
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
@@ -1171,7 +1121,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1249,9 +1199,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 55 "chapters/09-attention.md"
+#line 56 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1648 "chapters/09-attention.md"
+#line 1589 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1280,9 +1230,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 56 "chapters/09-attention.md"
+#line 57 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1684 "chapters/09-attention.md"
+#line 1625 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1296,28 +1246,20 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
      launch_wgmma<T, false, false>, wgmma_unsupported},                                                              \
     {"a5-overlap", "ours", DT, "a4 with the scores of the next tile computed during the softmax of this one",   \
      launch_wgmma<T, true, false>, wgmma_unsupported},                                                               \
-    {"a6-persistent", "ours", DT, "a5 with a block per SM walking the query tiles, causal ones longest first",   \
-     launch_wgmma<T, true, true>, wgmma_unsupported},                                                                \
-    {"a7-three-consumers", "ours", DT, "d = 64: three consumers of 64 queries, a4's schedule, a6's persistent "   \
-     "blocks", launch_three_consumers<T>, three_consumers_unsupported},                                            \
-    {"y4-pingpong", "ours", DT, "(trial)", launch_pingpong<T, 2, false>, wgmma_unsupported}, \
-    {"y5-pingpong3st", "ours", DT, "(trial)", launch_pingpong<T, 3, false>, wgmma_unsupported}, \
-    {"y6-pingpong-pers", "ours", DT, "(trial)", launch_pingpong<T, 2, true>, wgmma_unsupported}, \
-    {"y7-pingpong3wg", "ours", DT, "(trial)", launch_pingpong3<T>, three_consumers_unsupported}, \
-    {"z6-pers-nooverlap", "ours", DT, "(trial)", launch_pers_plain<T>, wgmma_unsupported}, \
-    {"z7-dynamic-overlap", "ours", DT, "(trial)", launch_dynamic<T, true>, wgmma_unsupported}, \
-    {"z8-dynamic", "ours", DT, "(trial)", launch_dynamic<T, false>, wgmma_unsupported}, \
-    {"z9-dynamic3wg", "ours", DT, "(trial)", launch_wgmma_d<T, 64, 2, false, 2, 3>, three_consumers_unsupported}, \
-    {"a8-dispatch", "ours", DT, "d = 64: a7; d = 128: a6, or a5 with the causal mask", launch_dispatch<T>,        \
-     wgmma_unsupported}
+    {"a6-persistent", "ours", DT, "a4 with a block per SM taking query tiles from a counter, causal ones "       \
+     "longest first", launch_wgmma<T, false, true>, wgmma_unsupported},                                              \
+    {"a7-three-consumers", "ours", DT, "d = 64: three consumers of 64 queries in a6's persistent blocks",        \
+     launch_three_consumers<T>, three_consumers_unsupported},                                                      \
+    {"a8-dispatch", "ours", DT, "d = 64: a7, or a6 with the causal mask up to s = 1024; d = 128: a6",            \
+     launch_dispatch<T>, wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 57 "chapters/09-attention.md"
+#line 58 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1732 "chapters/09-attention.md"
+#line 1665 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1539,7 +1481,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1960 "chapters/09-attention.md"
+#line 1893 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1620,7 +1562,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2048 "chapters/09-attention.md"
+#line 1981 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1724,9 +1666,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 58 "chapters/09-attention.md"
+#line 59 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2160 "chapters/09-attention.md"
+#line 2093 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
