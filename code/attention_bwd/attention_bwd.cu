@@ -479,12 +479,24 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
     // swizzled offset in a row are the same in every tile.
     constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(BQ % RSTEP == 0 && BK % RSTEP == 0, "whole passes of the 128 threads");
     const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
+    // Every thread copies ROWS / RSTEP chunks (cr < RSTEP, and ROWS is a multiple of it), a
+    // count the loop states so that the compiler needs no test per copy; a whole tile, the
+    // usual case, needs no test per row either: its copies are one address and constant
+    // offsets from it.
     auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
+        if (row0 + ROWS <= rows) {
+            const T *from = src + (size_t)(row0 + cr) * D + cc;
 #pragma unroll
-        for (int r = cr; r < ROWS; r += RSTEP) {
+            for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(dst + cs + k * RSTEP * D, from + k * RSTEP * D, 16);
+            return;
+        }
+#pragma unroll
+        for (int k = 0; k < ROWS / RSTEP; k++) {
+            const int r = cr + k * RSTEP;
             const bool in = row0 + r < rows;
-            cp_async_16(dst + cs + (r - cr) * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+            cp_async_16(dst + cs + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
         }
     };
     copy_tile(Qs, Qb, q0, sq, BQ);
@@ -631,7 +643,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1003 "chapters/09-attention.md"
+#line 1015 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -929,7 +941,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1347 "chapters/09-attention.md"
+#line 1359 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -2246,7 +2258,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1589 "chapters/09-attention.md"
+#line 1601 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
