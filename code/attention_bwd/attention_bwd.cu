@@ -1523,7 +1523,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1026 "chapters/10-attention-bwd.md"
+#line 1033 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1558,11 +1558,18 @@ __device__ inline uint64_t bwd_desc_mn128(const void *smem, int lbo)
 constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
 constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a panel of Q, dO, dS^T; a box of dQ
 // shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
-// 64 rows each), a tile of dS^T per consumer and a tile of dQ's sums per consumer, 64 rows
-// of d floats in boxes of 32 columns; 1 KiB to align
+// 64 rows each), two tiles of dS^T per consumer (even and odd tiles of queries) and a tile of
+// dQ's sums per consumer, 64 rows of d floats in boxes of 32 columns; 1 KiB to align
 template <int D, int STAGES> __host__ __device__ constexpr int b3_smem()
 {
-    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 2 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
+    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 4 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
+}
+
+// Arrives at hardware barrier `id` of `threads` threads without waiting for it (the
+// toolkit's named_barrier waits).
+__device__ inline void named_barrier_arrive(int id, int threads)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // Adds a box of shared memory to the tensor of `map` at (c0, c1, c2), element by element,
@@ -1582,9 +1589,10 @@ __device__ inline void tma_reduce_add_3d(const CUtensorMap *map, const void *src
 // mq, mdo: (b h sq) x d in boxes of 64 rows; mk, mv: (b h sk) x d in boxes of 128 rows;
 // mdq: dq_acc, (b h) x sq x d floats, in boxes of 64 rows of 32 floats.
 // Per tile a consumer computes S^T and dP^T (K-major both), P^T, dV_c += P^T dO and
-// dK_c += dS^T Q (A from registers, B MN-major), then writes dS^T to shared memory, computes
-// dS K_c (A and B MN-major) 64 columns at a time into shared memory, and one thread adds
-// the tile to dq_acc by the TMA's reduce-add.
+// dK_c += dS^T Q (A from registers, B MN-major), and writes dS^T to shared memory; then
+// consumer n % 2 of tile n computes dS K over all the block's 128 keys (A and B MN-major),
+// 64 columns at a time, into shared memory, and one of its threads adds the tile to dq_acc
+// by the TMA's reduce-add, while the other consumer goes on to the next tile.
 template <typename T, int D, int STAGES>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
@@ -1600,8 +1608,8 @@ __global__ void __launch_bounds__(384, 1)
     unsigned char *Vs = Ks + NP * W_PANEL;              // NP panels of 128 keys
     unsigned char *Qs = Vs + NP * W_PANEL;              // STAGES x NP panels of 64 queries
     unsigned char *dOs = Qs + STAGES * NP * B3_PANEL;   // STAGES x NP panels of 64 queries
-    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 consumers x 64 keys x 64 queries
-    unsigned char *dQs = dSs + 2 * B3_PANEL;            // 2 consumers x 2 NP boxes of 64 queries x 32 floats
+    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 parities x 2 consumers x 64 keys x 64 queries
+    unsigned char *dQs = dSs + 4 * B3_PANEL;            // 2 consumers x 2 NP boxes of 64 queries x 32 floats
     __shared__ __align__(8) uint64_t kv_full, full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int k0 = blockIdx.x * B3_BK, bh = blockIdx.y;
@@ -1649,7 +1657,8 @@ __global__ void __launch_bounds__(384, 1)
     for (int qt = qt0, n = 0; qt < qtiles; qt++, n++) {
         const int s = n % STAGES, q0 = qt * B3_BQ;
         const unsigned char *Qt = Qs + s * NP * B3_PANEL, *dOt = dOs + s * NP * B3_PANEL;
-        unsigned char *dSt = dSs + c * B3_PANEL, *dQt = dQs + c * 2 * NP * B3_PANEL;
+        unsigned char *dS2 = dSs + (n % 2) * 2 * B3_PANEL;  // this tile's dS^T, keys 0..63 then 64..127
+        unsigned char *dSt = dS2 + c * B3_PANEL, *dQt = dQs + c * 2 * NP * B3_PANEL;
         // lse2 and D of the thread's queries, q0 + 8 j + 2 t and the next (the padded arrays hold the whole tile)
         float2 l2[8], dd[8];
 #pragma unroll
@@ -1715,21 +1724,30 @@ __global__ void __launch_bounds__(384, 1)
                 *reinterpret_cast<uint32_t *>(dSe + fa_at<64>(16 * warp + g + 8 * h, 8 * j + 2 * t)) = da[2 * j + h];
         fence_proxy_async();  // the stores, before wgmma reads them
         wgmma_wait<0>();      // dV and dK have read the stage
-        if (tid == 0) {
-            mbar_arrive(&empty[s]);
-            bulk_wait_read();  // the previous tile's sums of dQ have left dQt
+        if (tid == 0) mbar_arrive(&empty[s]);
+        // The tile's dQ is consumer n % 2's: the other arrives on the tile's barrier (1 for
+        // even tiles, 2 for odd) once its dS^T is written, and goes on to the next tile.
+        if (n % 2 != c) {
+            named_barrier_arrive(1 + n % 2, 256);
+            continue;
         }
-        named_barrier(1 + c, 128);  // the consumer's tile of dS^T is whole, and dQt free
-        // dQ rows q0 .. q0 + 63 += dS K_c, 64 columns at a time: A = dS (queries x keys) read from
-        // dS^T, MN-major; B = K_c (keys x d), MN-major, as the forward reads V
+        if (tid == 0) bulk_wait_read();         // its last tile's sums of dQ have left dQt
+        named_barrier(1 + n % 2, 256);          // both tiles of dS^T are whole, and dQt free
+        // dQ rows q0 .. q0 + 63 += dS K, 64 columns at a time: A = dS (queries x the block's 128
+        // keys) read from the two tiles of dS^T, MN-major; B = K (keys x d), MN-major, as the
+        // forward reads V. The empty asm makes the addresses new values here, so that the
+        // compiler builds the descriptors when they are used instead of keeping all of them
+        // in registers for the whole loop (which spills at d = 128).
+        const unsigned char *Kq = Ks, *dSq = dS2;
+        asm volatile("" : "+l"(Kq), "+l"(dSq));
 #pragma unroll
         for (int pn = 0; pn < NP; pn++) {
             float dq[32];  // element i: query q0 + 16 warp + g + 8 ((i / 2) % 2), column 64 pn + 8 (i / 4) + 2 t + i % 2
             wgmma_fence();
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSt + kk * 16 * 128, B3_PANEL),
-                                             bwd_desc_mn128(Kc + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
+            for (int kk = 0; kk < B3_BK / 16; kk++)
+                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
+                                             bwd_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
             wgmma_commit();
             wgmma_wait<0>();
             // into box 2 pn + j / 4 of dQt, in the 128-byte swizzle: row r, floats 8 (j % 4) + 2 t and
@@ -1746,7 +1764,7 @@ __global__ void __launch_bounds__(384, 1)
             }
         }
         fence_proxy_async();        // the stores, before the TMA reads them
-        named_barrier(1 + c, 128);  // the tile of dQ's sums is whole
+        named_barrier(3 + c, 128);  // the tile of dQ's sums is whole
         if (tid == 0) {             // rows past sq are outside the map's head and left alone
             for (int b = 0; b < 2 * NP; b++) tma_reduce_add_3d(&mdq, dQt + b * B3_PANEL, 32 * b, q0, bh);
             bulk_commit();
@@ -1770,7 +1788,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1439 "chapters/10-attention-bwd.md"
+#line 1464 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1923,7 +1941,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1600 "chapters/10-attention-bwd.md"
+#line 1625 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1974,7 +1992,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1658 "chapters/10-attention-bwd.md"
+#line 1683 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2051,7 +2069,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1741 "chapters/10-attention-bwd.md"
+#line 1766 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2072,7 +2090,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1743 "chapters/10-attention-bwd.md"
+#line 1768 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2262,7 +2280,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1830 "chapters/10-attention-bwd.md"
+#line 1855 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2279,7 +2297,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1296 "chapters/10-attention-bwd.md"
+#line 1321 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2405,7 +2423,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1854 "chapters/10-attention-bwd.md"
+#line 1879 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2485,7 +2503,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1938 "chapters/10-attention-bwd.md"
+#line 1963 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2581,7 +2599,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2040 "chapters/10-attention-bwd.md"
+#line 2065 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2666,7 +2684,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2130 "chapters/10-attention-bwd.md"
+#line 2155 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2778,7 +2796,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2254 "chapters/10-attention-bwd.md"
+#line 2279 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2913,7 +2931,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2395 "chapters/10-attention-bwd.md"
+#line 2420 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
