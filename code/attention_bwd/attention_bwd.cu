@@ -1119,15 +1119,26 @@ __global__ void flash_backward_prepare(float *Dsum, float *lse2, float *dq_acc, 
 
 // Rows row0 .. row0 + 63 of a (rows, D) matrix into a tile in chapter 9's swizzle (fa_at),
 // by cp.async, zeros past the end: each of the 128 threads copies one 16-byte chunk of
-// every 128 / (D / 8)-th row.
+// every 128 / (D / 8)-th row, 64 / RSTEP of them, as chapter 9's a2 does: a whole tile
+// without a test per row, from one address and constant offsets (the swizzle repeats
+// every 8 rows, and RSTEP is a multiple of 8).
 template <typename T, int D> __device__ inline void copy_tile_64(T *dst, const T *src, int row0, int rows)
 {
     constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(RSTEP % 8 == 0 && 64 % RSTEP == 0, "whole passes, each a whole period of the swizzle");
     const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+    T *to = dst + fa_at<D>(cr, cc);
+    if (row0 + 64 <= rows) {
+        const T *from = src + (size_t)(row0 + cr) * D + cc;
 #pragma unroll
-    for (int r = cr; r < 64; r += RSTEP) {
+        for (int k = 0; k < 64 / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < 64 / RSTEP; k++) {
+        const int r = cr + k * RSTEP;
         const bool in = row0 + r < rows;
-        cp_async_16(dst + fa_at<D>(r, cc), src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
     }
 }
 
@@ -1397,7 +1408,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 801 "chapters/10-attention-bwd.md"
+#line 812 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1523,7 +1534,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1033 "chapters/10-attention-bwd.md"
+#line 1044 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1788,7 +1799,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1464 "chapters/10-attention-bwd.md"
+#line 1475 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1941,7 +1952,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1625 "chapters/10-attention-bwd.md"
+#line 1636 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1992,7 +2003,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1683 "chapters/10-attention-bwd.md"
+#line 1694 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2069,7 +2080,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1766 "chapters/10-attention-bwd.md"
+#line 1777 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2090,7 +2101,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1768 "chapters/10-attention-bwd.md"
+#line 1779 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2280,7 +2291,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1855 "chapters/10-attention-bwd.md"
+#line 1866 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2297,7 +2308,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1321 "chapters/10-attention-bwd.md"
+#line 1332 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2423,7 +2434,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1879 "chapters/10-attention-bwd.md"
+#line 1890 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2503,7 +2514,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1963 "chapters/10-attention-bwd.md"
+#line 1974 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2599,7 +2610,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2065 "chapters/10-attention-bwd.md"
+#line 2076 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2684,7 +2695,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2155 "chapters/10-attention-bwd.md"
+#line 2166 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2796,7 +2807,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2279 "chapters/10-attention-bwd.md"
+#line 2290 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2931,7 +2942,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2420 "chapters/10-attention-bwd.md"
+#line 2431 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
