@@ -39,8 +39,8 @@ struct Problem {
     float *ho_err, *hlse_err;     // the bounds on the given O's error (each element) and the LSE's (each row)
     float *scores;                // b0's P, then dS: (b, h, sq, sk), allocated at its first launch
     float *rowsum;                // b0's D: (b, h, sq)
-    float *terms;                 // b1 and b2's D, then lse2: (b, h, sq_pad) each, sq_pad = sq rounded up to 64
-    float *dq_acc;                // b1's float dQ accumulator: (b, h, sq, d)
+    float *terms;                 // b1 to b3's D, then lse2: (b, h, sq_pad) each, sq_pad = sq rounded up to 64
+    float *dq_acc;                // b1 and b3's float dQ accumulator: (b, h, sq, d)
     bool deterministic;           // set by launchers whose result cannot depend on timing: its bits are reported
     // the reference, computed at the first check: each gradient's elements, the float
     // arithmetic's bound on each (before the final rounding), and the scale its relative
