@@ -39,8 +39,8 @@ struct Problem {
     float *ho_err, *hlse_err;     // the bounds on the given O's error (each element) and the LSE's (each row)
     float *scores;                // b0's P, then dS: (b, h, sq, sk), allocated at its first launch
     float *rowsum;                // b0's D: (b, h, sq)
-    float *terms;                 // b1 and b2's D, then lse2: (b, h, sq_pad) each, sq_pad = sq rounded up to 64
-    float *dq_acc;                // b1's float dQ accumulator: (b, h, sq, d)
+    float *terms;                 // b1 to b3's D, then lse2: (b, h, sq_pad) each, sq_pad = sq rounded up to 64
+    float *dq_acc;                // b1 and b3's float dQ accumulator: (b, h, sq, d)
     bool deterministic;           // set by launchers whose result cannot depend on timing: its bits are reported
     // the reference, computed at the first check: each gradient's elements, the float
     // arithmetic's bound on each (before the final rounding), and the scale its relative
@@ -1146,15 +1146,26 @@ __global__ void flash_backward_prepare(float *Dsum, float *lse2, float *dq_acc, 
 
 // Rows row0 .. row0 + 63 of a (rows, D) matrix into a tile in chapter 9's swizzle (fa_at),
 // by cp.async, zeros past the end: each of the 128 threads copies one 16-byte chunk of
-// every 128 / (D / 8)-th row.
+// every 128 / (D / 8)-th row, 64 / RSTEP of them, as chapter 9's a2 does: a whole tile
+// without a test per row, from one address and constant offsets (the swizzle repeats
+// every 8 rows, and RSTEP is a multiple of 8).
 template <typename T, int D> __device__ inline void copy_tile_64(T *dst, const T *src, int row0, int rows)
 {
     constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(RSTEP % 8 == 0 && 64 % RSTEP == 0, "whole passes, each a whole period of the swizzle");
     const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+    T *to = dst + fa_at<D>(cr, cc);
+    if (row0 + 64 <= rows) {
+        const T *from = src + (size_t)(row0 + cr) * D + cc;
 #pragma unroll
-    for (int r = cr; r < 64; r += RSTEP) {
+        for (int k = 0; k < 64 / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < 64 / RSTEP; k++) {
+        const int r = cr + k * RSTEP;
         const bool in = row0 + r < rows;
-        cp_async_16(dst + fa_at<D>(r, cc), src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
     }
 }
 
@@ -1424,7 +1435,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 801 "chapters/10-attention-bwd.md"
+#line 812 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1550,7 +1561,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1026 "chapters/10-attention-bwd.md"
+#line 1044 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1585,11 +1596,18 @@ __device__ inline uint64_t bwd_desc_mn128(const void *smem, int lbo)
 constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
 constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a panel of Q, dO, dS^T; a box of dQ
 // shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
-// 64 rows each), a tile of dS^T per consumer and a tile of dQ's sums per consumer, 64 rows
-// of d floats in boxes of 32 columns; 1 KiB to align
+// 64 rows each), two tiles of dS^T per consumer (even and odd tiles of queries) and a tile of
+// dQ's sums per consumer, 64 rows of d floats in boxes of 32 columns; 1 KiB to align
 template <int D, int STAGES> __host__ __device__ constexpr int b3_smem()
 {
-    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 2 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
+    return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 4 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
+}
+
+// Arrives at hardware barrier `id` of `threads` threads without waiting for it (the
+// toolkit's named_barrier waits).
+__device__ inline void named_barrier_arrive(int id, int threads)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // Adds a box of shared memory to the tensor of `map` at (c0, c1, c2), element by element,
@@ -1609,9 +1627,10 @@ __device__ inline void tma_reduce_add_3d(const CUtensorMap *map, const void *src
 // mq, mdo: (b h sq) x d in boxes of 64 rows; mk, mv: (b h sk) x d in boxes of 128 rows;
 // mdq: dq_acc, (b h) x sq x d floats, in boxes of 64 rows of 32 floats.
 // Per tile a consumer computes S^T and dP^T (K-major both), P^T, dV_c += P^T dO and
-// dK_c += dS^T Q (A from registers, B MN-major), then writes dS^T to shared memory, computes
-// dS K_c (A and B MN-major) 64 columns at a time into shared memory, and one thread adds
-// the tile to dq_acc by the TMA's reduce-add.
+// dK_c += dS^T Q (A from registers, B MN-major), and writes dS^T to shared memory; then
+// consumer n % 2 of tile n computes dS K over all the block's 128 keys (A and B MN-major),
+// 64 columns at a time, into shared memory, and one of its threads adds the tile to dq_acc
+// by the TMA's reduce-add, while the other consumer goes on to the next tile.
 template <typename T, int D, int STAGES>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
@@ -1627,8 +1646,8 @@ __global__ void __launch_bounds__(384, 1)
     unsigned char *Vs = Ks + NP * W_PANEL;              // NP panels of 128 keys
     unsigned char *Qs = Vs + NP * W_PANEL;              // STAGES x NP panels of 64 queries
     unsigned char *dOs = Qs + STAGES * NP * B3_PANEL;   // STAGES x NP panels of 64 queries
-    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 consumers x 64 keys x 64 queries
-    unsigned char *dQs = dSs + 2 * B3_PANEL;            // 2 consumers x 2 NP boxes of 64 queries x 32 floats
+    unsigned char *dSs = dOs + STAGES * NP * B3_PANEL;  // 2 parities x 2 consumers x 64 keys x 64 queries
+    unsigned char *dQs = dSs + 4 * B3_PANEL;            // 2 consumers x 2 NP boxes of 64 queries x 32 floats
     __shared__ __align__(8) uint64_t kv_full, full[STAGES], empty[STAGES];
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int k0 = blockIdx.x * B3_BK, bh = blockIdx.y;
@@ -1676,7 +1695,8 @@ __global__ void __launch_bounds__(384, 1)
     for (int qt = qt0, n = 0; qt < qtiles; qt++, n++) {
         const int s = n % STAGES, q0 = qt * B3_BQ;
         const unsigned char *Qt = Qs + s * NP * B3_PANEL, *dOt = dOs + s * NP * B3_PANEL;
-        unsigned char *dSt = dSs + c * B3_PANEL, *dQt = dQs + c * 2 * NP * B3_PANEL;
+        unsigned char *dS2 = dSs + (n % 2) * 2 * B3_PANEL;  // this tile's dS^T, keys 0..63 then 64..127
+        unsigned char *dSt = dS2 + c * B3_PANEL, *dQt = dQs + c * 2 * NP * B3_PANEL;
         // lse2 and D of the thread's queries, q0 + 8 j + 2 t and the next (the padded arrays hold the whole tile)
         float2 l2[8], dd[8];
 #pragma unroll
@@ -1742,21 +1762,30 @@ __global__ void __launch_bounds__(384, 1)
                 *reinterpret_cast<uint32_t *>(dSe + fa_at<64>(16 * warp + g + 8 * h, 8 * j + 2 * t)) = da[2 * j + h];
         fence_proxy_async();  // the stores, before wgmma reads them
         wgmma_wait<0>();      // dV and dK have read the stage
-        if (tid == 0) {
-            mbar_arrive(&empty[s]);
-            bulk_wait_read();  // the previous tile's sums of dQ have left dQt
+        if (tid == 0) mbar_arrive(&empty[s]);
+        // The tile's dQ is consumer n % 2's: the other arrives on the tile's barrier (1 for
+        // even tiles, 2 for odd) once its dS^T is written, and goes on to the next tile.
+        if (n % 2 != c) {
+            named_barrier_arrive(1 + n % 2, 256);
+            continue;
         }
-        named_barrier(1 + c, 128);  // the consumer's tile of dS^T is whole, and dQt free
-        // dQ rows q0 .. q0 + 63 += dS K_c, 64 columns at a time: A = dS (queries x keys) read from
-        // dS^T, MN-major; B = K_c (keys x d), MN-major, as the forward reads V
+        if (tid == 0) bulk_wait_read();         // its last tile's sums of dQ have left dQt
+        named_barrier(1 + n % 2, 256);          // both tiles of dS^T are whole, and dQt free
+        // dQ rows q0 .. q0 + 63 += dS K, 64 columns at a time: A = dS (queries x the block's 128
+        // keys) read from the two tiles of dS^T, MN-major; B = K (keys x d), MN-major, as the
+        // forward reads V. The empty asm makes the addresses new values here, so that the
+        // compiler builds the descriptors when they are used instead of keeping all of them
+        // in registers for the whole loop (which spills at d = 128).
+        const unsigned char *Kq = Ks, *dSq = dS2;
+        asm volatile("" : "+l"(Kq), "+l"(dSq));
 #pragma unroll
         for (int pn = 0; pn < NP; pn++) {
             float dq[32];  // element i: query q0 + 16 warp + g + 8 ((i / 2) % 2), column 64 pn + 8 (i / 4) + 2 t + i % 2
             wgmma_fence();
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSt + kk * 16 * 128, B3_PANEL),
-                                             bwd_desc_mn128(Kc + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
+            for (int kk = 0; kk < B3_BK / 16; kk++)
+                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
+                                             bwd_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
             wgmma_commit();
             wgmma_wait<0>();
             // into box 2 pn + j / 4 of dQt, in the 128-byte swizzle: row r, floats 8 (j % 4) + 2 t and
@@ -1773,7 +1802,7 @@ __global__ void __launch_bounds__(384, 1)
             }
         }
         fence_proxy_async();        // the stores, before the TMA reads them
-        named_barrier(1 + c, 128);  // the tile of dQ's sums is whole
+        named_barrier(3 + c, 128);  // the tile of dQ's sums is whole
         if (tid == 0) {             // rows past sq are outside the map's head and left alone
             for (int b = 0; b < 2 * NP; b++) tma_reduce_add_3d(&mdq, dQt + b * B3_PANEL, 32 * b, q0, bh);
             bulk_commit();
@@ -1797,7 +1826,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1439 "chapters/10-attention-bwd.md"
+#line 1475 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1950,7 +1979,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1600 "chapters/10-attention-bwd.md"
+#line 1636 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -2001,7 +2030,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1658 "chapters/10-attention-bwd.md"
+#line 1694 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2078,7 +2107,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1741 "chapters/10-attention-bwd.md"
+#line 1777 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2099,7 +2128,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1743 "chapters/10-attention-bwd.md"
+#line 1779 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2289,7 +2318,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1830 "chapters/10-attention-bwd.md"
+#line 1866 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2306,7 +2335,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1296 "chapters/10-attention-bwd.md"
+#line 1332 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2432,7 +2461,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1854 "chapters/10-attention-bwd.md"
+#line 1890 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2512,7 +2541,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1938 "chapters/10-attention-bwd.md"
+#line 1974 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2608,7 +2637,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2040 "chapters/10-attention-bwd.md"
+#line 2076 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2693,7 +2722,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2130 "chapters/10-attention-bwd.md"
+#line 2166 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2805,7 +2834,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2254 "chapters/10-attention-bwd.md"
+#line 2290 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2940,7 +2969,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2395 "chapters/10-attention-bwd.md"
+#line 2431 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
