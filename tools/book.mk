@@ -230,12 +230,19 @@ endef
 # reference GPU's CSV (none for a diagram, whose FIG_<stem>_CSV is -). A diagram's SVG
 # is marked as one, for tests/book_test.sh: it has no data to check.
 book_script_csv = $(if $(filter -,$(FIG_$(1)_CSV)),,$(firstword $(call book_fig_csvs,$(1))))
+# ... and the other GPUs' CSVs (other), and FIG_<stem>_ROOFS, the sibling CSV whose compute
+# ceilings a roofline draws where the chapter measures none (roofs_from)
+book_script_other = $(if $(filter -,$(FIG_$(1)_CSV)),,$(wordlist 2,99,$(call book_fig_csvs,$(1))))
+book_script_vars = csv='$(call book_script_csv,$(1))'; other='$(call book_script_other,$(1))'; \
+  roofs_from='$(FIG_$(1)_ROOFS)'
+book_script_deps = $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) $(call book_script_other,$(1)) \
+  $(if $(FIG_$(1)_ROOFS),$(wildcard $(DATA_DIR)/*/$(FIG_$(1)_ROOFS).csv)) Makefile
 define book_script_rules
-$(BOOK_FIGS)/$(1).svg: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
-	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) \
+$(BOOK_FIGS)/$(1).svg: $(call book_script_deps,$(1)) | $(BOOK_FIGS) book-deps
+	$(GNUPLOT) -e "$(call book_script_vars,$(1)); out='$$@.tmp'; term='svg'" $(FIG_$(1)_SCRIPT) \
 	  $(if $(filter -,$(FIG_$(1)_CSV)),&& echo '<!-- diagram -->' >> $$@.tmp) && mv $$@.tmp $$@
-$(BOOK_FIGS)/$(1).pdf: $(FIG_$(1)_SCRIPT) $(call book_script_csv,$(1)) Makefile | $(BOOK_FIGS) book-deps
-	$(GNUPLOT) -e "csv='$(call book_script_csv,$(1))'; out='$$@.tmp'; term='pdf'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
+$(BOOK_FIGS)/$(1).pdf: $(call book_script_deps,$(1)) | $(BOOK_FIGS) book-deps
+	$(GNUPLOT) -e "$(call book_script_vars,$(1)); out='$$@.tmp'; term='pdf'" $(FIG_$(1)_SCRIPT) && mv $$@.tmp $$@
 endef
 $(foreach f,$(FIGURES),$(eval $(call $(if $(FIG_$(f)_SCRIPT),book_script_rules,book_figure_rules),$(f))))
 

@@ -112,16 +112,17 @@ def reduce_rows(rows, buf):
         t = time_us(lambda: torch.sum(x), buf) if ok else float("nan")
         gbps = 4.0 * n / (t * 1e3)
         print(f"  torch.sum  f32 {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
-        out.append(["torch.sum", "peer", "f32", str(n), f"{t:.3f}", f"{gbps:.1f}", "",
+        out.append(["torch.sum", "peer", "f32", str(n), f"{t:.3f}", f"{gbps:.1f}", f"{n / (t * 1e6):.4f}",
                     f"{100.0 * gbps / sol:.1f}", f"{err / max(abs(ref), 1e-30):.2e}",
                     "pass" if ok else "fail"])
     return out
 
 
-def row(name, dtype, n, t, nbytes, sol, err, ok):
+def row(name, dtype, n, t, nbytes, sol, err, ok, flops=0.0):
+    """A peer's CSV row; flops, the chapter's count of operations, gives the roofline's TFLOP/s."""
     gbps = nbytes / (t * 1e3)
     print(f"  {name:16} {dtype:4} {n:>12} {t:10.2f} us {gbps:8.1f} GB/s  {'pass' if ok else 'FAIL'}")
-    return [name, "peer", dtype, str(n), f"{t:.3f}", f"{gbps:.1f}", "",
+    return [name, "peer", dtype, str(n), f"{t:.3f}", f"{gbps:.1f}", f"{flops / (t * 1e6):.4f}" if flops else "",
             f"{100.0 * gbps / sol:.1f}", f"{err:.2e}", "pass" if ok else "fail"]
 
 
@@ -138,7 +139,7 @@ def elementwise_rows(rows, buf):
             ok = bool(((got - ref).abs() <= error_bound(dtype, ref, 0.0)).all().item())  # NaN fails
             rel = ((got - ref).abs() / ref.abs().clamp_min(1e-30)).max().item()
             t = time_us(lambda: torch.mul(a, b), buf) if ok else float("nan")
-            out.append(row("torch.mul", dtype, n, t, 3.0 * n * a.element_size(), sol, rel, ok))
+            out.append(row("torch.mul", dtype, n, t, 3.0 * n * a.element_size(), sol, rel, ok, 1.0 * n))
             del a, b, ref, got
     return out
 
@@ -158,7 +159,7 @@ def atomics_rows(rows, buf):
         err = abs(got - ref)
         ok = err <= error_bound("f16", torch.tensor(ref, dtype=torch.float64), 2.0**-12 * abs(ref)).item()  # NaN fails
         t = time_us(lambda: torch.dot(x, y), buf) if ok else float("nan")
-        out.append(row("torch.dot", "f16", n, t, 4.0 * n, sol, err / max(abs(ref), 1e-30), ok))
+        out.append(row("torch.dot", "f16", n, t, 4.0 * n, sol, err / max(abs(ref), 1e-30), ok, 2.0 * n))
         del x, y
     for n in SIZES["atomics"]:
         for pct in SCATTER_PCTS:
@@ -179,7 +180,7 @@ def atomics_rows(rows, buf):
             t = time_us(run, buf) if ok else float("nan")
             size = f"2^{n.bit_length() - 1}:{pct}"
             nbytes = 2.0 * n + 4.0 * rows_ + 2.0 * out_rows * cols
-            out.append(row("torch.index_add_", "f16", size, t, nbytes, sol, rel, ok))
+            out.append(row("torch.index_add_", "f16", size, t, nbytes, sol, rel, ok, 1.0 * n))
             del src, index, ref, hits, got, bound
     return out
 
@@ -203,7 +204,7 @@ def softmax_rows(rows, buf):
             ok = bool(((y.double() - ref).abs() <= bound).all().item())
             rel = ((y.double() - ref).abs() / ref.clamp_min(1e-30)).max().item()
             t = time_us(lambda: torch.softmax(x, -1), buf) if ok else float("nan")
-            out.append(row("torch.softmax", dtype, size, t, 2.0 * r * c * x.element_size(), sol, rel, ok))
+            out.append(row("torch.softmax", dtype, size, t, 2.0 * r * c * x.element_size(), sol, rel, ok, 5.0 * r * c))
             yin = ref.to(tt)
             yd, gd = yin.double(), dy.double()
             d = (gd * yd).sum(-1, keepdim=True)
@@ -214,7 +215,7 @@ def softmax_rows(rows, buf):
             ok = bool((err <= error_bound(dtype, dref, arith * scale, LIBRARY_ROUNDINGS, scale)).all().item())
             rel = (err / scale.clamp_min(1e-30)).max().item()
             t = time_us(lambda: torch._softmax_backward_data(dy, yin, -1, tt), buf) if ok else float("nan")
-            out.append(row("torch.softmax-bwd", dtype, size, t, 3.0 * r * c * x.element_size(), sol, rel, ok))
+            out.append(row("torch.softmax-bwd", dtype, size, t, 3.0 * r * c * x.element_size(), sol, rel, ok, 4.0 * r * c))
             del x, dy, ref, y, yin, yd, gd, d, dref, scale, dx, err
             torch.cuda.empty_cache()
     return out
@@ -318,7 +319,7 @@ def index_add_rows(rows, buf):
                 if fill:
                     fill.fill_uninitialized_memory = saved
                 torch.use_deterministic_algorithms(False)
-                out.append(row(name, dtype, size, t, nbytes, sol, rel, ok))
+                out.append(row(name, dtype, size, t, nbytes, sol, rel, ok, 2.0 * src.numel()))
                 del work, got_err
             del self0, src, index, ref, scale, hits, k, arith
             torch.cuda.empty_cache()

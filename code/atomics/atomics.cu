@@ -458,7 +458,7 @@ static const Version VERSIONS[] = {
 #line 42 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1056 "chapters/03-atomics.md"
+#line 1064 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -608,6 +608,10 @@ static void atomics_poison(Problem *p)
 }
 
 // Dot: x and y read once. Scatter: src and index read once, out written once.
+// The roofline's operations: a multiply-add per element of the dot product (2), an
+// addition per element scattered (1).
+static double atomics_flops(const Problem *p) { return (p->job == DOT ? 2.0 : 1.0) * p->n; }
+
 static double atomics_bytes(const Problem *p)
 {
     if (p->job == DOT) return 2.0 * p->n * sizeof(__half);
@@ -666,7 +670,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 45 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1217 "chapters/03-atomics.md"
+#line 1229 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;
@@ -709,7 +713,7 @@ static const Chapter ATOMICS = {
     DTYPES, 1, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "read", "cublas-dot", atomics_bad_size,
-    atomics_create, atomics_destroy, atomics_poison, atomics_check, atomics_bytes, NULL,
+    atomics_create, atomics_destroy, atomics_poison, atomics_check, atomics_bytes, atomics_flops,
     NULL, atomics_self_test, NULL,
 };
 

@@ -433,9 +433,18 @@ static double elementwise_bytes(const Problem *p)
 {
     return (op_arity(p->op) + 1.0) * p->n * dtype_bytes(p->dtype);
 }
+
+// The operations per element, for the roofline, an exponential or a division counting one:
+// a b, 1; a b + c, 2; SiLU a / (1 + e^-a), 4 (the negation folded into the exponential's
+// argument); SwiGLU SiLU(a) b, 5.
+static double elementwise_flops(const Problem *p)
+{
+    const double per = p->op == OP_MUL ? 1 : p->op == OP_FMA ? 2 : p->op == OP_SILU ? 4 : 5;
+    return per * p->n;
+}
 #line 32 "chapters/02-elementwise.md"
 // <<the-elementwise-chapter>>
-#line 667 "chapters/02-elementwise.md"
+#line 676 "chapters/02-elementwise.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^24", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "7", "1000003", "1000003@1", "7@1", "2^20", "2^24+3@1", "2^25"};
@@ -445,7 +454,7 @@ static const Chapter ELEMENTWISE = {
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 3, BENCH_SIZES, 4, CHECK_SIZES, 8,
     "copy", "thrust", elementwise_bad_size,
-    elementwise_create, elementwise_destroy, elementwise_poison, elementwise_check, elementwise_bytes, NULL,
+    elementwise_create, elementwise_destroy, elementwise_poison, elementwise_check, elementwise_bytes, elementwise_flops,
     NULL, NULL, NULL,
 };
 

@@ -756,6 +756,9 @@ static CheckResult index_add_check(Problem *p, const char *version)
 }
 
 // source and the index read once, self read and written once.
+// The roofline's operations: per element of source, the product by alpha and the addition.
+static double index_add_flops(const Problem *p) { return 2.0 * p->outer * p->l * p->inner; }
+
 static double index_add_bytes(const Problem *p)
 {
     double e = (double)dtype_bytes(p->dtype);
@@ -838,7 +841,7 @@ static void index_add_sort_cost(BenchRun *run)
 }
 #line 41 "chapters/05-index-add.md"
 // <<the-index-add-chapter>>
-#line 1051 "chapters/05-index-add.md"
+#line 1054 "chapters/05-index-add.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x128:0:1048576", "65536x1024:0:65536", "4096x1024:0:262144",
                                           "1048576x16:0:4194304", "4096x64x128:0:8192", "64x4096x128:1:8192",
@@ -853,7 +856,7 @@ static const Chapter INDEX_ADD = {
     DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, index_add_bad_size,
-    index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, NULL,
+    index_add_create, index_add_destroy, index_add_poison, index_add_check, index_add_bytes, index_add_flops,
     index_add_sort_cost, index_add_self_test, NULL,
 };
 

@@ -26,7 +26,7 @@ enum { BLOCK = 256 };  // threads per block for every version
 static const double REDUCE_TOLERANCE = 4.0 * 0x1.0p-23;
 #line 23 "chapters/01-reduce.md"
 // <<reduce-kernels>>
-#line 206 "chapters/01-reduce.md"
+#line 208 "chapters/01-reduce.md"
 // v0: interleaved addressing; the active threads are those whose index is a multiple
 // of 2*stride, so every warp stays busy with mostly idle lanes (divergence).
 __global__ void reduce_v0(float *out, const float *x, size_t n)
@@ -42,7 +42,7 @@ __global__ void reduce_v0(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 243 "chapters/01-reduce.md"
+#line 245 "chapters/01-reduce.md"
 // v1: the same pairs, computed by consecutive threads: no divergence until the last
 // five steps, but the strided index makes the threads of a warp hit the same banks.
 __global__ void reduce_v1(float *out, const float *x, size_t n)
@@ -59,7 +59,7 @@ __global__ void reduce_v1(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 289 "chapters/01-reduce.md"
+#line 291 "chapters/01-reduce.md"
 // v2: sequential addressing: the first half adds the second half, and so on.
 __global__ void reduce_v2(float *out, const float *x, size_t n)
 {
@@ -74,7 +74,7 @@ __global__ void reduce_v2(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 325 "chapters/01-reduce.md"
+#line 327 "chapters/01-reduce.md"
 // v3: each thread adds two elements as it loads them: half the blocks, no idle loaders.
 __global__ void reduce_v3(float *out, const float *x, size_t n)
 {
@@ -91,7 +91,7 @@ __global__ void reduce_v3(float *out, const float *x, size_t n)
     }
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 368 "chapters/01-reduce.md"
+#line 370 "chapters/01-reduce.md"
 // The last 64 values, reduced by one warp without __syncthreads. Since Volta the
 // lanes of a warp need not run in step, so each step reads, syncs the warp, then writes.
 __device__ void warp_reduce_shared(float *s, unsigned tid)
@@ -123,7 +123,7 @@ __global__ void reduce_v4(float *out, const float *x, size_t n)
     if (tid < 32) warp_reduce_shared(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 421 "chapters/01-reduce.md"
+#line 423 "chapters/01-reduce.md"
 // v5: the block-level loop unrolled completely for a block size known at compile time.
 template <unsigned THREADS>
 __device__ void block_reduce_shared(float *s, unsigned tid)
@@ -149,7 +149,7 @@ __global__ void reduce_v5(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 469 "chapters/01-reduce.md"
+#line 471 "chapters/01-reduce.md"
 // v6: a fixed grid; each thread first sums many elements in a grid-stride loop.
 __global__ void reduce_v6(float *out, const float *x, size_t n)
 {
@@ -166,7 +166,7 @@ __global__ void reduce_v6(float *out, const float *x, size_t n)
     block_reduce_shared<BLOCK>(s, tid);
     if (tid == 0) out[blockIdx.x] = s[0];
 }
-#line 512 "chapters/01-reduce.md"
+#line 514 "chapters/01-reduce.md"
 __device__ float warp_sum(float v)
 {
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
@@ -197,7 +197,7 @@ __global__ void reduce_v7(float *out, const float *x, size_t n)
     v = block_sum(v);
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 567 "chapters/01-reduce.md"
+#line 569 "chapters/01-reduce.md"
 // Each thread's share of x, read as float4: 16 bytes a load, UNROLL loads in flight.
 // The n % 4 last elements are added one by one.
 template <int UNROLL>
@@ -231,7 +231,7 @@ __global__ void reduce_v8(float *out, const float *x, size_t n)
     float v = block_sum(thread_sum_f4<4>(x, n));
     if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
-#line 633 "chapters/01-reduce.md"
+#line 635 "chapters/01-reduce.md"
 // v9: one launch. Each block writes its sum; the last block to finish (it learns so
 // from an atomic counter) adds the block sums and resets the counter for next time.
 __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, const float *x,
@@ -255,7 +255,7 @@ __global__ void reduce_v9(float *out, float *block_sums, unsigned *blocks_done, 
         *blocks_done = 0;
     }
 }
-#line 695 "chapters/01-reduce.md"
+#line 697 "chapters/01-reduce.md"
 // v10: v9's loop; the block sums go into a running total with atomicAdd, in double.
 // The last block to count itself in takes the total and leaves zero behind.
 __device__ void add_to_total(float *out, double *total, unsigned *blocks_done, float block_sum)
@@ -275,7 +275,7 @@ __global__ void reduce_v10(float *out, double *total, unsigned *blocks_done, con
 {
     add_to_total(out, total, blocks_done, block_sum(thread_sum_f4<4>(x, n)));
 }
-#line 763 "chapters/01-reduce.md"
+#line 765 "chapters/01-reduce.md"
 // v11's share of x per thread: UNROLL float4 loads in flight in the loop, and the
 // remainder (fewer than UNROLL loads) as one more batch of guarded loads.
 template <int UNROLL>
@@ -314,7 +314,7 @@ __global__ void reduce_v11(float *out, double *total, unsigned *blocks_done, con
 }
 #line 24 "chapters/01-reduce.md"
 // <<reduce-launchers>>
-#line 162 "chapters/01-reduce.md"
+#line 164 "chapters/01-reduce.md"
 typedef void (*PassKernel)(float *out, const float *x, size_t n);
 
 // Runs a kernel that turns n values into one sum per block, again and again on the
@@ -343,25 +343,25 @@ static int fixed_grid(void)
     if (!grid) grid = resident_blocks((const void *)reduce_v8, BLOCK);
     return grid;
 }
-#line 224 "chapters/01-reduce.md"
+#line 226 "chapters/01-reduce.md"
 static void launch_v0(Problem *p) { reduce_in_passes(p, reduce_v0, BLOCK, 0); }
-#line 262 "chapters/01-reduce.md"
+#line 264 "chapters/01-reduce.md"
 static void launch_v1(Problem *p) { reduce_in_passes(p, reduce_v1, BLOCK, 0); }
-#line 306 "chapters/01-reduce.md"
+#line 308 "chapters/01-reduce.md"
 static void launch_v2(Problem *p) { reduce_in_passes(p, reduce_v2, BLOCK, 0); }
-#line 344 "chapters/01-reduce.md"
+#line 346 "chapters/01-reduce.md"
 static void launch_v3(Problem *p) { reduce_in_passes(p, reduce_v3, 2 * BLOCK, 0); }
-#line 402 "chapters/01-reduce.md"
+#line 404 "chapters/01-reduce.md"
 static void launch_v4(Problem *p) { reduce_in_passes(p, reduce_v4, 2 * BLOCK, 0); }
-#line 449 "chapters/01-reduce.md"
+#line 451 "chapters/01-reduce.md"
 static void launch_v5(Problem *p) { reduce_in_passes(p, reduce_v5, 2 * BLOCK, 0); }
-#line 488 "chapters/01-reduce.md"
+#line 490 "chapters/01-reduce.md"
 static void launch_v6(Problem *p) { reduce_in_passes(p, reduce_v6, 2 * BLOCK, fixed_grid()); }
-#line 545 "chapters/01-reduce.md"
+#line 547 "chapters/01-reduce.md"
 static void launch_v7(Problem *p) { reduce_in_passes(p, reduce_v7, BLOCK, fixed_grid()); }
-#line 603 "chapters/01-reduce.md"
+#line 605 "chapters/01-reduce.md"
 static void launch_v8(Problem *p) { reduce_in_passes(p, reduce_v8, 4 * BLOCK, fixed_grid()); }
-#line 659 "chapters/01-reduce.md"
+#line 661 "chapters/01-reduce.md"
 static void launch_v9(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -370,7 +370,7 @@ static void launch_v9(Problem *p)
     reduce_v9<<<(unsigned)blocks, BLOCK>>>(p->out, p->partial[0], p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 725 "chapters/01-reduce.md"
+#line 727 "chapters/01-reduce.md"
 static void launch_v10(Problem *p)
 {
     size_t blocks = (p->n + 4 * BLOCK - 1) / (4 * BLOCK);
@@ -379,7 +379,7 @@ static void launch_v10(Problem *p)
     reduce_v10<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 808 "chapters/01-reduce.md"
+#line 810 "chapters/01-reduce.md"
 static void launch_v11(Problem *p)
 {
     static int grid = 0;  // four blocks per SM
@@ -395,7 +395,7 @@ static void launch_v11(Problem *p)
     reduce_v11<<<(unsigned)blocks, BLOCK>>>(p->out, p->total, p->blocks_done, p->x, p->n);
     CHECK_LAUNCH();
 }
-#line 853 "chapters/01-reduce.md"
+#line 855 "chapters/01-reduce.md"
 static void launch_cub(Problem *p)
 {
     CUDA_CHECK(cub::DeviceReduce::Sum(p->cub_temp, p->cub_temp_bytes, p->x, p->out, (int64_t)p->n));
@@ -404,31 +404,31 @@ static void launch_cub(Problem *p)
 
 static const Version VERSIONS[] = {
     // <<reduce-versions>>
-#line 228 "chapters/01-reduce.md"
+#line 230 "chapters/01-reduce.md"
     {"v0-interleaved-divergent", "ours", "f32", "interleaved addressing, divergent branch (Harris 1)", launch_v0, NULL},
-#line 266 "chapters/01-reduce.md"
+#line 268 "chapters/01-reduce.md"
     {"v1-interleaved-strided", "ours", "f32", "interleaved addressing, strided index: bank conflicts (Harris 2)", launch_v1, NULL},
-#line 310 "chapters/01-reduce.md"
+#line 312 "chapters/01-reduce.md"
     {"v2-sequential", "ours", "f32", "sequential addressing, no conflicts (Harris 3)", launch_v2, NULL},
-#line 348 "chapters/01-reduce.md"
+#line 350 "chapters/01-reduce.md"
     {"v3-add-on-load", "ours", "f32", "first add during the load, half the blocks (Harris 4)", launch_v3, NULL},
-#line 406 "chapters/01-reduce.md"
+#line 408 "chapters/01-reduce.md"
     {"v4-unroll-last-warp", "ours", "f32", "the last warp without block barriers (Harris 5)", launch_v4, NULL},
-#line 453 "chapters/01-reduce.md"
+#line 455 "chapters/01-reduce.md"
     {"v5-complete-unroll", "ours", "f32", "the tree unrolled for a compile-time block (Harris 6)", launch_v5, NULL},
-#line 492 "chapters/01-reduce.md"
+#line 494 "chapters/01-reduce.md"
     {"v6-many-per-thread", "ours", "f32", "fixed grid, many elements per thread (Harris 7)", launch_v6, NULL},
-#line 549 "chapters/01-reduce.md"
+#line 551 "chapters/01-reduce.md"
     {"v7-warp-shuffle", "ours", "f32", "warp shuffles instead of the shared-memory tree", launch_v7, NULL},
-#line 607 "chapters/01-reduce.md"
+#line 609 "chapters/01-reduce.md"
     {"v8-vector-float4", "ours", "f32", "16-byte loads, four in flight per thread", launch_v8, NULL},
-#line 670 "chapters/01-reduce.md"
+#line 672 "chapters/01-reduce.md"
     {"v9-one-pass", "ours", "f32", "one launch: the last block adds the block sums", launch_v9, NULL},
-#line 736 "chapters/01-reduce.md"
+#line 738 "chapters/01-reduce.md"
     {"v10-atomic-total", "ours", "f32", "v9 with the block sums added by double atomics", launch_v10, NULL},
-#line 826 "chapters/01-reduce.md"
+#line 828 "chapters/01-reduce.md"
     {"v11-eight-in-flight", "ours", "f32", "8 loads in flight, batched tail, 4 blocks per SM, v10's finish", launch_v11, NULL},
-#line 860 "chapters/01-reduce.md"
+#line 862 "chapters/01-reduce.md"
     {"cub", "peer", "f32", "cub::DeviceReduce::Sum", launch_cub, NULL},
 #line 28 "chapters/01-reduce.md"
 };
@@ -489,6 +489,8 @@ static CheckResult reduce_check(Problem *p, const char *version)
 }
 
 static double reduce_bytes(const Problem *p) { return (double)p->n * sizeof(float); }
+// The additions, one per element (n - 1 exactly), for the roofline.
+static double reduce_flops(const Problem *p) { return (double)p->n; }
 
 // --self-test: the reference and the tolerance on sums known by hand.
 static int reduce_self_test(void)
@@ -516,7 +518,7 @@ static int reduce_self_test(void)
 }
 #line 30 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 940 "chapters/01-reduce.md"
+#line 951 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -547,7 +549,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 31 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 989 "chapters/01-reduce.md"
+#line 1000 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};
@@ -557,7 +559,7 @@ static const Chapter REDUCE = {
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 1, BENCH_SIZES, 4, CHECK_SIZES, 8,
     "read", "cub", bad_count,
-    reduce_create, reduce_destroy, reduce_poison, reduce_check, reduce_bytes, NULL,
+    reduce_create, reduce_destroy, reduce_poison, reduce_check, reduce_bytes, reduce_flops,
     reduce_cpu_float_error, reduce_self_test, NULL,
 };
 

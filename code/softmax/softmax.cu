@@ -1090,7 +1090,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/06-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1613 "chapters/06-softmax.md"
+#line 1621 "chapters/06-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1228,13 +1228,19 @@ static CheckResult softmax_check(Problem *p, const char *version)
 }
 
 // Forward: x read, y written. Backward: y and dy read, dx written.
+// The roofline's operations per element: forward, the comparison for the maximum, the
+// subtraction, the exponential, the addition to the sum and the product by its inverse
+// (5); backward, y dy, its addition to the row's sum, dy minus the sum, and the product by
+// y (4).
+static double softmax_flops(const Problem *p) { return (p->op == FWD ? 5.0 : 4.0) * p->n; }
+
 static double softmax_bytes(const Problem *p)
 {
     return (p->op == FWD ? 2.0 : 3.0) * p->n * dtype_bytes(p->dtype);
 }
 #line 45 "chapters/06-softmax.md"
 // <<the-softmax-chapter>>
-#line 1757 "chapters/06-softmax.md"
+#line 1771 "chapters/06-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
@@ -1248,7 +1254,7 @@ static const Chapter SOFTMAX = {
     DTYPES, 3, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
     "copy", NULL, softmax_bad_size,
-    softmax_create, softmax_destroy, softmax_poison, softmax_check, softmax_bytes, NULL,
+    softmax_create, softmax_destroy, softmax_poison, softmax_check, softmax_bytes, softmax_flops,
     NULL, NULL, NULL,
 };
 int main(int argc, char **argv) { return harness_main(&SOFTMAX, argc, argv); }
