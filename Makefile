@@ -5,7 +5,8 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention attention_bwd
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention attention_bwd \
+                linear_attention
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
@@ -19,12 +20,15 @@ HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 HEADERS_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # the backward reuses the forward's ceilings, and so the same kernel
 HEADERS_attention_bwd := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
+# linear attention takes the attention chapter's mma.sync pieces, which come with its Hopper kernels
+HEADERS_linear_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
 # where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
 comma := ,
 ARCH_FLAGS_gemm_hopper = $(if $(filter sm_90,$(ARCH)),-gencode=arch=compute_90a$(comma)code=sm_90a)
 ARCH_FLAGS_attention = $(ARCH_FLAGS_gemm_hopper)
 ARCH_FLAGS_attention_bwd = $(ARCH_FLAGS_gemm_hopper)
+ARCH_FLAGS_linear_attention = $(ARCH_FLAGS_gemm_hopper)
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
 # in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
