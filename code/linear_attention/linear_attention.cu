@@ -1549,7 +1549,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     free(got);
     return r;
 }
-#line 1052 "chapters/11-linear-attention.md"
+#line 1056 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -1568,6 +1568,56 @@ static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
     free(col);
     free(p.hq);
     return worst / largest;
+}
+
+// The chunkwise form as l2 and l3 compute it, simulated on the CPU for one column c of a
+// one-head problem: float sums; chunks of C tokens; the state entering a chunk and the scores
+// inside it rounded to the element type; pass_state false forgets the state (a broken version).
+static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pass_state)
+{
+    const int d = p->d;
+    float S[128] = {}, rounded[128];  // column c of the state, in float, as in the accumulators
+    for (int n0 = 0; n0 < p->s; n0 += C) {
+        const int end = n0 + C < p->s ? n0 + C : p->s;
+        for (int i = 0; i < d; i++) rounded[i] = pass_state ? round_to(p->dtype, S[i]) : 0.0f;
+        for (int t = n0; t < end; t++) {
+            const float *q = p->hq + (size_t)t * d;
+            float acc = 0.0f;
+            for (int i = 0; i < d; i++) acc += q[i] * rounded[i];  // q^T S_(n-1)
+            for (int j = n0; j <= t; j++) {                         // + mask(q K^T) V inside the chunk
+                float x = 0.0f;
+                for (int i = 0; i < d; i++) x += q[i] * p->hk[(size_t)j * d + i];
+                acc += round_to(p->dtype, x) * p->hv[(size_t)j * d + c];
+            }
+            o[t] = round_to(p->dtype, p->scale * acc);
+        }
+        for (int j = n0; j < end; j++)
+            for (int i = 0; i < d; i++) S[i] += p->hk[(size_t)j * d + i] * p->hv[(size_t)j * d + c];
+    }
+}
+
+// How many elements of the simulated chunkwise form miss the bound, every column of a head.
+static size_t chunkwise_misses(int s, int d, int C, DType t, bool pass_state)
+{
+    Problem p = host_problem(1, s, d, 9);
+    p.dtype = t;
+    fill_inputs(&p, 9);
+    const size_t n = elements_of(&p);
+    double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
+    float *o = (float *)host_alloc(s * sizeof(float), "output");
+    size_t misses = 0;
+    for (int c = 0; c < d; c++) {
+        reference_column(ref, ref + n, ref + 2 * n, &p, 0, c);
+        chunkwise_in_float(o, &p, c, C, pass_state);
+        for (int k = 0; k < s; k++) {
+            const size_t e = (size_t)k * d + c;
+            misses += !(fabs(o[k] - ref[e]) <= error_bound(t, ref[e], ref[n + e], 0, 0.0));
+        }
+    }
+    free(o);
+    free(ref);
+    free(p.hq);
+    return misses;
 }
 
 static int linear_self_test(void)
@@ -1612,12 +1662,16 @@ static int linear_self_test(void)
     SELF_TEST(linear_bound(1.0, 0.0, 0.0, 1.0, 2, 64, 0x1p-8, 0.0) > linear_bound(1.0, 0.0, 0.0, 1.0, 1, 64, 0x1p-8, 0.0) &&
               linear_bound(0.0, 0.0, 0.0, 1.0, 5, 64, 0x1p-8, 0x1p-25) == 0.0);
     free(p.hq);
+    // the chunkwise algebra with l2's and l3's roundings lies within the bound; forgetting the state does not
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, true) == 0 && chunkwise_misses(300, 128, 128, BF16, true) == 0 &&
+              chunkwise_misses(300, 64, 64, F16, true) == 0);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, false) > 0);
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
 #line 93 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1126 "chapters/11-linear-attention.md"
+#line 1184 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
