@@ -813,6 +813,17 @@ def linear_check(got, q, k, v, scale, dtype):
     return bad, rel
 
 
+def linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf):
+    """One peer's row: timed where its check passed (bad == 0), NaN where it failed; pct_sol
+    against the copy ceiling, TFLOP/s by the chapter's count."""
+    ok = bad == 0
+    t = time_us(op, buf) if ok else float("nan")
+    print(f"  {name:26} {dtype:4} {size:>16} {t:10.2f} us  {'pass' if ok else f'FAIL ({bad} elements)'}")
+    gbps = nbytes / (t * 1e3)
+    return [name, "peer", dtype, size, f"{t:.3f}", f"{gbps:.1f}", f"{flops / (t * 1e6):.2f}",
+            f"{100.0 * gbps / sol:.1f}", f"{rel:.2e}", "pass" if ok else "fail"]
+
+
 def linear_attention_rows(rows, buf):
     """flash-linear-attention's three forward kernels (chunk, fused chunk, fused recurrent),
     unnormalised and with the chapter's float scale, each checked on every element against the
@@ -851,12 +862,7 @@ def linear_attention_rows(rows, buf):
                 bad, rel = linear_check(got, q, k, v, scale, dtype)
                 del got
                 torch.cuda.empty_cache()
-                ok = bad == 0
-                t = time_us(op, buf) if ok else float("nan")
-                print(f"  {name:26} {dtype:4} {size:>16} {t:10.2f} us  {'pass' if ok else f'FAIL ({bad} elements)'}")
-                out.append([name, "peer", dtype, size, f"{t:.3f}", f"{nbytes / (t * 1e3):.1f}",
-                            f"{flops / (t * 1e6):.2f}", f"{100.0 * nbytes / (t * 1e3) / sol:.1f}", f"{rel:.2e}",
-                            "pass" if ok else "fail"])
+                out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
             del q, k, v
             torch.cuda.empty_cache()
             # causal softmax attention on cuDNN, O and the LSE, on the attention chapter's inputs and check
@@ -874,11 +880,7 @@ def linear_attention_rows(rows, buf):
                                        scale, dtype, gen)
             del res
             torch.cuda.empty_cache()
-            ok = bad == 0
-            t = time_us(op, buf) if ok else float("nan")
-            print(f"  {name:26} {dtype:4} {size:>16} {t:10.2f} us  {'pass' if ok else f'FAIL ({bad} elements)'}")
-            out.append([name, "peer", dtype, size, f"{t:.3f}", f"{nbytes / (t * 1e3):.1f}", f"{flops / (t * 1e6):.2f}",
-                        f"{100.0 * nbytes / (t * 1e3) / sol:.1f}", f"{rel:.2e}", "pass" if ok else "fail"])
+            out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
             del q, k, v
             torch.cuda.empty_cache()
     return out
