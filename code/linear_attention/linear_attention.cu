@@ -850,6 +850,7 @@ struct Problem {
     // reported against; ref_factor 2 against the GPU's float32 reference, 1 against the CPU's
     double *ref, *arith, *scale_of;
     double ref_factor;
+    float *states;           // l4's states entering each segment, allocated at its first launch
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
     double *sample;          // CPU, and their values, bounds and scales (SAMPLE_ROWS x d each)
 };
@@ -857,7 +858,7 @@ struct Problem {
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
 #line 90 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 211 "chapters/11-linear-attention.md"
+#line 212 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
 // qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
@@ -871,7 +872,7 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int
 }
 #line 91 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 253 "chapters/11-linear-attention.md"
+#line 254 "chapters/11-linear-attention.md"
 // l0, and the float32 reference: the recurrence, a block per head and a thread per column c
 // of the state S (S_ic = sum_{s<=t} k_si v_sc, D floats in registers); tokens staged through
 // shared memory TT at a time, as floats. BOUND: the float32 reference, 2 D threads; the second
@@ -925,7 +926,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 339 "chapters/11-linear-attention.md"
+#line 340 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros.
@@ -1078,22 +1079,97 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 548 "chapters/11-linear-attention.md"
-// l2, l3: the chunkwise form in one kernel. A block walks the chunks of C tokens of one head
-// for 64 columns of the state and the output; C / 16 warps, each on 16 rows of the chunk:
-// O_n = tau (Q_n S_(n-1) + mask(Q_n K_n^T) V_n), then S_n = S_(n-1) + K_n^T V_n. The state is
-// float in the warps' accumulators, in 16 x 16 tiles (UNITS a warp), and rounded to T in
-// shared memory for the products, in two copies: chunk n reads copy n % 2 and writes the
-// other. Q, K, V tiles double-buffered by cp.async. Grid: (D / 64, b h).
-constexpr int CHUNK_BV = 64;  // columns of the state per block: rows of 128 bytes, the swizzle's
+#line 549 "chapters/11-linear-attention.md"
+// The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
+// (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
+// 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
+constexpr int CHUNK_BV = 64;
 
 template <int D, int C> constexpr int chunk_smem()
 {
     return (2 * 2 * C * D + 2 * C * CHUNK_BV + 2 * D * CHUNK_BV) * 2;  // Q, K; V; the state: 16-bit elements
 }
 
+// S += K^T V over the C tokens of a chunk, on the warp's UNITS tiles of the state (float
+// accumulators, two m16n8 tiles each), from swizzled tiles of K (C, D) and V (C, 64).
+template <typename T, int D, int C, int UNITS>
+__device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *Kt, const T *Vt)
+{
+    constexpr int BV = CHUNK_BV, W = C / 16;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+    for (int u = 0; u < UNITS; u++) {
+        const int unit = warp + W * u, mi = unit / (BV / 16), ni = unit % (BV / 16);
+#pragma unroll
+        for (int kk = 0; kk < C / 16; kk++) {
+            uint32_t a[4], b[4];
+            // A = K^T: rows (of the state) 16 mi .., tokens 16 kk ..; K is stored (tokens, D), so
+            // matrix j of the four is tokens 8 (j / 2) .., columns 16 mi + 8 (j % 2) .., transposed
+            ldmatrix_x4_trans(a, smem_u32(Kt + fa_at<D>(kk * 16 + lane % 8 + lane / 16 * 8, mi * 16 + (lane / 8 % 2) * 8)));
+            // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
+            ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8, ni * 16 + lane / 16 * 8)));
+            mma_16816<T>(st[u][0], a, b);
+            mma_16816<T>(st[u][1], a, b + 2);
+        }
+    }
+}
+
+// Element e (0 .. 7) of the thread's part of state tile u: row and column in the (D, 64) slice;
+// e = 4 jj + 2 h + i holds row 16 mi + g + 8 h, column 16 ni + 8 jj + 2 t + i (accumulator st[u][jj][2 h + i]).
+template <int C>
+__device__ inline void state_place(int u, int jj, int h, int *row, int *col)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, unit = warp + (C / 16) * u;
+    *row = unit / (CHUNK_BV / 16) * 16 + lane / 4 + 8 * h;
+    *col = unit % (CHUNK_BV / 16) * 16 + 8 * jj + 2 * (lane % 4);
+}
+
+// The warp's tiles of the state, rounded to T, into a swizzled (D, 64) tile in shared memory.
+template <typename T, int C, int UNITS>
+__device__ inline void warp_store_state(T *Ss, const float st[UNITS][2][4])
+{
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int row, col;
+                state_place<C>(u, jj, h, &row, &col);
+                *reinterpret_cast<uint32_t *>(Ss + fa_at<CHUNK_BV>(row, col)) = pack2<T>(st[u][jj][2 * h], st[u][jj][2 * h + 1]);
+            }
+}
+
+// The warp's tiles of the state to a (D, 64) slice of floats in global memory (F float), or
+// from one (F const float).
+template <int C, int UNITS, typename F>
+__device__ inline void warp_move_state(F *S, float st[UNITS][2][4])
+{
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int row, col;
+                state_place<C>(u, jj, h, &row, &col);
+                F *at = S + row * CHUNK_BV + col;
+                if constexpr (std::is_const<F>::value) st[u][jj][2 * h] = at[0], st[u][jj][2 * h + 1] = at[1];
+                else at[0] = st[u][jj][2 * h], at[1] = st[u][jj][2 * h + 1];
+            }
+}
+
+// l2, l3 (and l4's last pass): the chunkwise form in one kernel. A block walks the chunks of C
+// tokens of one segment of `seg` tokens of one head (blockIdx.z: the segment; all of s for l2
+// and l3), for 64 columns of the state and the output; C / 16 warps, each on 16 rows of the
+// chunk: O_n = tau (Q_n S_(n-1) + mask(Q_n K_n^T) V_n), then S_n = S_(n-1) + K_n^T V_n. The
+// state is float in the warps' accumulators, starting from zero or from S0's (l4: (b h,
+// segments, D / 64) slices of (D, 64) floats), and rounded to T in shared memory for the
+// products, in two copies: chunk n reads copy n % 2 and writes the other. Q, K, V tiles
+// double-buffered by cp.async. Grid: (D / 64, b h, segments).
 template <typename T, int D, int C>
-__global__ void __launch_bounds__(2 * C) linear_chunk(T *O, const T *Q, const T *K, const T *V, int s, float tau)
+__global__ void __launch_bounds__(2 * C)
+    linear_chunk(T *O, const T *Q, const T *K, const T *V, const float *S0, int s, int seg, float tau)
 {
     constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W;
     constexpr int UNITS = (D / 16) * (BV / 16) / W;  // the 16 x 16 tiles of the state a warp keeps
@@ -1104,30 +1180,30 @@ __global__ void __launch_bounds__(2 * C) linear_chunk(T *O, const T *Q, const T 
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     T *Ss = Vs + 2 * C * BV;                 // 2 x (D, BV): the state, rounded
     const size_t bh = blockIdx.y;
-    const int v0 = blockIdx.x * BV;
+    const int v0 = blockIdx.x * BV, t0 = blockIdx.z * seg;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
     const T *Qb = Q + bh * s * D, *Kb = K + bh * s * D, *Vb = V + bh * s * D + v0;
     T *Ob = O + bh * s * D + v0;
-    const int chunks = (s + C - 1) / C;
-    float st[UNITS][2][4];  // unit u: rows 16 mi .. of the state, columns 16 ni .. (two n-tiles)
+    const int chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
+    float st[UNITS][2][4];  // the state entering the segment: zero, or S0's
 #pragma unroll
     for (int u = 0; u < UNITS; u++)
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
-    for (int e = threadIdx.x; e < D * BV / 2; e += THREADS) reinterpret_cast<uint32_t *>(Ss)[e] = 0u;  // S_(-1) = 0
-    copy_rows<T, D, C, THREADS>(Qs, Qb, 0, s, D);
-    copy_rows<T, D, C, THREADS>(Ks, Kb, 0, s, D);
-    copy_rows<T, BV, C, THREADS>(Vs, Vb, 0, s, D);
+    if (S0) warp_move_state<C, UNITS>(S0 + ((bh * gridDim.z + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
+    warp_store_state<T, C, UNITS>(Ss, st);
+    copy_rows<T, D, C, THREADS>(Qs, Qb, t0, s, D);
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
     cp_async_commit();
     for (int n = 0; n < chunks; n++) {
-        const int cur = n % 2;
+        const int cur = n % 2, first = t0 + n * C;
         cp_async_wait<0>();
         __syncthreads();  // chunk n is in; every warp is done with chunk n - 1 and its copy of the state
         if (n + 1 < chunks) {
-            const int next = (n + 1) * C;
-            copy_rows<T, D, C, THREADS>(Qs + (1 - cur) * C * D, Qb, next, s, D);
-            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, next, s, D);
-            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, next, s, D);
+            copy_rows<T, D, C, THREADS>(Qs + (1 - cur) * C * D, Qb, first + C, s, D);
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, first + C, s, D);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, first + C, s, D);
         }
         cp_async_commit();
         const T *Qt = Qs + cur * C * D, *Kt = Ks + cur * C * D, *Vt = Vs + cur * C * BV;
@@ -1144,39 +1220,68 @@ __global__ void __launch_bounds__(2 * C) linear_chunk(T *O, const T *Q, const T 
         warp_scores<T, D, C>(x, qa, Kt, wq + 16);
         zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
         warp_scores_times<T, C, BV>(o, x, Vt, warp + 1);
-        warp_store_rows<T, BV>(Ob, o, tau, n * C + wq, s, D);
-        // the state: S += K^T V over the chunk's C tokens, 16 at a time
-#pragma unroll
-        for (int u = 0; u < UNITS; u++) {
-            const int unit = warp + W * u, mi = unit / (BV / 16), ni = unit % (BV / 16);
-#pragma unroll
-            for (int kk = 0; kk < C / 16; kk++) {
-                uint32_t a[4], b[4];
-                // A = K^T: rows (of the state) 16 mi .., tokens 16 kk ..; K is stored (tokens, D),
-                // so matrix j of the four is tokens 8 (j / 2) .., columns 16 mi + 8 (j % 2) .., transposed
-                ldmatrix_x4_trans(a, smem_u32(Kt + fa_at<D>(kk * 16 + lane % 8 + lane / 16 * 8,
-                                                             mi * 16 + (lane / 8 % 2) * 8)));
-                // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
-                ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8,
-                                                             ni * 16 + lane / 16 * 8)));
-                mma_16816<T>(st[u][0], a, b);
-                mma_16816<T>(st[u][1], a, b + 2);
-            }
-            // S_n, rounded, into the copy that chunk n + 1 reads
-            T *Sn = Ss + (1 - cur) * D * BV;
-#pragma unroll
-            for (int h = 0; h < 2; h++)
-#pragma unroll
-                for (int jj = 0; jj < 2; jj++)
-                    *reinterpret_cast<uint32_t *>(Sn + fa_at<BV>(mi * 16 + g + 8 * h, ni * 16 + jj * 8 + 2 * t)) =
-                        pack2<T>(st[u][jj][2 * h], st[u][jj][2 * h + 1]);
-        }
+        warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D);
+        // the state: S += K^T V over the chunk, then S_n, rounded, into the copy chunk n + 1 reads
+        warp_add_chunk_to_state<T, D, C, UNITS>(st, Kt, Vt);
+        warp_store_state<T, C, UNITS>(Ss + (1 - cur) * D * BV, st);
     }
     cp_async_wait<0>();
 }
+#line 728 "chapters/11-linear-attention.md"
+// l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
+// in float, into S: (b h, segments, D / 64) slices of (D, 64) floats. The segments are whole
+// (seg a multiple of C). Grid: (D / 64, b h, segments - 1).
+template <typename T, int D, int C>
+__global__ void __launch_bounds__(2 * C)
+    linear_segment_states(float *S, const T *K, const T *V, int s, int seg, int segments)
+{
+    constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W, UNITS = (D / 16) * (BV / 16) / W;
+    extern __shared__ __align__(128) unsigned char la_smem[];
+    T *Ks = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
+    T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
+    const size_t bh = blockIdx.y;
+    const int t0 = blockIdx.z * seg, chunks = seg / C;
+    const T *Kb = K + bh * s * D, *Vb = V + bh * s * D + blockIdx.x * BV;
+    float st[UNITS][2][4];
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
+    cp_async_commit();
+    for (int n = 0; n < chunks; n++) {
+        const int cur = n % 2;
+        cp_async_wait<0>();
+        __syncthreads();  // chunk n is in; every warp is done with chunk n - 1
+        if (n + 1 < chunks) {
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, t0 + (n + 1) * C, s, D);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, t0 + (n + 1) * C, s, D);
+        }
+        cp_async_commit();
+        warp_add_chunk_to_state<T, D, C, UNITS>(st, Ks + cur * C * D, Vs + cur * C * BV);
+    }
+    cp_async_wait<0>();
+    warp_move_state<C, UNITS>(S + ((bh * segments + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
+}
+
+// l4, second pass: each head's segment sums (per_head = D^2 floats a segment) become, in place,
+// the states entering the segments: the sum of the segments before. The last segment's slot
+// holds no sum and is only written. A thread per element of a head's state.
+__global__ void linear_scan_states(float *S, int segments, int per_head, size_t heads)
+{
+    const size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (e >= heads * per_head) return;
+    float *at = S + e / per_head * segments * per_head + e % per_head, running = 0.0f;
+    for (int z = 0; z < segments; z++) {
+        const float mine = z + 1 < segments ? at[(size_t)z * per_head] : 0.0f;
+        at[(size_t)z * per_head] = running;
+        running += mine;
+    }
+}
 #line 92 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 651 "chapters/11-linear-attention.md"
+#line 787 "chapters/11-linear-attention.md"
 template <typename T, int D>
 static void launch_recurrent_d(Problem *p)
 {
@@ -1224,8 +1329,8 @@ static void launch_chunk_d(Problem *p)
         CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
-    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h)), 2 * C, smem>>>(
-        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->s, p->scale);
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(
+        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, NULL, p->s, p->s, p->scale);
     CHECK_LAUNCH();
 }
 
@@ -1234,6 +1339,46 @@ static void launch_chunk(Problem *p)
 {
     if (p->d == 64) launch_chunk_d<T, 64, C>(p);
     else launch_chunk_d<T, 128, C>(p);
+}
+
+// l4: the sums of the segments, their scan, and l2's kernel from the states entering them. The
+// states, b h (s / SEGMENT) D^2 floats, are allocated at the first launch on a problem.
+enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
+
+template <typename T, int D>
+static void launch_segments_d(Problem *p)
+{
+    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>(), sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
+    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        sums_smem));
+        opted = true;
+    }
+    const int segments = (p->s + SEGMENT - 1) / SEGMENT;
+    const unsigned heads = (unsigned)(p->b * p->h);
+    if (segments > 1) {
+        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * sizeof(float), "states");
+        linear_segment_states<T, D, C><<<dim3(D / CHUNK_BV, heads, segments - 1), 2 * C, sums_smem>>>(
+            p->states, (const T *)p->k, (const T *)p->v, p->s, SEGMENT, segments);
+        CHECK_LAUNCH();
+        const size_t elements = (size_t)heads * D * D;
+        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D, heads);
+        CHECK_LAUNCH();
+    }
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, heads, segments), 2 * C, smem>>>(
+        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, segments > 1 ? p->states : NULL, p->s, SEGMENT,
+        p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_segments(Problem *p)
+{
+    if (p->d == 64) launch_segments_d<T, 64>(p);
+    else launch_segments_d<T, 128>(p);
 }
 
 // The chunkwise kernels' tiles: 112 KB at d = 128 for l2, 192 KB for l3, more than some GPUs
@@ -1249,7 +1394,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 93 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 726 "chapters/11-linear-attention.md"
+#line 902 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T>, NULL},                                                                                   \
@@ -1258,7 +1403,9 @@ static const char *chunk_unsupported(const Problem *p)
     {"l2-chunk-64", "ours", DT, "chunkwise on mma.sync, one kernel walking chunks of 64, the state in registers", \
      launch_chunk<T, 64>, chunk_unsupported<64>},                                                                                   \
     {"l3-chunk-128", "ours", DT, "l2 with chunks of 128: half the chain, twice the quadratic part",               \
-     launch_chunk<T, 128>, chunk_unsupported<128>}
+     launch_chunk<T, 128>, chunk_unsupported<128>},                                                                 \
+    {"l4-segments", "ours", DT, "l2 on segments of 1024 tokens in parallel: their K^T V sums, a scan, then l2",    \
+     launch_segments<T>, chunk_unsupported<SEGMENT_CHUNK>}
 
 static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
@@ -1266,7 +1413,7 @@ static const Version VERSIONS[] = {
 };
 #line 94 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 751 "chapters/11-linear-attention.md"
+#line 929 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1322,7 +1469,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 818 "chapters/11-linear-attention.md"
+#line 996 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, float rel, float floor_)
@@ -1391,7 +1538,7 @@ static void make_cpu_sample(Problem *p)
 #pragma omp parallel for schedule(dynamic, 1)
     for (int r = 0; r < SAMPLE_ROWS; r++) reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, picked[r]);
 }
-#line 893 "chapters/11-linear-attention.md"
+#line 1071 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1481,8 +1628,9 @@ static Problem *linear_create(const char *dtype, const char *size, uint64_t seed
 
 static void linear_destroy(Problem *p)
 {
-    void *arrays[] = {p->q, p->k, p->v, p->o};
-    for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) CUDA_CHECK(cudaFree(arrays[a]));
+    void *arrays[] = {p->q, p->k, p->v, p->o, p->states};
+    for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
+        if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
     free(p->ref);
     free(p->arith);
     free(p->scale_of);
@@ -1544,7 +1692,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     free(got);
     return r;
 }
-#line 1060 "chapters/11-linear-attention.md"
+#line 1239 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -1668,7 +1816,7 @@ static int linear_self_test(void)
 }
 #line 95 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1190 "chapters/11-linear-attention.md"
+#line 1369 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
