@@ -1080,7 +1080,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 554 "chapters/11-linear-attention.md"
+#line 561 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1228,7 +1228,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 734 "chapters/11-linear-attention.md"
+#line 743 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64) slices of (D, 64) floats. The segments are whole
 // (seg a multiple of C). Grid: (D / 64, b h, segments - 1).
@@ -1282,7 +1282,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
 }
 #line 96 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 793 "chapters/11-linear-attention.md"
+#line 802 "chapters/11-linear-attention.md"
 template <typename T, int D>
 static void launch_recurrent_d(Problem *p)
 {
@@ -1395,7 +1395,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 97 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 908 "chapters/11-linear-attention.md"
+#line 920 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T>, NULL},                                                                                   \
@@ -1414,7 +1414,7 @@ static const Version VERSIONS[] = {
 };
 #line 98 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 935 "chapters/11-linear-attention.md"
+#line 947 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1470,7 +1470,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1002 "chapters/11-linear-attention.md"
+#line 1014 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, float rel, float floor_)
@@ -1539,7 +1539,7 @@ static void make_cpu_sample(Problem *p)
 #pragma omp parallel for schedule(dynamic, 1)
     for (int r = 0; r < SAMPLE_ROWS; r++) reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, picked[r]);
 }
-#line 1077 "chapters/11-linear-attention.md"
+#line 1089 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1693,7 +1693,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     free(got);
     return r;
 }
-#line 1245 "chapters/11-linear-attention.md"
+#line 1257 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -1817,7 +1817,7 @@ static int linear_self_test(void)
 }
 #line 99 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1375 "chapters/11-linear-attention.md"
+#line 1387 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
