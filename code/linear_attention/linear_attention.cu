@@ -1080,7 +1080,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 561 "chapters/11-linear-attention.md"
+#line 564 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1092,23 +1092,25 @@ template <int D, int C> constexpr int chunk_smem()
 }
 
 // S += K^T V over the C tokens of a chunk, on the warp's UNITS tiles of the state (float
-// accumulators, two m16n8 tiles each), from swizzled tiles of K (C, D) and V (C, 64).
+// accumulators, two m16n8 tiles each), from swizzled tiles of K (C, D) and V (C, 64). A warp's
+// tiles share their 16 columns, so each fragment of V is loaded once for all of them.
 template <typename T, int D, int C, int UNITS>
 __device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *Kt, const T *Vt)
 {
     constexpr int BV = CHUNK_BV, W = C / 16;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    static_assert(W % (BV / 16) == 0, "tile warp + W u is in the same columns for every u");
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, ni = warp % (BV / 16);
 #pragma unroll
-    for (int u = 0; u < UNITS; u++) {
-        const int unit = warp + W * u, mi = unit / (BV / 16), ni = unit % (BV / 16);
+    for (int kk = 0; kk < C / 16; kk++) {
+        uint32_t b[4];  // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
+        ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8, ni * 16 + lane / 16 * 8)));
 #pragma unroll
-        for (int kk = 0; kk < C / 16; kk++) {
-            uint32_t a[4], b[4];
+        for (int u = 0; u < UNITS; u++) {
+            const int mi = (warp + W * u) / (BV / 16);
+            uint32_t a[4];
             // A = K^T: rows (of the state) 16 mi .., tokens 16 kk ..; K is stored (tokens, D), so
             // matrix j of the four is tokens 8 (j / 2) .., columns 16 mi + 8 (j % 2) .., transposed
             ldmatrix_x4_trans(a, smem_u32(Kt + fa_at<D>(kk * 16 + lane % 8 + lane / 16 * 8, mi * 16 + (lane / 8 % 2) * 8)));
-            // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
-            ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8, ni * 16 + lane / 16 * 8)));
             mma_16816<T>(st[u][0], a, b);
             mma_16816<T>(st[u][1], a, b + 2);
         }
@@ -1228,7 +1230,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 743 "chapters/11-linear-attention.md"
+#line 748 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64) slices of (D, 64) floats. The segments are whole
 // (seg a multiple of C). Grid: (D / 64, b h, segments - 1).
@@ -1282,7 +1284,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
 }
 #line 96 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 802 "chapters/11-linear-attention.md"
+#line 807 "chapters/11-linear-attention.md"
 template <typename T, int D>
 static void launch_recurrent_d(Problem *p)
 {
@@ -1395,7 +1397,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 97 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 920 "chapters/11-linear-attention.md"
+#line 925 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T>, NULL},                                                                                   \
@@ -1414,7 +1416,7 @@ static const Version VERSIONS[] = {
 };
 #line 98 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 947 "chapters/11-linear-attention.md"
+#line 952 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1470,7 +1472,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1014 "chapters/11-linear-attention.md"
+#line 1019 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, float rel, float floor_)
@@ -1539,7 +1541,7 @@ static void make_cpu_sample(Problem *p)
 #pragma omp parallel for schedule(dynamic, 1)
     for (int r = 0; r < SAMPLE_ROWS; r++) reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, picked[r]);
 }
-#line 1089 "chapters/11-linear-attention.md"
+#line 1094 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1693,7 +1695,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     free(got);
     return r;
 }
-#line 1257 "chapters/11-linear-attention.md"
+#line 1262 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -1817,7 +1819,7 @@ static int linear_self_test(void)
 }
 #line 99 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1387 "chapters/11-linear-attention.md"
+#line 1392 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
