@@ -5,7 +5,8 @@
 BUILD        := build
 CHAPTERS     := $(sort $(wildcard chapters/*.md))
 REF_GPU      := nvidia-h200
-PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention attention_bwd
+PROGRAMS     := measuring reduce elementwise atomics upsample index_add softmax gemm gemm_hopper attention attention_bwd \
+                linear_attention
 # libraries a program links besides the CUDA runtime
 LIBS_atomics := -lcublas
 LIBS_gemm    := -lcublas -lcublasLt
@@ -19,12 +20,15 @@ HEADERS_gemm_hopper := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 HEADERS_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # the backward reuses the forward's ceilings, and so the same kernel
 HEADERS_attention_bwd := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
+# linear attention takes the attention chapter's mma.sync pieces, which come with its Hopper kernels
+HEADERS_linear_attention := code/tensorcore/mma.cuh code/tensorcore/hopper.cuh
 # wgmma and setmaxnreg exist only in the sm_90a target: the Hopper GEMM is built for it
 # where the others are built for sm_90 (elsewhere its Hopper versions are skipped)
 comma := ,
 ARCH_FLAGS_gemm_hopper = $(if $(filter sm_90,$(ARCH)),-gencode=arch=compute_90a$(comma)code=sm_90a)
 ARCH_FLAGS_attention = $(ARCH_FLAGS_gemm_hopper)
 ARCH_FLAGS_attention_bwd = $(ARCH_FLAGS_gemm_hopper)
+ARCH_FLAGS_linear_attention = $(ARCH_FLAGS_gemm_hopper)
 
 # cuDNN, the softmax chapter's optional peer: used where cudnn.h is found, in CUDNN_HOME,
 # in the CUDA toolkit, or in the nvidia-cudnn Python wheel that PyTorch installs.
@@ -287,6 +291,19 @@ FIG_attention_bwd-d64-causal_CSV := attention_bwd
 FIG_attention_bwd-d64-causal_DTYPE := bf16
 FIG_attention_bwd-d64-causal_SHAPES := $(FIG_attention-d64-causal_SHAPES)
 FIG_attention_bwd-d64-causal_XLABEL := $(FIG_attention-d64_XLABEL)
+FIG_linear_attention_METRIC := time_us
+FIG_linear_attention_PEER := torch.fla-chunk torch.fla-fused-chunk torch.fla-fused-recurrent torch.sdpa-cudnn
+FIG_linear_attention_LABELS := 1K|2K|4K|8K|16K|32K
+FIG_linear_attention-d128_CSV := linear_attention
+FIG_linear_attention-d128_DTYPE := bf16
+FIG_linear_attention-d128_SHAPES := 32x16x1024x128 16x16x2048x128 8x16x4096x128 4x16x8192x128 2x16x16384x128 \
+  1x16x32768x128
+FIG_linear_attention-d128_XLABEL := sequence length s (b s = 32K tokens, 16 heads of 128)
+FIG_linear_attention-d64_CSV := linear_attention
+FIG_linear_attention-d64_DTYPE := bf16
+FIG_linear_attention-d64_SHAPES := 32x32x1024x64 16x32x2048x64 8x32x4096x64 4x32x8192x64 2x32x16384x64 \
+  1x32x32768x64
+FIG_linear_attention-d64_XLABEL := sequence length s (b s = 32K tokens, 32 heads of 64)
 
 include tools/book.mk
 -include $(BUILD)/tangle.d

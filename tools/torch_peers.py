@@ -752,6 +752,140 @@ def attention_bwd_rows(rows, buf):
             torch.cuda.empty_cache()
     return out
 
+# b, h, s, d: the linear attention chapter's bench shapes, b s = 32768 tokens and h d = 2048,
+# in its order of sizes
+LINEAR_SHAPES = [(32768 // s, 2048 // d, s, d) for d in (128, 64) for s in (1024, 2048, 4096, 8192, 16384, 32768)]
+SIZES["linear_attention"] = LINEAR_SHAPES
+LINEAR_CHUNK = 256  # tokens per chunk of the float64 reference
+
+
+def linear_inputs(b, h, s, d, tt, gen):
+    """The chapter's inputs, in flash-linear-attention's layout (b, s, h, d): q and k uniform in
+    [-1, 2) / sqrt(d), v uniform in [-1, 1.5), rounded to the element type."""
+    unit = 1.0 / math.sqrt(d)
+    q = ((torch.rand(b, s, h, d, device="cuda", generator=gen) * 3.0 - 1.0) * unit).to(tt)
+    k = ((torch.rand(b, s, h, d, device="cuda", generator=gen) * 3.0 - 1.0) * unit).to(tt)
+    v = (torch.rand(b, s, h, d, device="cuda", generator=gen) * 2.5 - 1.0).to(tt)
+    return q, k, v
+
+
+def linear_reference(q, k, v, scale, dtype):
+    """The chapter's reference and bound (linear_bound) for heads q, k, v of shape (n, s, d),
+    in float64, by the chunkwise form (exact in any grouping): O, the float arithmetic's bound
+    on each element before the final rounding, and the scale tau M."""
+    u = 2.0**-24
+    n, s, d = q.shape
+    c = LINEAR_CHUNK
+    pad = (-s) % c
+    qf, kf, vf = (torch.nn.functional.pad(t.double(), (0, 0, 0, pad)).reshape(n, -1, c, d) for t in (q, k, v))
+    mask = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
+    o = torch.zeros_like(qf)
+    m = torch.zeros_like(qf)
+    for signed, out in ((True, o), (False, m)):
+        a, b, w = (qf, kf, vf) if signed else (qf.abs(), kf.abs(), vf.abs())
+        kv = b.transpose(-1, -2) @ w  # (n, chunks, d, d): each chunk's K^T V
+        before = kv.cumsum(1) - kv  # the state entering each chunk
+        out.copy_(a @ before + ((a @ b.transpose(-1, -2)) * mask) @ w)
+        del kv, before
+    o, m = (t.reshape(n, -1, d)[:, :s] * scale for t in (o, m))  # m is tau M from here on
+    vabs = vf.abs().reshape(n, -1, d)[:, :s].cumsum(1)
+    qabs = q.double().abs().sum(-1, keepdim=True)
+    eps, floor = p_rounding_of(dtype)
+    seen = torch.arange(1, s + 1, device=q.device, dtype=torch.float64).reshape(1, s, 1)
+    arith = (2.0 * eps + (seen + d + 4.0) * u) * m + scale * 2.0 * floor * (vabs + qabs)
+    return o, arith, m
+
+
+def linear_check(got, q, k, v, scale, dtype):
+    """Every element of the output (b, s, h, d) against the float64 reference with the
+    chapter's bound, a few heads at a time; returns mismatches and the largest error relative
+    to tau M. NaN fails."""
+    b, s, h, d = q.shape
+    heads = lambda t: t.permute(0, 2, 1, 3).reshape(b * h, s, d)
+    gq, qq, kk, vv = heads(got), heads(q), heads(k), heads(v)
+    bad, rel = 0, 0.0
+    group = max(1, 2**24 // (s * d))
+    for h0 in range(0, b * h, group):
+        o, arith, big_m = linear_reference(qq[h0:h0 + group], kk[h0:h0 + group], vv[h0:h0 + group], scale, dtype)
+        err = (gq[h0:h0 + group].double() - o).abs()
+        bad += int((~(err <= error_bound(dtype, o, arith))).sum().item())
+        rel = max(rel, (err / (big_m + arith).clamp_min(1e-30)).max().item())
+        del o, arith, big_m, err
+    return bad, rel
+
+
+def linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf):
+    """One peer's row: timed where its check passed (bad == 0), NaN where it failed; pct_sol
+    against the copy ceiling, TFLOP/s by the chapter's count."""
+    ok = bad == 0
+    t = time_us(op, buf) if ok else float("nan")
+    print(f"  {name:26} {dtype:4} {size:>16} {t:10.2f} us  {'pass' if ok else f'FAIL ({bad} elements)'}")
+    gbps = nbytes / (t * 1e3)
+    return [name, "peer", dtype, size, f"{t:.3f}", f"{gbps:.1f}", f"{flops / (t * 1e6):.2f}",
+            f"{100.0 * gbps / sol:.1f}", f"{rel:.2e}", "pass" if ok else "fail"]
+
+
+def linear_attention_rows(rows, buf):
+    """flash-linear-attention's three forward kernels (chunk, fused chunk, fused recurrent),
+    unnormalised and with the chapter's float scale, each checked on every element against the
+    chapter's double reference and bound before it is timed; and causal softmax attention on
+    cuDNN at the same shapes, checked as the attention chapter checks it, for the crossover.
+    Only at the sizes the program timed; fla is skipped where it is not importable."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    sol = ceiling_gbps(rows, "copy-ceiling")
+    try:
+        from fla.ops.linear_attn import chunk_linear_attn, fused_chunk_linear_attn, fused_recurrent_linear_attn
+        fla = (("torch.fla-chunk", chunk_linear_attn), ("torch.fla-fused-chunk", fused_chunk_linear_attn),
+               ("torch.fla-fused-recurrent", fused_recurrent_linear_attn))
+    except Exception as err:  # not installed, or its Triton or einops missing
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"  flash-linear-attention not importable ({first}): its rows are skipped")
+        fla = ()
+    out = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    measured = {(r["dtype"], r["size"]) for r in rows if r["kind"] != "ceiling"}  # the sizes the program timed
+    for dtype, tt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
+        for b, h, s, d in LINEAR_SHAPES:
+            size = f"{b}x{h}x{s}x{d}"
+            if (dtype, size) not in measured:
+                continue
+            scale = float(torch.tensor(1.0 / math.sqrt(d), dtype=torch.float32))  # the chapter's float scale
+            flops = 4.0 * b * h * s * d * d  # the chapter's count: the recurrent form's
+            nbytes = 4.0 * b * h * s * d * 2
+            q, k, v = linear_inputs(b, h, s, d, tt, gen)
+            for name, fn in fla:
+                op = lambda: fn(q, k, v, scale=scale, normalize=False)
+                try:
+                    got = op()[0]
+                except Exception as err:  # a shape or a GPU it refuses
+                    print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                    continue
+                bad, rel = linear_check(got, q, k, v, scale, dtype)
+                del got
+                torch.cuda.empty_cache()
+                out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
+            del q, k, v
+            torch.cuda.empty_cache()
+            # causal softmax attention on cuDNN, O and the LSE, on the attention chapter's inputs and check
+            q, k, v = attention_inputs(b, h, s, d, tt, gen)
+            op = lambda: torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, True, False,
+                                                                             scale=scale)
+            name = "torch.sdpa-cudnn"
+            try:
+                res = op()
+            except Exception as err:
+                print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                continue
+            bad, rel = attention_check(res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s],
+                                       q.reshape(b * h, s, d), k.reshape(b * h, s, d), v.reshape(b * h, s, d), True,
+                                       scale, dtype, gen)
+            del res
+            torch.cuda.empty_cache()
+            out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
+            del q, k, v
+            torch.cuda.empty_cache()
+    return out
+
 
 def main():
     if len(sys.argv) != 3:
@@ -769,7 +903,8 @@ def main():
     new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
            "softmax": softmax_rows, "upsample": upsample_rows,
                "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows,
-           "attention": attention_rows, "attention_bwd": attention_bwd_rows}[chapter](rows_kept, buf)
+           "attention": attention_rows, "attention_bwd": attention_bwd_rows,
+           "linear_attention": linear_attention_rows}[chapter](rows_kept, buf)
     fields = list(rows[0].keys()) if rows else []
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

@@ -1,0 +1,1842 @@
+#line 79 "chapters/11-linear-attention.md"
+// linear_attention.cu: causal linear attention, forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T:
+// the recurrence on the SIMT units, the quadratic form and the chunkwise form on mma.sync, the
+// last also on segments of the sequence in parallel.
+#include "../harness/harness.cuh"
+#include "../tensorcore/mma.cuh"
+#include "../tensorcore/hopper.cuh"
+#include <type_traits>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+// <<element-types>>
+#line 46 "chapters/02-elementwise.md"
+// Every kernel computes in float and stores in the element type: loads convert up,
+// stores round down once.
+__host__ __device__ inline float to_float(float x) { return x; }
+__host__ __device__ inline float to_float(__half x) { return __half2float(x); }
+__host__ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __host__ __device__ inline T from_float(float x);
+template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
+template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
+template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+#line 89 "chapters/11-linear-attention.md"
+// <<which-keys-a-query-sees>>
+#line 131 "chapters/09-attention.md"
+// Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
+// j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
+__host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
+{
+    if (!causal) return sk;
+    int end = i + sk - sq + 1;
+    return end < 0 ? 0 : end;
+}
+#line 90 "chapters/11-linear-attention.md"
+// <<how-far-a-result-may-be-from-exact>>
+#line 208 "chapters/09-attention.md"
+// The parts of the error bound, in units of u = 2^-24 where they are relative, written once
+// for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
+template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
+
+// Delta_j: the relative error of one computed p_j = exp(x_j - m), in units of u: the
+// score's dot product and scaling, (d + 2) a_j; the exponential's argument, 4 (|x_j| + |m|);
+// the exponential itself, 4.
+template <typename R> __host__ __device__ inline R score_budget(R a, R x, R m, int d)
+{
+    return (d + 2) * a + 4 * (magnitude(x) + magnitude(m)) + 4;
+}
+
+// rho_j: the most that rounding p (in [0, 1]) to the element type moves it, at a gap up
+// to twice the one at p: 2 max(p 2^-t, 2^(emin - t)), given rel = 2^-t and floor = 2^(emin - t).
+template <typename R> __host__ __device__ inline R p_rounding(R p, R rel, R floor)
+{
+    R gap = p * rel;
+    return 2 * (gap > floor ? gap : floor);
+}
+
+// The bound on element c of a row's output, from its sums: E_c, A_c (both already divided
+// by l), the output itself, F and gamma.
+template <typename R> __host__ __device__ inline R output_bound(R e, R a, R o, R f, R gamma)
+{
+    const R u = (R)0x1p-24;
+    return e + gamma * a + magnitude(o) * (f + gamma + u);
+}
+
+// The bound on a row's log-sum-exp m + log l.
+template <typename R> __host__ __device__ inline R lse_bound(R f, R gamma, R log_l, R lse, R m)
+{
+    const R u = (R)0x1p-24;
+    return f + gamma + (6 + 6 * log_l + magnitude(lse) + magnitude(m)) * u;
+}
+
+// gamma: 2 sk + 4 roundings of every term of the sums.
+__host__ __device__ inline double sums_gamma(int sk) { return (2.0 * sk + 4.0) * 0x1p-24; }
+
+// The element type's rel = 2^-t and floor = 2^(emin - t) for p_rounding.
+static inline void p_rounding_of(DType t, double *rel, double *floor)
+{
+    int digits = t == F16 ? 11 : 8, min_exp = t == F16 ? -14 : -126;
+    *rel = ldexp(1.0, -digits);
+    // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
+    *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
+}
+#line 91 "chapters/11-linear-attention.md"
+// <<softmax-reductions>>
+#line 120 "chapters/06-softmax.md"
+__device__ inline float warp_max(float v, int width = 32)
+{
+    for (int o = width / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o, width));
+    return v;
+}
+__device__ inline float warp_sum(float v, int width = 32)
+{
+    for (int o = width / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, width);
+    return v;
+}
+// Block-wide max / sum, returned to every thread (blockDim a multiple of 32, at most 1024).
+template <bool MAX>
+__device__ inline float block_all(float v)
+{
+    __shared__ float part[32];
+    __shared__ float total;
+    v = MAX ? warp_max(v) : warp_sum(v);
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < (int)(blockDim.x / 32) ? part[lane] : (MAX ? -INFINITY : 0.0f);
+        v = MAX ? warp_max(v) : warp_sum(v);
+        if (lane == 0) total = v;
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();  // total may be reused by the next call
+    return r;
+}
+__device__ inline float block_max(float v) { return block_all<true>(v); }
+__device__ inline float block_sum(float v) { return block_all<false>(v); }
+#line 92 "chapters/11-linear-attention.md"
+// <<attention-kernels>>
+#line 291 "chapters/09-attention.md"
+// a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
+// steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
+// entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
+template <typename T>
+__global__ void attention_scores(float *S, const T *Q, const T *K, int sq, int sk, int d, float scale, bool causal)
+{
+    __shared__ float Qs[32][33], Ks[32][33];  // (queries, d), (keys, d); padded against bank conflicts
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const size_t bh = blockIdx.z;
+    const int i = blockIdx.y * 32 + ty, j = blockIdx.x * 32 + tx, key0 = blockIdx.x * 32;
+    Q += bh * sq * d;  // this head's (sq, d)
+    K += bh * sk * d;  // (sk, d)
+    S += bh * sq * sk; // (sq, sk)
+    const int last_row = min(blockIdx.y * 32 + 31, sq - 1);
+    float acc = 0.0f;
+    if (key0 < keys_seen(last_row, sq, sk, causal)) {  // the same for the whole block
+        for (int c0 = 0; c0 < d; c0 += 32) {
+            Qs[ty][tx] = i < sq ? to_float(Q[(size_t)i * d + c0 + tx]) : 0.0f;
+            Ks[ty][tx] = key0 + ty < sk ? to_float(K[(size_t)(key0 + ty) * d + c0 + tx]) : 0.0f;
+            __syncthreads();
+#pragma unroll
+            for (int c = 0; c < 32; c++) acc += Qs[ty][c] * Ks[tx][c];
+            __syncthreads();
+        }
+    }
+    if (i < sq && j < sk) S[(size_t)i * sk + j] = j < keys_seen(i, sq, sk, causal) ? acc * scale : -INFINITY;
+}
+
+// a0, second kernel: a block per row of S: its maximum, the sum l of exp(S - max), then
+// P = exp(S - max) / l over S, and the row's LSE. A row that sees no key (all -inf): its
+// exponentials are taken against 0, so P = 0, and LSE = -inf.
+__global__ void attention_softmax_rows(float *S, float *lse, int sk)
+{
+    float *row = S + blockIdx.x * (size_t)sk;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m);
+    const float base = m == -INFINITY ? 0.0f : m;
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) l += __expf(row[j] - base);
+    l = block_sum(l);
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    for (int j = threadIdx.x; j < sk; j += blockDim.x) row[j] = __expf(row[j] - base) * inv;
+    if (threadIdx.x == 0) lse[blockIdx.x] = l > 0.0f ? m + logf(l) : -INFINITY;
+}
+
+// a0, third kernel: O = P V, 32 x 32 outputs per block (an output per thread), the keys in
+// steps of 32 through shared memory, up to the last key the tile's last query sees (P is 0
+// past it). Grid: (d / 32, sq / 32, b h).
+template <typename T>
+__global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, int d, bool causal)
+{
+    __shared__ float Ps[32][33], Vs[32][33];  // (queries, keys), (keys, d)
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const size_t bh = blockIdx.z;
+    const int i = blockIdx.y * 32 + ty, c = blockIdx.x * 32 + tx;
+    P += bh * sq * sk; // (sq, sk)
+    V += bh * sk * d;  // (sk, d)
+    O += bh * sq * d;  // (sq, d)
+    const int end = keys_seen(min(blockIdx.y * 32 + 31, sq - 1), sq, sk, causal);
+    float acc = 0.0f;
+    for (int j0 = 0; j0 < end; j0 += 32) {
+        Ps[ty][tx] = i < sq && j0 + tx < sk ? P[(size_t)i * sk + j0 + tx] : 0.0f;
+        Vs[ty][tx] = j0 + ty < sk ? to_float(V[(size_t)(j0 + ty) * d + c]) : 0.0f;
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < 32; j++) acc += Ps[ty][j] * Vs[j][tx];
+        __syncthreads();
+    }
+    if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
+}
+#line 421 "chapters/09-attention.md"
+// Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
+// `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
+// are D elements, a multiple of 8, from a 16-byte-aligned start.
+template <typename T, int D, int ROWS>
+__device__ inline void load_tile(float *dst, int stride, const T *src, int r0, int rows)
+{
+    for (int e = threadIdx.x; e < ROWS * D / 8; e += blockDim.x) {
+        const int r = e / (D / 8), c = e % (D / 8) * 8;
+        float f[8] = {};
+        if (r0 + r < rows) {
+            uint4 raw = *reinterpret_cast<const uint4 *>(src + (size_t)(r0 + r) * D + c);
+            const T *t = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+            for (int u = 0; u < 8; u++) f[u] = to_float(t[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) dst[r * stride + c + u] = f[u];
+    }
+}
+
+// a1's shared memory, in floats: Q (BR, D + 1), K (BC, D + 1), V (BC, D), P (BR, BC + 4).
+template <int D, int BR, int BC> constexpr int flash_simt_floats()
+{
+    return BR * (D + 1) + BC * (D + 1) + BC * D + BR * (BC + 4);
+}
+
+// a1: a block per (b h, tile of BR = 64 queries), 256 threads as 16 x 16. Thread (ty, tx)
+// owns query rows 4 ty .. 4 ty + 3, of each the scores of keys tx + 16 c (c < BC / 16)
+// and the output columns tx + 16 c (c < D / 16). Grid: (sq / BR, b h).
+template <typename T, int D, int BR, int BC>
+__global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, const T *Q, const T *K, const T *V,
+                                                            int sq, int sk, float scale, bool causal)
+{
+    static_assert(BR == 64 && BC % 16 == 0 && D % 16 == 0, "16 x 16 threads, four query rows each");
+    constexpr int RT = BR / 16, SC = BC / 16, OC = D / 16;
+    constexpr int QS = D + 1, PS = BC + 4;  // row strides: 16 rows at one column in 16 banks; see the prose for P
+    extern __shared__ float smem[];
+    float *Qs = smem;             // (BR, D + 1)
+    float *Ks = Qs + BR * QS;     // (BC, D + 1)
+    float *Vs = Ks + BC * QS;     // (BC, D)
+    float *Ps = Vs + BC * D;      // (BR, BC + 4)
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const size_t bh = blockIdx.y;
+    const int q0 = blockIdx.x * BR;
+    Q += bh * sq * D;  // this head's (sq, D)
+    K += bh * sk * D;  // (sk, D)
+    V += bh * sk * D;  // (sk, D)
+    O += bh * sq * D;  // (sq, D)
+    lse += bh * sq;    // (sq)
+    load_tile<T, D, BR>(Qs, QS, Q, q0, sq);
+
+    int seen[RT];  // keys each of the thread's rows sees; 0 for rows past sq
+    float m[RT], l[RT], o[RT][OC];
+#pragma unroll
+    for (int r = 0; r < RT; r++) {
+        int i = q0 + ty * RT + r;
+        seen[r] = i < sq ? keys_seen(i, sq, sk, causal) : 0;
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < OC; c++) o[r][c] = 0.0f;
+    }
+    const int end = keys_seen(min(q0 + BR, sq) - 1, sq, sk, causal);  // the keys the tile's last query sees
+    for (int k0 = 0; k0 < end; k0 += BC) {
+        __syncthreads();  // the last tile's K, V and P have been read (and Q is in place)
+        load_tile<T, D, BC>(Ks, QS, K, k0, sk);
+        load_tile<T, D, BC>(Vs, D, V, k0, sk);
+        __syncthreads();
+        // S = Q K^T scale, the thread's RT x SC scores
+        float s[RT][SC] = {};
+        for (int c = 0; c < D; c++) {
+            float qr[RT], kc[SC];
+#pragma unroll
+            for (int r = 0; r < RT; r++) qr[r] = Qs[(ty * RT + r) * QS + c];
+#pragma unroll
+            for (int j = 0; j < SC; j++) kc[j] = Ks[(tx + 16 * j) * QS + c];
+#pragma unroll
+            for (int r = 0; r < RT; r++)
+#pragma unroll
+                for (int j = 0; j < SC; j++) s[r][j] += qr[r] * kc[j];
+        }
+        // the running maximum and sum of each row, o rescaled, P = exp(S - m') into shared memory
+#pragma unroll
+        for (int r = 0; r < RT; r++) {
+            float tile_max = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < SC; j++) {
+                s[r][j] = k0 + tx + 16 * j < seen[r] ? s[r][j] * scale : -INFINITY;
+                tile_max = fmaxf(tile_max, s[r][j]);
+            }
+            const float m_new = fmaxf(m[r], warp_max(tile_max, 16));  // over the row's 16 lanes
+            const float base = m_new == -INFINITY ? 0.0f : m_new;   // no key seen yet: p = 0, not NaN
+            const float alpha = __expf(m[r] - base);
+            float sum = 0.0f;
+#pragma unroll
+            for (int j = 0; j < SC; j++) {
+                float pj = __expf(s[r][j] - base);
+                Ps[(ty * RT + r) * PS + tx + 16 * j] = pj;
+                sum += pj;
+            }
+            l[r] = l[r] * alpha + warp_sum(sum, 16);
+            m[r] = m_new;
+#pragma unroll
+            for (int c = 0; c < OC; c++) o[r][c] *= alpha;
+        }
+        __syncthreads();  // P complete
+        // o += P V, the thread's RT x OC outputs
+        for (int j = 0; j < BC; j++) {
+            float pr[RT], vc[OC];
+#pragma unroll
+            for (int r = 0; r < RT; r++) pr[r] = Ps[(ty * RT + r) * PS + j];
+#pragma unroll
+            for (int c = 0; c < OC; c++) vc[c] = Vs[j * D + tx + 16 * c];
+#pragma unroll
+            for (int r = 0; r < RT; r++)
+#pragma unroll
+                for (int c = 0; c < OC; c++) o[r][c] += pr[r] * vc[c];
+        }
+    }
+    // O = o / l and LSE = m + log l; a row that saw no key: O = 0, LSE = -inf
+#pragma unroll
+    for (int r = 0; r < RT; r++) {
+        const int i = q0 + ty * RT + r;
+        if (i >= sq) continue;
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+#pragma unroll
+        for (int c = 0; c < OC; c++) O[(size_t)i * D + tx + 16 * c] = from_float<T>(o[r][c] * inv);
+        if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
+    }
+}
+#line 623 "chapters/09-attention.md"
+// Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
+// ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
+__device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr));
+}
+
+// 2^x in one instruction, MUFU.EX2: exp2f adds a test and two multiplications to keep the
+// results below 2^-126 (float's smallest normal) exact; here they are flushed to zero.
+__device__ inline float exp2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Keys past sk, and (causal, bottom right) past the diagonal, set to -inf in a tile of N
+// scores laid out as m16n8 accumulators: element i on row row0 + 8 ((i / 2) % 2), key
+// k0 + 8 (i / 4) + 2 t + i % 2. Per element, one comparison with a constant and a select.
+template <int N>
+__device__ inline void mask_scores(float *sc, int k0, int row0, int sq, int sk, bool causal, int t)
+{
+    int seen[2];  // the keys each of the thread's rows sees, counted from its first key in the tile
+#pragma unroll
+    for (int h = 0; h < 2; h++) seen[h] = (causal ? min(sk, row0 + 8 * h + sk - sq + 1) : sk) - k0 - 2 * t;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (8 * (i / 4) + i % 2 >= seen[(i / 2) % 2]) sc[i] = -INFINITY;
+}
+
+// Two floats as one register of two 16-bit elements, the first in the low half.
+template <typename T> __device__ inline uint32_t pack2(float lo, float hi);
+template <> __device__ inline uint32_t pack2<__nv_bfloat16>(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+template <> __device__ inline uint32_t pack2<__half>(float lo, float hi)
+{
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+// Element (r, c) of a tile of rows of D 16-bit elements (D * 2 bytes), swizzled so that
+// 8 consecutive rows read at one 16-byte chunk hit 8 different bank groups.
+template <int D> __device__ inline int fa_at(int r, int c)
+{
+    return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
+}
+
+// One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
+// BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
+// and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
+// row tiles; the running max and sum of each row in registers (two rows per thread and
+// row tile: g and g + 8). With one row tile, the warp's Q stays in registers; with two,
+// its fragments are loaded from shared memory at every tile, for want of registers.
+template <typename T, int D, int MT, int BK>
+__global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, const T *Q, const T *K, const T *V, int sq,
+                                                           int sk, float scale, bool causal)
+{
+    constexpr int BQ = 64 * MT, NT = BK / 8;  // rows per block, n-tiles of 8 keys per tile
+    constexpr bool Q_IN_REGS = MT == 1;
+    static_assert(BK % 16 == 0 && D % 16 == 0, "whole m16n8k16 steps");
+    const float scale_log2 = scale * 1.44269504088896341f;  // scores in the base-2 domain: exp2 of them
+    extern __shared__ __align__(128) unsigned char fa_smem[];
+    T *Qs = reinterpret_cast<T *>(fa_smem);  // BQ x D
+    T *Ks = Qs + BQ * D;                     // 2 x BK x D
+    T *Vs = Ks + 2 * BK * D;                 // 2 x BK x D
+    const int bh = blockIdx.y, q0 = blockIdx.x * BQ;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wq = warp * 16 * MT;  // the warp's first row in the block
+    const T *Qb = Q + (size_t)bh * sq * D, *Kb = K + (size_t)bh * sk * D, *Vb = V + (size_t)bh * sk * D;
+    // the keys this block sees: all, or (causal, bottom right) up to q0 + BQ - 1 + sk - sq
+    int kend = sk;
+    if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
+    const int ktiles = (kend + BK - 1) / BK;
+    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
+    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
+    // swizzled offset in a row are the same in every tile.
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
+    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
+#pragma unroll
+        for (int r = cr; r < ROWS; r += RSTEP) {
+            const bool in = row0 + r < rows;
+            cp_async_16(dst + cs + (r - cr) * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+        }
+    };
+    copy_tile(Qs, Qb, q0, sq, BQ);
+    if (ktiles > 0) {
+        copy_tile(Ks, Kb, 0, sk, BK);
+        copy_tile(Vs, Vb, 0, sk, BK);
+    }
+    cp_async_commit();
+
+    float o[MT][D / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+    float m[MT][2], l[MT][2];  // rows g and g + 8 of each row tile, in the log2 domain
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.0f;
+    uint32_t qa[Q_IN_REGS ? D / 16 : 1][4];
+
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int cur = kt % 2;
+        if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
+            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
+            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (Q_IN_REGS && kt == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldmatrix_x4(qa[Q_IN_REGS ? kk : 0], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+        }
+        const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
+        // S = Q K^T: 16 MT x BK per warp
+        float s[MT][NT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int j = 0; j < NT; j++) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (Q_IN_REGS) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) a[mt][e] = qa[Q_IN_REGS ? kk : 0][e];
+                } else {
+                    ldmatrix_x4(a[mt], Qs + fa_at<D>(wq + mt * 16 + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t b[4];
+                ldmatrix_x4(b, Kt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(s[mt][j], a[mt], b);
+                    mma_16816<T>(s[mt][j + 1], a[mt], b + 2);
+                }
+            }
+        }
+        // mask: keys past sk, and (causal) past the diagonal, only in the tiles that hold such keys
+        const int k0 = kt * BK;
+        if (k0 + BK > sk || (causal && k0 + BK - 1 > q0 + wq + sk - sq)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mask_scores<4 * NT>(&s[mt][0][0], k0, q0 + wq + mt * 16 + g, sq, sk, causal, t);
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            // the running max and sum of each of the thread's two rows, over the quad's lanes
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                float mx = -INFINITY;  // the tile's maximum score, scaled to base 2 after the shuffles
+#pragma unroll
+                for (int j = 0; j < NT; j++) mx = fmaxf(mx, fmaxf(s[mt][j][2 * h], s[mt][j][2 * h + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+                mx = fmaxf(m[mt][h], mx * scale_log2);
+                // a row that has seen only masked keys keeps max -inf: subtract 0 instead
+                const float base = mx == -INFINITY ? 0.0f : mx;
+                const float correction = exp2_ftz(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                float sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < NT; j++) {  // exp2(x scale_log2 - base): one FFMA, one MUFU
+                    s[mt][j][2 * h] = exp2_ftz(fmaf(s[mt][j][2 * h], scale_log2, -base));
+                    s[mt][j][2 * h + 1] = exp2_ftz(fmaf(s[mt][j][2 * h + 1], scale_log2, -base));
+                    sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
+                }
+                l[mt][h] = l[mt][h] * correction + sum;  // the quad's partial sums are added at the end
+                m[mt][h] = mx;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++) {
+                    o[mt][j][2 * h] *= correction;
+                    o[mt][j][2 * h + 1] *= correction;
+                }
+            }
+        }
+        // O += P V: P's accumulator fragments are, packed, the A fragments of m16n8k16
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t b[4];  // keys kk*16 .. +15 by columns j*8 .. +15 of V, transposed
+                const int key = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+                ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<D>(key, col)));
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_16816<T>(o[mt][j], pa[mt], b);
+                    mma_16816<T>(o[mt][j + 1], pa[mt], b + 2);
+                }
+            }
+        }
+        __syncthreads();  // every warp is done with this tile's buffers before they are refilled
+    }
+    cp_async_wait<0>();
+    // the end: the quad's sums, the division, O and the log-sum-exp (natural log)
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float sum = l[mt][h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = q0 + wq + mt * 16 + g + h * 8;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;  // a row that sees no key: O = 0
+            if (row < sq) {
+                T *orow = O + ((size_t)bh * sq + row) * D;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++)
+                    *reinterpret_cast<uint32_t *>(orow + j * 8 + 2 * t) =
+                        pack2<T>(o[mt][j][2 * h] * inv, o[mt][j][2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)bh * sq + row] = sum > 0.0f ? (m[mt][h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+            }
+        }
+}
+#line 999 "chapters/09-attention.md"
+constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
+constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
+constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
+// shared memory for Q and the stages of K and of V, d / 64 panels each; 1 KiB to align
+template <int D, int STAGES, int CONSUMERS = 2, int QBUF = 1>
+__host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * CONSUMERS * 128 + 2 * STAGES * W_PANEL) + 1024; }
+// buffers of Q: persistent, a second one where shared memory has room, so that the next
+// item's queries load while this item's run
+template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
+__host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
+
+#define WGMMA_D32_NAMES "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, " \
+    "%8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}"
+// O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
+// shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
+template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
+template <>
+__device__ inline void wgmma_pv<__nv_bfloat16, 128>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__half, 128>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                 : WGMMA_D64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__nv_bfloat16, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+template <>
+__device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint64_t db)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                 : WGMMA_D32(0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+{
+    uint64_t a = smem_u32(smem);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+}
+
+// The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys
+// they see. Item w of a launch: the query tiles of a head side by side (they share its K
+// and V in the L2); with `longest_first` (causal, persistent) the last query tiles of
+// every head first, since they see the most keys.
+struct WgmmaItem {
+    int bh, q0, ktiles;
+};
+__device__ inline WgmmaItem wgmma_item(int w, int heads, int sq, int sk, bool causal, bool longest_first, int bq = W_BQ)
+{
+    const int qtiles = (sq + bq - 1) / bq;
+    WgmmaItem it;
+    if (longest_first) {
+        it.bh = w % heads;
+        it.q0 = (qtiles - 1 - w / heads) * bq;
+    } else {
+        it.bh = w / qtiles;
+        it.q0 = (w % qtiles) * bq;
+    }
+    const int kend = causal ? min(sk, max(0, it.q0 + bq + sk - sq)) : sk;
+    it.ktiles = (kend + W_BK - 1) / W_BK;
+    return it;
+}
+
+// S = Q K^T for a warpgroup's 64 rows and a tile of 128 keys: d / 16 steps of k16, issued
+// and committed, not waited for.
+template <typename T, int D, int Q_PANEL = W_PANEL>
+__device__ inline void wgmma_scores(float sc[64], const unsigned char *Qs, const unsigned char *Ks, int c)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n128k16<T>(sc, wgmma_desc_k128(Qs + (kk / 4) * Q_PANEL + c * 64 * 128 + (kk % 4) * 32),
+                            wgmma_desc_k128(Ks + (kk / 4) * W_PANEL + (kk % 4) * 32), kk > 0);
+    wgmma_commit();
+}
+
+// The online softmax of a tile of scores held as wgmma's accumulators (a2's layout): mask,
+// update the running maxima m and sums l of the thread's rows g and
+// g + 8, rescale O (nd accumulators), and leave P, converted to T, in pa.
+template <typename T, int ND>
+__device__ inline void wgmma_softmax(float sc[64], float *o, float m[2], float l[2], uint32_t pa[32], int k0,
+                                     int row0, int sq, int sk, float scale_log2, bool causal, int t)
+{
+    if (k0 + W_BK > sk || (causal && k0 + W_BK - 1 > row0 + sk - sq)) mask_scores<64>(sc, k0, row0, sq, sk, causal, t);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {  // rows g and g + 8: elements with (i / 2) % 2 == h
+        float mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+        mx = fmaxf(m[h], mx * scale_log2);
+        const float base = mx == -INFINITY ? 0.0f : mx;
+        const float correction = exp2_ftz(m[h] - base);
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            sc[4 * j + 2 * h] = exp2_ftz(fmaf(sc[4 * j + 2 * h], scale_log2, -base));
+            sc[4 * j + 2 * h + 1] = exp2_ftz(fmaf(sc[4 * j + 2 * h + 1], scale_log2, -base));
+            sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+        }
+        l[h] = l[h] * correction + sum;
+        m[h] = mx;
+#pragma unroll
+        for (int j = 0; j < ND / 4; j++) {
+            o[4 * j + 2 * h] *= correction;
+            o[4 * j + 2 * h + 1] *= correction;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 32; i++) pa[i] = pack2<T>(sc[2 * i], sc[2 * i + 1]);
+}
+
+// O += P V for a warpgroup: eight k16 steps over the tile's 128 keys, issued and committed.
+template <typename T, int D>
+__device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsigned char *Vs)
+{
+#pragma unroll
+    for (int kk = 0; kk < W_BK / 16; kk++) wgmma_pv<T, D>(o, pa + 4 * kk, wgmma_desc_mn128(Vs + kk * 16 * 128));
+    wgmma_commit();
+}
+
+// a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
+// a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
+// boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
+// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+__global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
+    attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                    const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
+                    bool causal)
+{
+#if SM90A_CODE
+    constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
+    constexpr int BQ = 64 * CONSUMERS, Q_PANEL = BQ * 128;  // queries per block; bytes of a panel of Q
+    constexpr int QB = wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>();
+    // registers a consumer thread may take: what the producer's 24 leave, in steps of 8
+    constexpr int REGS = (65536 / 128 - 24) / CONSUMERS / 8 * 8 > 240 ? 240 : (65536 / 128 - 24) / CONSUMERS / 8 * 8;
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = aligned_1024(smem_raw);
+    unsigned char *Qs = smem;                      // QB x NP panels
+    unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
+    unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
+    __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const int items = (sq + BQ - 1) / BQ * heads;
+    const bool longest_first = PERSISTENT && causal;
+    if (threadIdx.x == 0) {
+        for (int b = 0; b < QB; b++) {
+            mbar_init(&q_full[b], 1);
+            mbar_init(&q_empty[b], CONSUMERS);
+        }
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(&k_full[s], 1);
+            mbar_init(&v_full[s], 1);
+            mbar_init(&empty[s], CONSUMERS);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();
+
+    if (wg == 0) {  // the producer
+        setmaxnreg_dec<24>();
+        if (tid == 0) {
+            int it = 0, n = 0;  // key tiles and items loaded by this block
+            for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+                const int qb = n % QB;
+                if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                mbar_expect_tx(&q_full[qb], NP * Q_PANEL);
+                for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
+                    for (int cc = 0; cc < CONSUMERS; cc++)
+                        tma_load_2d(Qs + (qb * NP + pn) * Q_PANEL + cc * 64 * 128, &mq, &q_full[qb], pn * 64,
+                                    item.bh * sq + item.q0 + 64 * cc);
+                for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                    const int s = it % STAGES, use = it / STAGES;
+                    if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+                    mbar_expect_tx(&k_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Ks + (NP * s + pn) * W_PANEL, &mk, &k_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                    mbar_expect_tx(&v_full[s], NP * W_PANEL);
+                    for (int pn = 0; pn < NP; pn++)
+                        tma_load_2d(Vs + (NP * s + pn) * W_PANEL, &mv, &v_full[s], pn * 64, item.bh * sk + kt * W_BK);
+                }
+            }
+        }
+        return;
+    }
+    setmaxnreg_inc<REGS>();
+    const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
+    const float scale_log2 = scale * 1.44269504088896341f;
+    int it = 0, n = 0;
+    for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+        const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+        const int row0 = item.q0 + wq;
+        float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < ND; i++) o[i] = 0.0f;
+        const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
+        mbar_wait(&q_full[n % QB], n / QB & 1);
+        if (!OVERLAP) {
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
+                float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
+                uint32_t pa[32];
+                mbar_wait(&k_full[s], parity);
+                wgmma_fence();
+                wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
+                wgmma_wait<0>();
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();
+                if (tid == 0) mbar_arrive(&empty[s]);
+            }
+        } else if (item.ktiles > 0) {
+            // Every product is waited for within the iteration that issues it, so that no
+            // register a product writes is carried, still in flight, round the loop.
+            float sc[64], next[64];  // this tile's scores; the next tile's, in flight during its softmax
+            mbar_wait(&k_full[it % STAGES], (it / STAGES) & 1);
+            wgmma_fence();
+            wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * (it % STAGES) * W_PANEL, c);
+            wgmma_wait<0>();
+            for (int kt = 0; kt < item.ktiles; kt++, it++) {
+                const int s = it % STAGES, parity = (it / STAGES) & 1;
+                uint32_t pa[32];
+#pragma unroll
+                for (int i = 0; i < 64; i++) sc[i] = next[i];
+                if (kt + 1 < item.ktiles) {
+                    mbar_wait(&k_full[(it + 1) % STAGES], ((it + 1) / STAGES) & 1);
+                    wgmma_fence();
+                    wgmma_scores<T, D, Q_PANEL>(next, Qn, Ks + NP * ((it + 1) % STAGES) * W_PANEL, c);
+                }
+                wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
+                mbar_wait(&v_full[s], parity);
+                wgmma_fence();
+                wgmma_values<T, D>(o, pa, Vs + NP * s * W_PANEL);
+                wgmma_wait<0>();  // the next tile's scores and this tile's P V
+                if (tid == 0) mbar_arrive(&empty[s]);
+            }
+        }
+        if (tid == 0) mbar_arrive(&q_empty[n % QB]);  // Q is no longer read: the producer may load the next
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float sum = l[h];
+            sum += __shfl_xor_sync(0xffffffff, sum, 1);
+            sum += __shfl_xor_sync(0xffffffff, sum, 2);
+            const int row = row0 + 8 * h;
+            const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            if (row < sq) {
+                T *orow = O + ((size_t)item.bh * sq + row) * D;
+#pragma unroll
+                for (int j = 0; j < ND / 4; j++)
+                    *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
+                        pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+                if (t == 0)
+                    LSE[(size_t)item.bh * sq + row] = sum > 0.0f ? (m[h] + log2f(sum)) * 0.69314718055994531f : -INFINITY;
+            }
+        }
+    }
+#endif
+}
+#line 93 "chapters/11-linear-attention.md"
+// <<the-linear-attention-problem>>
+#line 133 "chapters/11-linear-attention.md"
+struct Problem {
+    DType dtype;
+    char size[64];
+    int b, h, s, d;          // batch, heads, tokens, head dimension (64 or 128)
+    float scale;             // tau = 1 / sqrt(d), rounded to float once
+    void *q, *k, *v, *o;     // device, element type: (b, h, s, d) each
+    float *hq, *hk, *hv;     // host copies of q, k, v as the device sees them (rounded)
+    // the reference, computed at the first check: each element of O, the float arithmetic's
+    // bound on its error (before the final rounding), the scale its relative error is
+    // reported against; ref_factor 2 against the GPU's float32 reference, 1 against the CPU's
+    double *ref, *arith, *scale_of;
+    double ref_factor;
+    float *states;           // l4's states entering each segment, allocated at its first launch
+    size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
+    double *sample;          // CPU, and their values, bounds and scales (SAMPLE_ROWS x d each)
+};
+
+static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
+#line 94 "chapters/11-linear-attention.md"
+// <<how-far-a-linear-attention-output-may-be-from-exact>>
+#line 216 "chapters/11-linear-attention.md"
+// The bound on |computed - exact| for one output element o_tc, before its final rounding:
+// m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
+// qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
+// element type (p_rounding_of). Written for R = double (CPU) and R = float (GPU).
+template <typename R>
+__host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int d, R eps, R floor)
+{
+    const R u = (R)0x1p-24;
+    const R gamma = ((R)n + (R)d + 4) * u;  // (t + d + 5) u with n = t + 1
+    return tau * ((2 * eps + gamma) * m + 2 * floor * (vabs + qabs));
+}
+#line 95 "chapters/11-linear-attention.md"
+// <<linear-attention-kernels>>
+#line 258 "chapters/11-linear-attention.md"
+// l0, and the float32 reference: the recurrence, a block per head and a thread per column c
+// of the state S (S_ic = sum_{s<=t} k_si v_sc, D floats in registers); tokens staged through
+// shared memory TT at a time, as floats. BOUND: the float32 reference, 2 D threads; the second
+// D keep the state of magnitudes, sum |k_s| |v_sc|, and write the bound (linear_bound) and its
+// scale tau M_tc; the output goes to Of in float. Otherwise O, rounded to T. Grid: (b h).
+template <typename T, int D, bool BOUND>
+__global__ void __launch_bounds__(BOUND ? 2 * D : D)
+    linear_recurrent(T *O, float *Of, float *arith, float *scale_out, const T *Q, const T *K, const T *V, int s,
+                     float tau, float eps, float floor_)
+{
+    constexpr int TT = 16, THREADS = BOUND ? 2 * D : D;
+    __shared__ float Qs[TT][D], Ks[TT][D], Vs[TT][D];  // (tokens, D) each
+    const int c = threadIdx.x % D;
+    const bool absolute = BOUND && threadIdx.x >= D;
+    const size_t head = (size_t)blockIdx.x * s * D;  // the head's first element
+    float S[D];  // column c of the state (of magnitudes, for the absolute threads)
+#pragma unroll
+    for (int i = 0; i < D; i++) S[i] = 0.0f;
+    float vabs = 0.0f;  // sum_{s<=t} |v_sc|, for the bound
+    for (int t0 = 0; t0 < s; t0 += TT) {
+        const int n = min(TT, s - t0);
+        __syncthreads();  // every thread is done with the previous tokens
+        for (int e = threadIdx.x; e < n * D; e += THREADS) {
+            const size_t at = head + (size_t)t0 * D + e;
+            Qs[e / D][e % D] = to_float(Q[at]);
+            Ks[e / D][e % D] = to_float(K[at]);
+            Vs[e / D][e % D] = to_float(V[at]);
+        }
+        __syncthreads();
+        for (int j = 0; j < n; j++) {
+            const float v = absolute ? fabsf(Vs[j][c]) : Vs[j][c];
+            float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, qabs = 0.0f;
+#pragma unroll
+            for (int i = 0; i < D; i++) {  // S += k_t v_tc, then o = q_t . S
+                float k = Ks[j][i], q = Qs[j][i];
+                if (absolute) k = fabsf(k), q = fabsf(q), qabs += q;
+                S[i] = fmaf(k, v, S[i]);
+                acc[i % 4] = fmaf(q, S[i], acc[i % 4]);
+            }
+            const float o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            const size_t at = head + (size_t)(t0 + j) * D + c;
+            if (!BOUND) {
+                O[at] = from_float<T>(tau * o);
+            } else if (!absolute) {
+                Of[at] = tau * o;
+            } else {  // o is M_tc here; the bound's parts are sums of positive floats, taken 1 % larger
+                vabs += v;
+                arith[at] = 1.01f * linear_bound(o, vabs, qabs, tau, t0 + j + 1, D, eps, floor_);
+                scale_out[at] = tau * o;
+            }
+        }
+    }
+}
+#line 344 "chapters/11-linear-attention.md"
+// Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
+// the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
+// chunk each per pass; rows past `rows` are zeros.
+template <typename T, int W, int ROWS, int THREADS>
+__device__ inline void copy_rows(T *dst, const T *src, int row0, int rows, int ld)
+{
+    constexpr int CH = W / 8, RSTEP = THREADS / CH;  // 16-byte chunks per row; rows per pass
+    static_assert(THREADS % CH == 0 && ROWS % RSTEP == 0, "whole passes over the tile");
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+#pragma unroll
+    for (int r = cr; r < ROWS; r += RSTEP) {
+        const bool in = row0 + r < rows;
+        cp_async_16(dst + fa_at<W>(r, cc), src + (size_t)(in ? row0 + r : 0) * ld + cc, in ? 16 : 0);
+    }
+}
+
+// X = Q K^T for one warp: its 16 rows (A fragments qa, D / 16 steps of 16) against the first
+// `keys` keys (a multiple of 16) of a swizzled (NK, D) tile of keys; the other scores are 0.
+template <typename T, int D, int NK>
+__device__ inline void warp_scores(float x[NK / 8][4], const uint32_t qa[D / 16][4], const T *Ks, int keys)
+{
+    const int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int j = 0; j < NK / 8; j++) x[j][0] = x[j][1] = x[j][2] = x[j][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+#pragma unroll
+        for (int j = 0; j < NK / 8; j += 2) {
+            if (j * 8 >= keys) break;
+            uint32_t b[4];
+            ldmatrix_x4(b, Ks + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+            mma_16816<T>(x[j], qa[kk], b);
+            mma_16816<T>(x[j + 1], qa[kk], b + 2);
+        }
+}
+
+// The causal mask inside a tile of scores laid out as m16n8 accumulators (N of them per
+// thread): element i is on row row0 + 8 ((i / 2) % 2) and key key0 + 8 (i / 4) + 2 t + i % 2;
+// the scores of keys after the row's own token become 0.
+template <int N>
+__device__ inline void zero_future_scores(float *x, int key0, int row0, int t)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (key0 + 8 * (i / 4) + 2 * t + i % 2 > row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
+}
+
+// O += A B for one warp: A its 16 rows as m16k16 fragments (KS steps of 16 along k, the first
+// `steps` of them used), B a swizzled (16 KS, N) tile stored as rows of k, loaded transposed.
+template <typename T, int KS, int N>
+__device__ inline void warp_times_tile(float o[N / 8][4], const uint32_t a[KS][4], const T *Bs, int steps)
+{
+    const int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) {
+        if (kk >= steps) break;
+#pragma unroll
+        for (int j = 0; j < N / 8; j += 2) {
+            uint32_t b[4];  // rows kk*16 .. +15 by columns j*8 .. +15 of B, transposed
+            const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+            ldmatrix_x4_trans(b, smem_u32(Bs + fa_at<N>(row, col)));
+            mma_16816<T>(o[j], a[kk], b);
+            mma_16816<T>(o[j + 1], a[kk], b + 2);
+        }
+    }
+}
+
+// O += X V for one warp: its scores (16 x NK accumulators), rounded to T and packed as the A
+// fragments of m16n8k16, times the first `steps` 16-row steps of a swizzled (NK, N) tile.
+template <typename T, int NK, int N>
+__device__ inline void warp_scores_times(float o[N / 8][4], const float x[NK / 8][4], const T *Bs, int steps)
+{
+    uint32_t xa[NK / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < NK / 16; kk++) {
+        xa[kk][0] = pack2<T>(x[2 * kk][0], x[2 * kk][1]);
+        xa[kk][1] = pack2<T>(x[2 * kk][2], x[2 * kk][3]);
+        xa[kk][2] = pack2<T>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+        xa[kk][3] = pack2<T>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+    }
+    warp_times_tile<T, NK / 16, N>(o, xa, Bs, steps);
+}
+
+// A warp's 16 x N accumulators o, times scale, rounded to T, into rows row0 (the warp's first,
+// in the head) .. of a (rows, ld) matrix from its column 0: rows g and g + 8 of each tile.
+template <typename T, int N>
+__device__ inline void warp_store_rows(T *O, const float o[N / 8][4], float scale, int row0, int rows, int ld)
+{
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int row = row0 + g + 8 * h;
+        if (row >= rows) continue;
+#pragma unroll
+        for (int j = 0; j < N / 8; j++)
+            *reinterpret_cast<uint32_t *>(O + (size_t)row * ld + j * 8 + 2 * t) =
+                pack2<T>(o[j][2 * h] * scale, o[j][2 * h + 1] * scale);
+    }
+}
+
+// l1: the quadratic form, O = tau mask(Q K^T) V. A block of four warps per 64 queries of a
+// head (each warp 16, with its Q fragments in registers), tiles of 64 keys and values
+// double-buffered by cp.async, up to the diagonal. Grid: (s / 64, b h), the longest first.
+template <typename T, int D>
+__global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const T *K, const T *V, int s, float tau)
+{
+    constexpr int BQ = 64, BK = 64;
+    static_assert(BQ == BK, "the last tile of keys a block sees is the one on its diagonal");
+    extern __shared__ __align__(128) unsigned char la_smem[];
+    T *Qs = reinterpret_cast<T *>(la_smem);  // (BQ, D)
+    T *Ks = Qs + BQ * D;                     // 2 x (BK, D)
+    T *Vs = Ks + 2 * BK * D;                 // 2 x (BK, D)
+    const size_t bh = blockIdx.y;
+    const int qt = gridDim.x - 1 - blockIdx.x, q0 = qt * BQ;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
+    const T *Qb = Q + bh * s * D, *Kb = K + bh * s * D, *Vb = V + bh * s * D;
+    const int ktiles = qt + 1;  // keys 0 .. q0 + BQ - 1
+    copy_rows<T, D, BQ, 128>(Qs, Qb, q0, s, D);
+    copy_rows<T, D, BK, 128>(Ks, Kb, 0, s, D);
+    copy_rows<T, D, BK, 128>(Vs, Vb, 0, s, D);
+    cp_async_commit();
+    float o[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    uint32_t qa[D / 16][4];
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int cur = kt % 2;
+        if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
+            copy_rows<T, D, BK, 128>(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, s, D);
+            copy_rows<T, D, BK, 128>(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, s, D);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (kt == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldmatrix_x4(qa[kk], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+        }
+        const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
+        const bool diagonal = kt == ktiles - 1;
+        // X = Q K^T: on the diagonal, only the keys up to the warp's last row
+        float x[BK / 8][4];
+        warp_scores<T, D, BK>(x, qa, Kt, diagonal ? wq + 16 : BK);
+        if (diagonal) zero_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t);
+        // O += X V
+        warp_scores_times<T, BK, D>(o, x, Vt, diagonal ? warp + 1 : BK / 16);
+        __syncthreads();  // every warp is done with this tile's buffers before they are refilled
+    }
+    cp_async_wait<0>();
+    warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
+}
+#line 564 "chapters/11-linear-attention.md"
+// The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
+// (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
+// 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
+constexpr int CHUNK_BV = 64;
+
+template <int D, int C> constexpr int chunk_smem()
+{
+    return (2 * 2 * C * D + 2 * C * CHUNK_BV + 2 * D * CHUNK_BV) * 2;  // Q, K; V; the state: 16-bit elements
+}
+
+// S += K^T V over the C tokens of a chunk, on the warp's UNITS tiles of the state (float
+// accumulators, two m16n8 tiles each), from swizzled tiles of K (C, D) and V (C, 64). A warp's
+// tiles share their 16 columns, so each fragment of V is loaded once for all of them.
+template <typename T, int D, int C, int UNITS>
+__device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *Kt, const T *Vt)
+{
+    constexpr int BV = CHUNK_BV, W = C / 16;
+    static_assert(W % (BV / 16) == 0, "tile warp + W u is in the same columns for every u");
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, ni = warp % (BV / 16);
+#pragma unroll
+    for (int kk = 0; kk < C / 16; kk++) {
+        uint32_t b[4];  // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
+        ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8, ni * 16 + lane / 16 * 8)));
+#pragma unroll
+        for (int u = 0; u < UNITS; u++) {
+            const int mi = (warp + W * u) / (BV / 16);
+            uint32_t a[4];
+            // A = K^T: rows (of the state) 16 mi .., tokens 16 kk ..; K is stored (tokens, D), so
+            // matrix j of the four is tokens 8 (j / 2) .., columns 16 mi + 8 (j % 2) .., transposed
+            ldmatrix_x4_trans(a, smem_u32(Kt + fa_at<D>(kk * 16 + lane % 8 + lane / 16 * 8, mi * 16 + (lane / 8 % 2) * 8)));
+            mma_16816<T>(st[u][0], a, b);
+            mma_16816<T>(st[u][1], a, b + 2);
+        }
+    }
+}
+
+// Element e (0 .. 7) of the thread's part of state tile u: row and column in the (D, 64) slice;
+// e = 4 jj + 2 h + i holds row 16 mi + g + 8 h, column 16 ni + 8 jj + 2 t + i (accumulator st[u][jj][2 h + i]).
+template <int C>
+__device__ inline void state_place(int u, int jj, int h, int *row, int *col)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, unit = warp + (C / 16) * u;
+    *row = unit / (CHUNK_BV / 16) * 16 + lane / 4 + 8 * h;
+    *col = unit % (CHUNK_BV / 16) * 16 + 8 * jj + 2 * (lane % 4);
+}
+
+// The warp's tiles of the state, rounded to T, into a swizzled (D, 64) tile in shared memory.
+template <typename T, int C, int UNITS>
+__device__ inline void warp_store_state(T *Ss, const float st[UNITS][2][4])
+{
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int row, col;
+                state_place<C>(u, jj, h, &row, &col);
+                *reinterpret_cast<uint32_t *>(Ss + fa_at<CHUNK_BV>(row, col)) = pack2<T>(st[u][jj][2 * h], st[u][jj][2 * h + 1]);
+            }
+}
+
+// The warp's tiles of the state to a (D, 64) slice of floats in global memory (F float), or
+// from one (F const float).
+template <int C, int UNITS, typename F>
+__device__ inline void warp_move_state(F *S, float st[UNITS][2][4])
+{
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int row, col;
+                state_place<C>(u, jj, h, &row, &col);
+                F *at = S + row * CHUNK_BV + col;
+                if constexpr (std::is_const<F>::value) st[u][jj][2 * h] = at[0], st[u][jj][2 * h + 1] = at[1];
+                else at[0] = st[u][jj][2 * h], at[1] = st[u][jj][2 * h + 1];
+            }
+}
+
+// l2, l3 (and l4's last pass): the chunkwise form in one kernel. A block walks the chunks of C
+// tokens of one segment of `seg` tokens of one head (blockIdx.z: the segment; all of s for l2
+// and l3), for 64 columns of the state and the output; C / 16 warps, each on 16 rows of the
+// chunk: O_n = tau (Q_n S_(n-1) + mask(Q_n K_n^T) V_n), then S_n = S_(n-1) + K_n^T V_n. The
+// state is float in the warps' accumulators, starting from zero or from S0's (l4: (b h,
+// segments, D / 64) slices of (D, 64) floats), and rounded to T in shared memory for the
+// products, in two copies: chunk n reads copy n % 2 and writes the other. Q, K, V tiles
+// double-buffered by cp.async. Grid: (D / 64, b h, segments).
+template <typename T, int D, int C>
+__global__ void __launch_bounds__(2 * C)
+    linear_chunk(T *O, const T *Q, const T *K, const T *V, const float *S0, int s, int seg, float tau)
+{
+    constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W;
+    constexpr int UNITS = (D / 16) * (BV / 16) / W;  // the 16 x 16 tiles of the state a warp keeps
+    static_assert((D / 16) * (BV / 16) % W == 0, "the state's tiles shared evenly by the warps");
+    extern __shared__ __align__(128) unsigned char la_smem[];
+    T *Qs = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
+    T *Ks = Qs + 2 * C * D;                  // 2 x (C, D)
+    T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
+    T *Ss = Vs + 2 * C * BV;                 // 2 x (D, BV): the state, rounded
+    const size_t bh = blockIdx.y;
+    const int v0 = blockIdx.x * BV, t0 = blockIdx.z * seg;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
+    const T *Qb = Q + bh * s * D, *Kb = K + bh * s * D, *Vb = V + bh * s * D + v0;
+    T *Ob = O + bh * s * D + v0;
+    const int chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
+    float st[UNITS][2][4];  // the state entering the segment: zero, or S0's
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
+    if (S0) warp_move_state<C, UNITS>(S0 + ((bh * gridDim.z + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
+    warp_store_state<T, C, UNITS>(Ss, st);
+    copy_rows<T, D, C, THREADS>(Qs, Qb, t0, s, D);
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
+    cp_async_commit();
+    for (int n = 0; n < chunks; n++) {
+        const int cur = n % 2, first = t0 + n * C;
+        cp_async_wait<0>();
+        __syncthreads();  // chunk n is in; every warp is done with chunk n - 1 and its copy of the state
+        if (n + 1 < chunks) {
+            copy_rows<T, D, C, THREADS>(Qs + (1 - cur) * C * D, Qb, first + C, s, D);
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, first + C, s, D);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, first + C, s, D);
+        }
+        cp_async_commit();
+        const T *Qt = Qs + cur * C * D, *Kt = Ks + cur * C * D, *Vt = Vs + cur * C * BV;
+        // the output of the warp's 16 rows: Q S_(n-1), then the chunk's own mask(Q K^T) V
+        uint32_t qa[D / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            ldmatrix_x4(qa[kk], Qt + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+        float o[BV / 8][4];
+#pragma unroll
+        for (int j = 0; j < BV / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+        warp_times_tile<T, D / 16, BV>(o, qa, Ss + cur * D * BV, D / 16);
+        float x[C / 8][4];
+        warp_scores<T, D, C>(x, qa, Kt, wq + 16);
+        zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
+        warp_scores_times<T, C, BV>(o, x, Vt, warp + 1);
+        warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D);
+        // the state: S += K^T V over the chunk, then S_n, rounded, into the copy chunk n + 1 reads
+        warp_add_chunk_to_state<T, D, C, UNITS>(st, Kt, Vt);
+        warp_store_state<T, C, UNITS>(Ss + (1 - cur) * D * BV, st);
+    }
+    cp_async_wait<0>();
+}
+#line 748 "chapters/11-linear-attention.md"
+// l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
+// in float, into S: (b h, segments, D / 64) slices of (D, 64) floats. The segments are whole
+// (seg a multiple of C). Grid: (D / 64, b h, segments - 1).
+template <typename T, int D, int C>
+__global__ void __launch_bounds__(2 * C)
+    linear_segment_states(float *S, const T *K, const T *V, int s, int seg, int segments)
+{
+    constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W, UNITS = (D / 16) * (BV / 16) / W;
+    extern __shared__ __align__(128) unsigned char la_smem[];
+    T *Ks = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
+    T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
+    const size_t bh = blockIdx.y;
+    const int t0 = blockIdx.z * seg, chunks = seg / C;
+    const T *Kb = K + bh * s * D, *Vb = V + bh * s * D + blockIdx.x * BV;
+    float st[UNITS][2][4];
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
+    cp_async_commit();
+    for (int n = 0; n < chunks; n++) {
+        const int cur = n % 2;
+        cp_async_wait<0>();
+        __syncthreads();  // chunk n is in; every warp is done with chunk n - 1
+        if (n + 1 < chunks) {
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, t0 + (n + 1) * C, s, D);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, t0 + (n + 1) * C, s, D);
+        }
+        cp_async_commit();
+        warp_add_chunk_to_state<T, D, C, UNITS>(st, Ks + cur * C * D, Vs + cur * C * BV);
+    }
+    cp_async_wait<0>();
+    warp_move_state<C, UNITS>(S + ((bh * segments + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
+}
+
+// l4, second pass: each head's segment sums (per_head = D^2 floats a segment) become, in place,
+// the states entering the segments: the sum of the segments before. The last segment's slot
+// holds no sum and is only written. A thread per element of a head's state.
+__global__ void linear_scan_states(float *S, int segments, int per_head, size_t heads)
+{
+    const size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (e >= heads * per_head) return;
+    float *at = S + e / per_head * segments * per_head + e % per_head, running = 0.0f;
+    for (int z = 0; z < segments; z++) {
+        const float mine = z + 1 < segments ? at[(size_t)z * per_head] : 0.0f;
+        at[(size_t)z * per_head] = running;
+        running += mine;
+    }
+}
+#line 96 "chapters/11-linear-attention.md"
+// <<linear-attention-launchers>>
+#line 807 "chapters/11-linear-attention.md"
+template <typename T, int D>
+static void launch_recurrent_d(Problem *p)
+{
+    linear_recurrent<T, D, false><<<(unsigned)(p->b * p->h), D>>>((T *)p->o, NULL, NULL, NULL, (const T *)p->q,
+                                                                (const T *)p->k, (const T *)p->v, p->s, p->scale,
+                                                                0.0f, 0.0f);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_recurrent(Problem *p)
+{
+    if (p->d == 64) launch_recurrent_d<T, 64>(p);
+    else launch_recurrent_d<T, 128>(p);
+}
+
+template <typename T, int D>
+static void launch_quadratic_d(Problem *p)
+{
+    constexpr int smem = 5 * 64 * D * (int)sizeof(T);  // Q, two buffers of K and of V
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_quadratic<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    linear_quadratic<T, D><<<dim3((unsigned)((p->s + 63) / 64), (unsigned)(p->b * p->h)), 128, smem>>>(
+        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->s, p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_quadratic(Problem *p)
+{
+    if (p->d == 64) launch_quadratic_d<T, 64>(p);
+    else launch_quadratic_d<T, 128>(p);
+}
+
+template <typename T, int D, int C>
+static void launch_chunk_d(Problem *p)
+{
+    constexpr int smem = chunk_smem<D, C>();
+    static_assert(smem <= 227 * 1024, "the tiles fit in an SM's shared memory");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(
+        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, NULL, p->s, p->s, p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T, int C>
+static void launch_chunk(Problem *p)
+{
+    if (p->d == 64) launch_chunk_d<T, 64, C>(p);
+    else launch_chunk_d<T, 128, C>(p);
+}
+
+// l4: the sums of the segments, their scan, and l2's kernel from the states entering them. The
+// states, b h (s / SEGMENT) D^2 floats, are allocated at the first launch on a problem.
+enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
+
+template <typename T, int D>
+static void launch_segments_d(Problem *p)
+{
+    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>(), sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
+    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        sums_smem));
+        opted = true;
+    }
+    const int segments = (p->s + SEGMENT - 1) / SEGMENT;
+    const unsigned heads = (unsigned)(p->b * p->h);
+    if (segments > 1) {
+        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * sizeof(float), "states");
+        linear_segment_states<T, D, C><<<dim3(D / CHUNK_BV, heads, segments - 1), 2 * C, sums_smem>>>(
+            p->states, (const T *)p->k, (const T *)p->v, p->s, SEGMENT, segments);
+        CHECK_LAUNCH();
+        const size_t elements = (size_t)heads * D * D;
+        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D, heads);
+        CHECK_LAUNCH();
+    }
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, heads, segments), 2 * C, smem>>>(
+        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, segments > 1 ? p->states : NULL, p->s, SEGMENT,
+        p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_segments(Problem *p)
+{
+    if (p->d == 64) launch_segments_d<T, 64>(p);
+    else launch_segments_d<T, 128>(p);
+}
+
+// The chunkwise kernels' tiles: 112 KB at d = 128 for l2, 192 KB for l3, more than some GPUs
+// give a block (an A100 gives 163 KB, an L4 99 KB).
+template <int C>
+static const char *chunk_unsupported(const Problem *p)
+{
+    int dev = 0, most = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
+    return need > most ? "needs more shared memory per block than this GPU has" : NULL;
+}
+#line 97 "chapters/11-linear-attention.md"
+// <<the-linear-attention-version-table>>
+#line 925 "chapters/11-linear-attention.md"
+#define LINEAR_VERSIONS(T, DT)                                                                                     \
+    {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
+     launch_recurrent<T>, NULL},                                                                                   \
+    {"l1-quadratic", "ours", DT, "tau mask(Q K^T) V on mma.sync: flash attention's loop without the softmax",     \
+     launch_quadratic<T>, NULL},                                                                                   \
+    {"l2-chunk-64", "ours", DT, "chunkwise on mma.sync, one kernel walking chunks of 64, the state in registers", \
+     launch_chunk<T, 64>, chunk_unsupported<64>},                                                                                   \
+    {"l3-chunk-128", "ours", DT, "l2 with chunks of 128: half the chain, twice the quadratic part",               \
+     launch_chunk<T, 128>, chunk_unsupported<128>},                                                                 \
+    {"l4-segments", "ours", DT, "l2 on segments of 1024 tokens in parallel: their K^T V sums, a scan, then l2",    \
+     launch_segments<T>, chunk_unsupported<SEGMENT_CHUNK>}
+
+static const Version VERSIONS[] = {
+    LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
+    LINEAR_VERSIONS(__half, "f16"),
+};
+#line 98 "chapters/11-linear-attention.md"
+// <<create-and-check-a-linear-attention-problem>>
+#line 952 "chapters/11-linear-attention.md"
+// ============================================================ the references in double
+static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
+
+// One column c of one head (bh), by the recurrence, in double: o_tc, its bound, its scale
+// tau M_tc, for every t, into ref, arith, scale (each at the head's column c, rows of d).
+static void reference_column(double *ref, double *arith, double *scale, const Problem *p, size_t bh, int c)
+{
+    const int d = p->d;
+    double S[128] = {}, A[128] = {}, vabs = 0.0, rel, floor_;
+    p_rounding_of(p->dtype, &rel, &floor_);
+    for (int t = 0; t < p->s; t++) {
+        const size_t row = (bh * p->s + t) * d;
+        const float *q = p->hq + row, *k = p->hk + row;
+        const double v = p->hv[row + c];
+        double o = 0.0, m = 0.0, qabs = 0.0;
+        vabs += fabs(v);
+        for (int i = 0; i < d; i++) {
+            S[i] += (double)k[i] * v;
+            A[i] += fabs((double)k[i] * v);
+            o += q[i] * S[i];
+            m += fabs(q[i]) * A[i];
+            qabs += fabs(q[i]);
+        }
+        ref[row + c] = p->scale * o;
+        scale[row + c] = p->scale * m;
+        arith[row + c] = linear_bound(m, vabs, qabs, (double)p->scale, t + 1, d, rel, floor_);
+    }
+}
+
+// One row (b h and t flattened) directly, o_t = tau sum_{s<=t} (q_t . k_s) v_s, in double: its d
+// values, bounds and scales. O(t d): the CPU's check of sampled rows, and the recurrence's.
+static void reference_row(double *ref, double *arith, double *scale, const Problem *p, size_t row)
+{
+    const int d = p->d, t = (int)(row % p->s);
+    const size_t first = (row - t) * d;  // the head's first element
+    const float *q = p->hq + row * d;
+    double m[128] = {}, vabs[128] = {}, qabs = 0.0, rel, floor_;
+    p_rounding_of(p->dtype, &rel, &floor_);
+    for (int c = 0; c < d; c++) ref[c] = 0.0, qabs += fabs(q[c]);
+    for (int j = 0; j <= t; j++) {
+        const float *k = p->hk + first + (size_t)j * d, *v = p->hv + first + (size_t)j * d;
+        double x = 0.0, a = 0.0;
+        for (int i = 0; i < d; i++) x += (double)q[i] * k[i], a += fabs((double)q[i] * k[i]);
+        for (int c = 0; c < d; c++) {
+            ref[c] += x * v[c];
+            m[c] += a * fabs(v[c]);
+            vabs[c] += fabs(v[c]);
+        }
+    }
+    for (int c = 0; c < d; c++) {
+        ref[c] *= p->scale;
+        scale[c] = p->scale * m[c];
+        arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
+    }
+}
+#line 1019 "chapters/11-linear-attention.md"
+// The float32 reference on the GPU into the problem's reference arrays (as doubles).
+template <typename T, int D>
+static void gpu_reference_kernel(float *const dev[3], const Problem *p, float rel, float floor_)
+{
+    linear_recurrent<T, D, true><<<(unsigned)(p->b * p->h), 2 * D>>>(NULL, dev[0], dev[1], dev[2], (const T *)p->q,
+                                                                    (const T *)p->k, (const T *)p->v, p->s, p->scale,
+                                                                    rel, floor_);
+    CHECK_LAUNCH();
+}
+
+static void gpu_reference(Problem *p)
+{
+    const size_t n = elements_of(p);
+    float *dev[3];  // O, its bound, its scale
+    double *host[3] = {p->ref, p->arith, p->scale_of};
+    for (int a = 0; a < 3; a++) dev[a] = (float *)device_alloc(n * sizeof(float), "reference");
+    double rel, floor_;
+    p_rounding_of(p->dtype, &rel, &floor_);
+    if (p->dtype == BF16 && p->d == 64) gpu_reference_kernel<__nv_bfloat16, 64>(dev, p, (float)rel, (float)floor_);
+    else if (p->dtype == BF16) gpu_reference_kernel<__nv_bfloat16, 128>(dev, p, (float)rel, (float)floor_);
+    else if (p->d == 64) gpu_reference_kernel<__half, 64>(dev, p, (float)rel, (float)floor_);
+    else gpu_reference_kernel<__half, 128>(dev, p, (float)rel, (float)floor_);
+    float *h = (float *)host_alloc(n * sizeof(float), "reference");
+    for (int a = 0; a < 3; a++) {
+        CUDA_CHECK(cudaMemcpy(h, dev[a], n * sizeof(float), cudaMemcpyDeviceToHost));
+#pragma omp parallel for schedule(static)
+        for (size_t e = 0; e < n; e++) host[a][e] = h[e];
+        CUDA_CHECK(cudaFree(dev[a]));
+    }
+    free(h);
+}
+
+static void make_reference(Problem *p)
+{
+    if (p->ref) return;
+    const size_t n = elements_of(p);
+    p->ref = (double *)host_alloc(n * sizeof(double), "reference");
+    p->arith = (double *)host_alloc(n * sizeof(double), "reference");
+    p->scale_of = (double *)host_alloc(n * sizeof(double), "reference");
+    p->ref_factor = cpu_reference(p) ? 1.0 : 2.0;
+    if (!cpu_reference(p)) {
+        gpu_reference(p);
+        return;
+    }
+    const long tasks = (long)p->b * p->h * p->d;  // (head, column) pairs
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long task = 0; task < tasks; task++)
+        reference_column(p->ref, p->arith, p->scale_of, p, (size_t)(task / p->d), (int)(task % p->d));
+}
+
+enum { SAMPLE_ROWS = 256 };
+
+// The rows checked against the CPU where the GPU's reference is used (computed at the first
+// check and kept for the other versions).
+static void make_cpu_sample(Problem *p)
+{
+    if (p->sample) return;
+    const size_t d = p->d, rows = elements_of(p) / d, s = p->s, n = SAMPLE_ROWS * d;
+    const size_t fixed[] = {0, rows - 1, s - 1, s, 15, 16, 63, 64, 127, 128, s - 64, s - 65};
+    size_t *picked = p->sample_rows = (size_t *)host_alloc(SAMPLE_ROWS * sizeof(size_t), "sample");
+    size_t k = 0;
+    for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) picked[k++] = fixed[f] < rows ? fixed[f] : rows - 1;
+    uint64_t state = 0x5eed ^ rows;
+    while (k < SAMPLE_ROWS) picked[k++] = rng_next(&state) % rows;
+    double *v = p->sample = (double *)host_alloc(3 * n * sizeof(double), "sample");  // values, bounds, scales
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int r = 0; r < SAMPLE_ROWS; r++) reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, picked[r]);
+}
+#line 1094 "chapters/11-linear-attention.md"
+// ============================================================ problems and checks
+// "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
+// 2^12+1). NULL, or what the sizes must be.
+static const char *parse_linear_size(const char *size, int dims[4])
+{
+    static const char *want = "BxHxSxD (2x3x65x64, 1x16x2^15x128): D 64 or 128, lengths 1 to 2^20, B x H at most "
+                              "65535, each of Q, K, V, O at most 2^31 elements";
+    const char *at = size;
+    for (int k = 0; k < 4; k++) {
+        const char *end = k < 3 ? strchr(at, 'x') : at + strlen(at);
+        char field[32];
+        size_t n = 0, len = end ? (size_t)(end - at) : 0;
+        if (len == 0 || len >= sizeof field || !isdigit((unsigned char)*at)) return want;
+        memcpy(field, at, len);
+        field[len] = '\0';
+        if (parse_count(field, &n) || n < 1 || n > (1u << 20)) return want;
+        dims[k] = (int)n;
+        at = end + 1;
+    }
+    const double heads = (double)dims[0] * dims[1];
+    if ((dims[3] != 64 && dims[3] != 128) || heads > 65535 || heads * dims[2] * dims[3] > 2147483648.0) return want;
+    return NULL;
+}
+
+static const char *linear_bad_size(const char *size)
+{
+    int dims[4];
+    return parse_linear_size(size, dims);
+}
+
+// q and k uniform in [-1, 2) / sqrt(d), v uniform in [-1, 1.5); all rounded to the element type.
+static void fill_inputs(Problem *p, uint64_t seed)
+{
+    const size_t n = elements_of(p);
+    const float unit = (float)(1.0 / sqrt((double)p->d));
+    struct { float *x; float lo, hi; } inputs[3] = {{p->hq, -unit, 2 * unit}, {p->hk, -unit, 2 * unit},
+                                                   {p->hv, -1.0f, 1.5f}};
+    for (int a = 0; a < 3; a++) {
+        fill_uniform_f32(inputs[a].x, n, inputs[a].lo, inputs[a].hi, seed + a);
+#pragma omp parallel for schedule(static)
+        for (size_t e = 0; e < n; e++) inputs[a].x[e] = round_to(p->dtype, inputs[a].x[e]);
+    }
+}
+
+// A host-only problem for the CPU tests (b = 1, bfloat16), its inputs drawn by fill_inputs.
+static Problem host_problem(int h, int s, int d, uint64_t seed)
+{
+    Problem p;
+    memset(&p, 0, sizeof p);
+    p.dtype = BF16, p.b = 1, p.h = h, p.s = s, p.d = d;
+    p.scale = (float)(1.0 / sqrt((double)d));
+    const size_t n = elements_of(&p);
+    p.hq = (float *)host_alloc(3 * n * sizeof(float), "inputs");
+    p.hk = p.hq + n;
+    p.hv = p.hk + n;
+    fill_inputs(&p, seed);
+    return p;
+}
+
+static Problem *linear_create(const char *dtype, const char *size, uint64_t seed)
+{
+    Problem *p = (Problem *)host_alloc(sizeof(Problem), "problem");
+    memset(p, 0, sizeof *p);
+    int dims[4];
+    const char *bad = parse_linear_size(size, dims);
+    if (bad) usage_error("bad size", size, bad);
+    p->b = dims[0], p->h = dims[1], p->s = dims[2], p->d = dims[3];
+    p->dtype = parse_dtype(dtype);
+    snprintf(p->size, sizeof p->size, "%s", size);
+    p->scale = (float)(1.0 / sqrt((double)p->d));
+    const size_t n = elements_of(p), e = dtype_bytes(p->dtype);
+    // Q, K, V, O; beyond the CPU's reach the GPU reference's three float arrays
+    check_fits(size, 4 * n * e + (cpu_reference(p) ? 0 : 3 * n * 4) + (64u << 20));
+    p->hq = (float *)host_alloc(3 * n * sizeof(float), "inputs");  // q, k, v in one allocation
+    p->hk = p->hq + n;
+    p->hv = p->hk + n;
+    fill_inputs(p, seed);
+    p->q = device_alloc(n * e, "Q");
+    p->k = device_alloc(n * e, "K");
+    p->v = device_alloc(n * e, "V");
+    p->o = device_alloc(n * e, "O");
+    upload(p->q, p->hq, n, p->dtype);
+    upload(p->k, p->hk, n, p->dtype);
+    upload(p->v, p->hv, n, p->dtype);
+    return p;
+}
+
+static void linear_destroy(Problem *p)
+{
+    void *arrays[] = {p->q, p->k, p->v, p->o, p->states};
+    for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
+        if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
+    free(p->ref);
+    free(p->arith);
+    free(p->scale_of);
+    free(p->sample_rows);
+    free(p->sample);
+    free(p->hq);  // hk and hv too
+    free(p);
+}
+
+static void linear_poison(Problem *p) { poison(p->o, elements_of(p) * dtype_bytes(p->dtype)); }
+
+// Q, K, V read once, O written once.
+static double linear_bytes(const Problem *p) { return 4.0 * elements_of(p) * dtype_bytes(p->dtype); }
+
+// The recurrent form's 4 b h s d^2: per token, k v^T added to the state and q^T S.
+static double linear_flops(const Problem *p) { return 4.0 * elements_of(p) * p->d; }
+
+typedef struct {
+    const double *ref, *arith, *scale;
+    double factor;
+    DType dtype;
+} OutputBound;
+
+static double output_element_bound(const void *ctx, size_t i, double *scale)
+{
+    const OutputBound *b = (const OutputBound *)ctx;
+    *scale = b->scale[i] + b->factor * b->arith[i];  // the products' magnitude, and the bound where they cancel
+    return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
+}
+
+static CheckResult check_output(const Problem *p, const char *version, const char *what, const double *got,
+                                const double *ref, const double *arith, const double *scale, size_t n, double factor)
+{
+    OutputBound bound = {ref, arith, scale, factor, p->dtype};
+    char label[96];
+    snprintf(label, sizeof label, "%s (%s)", version, what);
+    return check_elements(label, p->size, got, ref, n, output_element_bound, &bound, p->d);
+}
+
+static CheckResult linear_check(Problem *p, const char *version)
+{
+    make_reference(p);
+    const size_t n = elements_of(p), d = p->d;
+    double *got = download(p->o, n, p->dtype);
+    CheckResult r = check_output(p, version, cpu_reference(p) ? "CPU" : "GPU float32", got, p->ref, p->arith,
+                                 p->scale_of, n, p->ref_factor);
+    if (!cpu_reference(p)) {
+        make_cpu_sample(p);
+        const size_t m = SAMPLE_ROWS * d;
+        double *picked = (double *)host_alloc(m * sizeof(double), "sample");
+        for (size_t k = 0; k < SAMPLE_ROWS; k++)
+            for (size_t c = 0; c < d; c++) picked[k * d + c] = got[p->sample_rows[k] * d + c];
+        CheckResult c = check_output(p, version, "CPU sample", picked, p->sample, p->sample + m, p->sample + 2 * m, m, 1.0);
+        r.mismatches += c.mismatches;
+        r.max_abs_err = fmax(r.max_abs_err, c.max_abs_err);
+        r.max_rel_err = fmax(r.max_rel_err, c.max_rel_err);
+        free(picked);
+    }
+    free(got);
+    return r;
+}
+#line 1262 "chapters/11-linear-attention.md"
+// The largest |recurrence - direct sum| over every element of a host problem (values, bounds
+// and scales), relative to the largest scale.
+static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
+{
+    Problem p = host_problem(h, s, d, seed);
+    const size_t n = elements_of(&p);
+    double *col = (double *)host_alloc(3 * n * sizeof(double), "reference"), row[3][128], worst = 0.0, largest = 0.0;
+    for (int bh = 0; bh < h; bh++)
+        for (int c = 0; c < d; c++) reference_column(col, col + n, col + 2 * n, &p, bh, c);
+    for (size_t e = 0; e < n; e++) largest = fmax(largest, col[2 * n + e]);
+    for (size_t r = 0; r < n / d; r++) {
+        reference_row(row[0], row[1], row[2], &p, r);
+        for (int a = 0; a < 3; a++)
+            for (int c = 0; c < d; c++) worst = fmax(worst, fabs(row[a][c] - col[a * n + r * d + c]));
+    }
+    free(col);
+    free(p.hq);
+    return worst / largest;
+}
+
+// The chunkwise form as l2 and l3 compute it, simulated on the CPU for one column c of a
+// one-head problem: float sums; chunks of C tokens; the state entering a chunk and the scores
+// inside it rounded to the element type; pass_state false forgets the state (a broken version).
+static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pass_state)
+{
+    const int d = p->d;
+    float S[128] = {}, rounded[128];  // column c of the state, in float, as in the accumulators
+    for (int n0 = 0; n0 < p->s; n0 += C) {
+        const int end = n0 + C < p->s ? n0 + C : p->s;
+        for (int i = 0; i < d; i++) rounded[i] = pass_state ? round_to(p->dtype, S[i]) : 0.0f;
+        for (int t = n0; t < end; t++) {
+            const float *q = p->hq + (size_t)t * d;
+            float acc = 0.0f;
+            for (int i = 0; i < d; i++) acc += q[i] * rounded[i];  // q^T S_(n-1)
+            for (int j = n0; j <= t; j++) {                         // + mask(q K^T) V inside the chunk
+                float x = 0.0f;
+                for (int i = 0; i < d; i++) x += q[i] * p->hk[(size_t)j * d + i];
+                acc += round_to(p->dtype, x) * p->hv[(size_t)j * d + c];
+            }
+            o[t] = round_to(p->dtype, p->scale * acc);
+        }
+        for (int j = n0; j < end; j++)
+            for (int i = 0; i < d; i++) S[i] += p->hk[(size_t)j * d + i] * p->hv[(size_t)j * d + c];
+    }
+}
+
+// How many elements of the simulated chunkwise form miss the bound, every column of a head.
+static size_t chunkwise_misses(int s, int d, int C, DType t, bool pass_state)
+{
+    Problem p = host_problem(1, s, d, 9);
+    p.dtype = t;
+    fill_inputs(&p, 9);
+    const size_t n = elements_of(&p);
+    double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
+    float *o = (float *)host_alloc(s * sizeof(float), "output");
+    size_t misses = 0;
+    for (int c = 0; c < d; c++) {
+        reference_column(ref, ref + n, ref + 2 * n, &p, 0, c);
+        chunkwise_in_float(o, &p, c, C, pass_state);
+        for (int k = 0; k < s; k++) {
+            const size_t e = (size_t)k * d + c;
+            misses += !(fabs(o[k] - ref[e]) <= error_bound(t, ref[e], ref[n + e], 0, 0.0));
+        }
+    }
+    free(o);
+    free(ref);
+    free(p.hq);
+    return misses;
+}
+
+static int linear_self_test(void)
+{
+    int passed = 0, failed = 0, dims[4];
+    SELF_TEST(!parse_linear_size("2x3x65x64", dims) && dims[0] == 2 && dims[1] == 3 && dims[2] == 65 && dims[3] == 64);
+    SELF_TEST(!parse_linear_size("1x16x32768x128", dims) && dims[2] == 32768 && dims[3] == 128);
+    SELF_TEST(!parse_linear_size("1x1x1048576x64", dims) && dims[2] == 1 << 20);
+    SELF_TEST(!parse_linear_size("1x16x2^12+1x128", dims) && dims[2] == 4097);
+    const char *bad[] = {"1x1x1x96", "1x1x1", "1x1x1x64 ", "1x1x1x64x", "1x0x1x64", "+1x1x1x64", "1x1x1048577x64",
+                         "300x300x1x64", "1x1x1x64c", "1x32x1048576x128", "",
+                         "1x1x1x2^7+1", "1xx1x64", "1x1x-1x64", "1x1x 1x64"};
+    bool all_refused = true;
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) all_refused = all_refused && parse_linear_size(bad[k], dims);
+    SELF_TEST(all_refused);
+    // the recurrence (the CPU reference) against the direct sum
+    SELF_TEST(recurrence_against_direct(2, 70, 64, 3) < 1e-12);
+    SELF_TEST(recurrence_against_direct(1, 33, 128, 4) < 1e-12);
+    // causality: the last token's k and v reach no earlier output
+    Problem p = host_problem(1, 9, 64, 7);
+    double before[3][64], after[3][64];
+    reference_row(before[0], before[1], before[2], &p, 7);
+    for (int c = 0; c < 64; c++) p.hk[8 * 64 + c] = 3.0f, p.hv[8 * 64 + c] = -5.0f;
+    reference_row(after[0], after[1], after[2], &p, 7);
+    bool same = true;
+    for (int a = 0; a < 3; a++)
+        for (int c = 0; c < 64; c++) same = same && before[a][c] == after[a][c];
+    SELF_TEST(same);
+    // by hand: q_t = e_0, k_s = (s + 1) e_0, v_s = s + 1 everywhere, tau = 1/8: o_t = sum (s+1)^2 / 8
+    for (int e = 0; e < 9 * 64; e++) p.hq[e] = p.hk[e] = 0.0f;
+    for (int t = 0; t < 9; t++) {
+        p.hq[t * 64] = 1.0f;
+        p.hk[t * 64] = (float)(t + 1);
+        for (int c = 0; c < 64; c++) p.hv[t * 64 + c] = (float)(t + 1);
+    }
+    double col[3][9 * 64];
+    bool exact = p.scale == 0.125f;
+    for (int c = 0; c < 64; c++) reference_column(col[0], col[1], col[2], &p, 0, c);
+    const double expect[3] = {0.125, 0.625, 1.75};
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 64; c++) exact = exact && col[0][t * 64 + c] == expect[t];
+    SELF_TEST(exact);
+    // the bound grows with the tokens seen, and is zero where nothing can be wrong
+    SELF_TEST(linear_bound(1.0, 0.0, 0.0, 1.0, 2, 64, 0x1p-8, 0.0) > linear_bound(1.0, 0.0, 0.0, 1.0, 1, 64, 0x1p-8, 0.0) &&
+              linear_bound(0.0, 0.0, 0.0, 1.0, 5, 64, 0x1p-8, 0x1p-25) == 0.0);
+    free(p.hq);
+    // the chunkwise algebra with l2's and l3's roundings lies within the bound; forgetting the state does not
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, true) == 0 && chunkwise_misses(300, 128, 128, BF16, true) == 0 &&
+              chunkwise_misses(300, 64, 64, F16, true) == 0);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, false) > 0);
+    printf("linear_attention: %d passed, %d failed\n", passed, failed);
+    return failed;
+}
+#line 99 "chapters/11-linear-attention.md"
+// <<the-linear-attention-chapter>>
+#line 1392 "chapters/11-linear-attention.md"
+static const char *const DTYPES[] = {"bf16", "f16"};
+static const char *const BENCH_SIZES[] = {
+    "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
+    "32x32x1024x64",  "16x32x2048x64",  "8x32x4096x64",  "4x32x8192x64",  "2x32x16384x64",  "1x32x32768x64"};
+static const char *const CHECK_SIZES[] = {
+    "1x1x1x64",     "1x1x1x128",     "3x1x63x64",     "1x3x63x128",    "3x3x65x64",      "1x1x65x128",
+    "3x1x1000x64",  "1x3x1000x128",  "1x3x4097x64",   "3x1x4097x128",  "1x1x4097x128",   "2x4x8193x128",
+    "4x16x8192x128", "1x32x32768x64"};
+
+static const Chapter LINEAR_ATTENTION = {
+    "linear_attention", "causal linear attention forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T, bf16 and f16",
+    VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
+    DTYPES, 2, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
+    CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
+    "copy", "l0-recurrent", linear_bad_size,
+    linear_create, linear_destroy, linear_poison, linear_check, linear_bytes, linear_flops,
+    NULL, linear_self_test, NULL,
+};
+
+int main(int argc, char **argv) { return harness_main(&LINEAR_ATTENTION, argc, argv); }
