@@ -22,7 +22,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 89 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
-#line 131 "chapters/09-attention.md"
+#line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -33,7 +33,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 90 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 208 "chapters/09-attention.md"
+#line 210 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -117,7 +117,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 92 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
-#line 291 "chapters/09-attention.md"
+#line 293 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -189,7 +189,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 421 "chapters/09-attention.md"
+#line 423 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 623 "chapters/09-attention.md"
+#line 625 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -403,12 +403,24 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
     // swizzled offset in a row are the same in every tile.
     constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(BQ % RSTEP == 0 && BK % RSTEP == 0, "whole passes of the 128 threads");
     const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
+    // Every thread copies ROWS / RSTEP chunks (cr < RSTEP, and ROWS is a multiple of it), a
+    // count the loop states so that the compiler needs no test per copy; a whole tile, the
+    // usual case, needs no test per row either: its copies are one address and constant
+    // offsets from it.
     auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
+        if (row0 + ROWS <= rows) {
+            const T *from = src + (size_t)(row0 + cr) * D + cc;
 #pragma unroll
-        for (int r = cr; r < ROWS; r += RSTEP) {
+            for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(dst + cs + k * RSTEP * D, from + k * RSTEP * D, 16);
+            return;
+        }
+#pragma unroll
+        for (int k = 0; k < ROWS / RSTEP; k++) {
+            const int r = cr + k * RSTEP;
             const bool in = row0 + r < rows;
-            cp_async_16(dst + cs + (r - cr) * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+            cp_async_16(dst + cs + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
         }
     };
     copy_tile(Qs, Qb, q0, sq, BQ);
@@ -555,7 +567,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 999 "chapters/09-attention.md"
+#line 1015 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -697,12 +709,13 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a4 to a6: a producer warpgroup and two consumers of 64 query rows; tiles of 128 keys in
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
-// during the softmax of this one. PERSISTENT (a6): a block per SM walks the items.
+// during the softmax of this one. PERSISTENT (a6): a block per SM takes the items one by
+// one, its first by its index and the next ones from the counter next_item.
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
-                    bool causal)
+                    bool causal, int *next_item)
 {
 #if SM90A_CODE
     constexpr int NP = D / 64, ND = D / 2;  // panels of 64 columns; accumulators of O a thread
@@ -716,6 +729,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     unsigned char *Ks = Qs + QB * NP * Q_PANEL;    // STAGES x NP panels
     unsigned char *Vs = Ks + STAGES * NP * W_PANEL;  // STAGES x NP panels
     __shared__ __align__(8) uint64_t q_full[QB], q_empty[QB], k_full[STAGES], v_full[STAGES], empty[STAGES];
+    __shared__ int item_of[QB];  // PERSISTENT: the item whose queries are in each buffer of Q
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int items = (sq + BQ - 1) / BQ * heads;
     const bool longest_first = PERSISTENT && causal;
@@ -736,11 +750,22 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (wg == 0) {  // the producer
         setmaxnreg_dec<24>();
         if (tid == 0) {
-            int it = 0, n = 0;  // key tiles and items loaded by this block
-            for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
-                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
+            int it = 0;  // key tiles loaded by this block
+            for (int n = 0; n == 0 || PERSISTENT; n++) {  // the block's items
+                int w = blockIdx.x;  // the first; the grid has at most as many blocks as items
+                if (n > 0) {         // the launch takes `items` numbers in all: the last resets the counter
+                    const int f = atomicAdd(next_item, 1);
+                    if (f == items - 1) atomicExch(next_item, 0);
+                    w = gridDim.x + f;
+                }
                 const int qb = n % QB;
                 if (n >= QB) mbar_wait(&q_empty[qb], ((n - QB) / QB) & 1);
+                if (PERSISTENT) item_of[qb] = w;  // published by the arrival on q_full
+                if (w >= items) {
+                    mbar_arrive(&q_full[qb]);  // the consumers' signal to stop
+                    break;
+                }
+                const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
                 mbar_expect_tx(&q_full[qb], NP * Q_PANEL);
                 for (int pn = 0; pn < NP; pn++)  // in boxes of 64 rows, one per consumer
                     for (int cc = 0; cc < CONSUMERS; cc++)
@@ -764,15 +789,17 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
-    int it = 0, n = 0;
-    for (int w = blockIdx.x; w < items; w += gridDim.x, n++) {
+    int it = 0;
+    for (int n = 0; n == 0 || PERSISTENT; n++) {
+        mbar_wait(&q_full[n % QB], n / QB & 1);
+        const int w = PERSISTENT ? item_of[n % QB] : (int)blockIdx.x;
+        if (w >= items) break;
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
         for (int i = 0; i < ND; i++) o[i] = 0.0f;
         const unsigned char *Qn = Qs + n % QB * NP * Q_PANEL;  // this item's queries
-        mbar_wait(&q_full[n % QB], n / QB & 1);
         if (!OVERLAP) {
             for (int kt = 0; kt < item.ktiles; kt++, it++) {
                 const int s = it % STAGES, parity = (it / STAGES) & 1;
