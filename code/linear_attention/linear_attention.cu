@@ -863,7 +863,7 @@ struct Problem {
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 892 "chapters/11-linear-attention.md"
+#line 900 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -901,6 +901,14 @@ template <typename T> struct LinearPasses {
     int n;
 };
 
+// Pass k of a list, picked with constant indices: an index known only at run time would copy
+// the kernel's parameters to a stack frame in local memory.
+template <typename T>
+__device__ inline LinearPass<T> pass_at(LinearPasses<T> passes, int k)
+{
+    return k == 0 ? passes.pass[0] : k == 1 ? passes.pass[1] : passes.pass[2];
+}
+
 // Token j of a pass's walk (0, 1, ...): the token itself, or, mirrored, s - 1 - j.
 __host__ __device__ inline int walk_token(int j, int s, int reverse) { return reverse ? s - 1 - j : j; }
 
@@ -917,7 +925,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
 {
     constexpr int TT = 16, THREADS = BOUND ? 2 * D : D;
     __shared__ float Qs[TT][D], Ks[TT][D], Vs[TT][D];  // (tokens, D) each
-    const LinearPass<T> ps = passes.pass[blockIdx.y];
+    const LinearPass<T> ps = pass_at(passes, blockIdx.y);
     const int c = threadIdx.x % D;
     const bool absolute = BOUND && threadIdx.x >= D;
     const size_t head = (size_t)blockIdx.x * s * D;  // the head's first element
@@ -959,7 +967,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 375 "chapters/11-linear-attention.md"
+#line 383 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1116,7 +1124,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 599 "chapters/11-linear-attention.md"
+#line 607 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1220,7 +1228,7 @@ __global__ void __launch_bounds__(2 * C)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     T *Ss = Vs + 2 * C * BV;                 // 2 x (D, BV): the state, rounded
     const size_t bh = blockIdx.y;
-    const LinearPass<T> ps = passes.pass[blockIdx.x / (D / BV)];
+    const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
     const int v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg, rev = ps.reverse;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
     const T *Qb = ps.q + bh * s * D, *Kb = ps.k + bh * s * D, *Vb = ps.v + bh * s * D + v0;
@@ -1268,7 +1276,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 785 "chapters/11-linear-attention.md"
+#line 793 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1282,7 +1290,7 @@ __global__ void __launch_bounds__(2 * C)
     T *Ks = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     const size_t bh = blockIdx.y;
-    const LinearPass<T> ps = passes.pass[blockIdx.x / (D / BV)];
+    const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
     const int t0 = blockIdx.z * seg, chunks = seg / C, rev = ps.reverse;
     const T *Kb = ps.k + bh * s * D, *Vb = ps.v + bh * s * D + blockIdx.x % (D / BV) * BV;
     float st[UNITS][2][4];
@@ -1324,7 +1332,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
 }
 #line 103 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 902 "chapters/11-linear-attention.md"
+#line 910 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1333,7 +1341,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1006 "chapters/11-linear-attention.md"
+#line 1014 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1473,7 +1481,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 104 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1151 "chapters/11-linear-attention.md"
+#line 1159 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1500,7 +1508,7 @@ static const Version VERSIONS[] = {
 };
 #line 105 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1186 "chapters/11-linear-attention.md"
+#line 1194 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1561,7 +1569,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1258 "chapters/11-linear-attention.md"
+#line 1266 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1637,7 +1645,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1340 "chapters/11-linear-attention.md"
+#line 1348 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1825,7 +1833,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1552 "chapters/11-linear-attention.md"
+#line 1560 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -2041,7 +2049,7 @@ static int linear_self_test(void)
 }
 #line 106 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1774 "chapters/11-linear-attention.md"
+#line 1782 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
