@@ -813,6 +813,15 @@ def linear_check(got, q, k, v, scale, dtype):
     return bad, rel
 
 
+def first_run(name, dtype, size, op):
+    """op's first result, or None, said, where the library refuses the shape or the GPU."""
+    try:
+        return op()
+    except Exception as err:
+        print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+        return None
+
+
 def linear_gradients_check(grads, q, k, v, g, scale, dtype):
     """dQ, dK, dV (b, s, h, d) each against the chapter's double reference and bound: each is the
     forward's product with the roles exchanged, dQ of (dO, V, K), dK of (V, dO, Q) and dV of
@@ -874,11 +883,11 @@ def linear_attention_rows(rows, buf):
             q, k, v = linear_inputs(b, h, s, d, tt, gen)
             for name, fn in fla:
                 op = lambda: fn(q, k, v, scale=scale, normalize=False)
-                try:
-                    got = op()[0]
-                except Exception as err:  # a shape or a GPU it refuses
-                    print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                res = first_run(name, dtype, size, op)
+                if res is None:
                     continue
+                got = res[0]
+                del res
                 bad, rel = linear_check(got, q, k, v, scale, dtype)
                 del got
                 torch.cuda.empty_cache()
@@ -888,10 +897,8 @@ def linear_attention_rows(rows, buf):
             qg, kg, vg = (t.detach().requires_grad_() for t in (q, k, v))
             for name, fn in fla:
                 step = lambda: torch.autograd.grad(fn(qg, kg, vg, scale=scale, normalize=False)[0], (qg, kg, vg), g)
-                try:
-                    grads = step()
-                except Exception as err:
-                    print(f"  {name}-fwd-bwd {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                grads = first_run(f"{name}-fwd-bwd", dtype, size, step)
+                if grads is None:
                     continue
                 bad, rel = linear_gradients_check(grads, q, k, v, g, scale, dtype)
                 del grads
@@ -906,10 +913,8 @@ def linear_attention_rows(rows, buf):
             op = lambda: torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, True, False,
                                                                              scale=scale)
             name = "torch.sdpa-cudnn"
-            try:
-                res = op()
-            except Exception as err:
-                print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+            res = first_run(name, dtype, size, op)
+            if res is None:
                 continue
             bad, rel = attention_check(res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s],
                                        q.reshape(b * h, s, d), k.reshape(b * h, s, d), v.reshape(b * h, s, d), True,

@@ -863,7 +863,7 @@ struct Problem {
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 900 "chapters/11-linear-attention.md"
+#line 902 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1332,7 +1332,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
 }
 #line 103 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 910 "chapters/11-linear-attention.md"
+#line 912 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1341,7 +1341,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1014 "chapters/11-linear-attention.md"
+#line 1016 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1481,7 +1481,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 104 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1159 "chapters/11-linear-attention.md"
+#line 1161 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1508,7 +1508,7 @@ static const Version VERSIONS[] = {
 };
 #line 105 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1194 "chapters/11-linear-attention.md"
+#line 1196 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1569,7 +1569,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1266 "chapters/11-linear-attention.md"
+#line 1268 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1645,7 +1645,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1348 "chapters/11-linear-attention.md"
+#line 1350 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1833,7 +1833,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1560 "chapters/11-linear-attention.md"
+#line 1562 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -2049,7 +2049,7 @@ static int linear_self_test(void)
 }
 #line 106 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1782 "chapters/11-linear-attention.md"
+#line 1784 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
