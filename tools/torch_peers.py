@@ -814,6 +814,33 @@ def linear_check(got, q, k, v, scale, dtype):
     return bad, rel
 
 
+def first_run(name, dtype, size, op):
+    """op's first result, or None, said, where the library refuses the shape or the GPU."""
+    try:
+        return op()
+    except Exception as err:
+        print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+        return None
+
+
+def linear_gradients_check(grads, q, k, v, g, scale, dtype):
+    """dQ, dK, dV (b, s, h, d) each against the chapter's double reference and bound: each is the
+    forward's product with the roles exchanged, dQ of (dO, V, K), dK of (V, dO, Q) and dV of
+    (K, Q, dO), the last two read from the last token to the first. Returns mismatches and the
+    largest relative error of the three."""
+    dq, dk, dv = grads
+    mirror = lambda t: t.flip(1)
+    parts = ((lambda: dq, lambda: (g, v, k)),
+             (lambda: mirror(dk), lambda: (mirror(v), mirror(g), mirror(q))),
+             (lambda: mirror(dv), lambda: (mirror(k), mirror(q), mirror(g))))
+    bad, rel = 0, 0.0
+    for got, roles in parts:
+        n, r = linear_check(got(), *roles(), scale, dtype)
+        bad, rel = bad + n, max(rel, r)
+        torch.cuda.empty_cache()
+    return bad, rel
+
+
 def linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf):
     """One peer's row: timed where its check passed (bad == 0), NaN where it failed; pct_sol
     against the copy ceiling, TFLOP/s by the chapter's count."""
@@ -828,9 +855,11 @@ def linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf):
 def linear_attention_rows(rows, buf):
     """flash-linear-attention's three forward kernels (chunk, fused chunk, fused recurrent),
     unnormalised and with the chapter's float scale, each checked on every element against the
-    chapter's double reference and bound before it is timed; and causal softmax attention on
-    cuDNN at the same shapes, checked as the attention chapter checks it, for the crossover.
-    Only at the sizes the program timed; fla is skipped where it is not importable."""
+    chapter's double reference and bound before it is timed; the same three run forward and
+    then backward through autograd (rows NAME-fwd-bwd, against lfb4-segments), checked on every
+    element of dQ, dK and dV and timed together; and causal softmax attention on cuDNN at the
+    same shapes, checked as the attention chapter checks it, for the crossover. Only at the
+    sizes the program timed; fla is skipped where it is not importable."""
     torch.backends.cuda.matmul.allow_tf32 = False
     sol = ceiling_gbps(rows, "copy-ceiling")
     try:
@@ -855,26 +884,38 @@ def linear_attention_rows(rows, buf):
             q, k, v = linear_inputs(b, h, s, d, tt, gen)
             for name, fn in fla:
                 op = lambda: fn(q, k, v, scale=scale, normalize=False)
-                try:
-                    got = op()[0]
-                except Exception as err:  # a shape or a GPU it refuses
-                    print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+                res = first_run(name, dtype, size, op)
+                if res is None:
                     continue
+                got = res[0]
+                del res
                 bad, rel = linear_check(got, q, k, v, scale, dtype)
                 del got
                 torch.cuda.empty_cache()
                 out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
-            del q, k, v
+            # forward then backward: dO drawn as V is, the gradients of sum(dO * O) by autograd
+            g = (torch.rand(b, s, h, d, device="cuda", generator=gen) * 2.5 - 1.0).to(tt)
+            qg, kg, vg = (t.detach().requires_grad_() for t in (q, k, v))
+            for name, fn in fla:
+                step = lambda: torch.autograd.grad(fn(qg, kg, vg, scale=scale, normalize=False)[0], (qg, kg, vg), g)
+                grads = first_run(f"{name}-fwd-bwd", dtype, size, step)
+                if grads is None:
+                    continue
+                bad, rel = linear_gradients_check(grads, q, k, v, g, scale, dtype)
+                del grads
+                torch.cuda.empty_cache()
+                # the chapter's counts for forward and backward together: 4 + 10 b h s d^2, 4 + 7 arrays
+                out.append(linear_row(f"{name}-fwd-bwd", step, bad, rel, dtype, size, 14.0 / 4.0 * flops,
+                                      11.0 / 4.0 * nbytes, sol, buf))
+            del q, k, v, g, qg, kg, vg
             torch.cuda.empty_cache()
             # causal softmax attention on cuDNN, O and the LSE, on the attention chapter's inputs and check
             q, k, v = attention_inputs(b, h, s, d, tt, gen)
             op = lambda: torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True, 0.0, True, False,
                                                                              scale=scale)
             name = "torch.sdpa-cudnn"
-            try:
-                res = op()
-            except Exception as err:
-                print(f"  {name} {dtype} {size}: not offered ({str(err).splitlines()[0]})")
+            res = first_run(name, dtype, size, op)
+            if res is None:
                 continue
             bad, rel = attention_check(res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s],
                                        q.reshape(b * h, s, d), k.reshape(b * h, s, d), v.reshape(b * h, s, d), True,

@@ -1,4 +1,4 @@
-#line 79 "chapters/11-linear-attention.md"
+#line 86 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T:
 // the recurrence on the SIMT units, the quadratic form and the chunkwise form on mma.sync, the
 // last also on segments of the sequence in parallel.
@@ -20,7 +20,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 89 "chapters/11-linear-attention.md"
+#line 96 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -31,7 +31,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 90 "chapters/11-linear-attention.md"
+#line 97 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 210 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -80,7 +80,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 91 "chapters/11-linear-attention.md"
+#line 98 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -115,7 +115,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 92 "chapters/11-linear-attention.md"
+#line 99 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 293 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -863,30 +863,44 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 93 "chapters/11-linear-attention.md"
+#line 100 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 133 "chapters/11-linear-attention.md"
+#line 140 "chapters/11-linear-attention.md"
+typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
+enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
+enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
+
 struct Problem {
     DType dtype;
     char size[64];
     int b, h, s, d;          // batch, heads, tokens, head dimension (64 or 128)
     float scale;             // tau = 1 / sqrt(d), rounded to float once
-    void *q, *k, *v, *o;     // device, element type: (b, h, s, d) each
-    float *hq, *hk, *hv;     // host copies of q, k, v as the device sees them (rounded)
-    // the reference, computed at the first check: each element of O, the float arithmetic's
-    // bound on its error (before the final rounding), the scale its relative error is
-    // reported against; ref_factor 2 against the GPU's float32 reference, 1 against the CPU's
-    double *ref, *arith, *scale_of;
+    Op op;                   // set by each launcher
+    void *in[4];             // device, element type, (b, h, s, d) each: Q, K, V, dO
+    void *out[4];            // the same: O, dQ, dK, dV
+    float *host[4];          // host copies of the inputs as the device sees them (rounded)
+    // the reference of each output, computed at its first check: each element, the float
+    // arithmetic's bound on its error (before the final rounding), the scale its relative error
+    // is reported against; ref_factor 2 against the GPU's float32 reference, 1 against the CPU's
+    double *ref[4], *arith[4], *scale_of[4];
     double ref_factor;
-    float *states;           // l4's states entering each segment, allocated at its first launch
+    float *states;           // l4's and lb4's states entering each segment, allocated at the first launch
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
-    double *sample;          // CPU, and their values, bounds and scales (SAMPLE_ROWS x d each)
+    double *sample[4];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d)
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 94 "chapters/11-linear-attention.md"
+#line 902 "chapters/11-linear-attention.md"
+// Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
+// and whether token t sees j <= t or, mirrored (reverse), j >= t.
+static const struct {
+    int q, k, v, reverse;
+    const char *name;
+} PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
+              {IN_K, IN_Q, IN_DO, 1, "dV"}};
+#line 101 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 216 "chapters/11-linear-attention.md"
+#line 229 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
 // qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
@@ -898,36 +912,62 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int
     const R gamma = ((R)n + (R)d + 4) * u;  // (t + d + 5) u with n = t + 1
     return tau * ((2 * eps + gamma) * m + 2 * floor * (vabs + qabs));
 }
-#line 95 "chapters/11-linear-attention.md"
+#line 102 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 258 "chapters/11-linear-attention.md"
-// l0, and the float32 reference: the recurrence, a block per head and a thread per column c
-// of the state S (S_ic = sum_{s<=t} k_si v_sc, D floats in registers); tokens staged through
-// shared memory TT at a time, as floats. BOUND: the float32 reference, 2 D threads; the second
-// D keep the state of magnitudes, sum |k_s| |v_sc|, and write the bound (linear_bound) and its
-// scale tau M_tc; the output goes to Of in float. Otherwise O, rounded to T. Grid: (b h).
+#line 271 "chapters/11-linear-attention.md"
+// One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
+// mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
+// of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
+template <typename T> struct LinearPass {
+    T *o;
+    const T *q, *k, *v;
+    int reverse;
+};
+template <typename T> struct LinearPasses {
+    LinearPass<T> pass[3];
+    int n;
+};
+
+// Pass k of a list, picked with constant indices: an index known only at run time would copy
+// the kernel's parameters to a stack frame in local memory.
+template <typename T>
+__device__ inline LinearPass<T> pass_at(LinearPasses<T> passes, int k)
+{
+    return k == 0 ? passes.pass[0] : k == 1 ? passes.pass[1] : passes.pass[2];
+}
+
+// Token j of a pass's walk (0, 1, ...): the token itself, or, mirrored, s - 1 - j.
+__host__ __device__ inline int walk_token(int j, int s, int reverse) { return reverse ? s - 1 - j : j; }
+
+// l0 and lb0, and the float32 reference: the recurrence, a block per head and pass (blockIdx.y)
+// and a thread per column c of the state S (S_ic = sum k_ji v_jc over the tokens walked, D
+// floats in registers); tokens staged through shared memory TT at a time, as floats. BOUND: the
+// float32 reference, 2 D threads; the second D keep the state of magnitudes, sum |k_j| |v_jc|,
+// and write the bound (linear_bound) and its scale tau M_tc; the output goes to Of in float.
+// Otherwise the pass's o, rounded to T. Grid: (b h, passes).
 template <typename T, int D, bool BOUND>
 __global__ void __launch_bounds__(BOUND ? 2 * D : D)
-    linear_recurrent(T *O, float *Of, float *arith, float *scale_out, const T *Q, const T *K, const T *V, int s,
-                     float tau, float eps, float floor_)
+    linear_recurrent(LinearPasses<T> passes, float *Of, float *arith, float *scale_out, int s, float tau, float eps,
+                     float floor_)
 {
     constexpr int TT = 16, THREADS = BOUND ? 2 * D : D;
     __shared__ float Qs[TT][D], Ks[TT][D], Vs[TT][D];  // (tokens, D) each
+    const LinearPass<T> ps = pass_at(passes, blockIdx.y);
     const int c = threadIdx.x % D;
     const bool absolute = BOUND && threadIdx.x >= D;
     const size_t head = (size_t)blockIdx.x * s * D;  // the head's first element
     float S[D];  // column c of the state (of magnitudes, for the absolute threads)
 #pragma unroll
     for (int i = 0; i < D; i++) S[i] = 0.0f;
-    float vabs = 0.0f;  // sum_{s<=t} |v_sc|, for the bound
+    float vabs = 0.0f;  // sum |v_jc| over the tokens walked, for the bound
     for (int t0 = 0; t0 < s; t0 += TT) {
         const int n = min(TT, s - t0);
         __syncthreads();  // every thread is done with the previous tokens
         for (int e = threadIdx.x; e < n * D; e += THREADS) {
-            const size_t at = head + (size_t)t0 * D + e;
-            Qs[e / D][e % D] = to_float(Q[at]);
-            Ks[e / D][e % D] = to_float(K[at]);
-            Vs[e / D][e % D] = to_float(V[at]);
+            const size_t at = head + (size_t)walk_token(t0 + e / D, s, ps.reverse) * D + e % D;
+            Qs[e / D][e % D] = to_float(ps.q[at]);
+            Ks[e / D][e % D] = to_float(ps.k[at]);
+            Vs[e / D][e % D] = to_float(ps.v[at]);
         }
         __syncthreads();
         for (int j = 0; j < n; j++) {
@@ -941,9 +981,9 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
                 acc[i % 4] = fmaf(q, S[i], acc[i % 4]);
             }
             const float o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            const size_t at = head + (size_t)(t0 + j) * D + c;
+            const size_t at = head + (size_t)walk_token(t0 + j, s, ps.reverse) * D + c;
             if (!BOUND) {
-                O[at] = from_float<T>(tau * o);
+                ps.o[at] = from_float<T>(tau * o);
             } else if (!absolute) {
                 Of[at] = tau * o;
             } else {  // o is M_tc here; the bound's parts are sums of positive floats, taken 1 % larger
@@ -954,12 +994,13 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 344 "chapters/11-linear-attention.md"
+#line 383 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
-// chunk each per pass; rows past `rows` are zeros.
+// chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
+// row rows - 1 - (row0 + r) of the matrix: the tokens in the order a backward pass walks them.
 template <typename T, int W, int ROWS, int THREADS>
-__device__ inline void copy_rows(T *dst, const T *src, int row0, int rows, int ld)
+__device__ inline void copy_rows(T *dst, const T *src, int row0, int rows, int ld, int reverse = 0)
 {
     constexpr int CH = W / 8, RSTEP = THREADS / CH;  // 16-byte chunks per row; rows per pass
     static_assert(THREADS % CH == 0 && ROWS % RSTEP == 0, "whole passes over the tile");
@@ -967,7 +1008,8 @@ __device__ inline void copy_rows(T *dst, const T *src, int row0, int rows, int l
 #pragma unroll
     for (int r = cr; r < ROWS; r += RSTEP) {
         const bool in = row0 + r < rows;
-        cp_async_16(dst + fa_at<W>(r, cc), src + (size_t)(in ? row0 + r : 0) * ld + cc, in ? 16 : 0);
+        cp_async_16(dst + fa_at<W>(r, cc), src + (size_t)(in ? walk_token(row0 + r, rows, reverse) : 0) * ld + cc,
+                    in ? 16 : 0);
     }
 }
 
@@ -1039,9 +1081,11 @@ __device__ inline void warp_scores_times(float o[N / 8][4], const float x[NK / 8
 }
 
 // A warp's 16 x N accumulators o, times scale, rounded to T, into rows row0 (the warp's first,
-// in the head) .. of a (rows, ld) matrix from its column 0: rows g and g + 8 of each tile.
+// in the head) .. of a (rows, ld) matrix from its column 0: rows g and g + 8 of each tile
+// (mirrored, as copy_rows reads them, where reverse).
 template <typename T, int N>
-__device__ inline void warp_store_rows(T *O, const float o[N / 8][4], float scale, int row0, int rows, int ld)
+__device__ inline void warp_store_rows(T *O, const float o[N / 8][4], float scale, int row0, int rows, int ld,
+                                       int reverse = 0)
 {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
@@ -1050,7 +1094,7 @@ __device__ inline void warp_store_rows(T *O, const float o[N / 8][4], float scal
         if (row >= rows) continue;
 #pragma unroll
         for (int j = 0; j < N / 8; j++)
-            *reinterpret_cast<uint32_t *>(O + (size_t)row * ld + j * 8 + 2 * t) =
+            *reinterpret_cast<uint32_t *>(O + (size_t)walk_token(row, rows, reverse) * ld + j * 8 + 2 * t) =
                 pack2<T>(o[j][2 * h] * scale, o[j][2 * h + 1] * scale);
     }
 }
@@ -1107,7 +1151,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 564 "chapters/11-linear-attention.md"
+#line 607 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1196,10 +1240,11 @@ __device__ inline void warp_move_state(F *S, float st[UNITS][2][4])
 // state is float in the warps' accumulators, starting from zero or from S0's (l4: (b h,
 // segments, D / 64) slices of (D, 64) floats), and rounded to T in shared memory for the
 // products, in two copies: chunk n reads copy n % 2 and writes the other. Q, K, V tiles
-// double-buffered by cp.async. Grid: (D / 64, b h, segments).
+// double-buffered by cp.async. A pass mirrored in time (the backward's dK and dV) reads and
+// writes its tokens mirrored and is otherwise the same. Grid: (D / 64 x passes, b h, segments).
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(2 * C)
-    linear_chunk(T *O, const T *Q, const T *K, const T *V, const float *S0, int s, int seg, float tau)
+    linear_chunk(LinearPasses<T> passes, const float *S0, int s, int seg, float tau)
 {
     constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W;
     constexpr int UNITS = (D / 16) * (BV / 16) / W;  // the 16 x 16 tiles of the state a warp keeps
@@ -1210,10 +1255,11 @@ __global__ void __launch_bounds__(2 * C)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     T *Ss = Vs + 2 * C * BV;                 // 2 x (D, BV): the state, rounded
     const size_t bh = blockIdx.y;
-    const int v0 = blockIdx.x * BV, t0 = blockIdx.z * seg;
+    const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
+    const int v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg, rev = ps.reverse;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
-    const T *Qb = Q + bh * s * D, *Kb = K + bh * s * D, *Vb = V + bh * s * D + v0;
-    T *Ob = O + bh * s * D + v0;
+    const T *Qb = ps.q + bh * s * D, *Kb = ps.k + bh * s * D, *Vb = ps.v + bh * s * D + v0;
+    T *Ob = ps.o + bh * s * D + v0;
     const int chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
     float st[UNITS][2][4];  // the state entering the segment: zero, or S0's
 #pragma unroll
@@ -1222,18 +1268,18 @@ __global__ void __launch_bounds__(2 * C)
         for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
     if (S0) warp_move_state<C, UNITS>(S0 + ((bh * gridDim.z + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
     warp_store_state<T, C, UNITS>(Ss, st);
-    copy_rows<T, D, C, THREADS>(Qs, Qb, t0, s, D);
-    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
-    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
+    copy_rows<T, D, C, THREADS>(Qs, Qb, t0, s, D, rev);
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D, rev);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D, rev);
     cp_async_commit();
     for (int n = 0; n < chunks; n++) {
         const int cur = n % 2, first = t0 + n * C;
         cp_async_wait<0>();
         __syncthreads();  // chunk n is in; every warp is done with chunk n - 1 and its copy of the state
         if (n + 1 < chunks) {
-            copy_rows<T, D, C, THREADS>(Qs + (1 - cur) * C * D, Qb, first + C, s, D);
-            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, first + C, s, D);
-            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, first + C, s, D);
+            copy_rows<T, D, C, THREADS>(Qs + (1 - cur) * C * D, Qb, first + C, s, D, rev);
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, first + C, s, D, rev);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, first + C, s, D, rev);
         }
         cp_async_commit();
         const T *Qt = Qs + cur * C * D, *Kt = Ks + cur * C * D, *Vt = Vs + cur * C * BV;
@@ -1250,43 +1296,45 @@ __global__ void __launch_bounds__(2 * C)
         warp_scores<T, D, C>(x, qa, Kt, wq + 16);
         zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
         warp_scores_times<T, C, BV>(o, x, Vt, warp + 1);
-        warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D);
+        warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D, rev);
         // the state: S += K^T V over the chunk, then S_n, rounded, into the copy chunk n + 1 reads
         warp_add_chunk_to_state<T, D, C, UNITS>(st, Kt, Vt);
         warp_store_state<T, C, UNITS>(Ss + (1 - cur) * D * BV, st);
     }
     cp_async_wait<0>();
 }
-#line 748 "chapters/11-linear-attention.md"
+#line 793 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
-// in float, into S: (b h, segments, D / 64) slices of (D, 64) floats. The segments are whole
-// (seg a multiple of C). Grid: (D / 64, b h, segments - 1).
+// in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
+// whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
+// Grid: (D / 64 x passes, b h, segments - 1).
 template <typename T, int D, int C>
 __global__ void __launch_bounds__(2 * C)
-    linear_segment_states(float *S, const T *K, const T *V, int s, int seg, int segments)
+    linear_segment_states(float *S, LinearPasses<T> passes, int s, int seg, int segments)
 {
     constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W, UNITS = (D / 16) * (BV / 16) / W;
     extern __shared__ __align__(128) unsigned char la_smem[];
     T *Ks = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     const size_t bh = blockIdx.y;
-    const int t0 = blockIdx.z * seg, chunks = seg / C;
-    const T *Kb = K + bh * s * D, *Vb = V + bh * s * D + blockIdx.x * BV;
+    const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
+    const int t0 = blockIdx.z * seg, chunks = seg / C, rev = ps.reverse;
+    const T *Kb = ps.k + bh * s * D, *Vb = ps.v + bh * s * D + blockIdx.x % (D / BV) * BV;
     float st[UNITS][2][4];
 #pragma unroll
     for (int u = 0; u < UNITS; u++)
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] = st[u][1][e] = 0.0f;
-    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D);
-    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D);
+    copy_rows<T, D, C, THREADS>(Ks, Kb, t0, s, D, rev);
+    copy_rows<T, BV, C, THREADS>(Vs, Vb, t0, s, D, rev);
     cp_async_commit();
     for (int n = 0; n < chunks; n++) {
         const int cur = n % 2;
         cp_async_wait<0>();
         __syncthreads();  // chunk n is in; every warp is done with chunk n - 1
         if (n + 1 < chunks) {
-            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, t0 + (n + 1) * C, s, D);
-            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, t0 + (n + 1) * C, s, D);
+            copy_rows<T, D, C, THREADS>(Ks + (1 - cur) * C * D, Kb, t0 + (n + 1) * C, s, D, rev);
+            copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, t0 + (n + 1) * C, s, D, rev);
         }
         cp_async_commit();
         warp_add_chunk_to_state<T, D, C, UNITS>(st, Ks + cur * C * D, Vs + cur * C * BV);
@@ -1295,7 +1343,7 @@ __global__ void __launch_bounds__(2 * C)
     warp_move_state<C, UNITS>(S + ((bh * segments + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
 }
 
-// l4, second pass: each head's segment sums (per_head = D^2 floats a segment) become, in place,
+// l4, second pass: each head's segment sums (per_head = D^2 floats a segment and pass) become, in place,
 // the states entering the segments: the sum of the segments before. The last segment's slot
 // holds no sum and is only written. A thread per element of a head's state.
 __global__ void linear_scan_states(float *S, int segments, int per_head, size_t heads)
@@ -1309,23 +1357,45 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
         running += mine;
     }
 }
-#line 96 "chapters/11-linear-attention.md"
+#line 103 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 807 "chapters/11-linear-attention.md"
-template <typename T, int D>
-static void launch_recurrent_d(Problem *p)
+#line 912 "chapters/11-linear-attention.md"
+// The device pass that computes output `part` of a problem.
+template <typename T>
+static LinearPass<T> pass_of(const Problem *p, int part)
 {
-    linear_recurrent<T, D, false><<<(unsigned)(p->b * p->h), D>>>((T *)p->o, NULL, NULL, NULL, (const T *)p->q,
-                                                                (const T *)p->k, (const T *)p->v, p->s, p->scale,
-                                                                0.0f, 0.0f);
+    LinearPass<T> ps = {(T *)p->out[part], (const T *)p->in[PARTS[part].q], (const T *)p->in[PARTS[part].k],
+                        (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
+    return ps;
+}
+#line 1016 "chapters/11-linear-attention.md"
+// The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
+template <typename T>
+static LinearPasses<T> passes_of(const Problem *p, Op op)
+{
+    LinearPasses<T> ps;
+    memset(&ps, 0, sizeof ps);
+    const int first = op == FWD ? OUT_O : OUT_DQ;
+    ps.n = op == FWD ? 1 : 3;
+    for (int k = 0; k < ps.n; k++) ps.pass[k] = pass_of<T>(p, first + k);
+    return ps;
+}
+
+template <typename T, int D>
+static void launch_recurrent_d(Problem *p, Op op)
+{
+    const LinearPasses<T> ps = passes_of<T>(p, op);
+    linear_recurrent<T, D, false><<<dim3((unsigned)(p->b * p->h), (unsigned)ps.n), D>>>(ps, NULL, NULL, NULL, p->s,
+                                                                                    p->scale, 0.0f, 0.0f);
     CHECK_LAUNCH();
 }
 
-template <typename T>
+template <typename T, Op OP>
 static void launch_recurrent(Problem *p)
 {
-    if (p->d == 64) launch_recurrent_d<T, 64>(p);
-    else launch_recurrent_d<T, 128>(p);
+    p->op = OP;
+    if (p->d == 64) launch_recurrent_d<T, 64>(p, OP);
+    else launch_recurrent_d<T, 128>(p, OP);
 }
 
 template <typename T, int D>
@@ -1338,19 +1408,20 @@ static void launch_quadratic_d(Problem *p)
         opted = true;
     }
     linear_quadratic<T, D><<<dim3((unsigned)((p->s + 63) / 64), (unsigned)(p->b * p->h)), 128, smem>>>(
-        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->s, p->scale);
+        (T *)p->out[OUT_O], (const T *)p->in[IN_Q], (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->s, p->scale);
     CHECK_LAUNCH();
 }
 
 template <typename T>
 static void launch_quadratic(Problem *p)
 {
+    p->op = FWD;
     if (p->d == 64) launch_quadratic_d<T, 64>(p);
     else launch_quadratic_d<T, 128>(p);
 }
 
 template <typename T, int D, int C>
-static void launch_chunk_d(Problem *p)
+static void launch_chunk_d(Problem *p, Op op)
 {
     constexpr int smem = chunk_smem<D, C>();
     static_assert(smem <= 227 * 1024, "the tiles fit in an SM's shared memory");
@@ -1359,24 +1430,27 @@ static void launch_chunk_d(Problem *p)
         CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
-    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(
-        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, NULL, p->s, p->s, p->scale);
+    const LinearPasses<T> ps = passes_of<T>(p, op);
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(ps, NULL, p->s, p->s,
+                                                                                               p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T, int C>
+template <typename T, int C, Op OP>
 static void launch_chunk(Problem *p)
 {
-    if (p->d == 64) launch_chunk_d<T, 64, C>(p);
-    else launch_chunk_d<T, 128, C>(p);
+    p->op = OP;
+    if (p->d == 64) launch_chunk_d<T, 64, C>(p, OP);
+    else launch_chunk_d<T, 128, C>(p, OP);
 }
 
-// l4: the sums of the segments, their scan, and l2's kernel from the states entering them. The
-// states, b h (s / SEGMENT) D^2 floats, are allocated at the first launch on a problem.
+// l4 and lb4: the sums of the segments, their scan, and l2's kernel from the states entering
+// them. The states, b h (s / SEGMENT) D^2 floats for each of up to three passes, are allocated
+// at the first launch on a problem.
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
 template <typename T, int D>
-static void launch_segments_d(Problem *p)
+static void launch_segments_d(Problem *p, Op op)
 {
     constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>(), sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
     static_assert(SEGMENT % C == 0, "whole chunks in a segment");
@@ -1387,28 +1461,38 @@ static void launch_segments_d(Problem *p)
                                         sums_smem));
         opted = true;
     }
+    const LinearPasses<T> ps = passes_of<T>(p, op);
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    const unsigned heads = (unsigned)(p->b * p->h);
+    const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
     if (segments > 1) {
-        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * sizeof(float), "states");
-        linear_segment_states<T, D, C><<<dim3(D / CHUNK_BV, heads, segments - 1), 2 * C, sums_smem>>>(
-            p->states, (const T *)p->k, (const T *)p->v, p->s, SEGMENT, segments);
+        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
+        linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
+            p->states, ps, p->s, SEGMENT, segments);
         CHECK_LAUNCH();
-        const size_t elements = (size_t)heads * D * D;
-        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D, heads);
+        const size_t elements = (size_t)heads * D * D * ps.n;
+        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
         CHECK_LAUNCH();
     }
-    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV, heads, segments), 2 * C, smem>>>(
-        (T *)p->o, (const T *)p->q, (const T *)p->k, (const T *)p->v, segments > 1 ? p->states : NULL, p->s, SEGMENT,
-        p->scale);
+    linear_chunk<T, D, C><<<dim3(slices, heads, segments), 2 * C, smem>>>(ps, segments > 1 ? p->states : NULL, p->s,
+                                                                         SEGMENT, p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T>
+template <typename T, Op OP>
 static void launch_segments(Problem *p)
 {
-    if (p->d == 64) launch_segments_d<T, 64>(p);
-    else launch_segments_d<T, 128>(p);
+    p->op = OP;
+    if (p->d == 64) launch_segments_d<T, 64>(p, OP);
+    else launch_segments_d<T, 128>(p, OP);
+}
+
+// lfb4: l4's forward, then lb4's backward, as a training step runs them.
+template <typename T>
+static void launch_forward_backward(Problem *p)
+{
+    launch_segments<T, FWD>(p);
+    launch_segments<T, BWD>(p);
+    p->op = FWD_BWD;
 }
 
 // The chunkwise kernels' tiles: 112 KB at d = 128 for l2, 192 KB for l3, more than some GPUs
@@ -1422,42 +1506,52 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 97 "chapters/11-linear-attention.md"
+#line 104 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 925 "chapters/11-linear-attention.md"
+#line 1161 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
-     launch_recurrent<T>, NULL},                                                                                   \
+     launch_recurrent<T, FWD>, NULL},                                                                              \
     {"l1-quadratic", "ours", DT, "tau mask(Q K^T) V on mma.sync: flash attention's loop without the softmax",     \
      launch_quadratic<T>, NULL},                                                                                   \
     {"l2-chunk-64", "ours", DT, "chunkwise on mma.sync, one kernel walking chunks of 64, the state in registers", \
-     launch_chunk<T, 64>, chunk_unsupported<64>},                                                                                   \
+     launch_chunk<T, 64, FWD>, chunk_unsupported<64>},                                                             \
     {"l3-chunk-128", "ours", DT, "l2 with chunks of 128: half the chain, twice the quadratic part",               \
-     launch_chunk<T, 128>, chunk_unsupported<128>},                                                                 \
+     launch_chunk<T, 128, FWD>, chunk_unsupported<128>},                                                           \
     {"l4-segments", "ours", DT, "l2 on segments of 1024 tokens in parallel: their K^T V sums, a scan, then l2",    \
-     launch_segments<T>, chunk_unsupported<SEGMENT_CHUNK>}
+     launch_segments<T, FWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
+    {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
+     launch_recurrent<T, BWD>, NULL},                                                                              \
+    {"lb2-chunk-64", "ours", DT, "backward: l2's chunkwise kernel three times, dK and dV mirrored in time",        \
+     launch_chunk<T, 64, BWD>, chunk_unsupported<64>},                                                             \
+    {"lb4-segments", "ours", DT, "backward: l4's segments for the three passes",                                   \
+     launch_segments<T, BWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
+    {"lfb4-segments", "ours", DT, "forward and backward: l4, then lb4",                                            \
+     launch_forward_backward<T>, chunk_unsupported<SEGMENT_CHUNK>}
 
 static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 98 "chapters/11-linear-attention.md"
+#line 105 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 952 "chapters/11-linear-attention.md"
+#line 1196 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
-// One column c of one head (bh), by the recurrence, in double: o_tc, its bound, its scale
-// tau M_tc, for every t, into ref, arith, scale (each at the head's column c, rows of d).
-static void reference_column(double *ref, double *arith, double *scale, const Problem *p, size_t bh, int c)
+// One column c of one head (bh) of output `part` (PARTS), by the recurrence, in double: o_tc,
+// its bound, its scale tau M_tc, for every t, into ref, arith, scale (each at the head's column
+// c, rows of d). The tokens are walked in the part's order (walk_token).
+static void reference_column(double *ref, double *arith, double *scale, const Problem *p, int part, size_t bh, int c)
 {
     const int d = p->d;
+    const float *hq = p->host[PARTS[part].q], *hk = p->host[PARTS[part].k], *hv = p->host[PARTS[part].v];
     double S[128] = {}, A[128] = {}, vabs = 0.0, rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
     for (int t = 0; t < p->s; t++) {
-        const size_t row = (bh * p->s + t) * d;
-        const float *q = p->hq + row, *k = p->hk + row;
-        const double v = p->hv[row + c];
+        const size_t row = (bh * p->s + walk_token(t, p->s, PARTS[part].reverse)) * d;
+        const float *q = hq + row, *k = hk + row;
+        const double v = hv[row + c];
         double o = 0.0, m = 0.0, qabs = 0.0;
         vabs += fabs(v);
         for (int i = 0; i < d; i++) {
@@ -1473,18 +1567,21 @@ static void reference_column(double *ref, double *arith, double *scale, const Pr
     }
 }
 
-// One row (b h and t flattened) directly, o_t = tau sum_{s<=t} (q_t . k_s) v_s, in double: its d
-// values, bounds and scales. O(t d): the CPU's check of sampled rows, and the recurrence's.
-static void reference_row(double *ref, double *arith, double *scale, const Problem *p, size_t row)
+// One row (b h and the token flattened) of output `part` directly, o_t = tau sum (q_t . k_j) v_j
+// over the tokens j that t sees, in double: its d values, bounds and scales. O(t d): the CPU's
+// check of sampled rows, and the recurrence's.
+static void reference_row(double *ref, double *arith, double *scale, const Problem *p, int part, size_t row)
 {
-    const int d = p->d, t = (int)(row % p->s);
-    const size_t first = (row - t) * d;  // the head's first element
-    const float *q = p->hq + row * d;
+    const int d = p->d, token = (int)(row % p->s), rev = PARTS[part].reverse, t = walk_token(token, p->s, rev);
+    const size_t first = (row - token) * d;  // the head's first element
+    const float *hk = p->host[PARTS[part].k], *hv = p->host[PARTS[part].v];
+    const float *q = p->host[PARTS[part].q] + row * d;
     double m[128] = {}, vabs[128] = {}, qabs = 0.0, rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
     for (int c = 0; c < d; c++) ref[c] = 0.0, qabs += fabs(q[c]);
     for (int j = 0; j <= t; j++) {
-        const float *k = p->hk + first + (size_t)j * d, *v = p->hv + first + (size_t)j * d;
+        const size_t at = first + (size_t)walk_token(j, p->s, rev) * d;
+        const float *k = hk + at, *v = hv + at;
         double x = 0.0, a = 0.0;
         for (int i = 0; i < d; i++) x += (double)q[i] * k[i], a += fabs((double)q[i] * k[i]);
         for (int c = 0; c < d; c++) {
@@ -1499,29 +1596,31 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1019 "chapters/11-linear-attention.md"
-// The float32 reference on the GPU into the problem's reference arrays (as doubles).
+#line 1268 "chapters/11-linear-attention.md"
+// The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
-static void gpu_reference_kernel(float *const dev[3], const Problem *p, float rel, float floor_)
+static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
 {
-    linear_recurrent<T, D, true><<<(unsigned)(p->b * p->h), 2 * D>>>(NULL, dev[0], dev[1], dev[2], (const T *)p->q,
-                                                                    (const T *)p->k, (const T *)p->v, p->s, p->scale,
-                                                                    rel, floor_);
+    LinearPasses<T> ps;
+    memset(&ps, 0, sizeof ps);
+    ps.pass[0] = pass_of<T>(p, part), ps.n = 1;
+    linear_recurrent<T, D, true><<<(unsigned)(p->b * p->h), 2 * D>>>(ps, dev[0], dev[1], dev[2], p->s, p->scale, rel,
+                                                                    floor_);
     CHECK_LAUNCH();
 }
 
-static void gpu_reference(Problem *p)
+static void gpu_reference(Problem *p, int part)
 {
     const size_t n = elements_of(p);
-    float *dev[3];  // O, its bound, its scale
-    double *host[3] = {p->ref, p->arith, p->scale_of};
+    float *dev[3];  // the output, its bound, its scale
+    double *host[3] = {p->ref[part], p->arith[part], p->scale_of[part]};
     for (int a = 0; a < 3; a++) dev[a] = (float *)device_alloc(n * sizeof(float), "reference");
     double rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
-    if (p->dtype == BF16 && p->d == 64) gpu_reference_kernel<__nv_bfloat16, 64>(dev, p, (float)rel, (float)floor_);
-    else if (p->dtype == BF16) gpu_reference_kernel<__nv_bfloat16, 128>(dev, p, (float)rel, (float)floor_);
-    else if (p->d == 64) gpu_reference_kernel<__half, 64>(dev, p, (float)rel, (float)floor_);
-    else gpu_reference_kernel<__half, 128>(dev, p, (float)rel, (float)floor_);
+    if (p->dtype == BF16 && p->d == 64) gpu_reference_kernel<__nv_bfloat16, 64>(dev, p, part, (float)rel, (float)floor_);
+    else if (p->dtype == BF16) gpu_reference_kernel<__nv_bfloat16, 128>(dev, p, part, (float)rel, (float)floor_);
+    else if (p->d == 64) gpu_reference_kernel<__half, 64>(dev, p, part, (float)rel, (float)floor_);
+    else gpu_reference_kernel<__half, 128>(dev, p, part, (float)rel, (float)floor_);
     float *h = (float *)host_alloc(n * sizeof(float), "reference");
     for (int a = 0; a < 3; a++) {
         CUDA_CHECK(cudaMemcpy(h, dev[a], n * sizeof(float), cudaMemcpyDeviceToHost));
@@ -1532,43 +1631,48 @@ static void gpu_reference(Problem *p)
     free(h);
 }
 
-static void make_reference(Problem *p)
+static void make_reference(Problem *p, int part)
 {
-    if (p->ref) return;
+    if (p->ref[part]) return;
     const size_t n = elements_of(p);
-    p->ref = (double *)host_alloc(n * sizeof(double), "reference");
-    p->arith = (double *)host_alloc(n * sizeof(double), "reference");
-    p->scale_of = (double *)host_alloc(n * sizeof(double), "reference");
+    p->ref[part] = (double *)host_alloc(n * sizeof(double), "reference");
+    p->arith[part] = (double *)host_alloc(n * sizeof(double), "reference");
+    p->scale_of[part] = (double *)host_alloc(n * sizeof(double), "reference");
     p->ref_factor = cpu_reference(p) ? 1.0 : 2.0;
     if (!cpu_reference(p)) {
-        gpu_reference(p);
+        gpu_reference(p, part);
         return;
     }
     const long tasks = (long)p->b * p->h * p->d;  // (head, column) pairs
 #pragma omp parallel for schedule(dynamic, 1)
     for (long task = 0; task < tasks; task++)
-        reference_column(p->ref, p->arith, p->scale_of, p, (size_t)(task / p->d), (int)(task % p->d));
+        reference_column(p->ref[part], p->arith[part], p->scale_of[part], p, part, (size_t)(task / p->d),
+                         (int)(task % p->d));
 }
 
 enum { SAMPLE_ROWS = 256 };
 
-// The rows checked against the CPU where the GPU's reference is used (computed at the first
-// check and kept for the other versions).
-static void make_cpu_sample(Problem *p)
+// The rows checked against the CPU where the GPU's reference is used (picked at the first
+// check, their values computed at each output's first check and kept for the other versions).
+static void make_cpu_sample(Problem *p, int part)
 {
-    if (p->sample) return;
+    if (p->sample[part]) return;
     const size_t d = p->d, rows = elements_of(p) / d, s = p->s, n = SAMPLE_ROWS * d;
     const size_t fixed[] = {0, rows - 1, s - 1, s, 15, 16, 63, 64, 127, 128, s - 64, s - 65};
-    size_t *picked = p->sample_rows = (size_t *)host_alloc(SAMPLE_ROWS * sizeof(size_t), "sample");
-    size_t k = 0;
-    for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) picked[k++] = fixed[f] < rows ? fixed[f] : rows - 1;
-    uint64_t state = 0x5eed ^ rows;
-    while (k < SAMPLE_ROWS) picked[k++] = rng_next(&state) % rows;
-    double *v = p->sample = (double *)host_alloc(3 * n * sizeof(double), "sample");  // values, bounds, scales
+    size_t *picked = p->sample_rows;
+    if (!picked) {
+        picked = p->sample_rows = (size_t *)host_alloc(SAMPLE_ROWS * sizeof(size_t), "sample");
+        size_t k = 0;
+        for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) picked[k++] = fixed[f] < rows ? fixed[f] : rows - 1;
+        uint64_t state = 0x5eed ^ rows;
+        while (k < SAMPLE_ROWS) picked[k++] = rng_next(&state) % rows;
+    }
+    double *v = p->sample[part] = (double *)host_alloc(3 * n * sizeof(double), "sample");  // values, bounds, scales
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int r = 0; r < SAMPLE_ROWS; r++) reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, picked[r]);
+    for (int r = 0; r < SAMPLE_ROWS; r++)
+        reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1094 "chapters/11-linear-attention.md"
+#line 1350 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1599,18 +1703,27 @@ static const char *linear_bad_size(const char *size)
     return parse_linear_size(size, dims);
 }
 
-// q and k uniform in [-1, 2) / sqrt(d), v uniform in [-1, 1.5); all rounded to the element type.
+// q and k uniform in [-1, 2) / sqrt(d), v and dO uniform in [-1, 1.5); all rounded to the
+// element type.
 static void fill_inputs(Problem *p, uint64_t seed)
 {
     const size_t n = elements_of(p);
     const float unit = (float)(1.0 / sqrt((double)p->d));
-    struct { float *x; float lo, hi; } inputs[3] = {{p->hq, -unit, 2 * unit}, {p->hk, -unit, 2 * unit},
-                                                   {p->hv, -1.0f, 1.5f}};
-    for (int a = 0; a < 3; a++) {
+    struct { float *x; float lo, hi; } inputs[4] = {{p->host[IN_Q], -unit, 2 * unit}, {p->host[IN_K], -unit, 2 * unit},
+                                                   {p->host[IN_V], -1.0f, 1.5f}, {p->host[IN_DO], -1.0f, 1.5f}};
+    for (int a = 0; a < 4; a++) {
         fill_uniform_f32(inputs[a].x, n, inputs[a].lo, inputs[a].hi, seed + a);
 #pragma omp parallel for schedule(static)
         for (size_t e = 0; e < n; e++) inputs[a].x[e] = round_to(p->dtype, inputs[a].x[e]);
     }
+}
+
+// The host copies of the four inputs, in one allocation (freed with host[IN_Q]).
+static void alloc_host_inputs(Problem *p)
+{
+    const size_t n = elements_of(p);
+    p->host[0] = (float *)host_alloc(4 * n * sizeof(float), "inputs");
+    for (int a = 1; a < 4; a++) p->host[a] = p->host[a - 1] + n;
 }
 
 // A host-only problem for the CPU tests (b = 1, bfloat16), its inputs drawn by fill_inputs.
@@ -1620,10 +1733,7 @@ static Problem host_problem(int h, int s, int d, uint64_t seed)
     memset(&p, 0, sizeof p);
     p.dtype = BF16, p.b = 1, p.h = h, p.s = s, p.d = d;
     p.scale = (float)(1.0 / sqrt((double)d));
-    const size_t n = elements_of(&p);
-    p.hq = (float *)host_alloc(3 * n * sizeof(float), "inputs");
-    p.hk = p.hq + n;
-    p.hv = p.hk + n;
+    alloc_host_inputs(&p);
     fill_inputs(&p, seed);
     return p;
 }
@@ -1640,43 +1750,57 @@ static Problem *linear_create(const char *dtype, const char *size, uint64_t seed
     snprintf(p->size, sizeof p->size, "%s", size);
     p->scale = (float)(1.0 / sqrt((double)p->d));
     const size_t n = elements_of(p), e = dtype_bytes(p->dtype);
-    // Q, K, V, O; beyond the CPU's reach the GPU reference's three float arrays
-    check_fits(size, 4 * n * e + (cpu_reference(p) ? 0 : 3 * n * 4) + (64u << 20));
-    p->hq = (float *)host_alloc(3 * n * sizeof(float), "inputs");  // q, k, v in one allocation
-    p->hk = p->hq + n;
-    p->hv = p->hk + n;
+    // Q, K, V, dO, O, dQ, dK, dV; lb4's states; beyond the CPU's reach the GPU reference's three float arrays
+    const size_t states = p->s > SEGMENT ? (size_t)p->b * p->h * ((p->s + SEGMENT - 1) / SEGMENT) * p->d * p->d * 3 * 4 : 0;
+    check_fits(size, 8 * n * e + states + (cpu_reference(p) ? 0 : 3 * n * 4) + (64u << 20));
+    alloc_host_inputs(p);
     fill_inputs(p, seed);
-    p->q = device_alloc(n * e, "Q");
-    p->k = device_alloc(n * e, "K");
-    p->v = device_alloc(n * e, "V");
-    p->o = device_alloc(n * e, "O");
-    upload(p->q, p->hq, n, p->dtype);
-    upload(p->k, p->hk, n, p->dtype);
-    upload(p->v, p->hv, n, p->dtype);
+    static const char *const names[2][4] = {{"Q", "K", "V", "dO"}, {"O", "dQ", "dK", "dV"}};
+    for (int a = 0; a < 4; a++) {
+        p->in[a] = device_alloc(n * e, names[0][a]);
+        p->out[a] = device_alloc(n * e, names[1][a]);
+        upload(p->in[a], p->host[a], n, p->dtype);
+    }
     return p;
 }
 
 static void linear_destroy(Problem *p)
 {
-    void *arrays[] = {p->q, p->k, p->v, p->o, p->states};
-    for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
-        if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
-    free(p->ref);
-    free(p->arith);
-    free(p->scale_of);
+    for (int a = 0; a < 4; a++) {
+        CUDA_CHECK(cudaFree(p->in[a]));
+        CUDA_CHECK(cudaFree(p->out[a]));
+        free(p->ref[a]);
+        free(p->arith[a]);
+        free(p->scale_of[a]);
+        free(p->sample[a]);
+    }
+    if (p->states) CUDA_CHECK(cudaFree(p->states));
     free(p->sample_rows);
-    free(p->sample);
-    free(p->hq);  // hk and hv too
+    free(p->host[0]);  // the other inputs too
     free(p);
 }
 
-static void linear_poison(Problem *p) { poison(p->o, elements_of(p) * dtype_bytes(p->dtype)); }
+static void linear_poison(Problem *p)
+{
+    for (int a = 0; a < 4; a++) poison(p->out[a], elements_of(p) * dtype_bytes(p->dtype));
+}
 
-// Q, K, V read once, O written once.
-static double linear_bytes(const Problem *p) { return 4.0 * elements_of(p) * dtype_bytes(p->dtype); }
+// Forward: Q, K, V read once, O written once. Backward: Q, K, V, dO read once, dQ, dK, dV
+// written once. Both: the sum.
+static double linear_bytes(const Problem *p)
+{
+    const double arrays = p->op == FWD ? 4.0 : p->op == BWD ? 7.0 : 11.0;
+    return arrays * elements_of(p) * dtype_bytes(p->dtype);
+}
 
-// The recurrent form's 4 b h s d^2: per token, k v^T added to the state and q^T S.
-static double linear_flops(const Problem *p) { return 4.0 * elements_of(p) * p->d; }
+// The recurrent form's 4 b h s d^2 forward: per token, k v^T added to the state and q^T S. The
+// backward's 10 b h s d^2: per token the state S again and dQ = tau S dO; the state of q dO^T,
+// and dK and dV from it, 2 d^2 each. Both: the sum.
+static double linear_flops(const Problem *p)
+{
+    const double per = p->op == FWD ? 4.0 : p->op == BWD ? 10.0 : 14.0;
+    return per * elements_of(p) * p->d;
+}
 
 typedef struct {
     const double *ref, *arith, *scale;
@@ -1700,29 +1824,43 @@ static CheckResult check_output(const Problem *p, const char *version, const cha
     return check_elements(label, p->size, got, ref, n, output_element_bound, &bound, p->d);
 }
 
+static void add_result(CheckResult *r, CheckResult c)
+{
+    r->mismatches += c.mismatches;
+    r->max_abs_err = fmax(r->max_abs_err, c.max_abs_err);
+    r->max_rel_err = fmax(r->max_rel_err, c.max_rel_err);
+}
+
+// Every output the version computed (O; dQ, dK, dV; or all four), each in full against its
+// reference and, beyond the CPU's reach, on the sampled rows against the CPU's.
 static CheckResult linear_check(Problem *p, const char *version)
 {
-    make_reference(p);
     const size_t n = elements_of(p), d = p->d;
-    double *got = download(p->o, n, p->dtype);
-    CheckResult r = check_output(p, version, cpu_reference(p) ? "CPU" : "GPU float32", got, p->ref, p->arith,
-                                 p->scale_of, n, p->ref_factor);
-    if (!cpu_reference(p)) {
-        make_cpu_sample(p);
-        const size_t m = SAMPLE_ROWS * d;
-        double *picked = (double *)host_alloc(m * sizeof(double), "sample");
-        for (size_t k = 0; k < SAMPLE_ROWS; k++)
-            for (size_t c = 0; c < d; c++) picked[k * d + c] = got[p->sample_rows[k] * d + c];
-        CheckResult c = check_output(p, version, "CPU sample", picked, p->sample, p->sample + m, p->sample + 2 * m, m, 1.0);
-        r.mismatches += c.mismatches;
-        r.max_abs_err = fmax(r.max_abs_err, c.max_abs_err);
-        r.max_rel_err = fmax(r.max_rel_err, c.max_rel_err);
-        free(picked);
+    const int first = p->op == BWD ? OUT_DQ : OUT_O, last = p->op == FWD ? OUT_O : OUT_DV;
+    CheckResult r = {0, 0.0, 0.0};
+    for (int part = first; part <= last; part++) {
+        make_reference(p, part);
+        char what[64];
+        snprintf(what, sizeof what, "%s, %s", PARTS[part].name, cpu_reference(p) ? "CPU" : "GPU float32");
+        double *got = download(p->out[part], n, p->dtype);
+        add_result(&r, check_output(p, version, what, got, p->ref[part], p->arith[part], p->scale_of[part], n,
+                                    p->ref_factor));
+        if (!cpu_reference(p)) {
+            make_cpu_sample(p, part);
+            const size_t m = SAMPLE_ROWS * d;
+            const double *sample = p->sample[part];
+            double *picked = (double *)host_alloc(m * sizeof(double), "sample");
+            for (size_t k = 0; k < SAMPLE_ROWS; k++)
+                for (size_t c = 0; c < d; c++) picked[k * d + c] = got[p->sample_rows[k] * d + c];
+            snprintf(what, sizeof what, "%s, CPU sample", PARTS[part].name);
+            add_result(&r, check_output(p, version, what, picked, sample, sample + m, sample + 2 * m, m, 1.0));
+            free(picked);
+        }
+        free(got);
     }
-    free(got);
     return r;
 }
-#line 1262 "chapters/11-linear-attention.md"
+#line 1562 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -1730,16 +1868,18 @@ static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
     Problem p = host_problem(h, s, d, seed);
     const size_t n = elements_of(&p);
     double *col = (double *)host_alloc(3 * n * sizeof(double), "reference"), row[3][128], worst = 0.0, largest = 0.0;
-    for (int bh = 0; bh < h; bh++)
-        for (int c = 0; c < d; c++) reference_column(col, col + n, col + 2 * n, &p, bh, c);
-    for (size_t e = 0; e < n; e++) largest = fmax(largest, col[2 * n + e]);
-    for (size_t r = 0; r < n / d; r++) {
-        reference_row(row[0], row[1], row[2], &p, r);
-        for (int a = 0; a < 3; a++)
-            for (int c = 0; c < d; c++) worst = fmax(worst, fabs(row[a][c] - col[a * n + r * d + c]));
+    for (int part = OUT_O; part <= OUT_DV; part++) {
+        for (int bh = 0; bh < h; bh++)
+            for (int c = 0; c < d; c++) reference_column(col, col + n, col + 2 * n, &p, part, bh, c);
+        for (size_t e = 0; e < n; e++) largest = fmax(largest, col[2 * n + e]);
+        for (size_t r = 0; r < n / d; r++) {
+            reference_row(row[0], row[1], row[2], &p, part, r);
+            for (int a = 0; a < 3; a++)
+                for (int c = 0; c < d; c++) worst = fmax(worst, fabs(row[a][c] - col[a * n + r * d + c]));
+        }
     }
     free(col);
-    free(p.hq);
+    free(p.host[0]);
     return worst / largest;
 }
 
@@ -1749,48 +1889,110 @@ static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
 static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pass_state)
 {
     const int d = p->d;
+    const float *hq = p->host[IN_Q], *hk = p->host[IN_K], *hv = p->host[IN_V];
     float S[128] = {}, rounded[128];  // column c of the state, in float, as in the accumulators
     for (int n0 = 0; n0 < p->s; n0 += C) {
         const int end = n0 + C < p->s ? n0 + C : p->s;
         for (int i = 0; i < d; i++) rounded[i] = pass_state ? round_to(p->dtype, S[i]) : 0.0f;
         for (int t = n0; t < end; t++) {
-            const float *q = p->hq + (size_t)t * d;
+            const float *q = hq + (size_t)t * d;
             float acc = 0.0f;
             for (int i = 0; i < d; i++) acc += q[i] * rounded[i];  // q^T S_(n-1)
             for (int j = n0; j <= t; j++) {                         // + mask(q K^T) V inside the chunk
                 float x = 0.0f;
-                for (int i = 0; i < d; i++) x += q[i] * p->hk[(size_t)j * d + i];
-                acc += round_to(p->dtype, x) * p->hv[(size_t)j * d + c];
+                for (int i = 0; i < d; i++) x += q[i] * hk[(size_t)j * d + i];
+                acc += round_to(p->dtype, x) * hv[(size_t)j * d + c];
             }
             o[t] = round_to(p->dtype, p->scale * acc);
         }
         for (int j = n0; j < end; j++)
-            for (int i = 0; i < d; i++) S[i] += p->hk[(size_t)j * d + i] * p->hv[(size_t)j * d + c];
+            for (int i = 0; i < d; i++) S[i] += hk[(size_t)j * d + i] * hv[(size_t)j * d + c];
     }
 }
 
-// How many elements of the simulated chunkwise form miss the bound, every column of a head.
-static size_t chunkwise_misses(int s, int d, int C, DType t, bool pass_state)
+// The forward problem whose output is output `part` of p, as the kernels see it: the part's
+// three inputs as Q, K, V, in the order its pass walks the tokens (mirror), or, for a broken
+// backward, in time order whatever the part (mirror false). One head.
+static Problem walked_problem(const Problem *p, int part, bool mirror)
+{
+    Problem w = *p;
+    alloc_host_inputs(&w);
+    const int src[3] = {PARTS[part].q, PARTS[part].k, PARTS[part].v}, d = p->d;
+    for (int a = 0; a < 3; a++)
+        for (int t = 0; t < p->s; t++)
+            memcpy(w.host[a] + (size_t)t * d, p->host[src[a]] + (size_t)walk_token(t, p->s, mirror && PARTS[part].reverse) * d,
+                   d * sizeof(float));
+    return w;
+}
+
+// How many elements of output `part` computed by the simulated chunkwise form miss the bound,
+// every column of a head; pass_state and mirror false make the broken versions.
+static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass_state, bool mirror)
 {
     Problem p = host_problem(1, s, d, 9);
     p.dtype = t;
     fill_inputs(&p, 9);
+    Problem w = walked_problem(&p, part, mirror);
     const size_t n = elements_of(&p);
     double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
     float *o = (float *)host_alloc(s * sizeof(float), "output");
     size_t misses = 0;
     for (int c = 0; c < d; c++) {
-        reference_column(ref, ref + n, ref + 2 * n, &p, 0, c);
-        chunkwise_in_float(o, &p, c, C, pass_state);
-        for (int k = 0; k < s; k++) {
-            const size_t e = (size_t)k * d + c;
+        reference_column(ref, ref + n, ref + 2 * n, &p, part, 0, c);
+        chunkwise_in_float(o, &w, c, C, pass_state);
+        for (int k = 0; k < s; k++) {  // o[k] is the k-th token walked
+            const size_t e = (size_t)walk_token(k, s, PARTS[part].reverse) * d + c;
             misses += !(fabs(o[k] - ref[e]) <= error_bound(t, ref[e], ref[n + e], 0, 0.0));
         }
     }
     free(o);
     free(ref);
-    free(p.hq);
+    free(w.host[0]);
+    free(p.host[0]);
     return misses;
+}
+
+// L = sum over every output element of dO * O, the loss whose gradients the backward computes,
+// from the double reference.
+static double loss_of(const Problem *p)
+{
+    const size_t n = elements_of(p);
+    double *o = (double *)host_alloc(3 * n * sizeof(double), "reference"), L = 0.0;
+    for (int c = 0; c < p->d; c++) reference_column(o, o + n, o + 2 * n, p, OUT_O, 0, c);
+    for (size_t e = 0; e < n; e++) L += o[e] * p->host[IN_DO][e];
+    free(o);
+    return L;
+}
+
+// The largest difference, relative to the largest gradient, between the gradient reference
+// (dQ, dK, dV by reference_column) and central differences of loss_of at a few elements of
+// Q, K and V of a one-head problem. L is linear in each input, so the differences are exact
+// but for rounding.
+static double gradients_against_differences(int s, int d)
+{
+    Problem p = host_problem(1, s, d, 11);
+    const size_t n = elements_of(&p);
+    double *g = (double *)host_alloc(3 * n * sizeof(double), "reference"), worst = 0.0, largest = 0.0;
+    const int inputs[3] = {IN_Q, IN_K, IN_V}, parts[3] = {OUT_DQ, OUT_DK, OUT_DV};
+    const double h = 0x1p-6;
+    for (int a = 0; a < 3; a++) {
+        for (int c = 0; c < d; c++) reference_column(g, g + n, g + 2 * n, &p, parts[a], 0, c);
+        for (size_t e = 0; e < n; e++) largest = fmax(largest, fabs(g[e]));
+        const size_t at[] = {0, (size_t)d + 5, n / 2 + 3, n - d, n - 1};
+        for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+            float *x = p.host[inputs[a]] + at[k];
+            const float x0 = *x;
+            *x = (float)(x0 + h);
+            const double up = loss_of(&p);
+            *x = (float)(x0 - h);
+            const double down = loss_of(&p);
+            *x = x0;
+            worst = fmax(worst, fabs((up - down) / (2 * h) - g[at[k]]));
+        }
+    }
+    free(g);
+    free(p.host[0]);
+    return worst / largest;
 }
 
 static int linear_self_test(void)
@@ -1812,41 +2014,69 @@ static int linear_self_test(void)
     // causality: the last token's k and v reach no earlier output
     Problem p = host_problem(1, 9, 64, 7);
     double before[3][64], after[3][64];
-    reference_row(before[0], before[1], before[2], &p, 7);
-    for (int c = 0; c < 64; c++) p.hk[8 * 64 + c] = 3.0f, p.hv[8 * 64 + c] = -5.0f;
-    reference_row(after[0], after[1], after[2], &p, 7);
+    reference_row(before[0], before[1], before[2], &p, OUT_O, 7);
+    for (int c = 0; c < 64; c++) p.host[IN_K][8 * 64 + c] = 3.0f, p.host[IN_V][8 * 64 + c] = -5.0f;
+    reference_row(after[0], after[1], after[2], &p, OUT_O, 7);
     bool same = true;
     for (int a = 0; a < 3; a++)
         for (int c = 0; c < 64; c++) same = same && before[a][c] == after[a][c];
     SELF_TEST(same);
     // by hand: q_t = e_0, k_s = (s + 1) e_0, v_s = s + 1 everywhere, tau = 1/8: o_t = sum (s+1)^2 / 8
-    for (int e = 0; e < 9 * 64; e++) p.hq[e] = p.hk[e] = 0.0f;
+    float *hq = p.host[IN_Q], *hk = p.host[IN_K], *hv = p.host[IN_V], *hdo = p.host[IN_DO];
+    for (int e = 0; e < 9 * 64; e++) hq[e] = hk[e] = 0.0f, hdo[e] = 1.0f;
     for (int t = 0; t < 9; t++) {
-        p.hq[t * 64] = 1.0f;
-        p.hk[t * 64] = (float)(t + 1);
-        for (int c = 0; c < 64; c++) p.hv[t * 64 + c] = (float)(t + 1);
+        hq[t * 64] = 1.0f;
+        hk[t * 64] = (float)(t + 1);
+        for (int c = 0; c < 64; c++) hv[t * 64 + c] = (float)(t + 1);
     }
-    double col[3][9 * 64];
+    double col[4][3][9 * 64];
     bool exact = p.scale == 0.125f;
-    for (int c = 0; c < 64; c++) reference_column(col[0], col[1], col[2], &p, 0, c);
+    for (int part = OUT_O; part <= OUT_DV; part++)
+        for (int c = 0; c < 64; c++) reference_column(col[part][0], col[part][1], col[part][2], &p, part, 0, c);
     const double expect[3] = {0.125, 0.625, 1.75};
     for (int t = 0; t < 3; t++)
-        for (int c = 0; c < 64; c++) exact = exact && col[0][t * 64 + c] == expect[t];
+        for (int c = 0; c < 64; c++) exact = exact && col[OUT_O][0][t * 64 + c] == expect[t];
     SELF_TEST(exact);
+    // and its gradients with dO = 1 everywhere, by hand: dQ_t = 8 sum_{s<=t} (s+1)^2 e_0,
+    // dK_s = 8 (9 - s)(s + 1) e_0, dV_s = (9 - s)(s + 1) / 8 in every column
+    bool grads = true;
+    for (int t = 0; t < 9; t++) {
+        double squares = 0.0;
+        for (int j = 0; j <= t; j++) squares += (j + 1.0) * (j + 1.0);
+        for (int c = 0; c < 64; c++) {
+            grads = grads && col[OUT_DQ][0][t * 64 + c] == (c == 0 ? 8.0 * squares : 0.0);
+            grads = grads && col[OUT_DK][0][t * 64 + c] == (c == 0 ? 8.0 * (9 - t) * (t + 1) : 0.0);
+            grads = grads && col[OUT_DV][0][t * 64 + c] == (9.0 - t) * (t + 1) / 8.0;
+        }
+    }
+    SELF_TEST(grads);
     // the bound grows with the tokens seen, and is zero where nothing can be wrong
     SELF_TEST(linear_bound(1.0, 0.0, 0.0, 1.0, 2, 64, 0x1p-8, 0.0) > linear_bound(1.0, 0.0, 0.0, 1.0, 1, 64, 0x1p-8, 0.0) &&
               linear_bound(0.0, 0.0, 0.0, 1.0, 5, 64, 0x1p-8, 0x1p-25) == 0.0);
-    free(p.hq);
+    free(p.host[0]);
+    // the gradients of the reference against finite differences of its forward
+    SELF_TEST(gradients_against_differences(20, 64) < 1e-9);
+    SELF_TEST(gradients_against_differences(7, 128) < 1e-9);
     // the chunkwise algebra with l2's and l3's roundings lies within the bound; forgetting the state does not
-    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, true) == 0 && chunkwise_misses(300, 128, 128, BF16, true) == 0 &&
-              chunkwise_misses(300, 64, 64, F16, true) == 0);
-    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, false) > 0);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_O, true, true) == 0 &&
+              chunkwise_misses(300, 128, 128, BF16, OUT_O, true, true) == 0 &&
+              chunkwise_misses(300, 64, 64, F16, OUT_O, true, true) == 0);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_O, false, true) > 0);
+    // and so do lb2's three passes, dK and dV mirrored in time; not mirroring them, or forgetting the state, does not
+    bool backward_within = true;
+    for (int part = OUT_DQ; part <= OUT_DV; part++)
+        backward_within = backward_within && chunkwise_misses(300, 64, 64, BF16, part, true, true) == 0 &&
+                          chunkwise_misses(200, 128, 64, F16, part, true, true) == 0;
+    SELF_TEST(backward_within);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DK, true, false) > 0 &&
+              chunkwise_misses(300, 64, 64, BF16, OUT_DV, true, false) > 0);
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DQ, false, true) > 0);
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 99 "chapters/11-linear-attention.md"
+#line 106 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1392 "chapters/11-linear-attention.md"
+#line 1784 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
@@ -1857,7 +2087,7 @@ static const char *const CHECK_SIZES[] = {
     "4x16x8192x128", "1x32x32768x64"};
 
 static const Chapter LINEAR_ATTENTION = {
-    "linear_attention", "causal linear attention forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T, bf16 and f16",
+    "linear_attention", "causal linear attention, o_t = tau q_t^T sum_{s<=t} k_s v_s^T, forward and backward, bf16 and f16",
     VERSIONS, sizeof VERSIONS / sizeof VERSIONS[0],
     DTYPES, 2, BENCH_SIZES, sizeof BENCH_SIZES / sizeof BENCH_SIZES[0],
     CHECK_SIZES, sizeof CHECK_SIZES / sizeof CHECK_SIZES[0],
