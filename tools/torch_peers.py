@@ -563,10 +563,13 @@ def attention_bwd_pairs(q, k, v, g, seen, terms, scale, dtype):
     b = gf.abs() @ vf.abs().transpose(-1, -2)
     ds = p * (dp - dsum)
     ds_err = p_err * (dp - dsum).abs() + p * (d * u * b + dsum_err) + 2 * u * p * (dp.abs() + dsum.abs())
+    dpd = (dp - dsum).abs()
     del dp, b
     rel, floor = p_rounding_of(dtype)
     rho = torch.where(keep, 2.0 * torch.clamp(p * rel, min=floor), zero)  # p_rounding, over the pairs seen
-    sigma = torch.where(keep, 2.0 * torch.clamp(ds.abs() * rel, min=floor), zero)
+    # ds_rounding: dS rounded, and the p it may be formed from
+    sigma = torch.where(keep, 2.0 * torch.clamp(ds.abs() * rel, min=floor), zero) + rho * dpd
+    del dpd
     del keep
     ka, qa, ga = kf.abs(), qf.abs(), gf.abs()
     dq = scale * (ds @ kf)

@@ -128,7 +128,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
 }
 #line 49 "chapters/10-attention-bwd.md"
 // <<how-far-a-gradient-may-be-from-exact>>
-#line 205 "chapters/10-attention-bwd.md"
+#line 207 "chapters/10-attention-bwd.md"
 // The errors of one pair (i, j): of the recomputed p (*p_err: its relative error Delta u
 // from the score and the exponential, and the LSE's error e, which shifts the argument) and
 // of dS = p (dP - D) (*ds_err), given dP, D, b = sum |dO_ic v_jc| and E^D, D's bound.
@@ -156,6 +156,12 @@ template <typename R> __host__ __device__ inline R gradient_bound(R err, R scale
 
 // gamma: n + 4 roundings of every term of a sum over n queries or keys.
 __host__ __device__ inline double products_gamma(int n) { return (n + 4.0) * 0x1p-24; }
+
+// sigma_ij: the rounding of dS to the element type, and of the p it may be formed from.
+template <typename R> __host__ __device__ inline R ds_rounding(R ds, R p, R dp_minus_d, R rel, R floor)
+{
+    return p_rounding(magnitude(ds), rel, floor) + p_rounding(p, rel, floor) * magnitude(dp_minus_d);
+}
 #line 50 "chapters/10-attention-bwd.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
@@ -1009,7 +1015,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
-#line 248 "chapters/10-attention-bwd.md"
+#line 256 "chapters/10-attention-bwd.md"
 // b0, first kernel: D_i = dO_i . O_i, a warp per query row (rows of (b h sq) flattened).
 template <typename T>
 __global__ void backward_rowsum(float *Dsum, const T *dO, const T *O, size_t rows, int d)
@@ -1111,7 +1117,7 @@ __global__ void backward_product_over_keys(T *out, const float *S, const T *X, i
     }
     if (i < sq) out[(size_t)i * d + c] = from_float<T>(alpha * acc);
 }
-#line 448 "chapters/10-attention-bwd.md"
+#line 456 "chapters/10-attention-bwd.md"
 // ============================================================ b1 and b2
 // The pre-pass, a warp per query row of the tiles of 64 (rows of (b h, sq_pad) flattened):
 // D_i = dO_i . O_i and lse2_i = LSE_i log2 e, so that p = exp2(x tau log2 e - lse2); a row
@@ -1435,7 +1441,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 812 "chapters/10-attention-bwd.md"
+#line 820 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1561,7 +1567,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1044 "chapters/10-attention-bwd.md"
+#line 1052 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1826,7 +1832,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1475 "chapters/10-attention-bwd.md"
+#line 1484 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1896,7 +1902,7 @@ __global__ void backward_reference_dq(float *dq, float *arith, float *scale_out,
         const float p = expf(x - L), ds = p * (dp - Di);
         float p_err, ds_err;
         pair_errors(&p_err, &ds_err, p, a, x, L, e_l, dp, Di, b, Di_err, D);
-        const float sigma = p_rounding(fabsf(ds), p_rel, p_floor);
+        const float sigma = ds_rounding(ds, p, dp - Di, p_rel, p_floor);
 #pragma unroll
         for (int e = 0; e < E; e++) {
             acc[e] += ds * k[e];
@@ -1954,7 +1960,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
         const float L = lse[row], Di = Dsum[row], p = expf(x - L), ds = p * (dp - Di);
         float p_err, ds_err;
         pair_errors(&p_err, &ds_err, p, a, x, L, lse_err[row], dp, Di, b, Dsum_err[row], D);
-        const float rho = p_rounding(p, p_rel, p_floor), sigma = p_rounding(fabsf(ds), p_rel, p_floor);
+        const float rho = p_rounding(p, p_rel, p_floor), sigma = ds_rounding(ds, p, dp - Di, p_rel, p_floor);
 #pragma unroll
         for (int e = 0; e < E; e++) {
             av[e] += p * g[e];
@@ -1979,7 +1985,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1636 "chapters/10-attention-bwd.md"
+#line 1645 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -2030,7 +2036,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1694 "chapters/10-attention-bwd.md"
+#line 1703 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2107,7 +2113,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1777 "chapters/10-attention-bwd.md"
+#line 1786 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 898 "chapters/08-gemm-hopper.md"
@@ -2128,7 +2134,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1779 "chapters/10-attention-bwd.md"
+#line 1788 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2318,7 +2324,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1866 "chapters/10-attention-bwd.md"
+#line 1875 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2335,7 +2341,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1332 "chapters/10-attention-bwd.md"
+#line 1340 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2377,7 +2383,7 @@ static QueryTerms query_terms(const Problem *p, size_t row)
 
 // One pair (i, j), from row i of q and dO and row j of k and v: p, dS and their errors.
 typedef struct {
-    double p, ds, p_err, ds_err;
+    double p, ds, p_err, ds_err, dp_minus_d;
 } PairTerms;
 
 static PairTerms pair_terms(const Problem *p, const float *q, const float *g, const float *k, const float *v,
@@ -2395,7 +2401,8 @@ static PairTerms pair_terms(const Problem *p, const float *q, const float *g, co
     a *= p->scale;
     PairTerms r;
     r.p = exp(x - t.lse);
-    r.ds = r.p * (dp - t.dsum);
+    r.dp_minus_d = dp - t.dsum;
+    r.ds = r.p * r.dp_minus_d;
     pair_errors(&r.p_err, &r.ds_err, r.p, a, x, t.lse, t.lse_err, dp, t.dsum, b, t.dsum_err, p->d);
     return r;
 }
@@ -2413,7 +2420,7 @@ static void reference_dq_row(double *dq, double *arith, double *scale, const Pro
     for (int j = 0; j < end; j++) {
         const float *kj = k + (size_t)j * d;
         PairTerms r = pair_terms(p, p->hq + row * d, p->hdo + row * d, kj, v + (size_t)j * d, t);
-        double sigma = p_rounding(fabs(r.ds), rel, floor_);
+        double sigma = ds_rounding(r.ds, r.p, r.dp_minus_d, rel, floor_);
         for (int c = 0; c < d; c++) {
             dq[c] += r.ds * kj[c];
             scale[c] += fabs(r.ds * kj[c]);
@@ -2441,7 +2448,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
     for (int i = first_query_seeing(j, p->sq, p->sk, p->causal); i < p->sq; i++) {
         const float *qi = p->hq + (bh * p->sq + i) * d, *gi = p->hdo + (bh * p->sq + i) * d;
         PairTerms r = pair_terms(p, qi, gi, kj, vj, terms[i]);
-        double rho = p_rounding(r.p, rel, floor_), sigma = p_rounding(fabs(r.ds), rel, floor_);
+        double rho = p_rounding(r.p, rel, floor_), sigma = ds_rounding(r.ds, r.p, r.dp_minus_d, rel, floor_);
         for (int c = 0; c < d; c++) {
             dv[c] += r.p * gi[c];
             scale_v[c] += r.p * fabs(gi[c]);
@@ -2461,7 +2468,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1890 "chapters/10-attention-bwd.md"
+#line 1899 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2541,7 +2548,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1974 "chapters/10-attention-bwd.md"
+#line 1983 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2637,7 +2644,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2076 "chapters/10-attention-bwd.md"
+#line 2085 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2722,7 +2729,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2166 "chapters/10-attention-bwd.md"
+#line 2175 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2834,7 +2841,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2290 "chapters/10-attention-bwd.md"
+#line 2299 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2969,7 +2976,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2431 "chapters/10-attention-bwd.md"
+#line 2440 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
