@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 625 "chapters/09-attention.md"
+#line 631 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -567,7 +567,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1015 "chapters/09-attention.md"
+#line 1021 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
