@@ -398,6 +398,32 @@ template <int D> __device__ inline int fa_at(int r, int c)
     return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
 }
 
+// Rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a tile in the swizzle of fa_at, by
+// cp.async, zeros past the end. Each of the 128 threads copies one 16-byte chunk of every
+// RSTEP-th row, ROWS / RSTEP of them: a count the loop states, so that the compiler needs no
+// test per copy. A whole tile, the usual case, needs no test per row either: its copies are
+// one address and constant offsets from it (the swizzle repeats every 8 rows, and RSTEP is a
+// multiple of 8).
+template <typename T, int D, int ROWS> __device__ inline void copy_tile(T *dst, const T *src, int row0, int rows)
+{
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(RSTEP % 8 == 0 && ROWS % RSTEP == 0, "whole passes, each a whole period of the swizzle");
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+    T *to = dst + fa_at<D>(cr, cc);
+    if (row0 + ROWS <= rows) {
+        const T *from = src + (size_t)(row0 + cr) * D + cc;
+#pragma unroll
+        for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < ROWS / RSTEP; k++) {
+        const int r = cr + k * RSTEP;
+        const bool in = row0 + r < rows;
+        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+    }
+}
+
 // One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
 // BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
 // and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
@@ -424,34 +450,10 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     int kend = sk;
     if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
     const int ktiles = (kend + BK - 1) / BK;
-    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
-    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
-    // swizzled offset in a row are the same in every tile.
-    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
-    static_assert(BQ % RSTEP == 0 && BK % RSTEP == 0, "whole passes of the 128 threads");
-    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
-    // Every thread copies ROWS / RSTEP chunks (cr < RSTEP, and ROWS is a multiple of it), a
-    // count the loop states so that the compiler needs no test per copy; a whole tile, the
-    // usual case, needs no test per row either: its copies are one address and constant
-    // offsets from it.
-    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
-        if (row0 + ROWS <= rows) {
-            const T *from = src + (size_t)(row0 + cr) * D + cc;
-#pragma unroll
-            for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(dst + cs + k * RSTEP * D, from + k * RSTEP * D, 16);
-            return;
-        }
-#pragma unroll
-        for (int k = 0; k < ROWS / RSTEP; k++) {
-            const int r = cr + k * RSTEP;
-            const bool in = row0 + r < rows;
-            cp_async_16(dst + cs + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
-        }
-    };
-    copy_tile(Qs, Qb, q0, sq, BQ);
+    copy_tile<T, D, BQ>(Qs, Qb, q0, sq);
     if (ktiles > 0) {
-        copy_tile(Ks, Kb, 0, sk, BK);
-        copy_tile(Vs, Vb, 0, sk, BK);
+        copy_tile<T, D, BK>(Ks, Kb, 0, sk);
+        copy_tile<T, D, BK>(Vs, Vb, 0, sk);
     }
     cp_async_commit();
 
@@ -468,8 +470,8 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     for (int kt = 0; kt < ktiles; kt++) {
         const int cur = kt % 2;
         if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
-            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
-            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
+            copy_tile<T, D, BK>(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk);
+            copy_tile<T, D, BK>(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -592,7 +594,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1021 "chapters/09-attention.md"
+#line 1023 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -644,10 +646,13 @@ __device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint6
                  : WGMMA_D32(0)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
-__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+// The descriptor of an MN-major tile in the 128-byte swizzle (rows of the K dimension, 64
+// elements of M or N contiguous): lbo bytes from a panel of 64 columns to the next (V's
+// 128-row panels by default), W_V_SBO from eight rows to the next eight.
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem, int lbo = W_PANEL)
 {
     uint64_t a = smem_u32(smem);
-    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
 }
 
 // The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys
@@ -890,7 +895,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1365 "chapters/09-attention.md"
+#line 1370 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -958,7 +963,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 54 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1439 "chapters/09-attention.md"
+#line 1444 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1039,7 +1044,7 @@ static void launch_flash_mma32(Problem *p)
 
 // a4 to a8 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
-#line 898 "chapters/08-gemm-hopper.md"
+#line 936 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -1057,7 +1062,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1519 "chapters/09-attention.md"
+#line 1524 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1213,7 +1218,7 @@ static void launch_rate(void *ctx)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1607 "chapters/09-attention.md"
+#line 1612 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1244,7 +1249,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1643 "chapters/09-attention.md"
+#line 1648 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1271,7 +1276,7 @@ static const Version VERSIONS[] = {
 };
 #line 58 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1683 "chapters/09-attention.md"
+#line 1688 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1493,7 +1498,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1911 "chapters/09-attention.md"
+#line 1916 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1574,7 +1579,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1999 "chapters/09-attention.md"
+#line 2004 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1680,7 +1685,7 @@ static int attention_self_test(void)
 }
 #line 59 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2111 "chapters/09-attention.md"
+#line 2116 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

@@ -455,6 +455,32 @@ template <int D> __device__ inline int fa_at(int r, int c)
     return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
 }
 
+// Rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a tile in the swizzle of fa_at, by
+// cp.async, zeros past the end. Each of the 128 threads copies one 16-byte chunk of every
+// RSTEP-th row, ROWS / RSTEP of them: a count the loop states, so that the compiler needs no
+// test per copy. A whole tile, the usual case, needs no test per row either: its copies are
+// one address and constant offsets from it (the swizzle repeats every 8 rows, and RSTEP is a
+// multiple of 8).
+template <typename T, int D, int ROWS> __device__ inline void copy_tile(T *dst, const T *src, int row0, int rows)
+{
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(RSTEP % 8 == 0 && ROWS % RSTEP == 0, "whole passes, each a whole period of the swizzle");
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+    T *to = dst + fa_at<D>(cr, cc);
+    if (row0 + ROWS <= rows) {
+        const T *from = src + (size_t)(row0 + cr) * D + cc;
+#pragma unroll
+        for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < ROWS / RSTEP; k++) {
+        const int r = cr + k * RSTEP;
+        const bool in = row0 + r < rows;
+        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+    }
+}
+
 // One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
 // BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
 // and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
@@ -481,34 +507,10 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     int kend = sk;
     if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
     const int ktiles = (kend + BK - 1) / BK;
-    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
-    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
-    // swizzled offset in a row are the same in every tile.
-    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
-    static_assert(BQ % RSTEP == 0 && BK % RSTEP == 0, "whole passes of the 128 threads");
-    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
-    // Every thread copies ROWS / RSTEP chunks (cr < RSTEP, and ROWS is a multiple of it), a
-    // count the loop states so that the compiler needs no test per copy; a whole tile, the
-    // usual case, needs no test per row either: its copies are one address and constant
-    // offsets from it.
-    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
-        if (row0 + ROWS <= rows) {
-            const T *from = src + (size_t)(row0 + cr) * D + cc;
-#pragma unroll
-            for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(dst + cs + k * RSTEP * D, from + k * RSTEP * D, 16);
-            return;
-        }
-#pragma unroll
-        for (int k = 0; k < ROWS / RSTEP; k++) {
-            const int r = cr + k * RSTEP;
-            const bool in = row0 + r < rows;
-            cp_async_16(dst + cs + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
-        }
-    };
-    copy_tile(Qs, Qb, q0, sq, BQ);
+    copy_tile<T, D, BQ>(Qs, Qb, q0, sq);
     if (ktiles > 0) {
-        copy_tile(Ks, Kb, 0, sk, BK);
-        copy_tile(Vs, Vb, 0, sk, BK);
+        copy_tile<T, D, BK>(Ks, Kb, 0, sk);
+        copy_tile<T, D, BK>(Vs, Vb, 0, sk);
     }
     cp_async_commit();
 
@@ -525,8 +527,8 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     for (int kt = 0; kt < ktiles; kt++) {
         const int cur = kt % 2;
         if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
-            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
-            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
+            copy_tile<T, D, BK>(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk);
+            copy_tile<T, D, BK>(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -649,7 +651,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1021 "chapters/09-attention.md"
+#line 1023 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -701,10 +703,13 @@ __device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint6
                  : WGMMA_D32(0)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
-__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+// The descriptor of an MN-major tile in the 128-byte swizzle (rows of the K dimension, 64
+// elements of M or N contiguous): lbo bytes from a panel of 64 columns to the next (V's
+// 128-row panels by default), W_V_SBO from eight rows to the next eight.
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem, int lbo = W_PANEL)
 {
     uint64_t a = smem_u32(smem);
-    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
 }
 
 // The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys
@@ -947,7 +952,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1365 "chapters/09-attention.md"
+#line 1370 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -1150,31 +1155,6 @@ __global__ void flash_backward_prepare(float *Dsum, float *lse2, float *dq_acc, 
     }
 }
 
-// Rows row0 .. row0 + 63 of a (rows, D) matrix into a tile in chapter 9's swizzle (fa_at),
-// by cp.async, zeros past the end: each of the 128 threads copies one 16-byte chunk of
-// every 128 / (D / 8)-th row, 64 / RSTEP of them, as chapter 9's a2 does: a whole tile
-// without a test per row, from one address and constant offsets (the swizzle repeats
-// every 8 rows, and RSTEP is a multiple of 8).
-template <typename T, int D> __device__ inline void copy_tile_64(T *dst, const T *src, int row0, int rows)
-{
-    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
-    static_assert(RSTEP % 8 == 0 && 64 % RSTEP == 0, "whole passes, each a whole period of the swizzle");
-    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
-    T *to = dst + fa_at<D>(cr, cc);
-    if (row0 + 64 <= rows) {
-        const T *from = src + (size_t)(row0 + cr) * D + cc;
-#pragma unroll
-        for (int k = 0; k < 64 / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
-        return;
-    }
-#pragma unroll
-    for (int k = 0; k < 64 / RSTEP; k++) {
-        const int r = cr + k * RSTEP;
-        const bool in = row0 + r < rows;
-        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
-    }
-}
-
 // 64 values of lse2 and of D from row0 of the padded arrays (always there), by cp.async:
 // threads 0-15 copy lse2, 16-31 D, 16 bytes each.
 __device__ inline void copy_row_terms_64(float *dst, const float *lse2, const float *Dsum, size_t row0)
@@ -1237,10 +1217,10 @@ __global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *
     const size_t terms0 = bh * sq_pad;
     // the query tiles: from the one holding the first query that sees key k0 (causal), to the last
     const int qt0 = first_query_seeing(k0, sq, sk, causal) / BQ, qtiles = (sq + BQ - 1) / BQ;
-    copy_tile_64<T, D>(Ks, K + bh * sk * D, k0, sk);
-    copy_tile_64<T, D>(Vs, V + bh * sk * D, k0, sk);
-    copy_tile_64<T, D>(Qs, Qb, qt0 * BQ, sq);
-    copy_tile_64<T, D>(dOs, dOb, qt0 * BQ, sq);
+    copy_tile<T, D, 64>(Ks, K + bh * sk * D, k0, sk);
+    copy_tile<T, D, 64>(Vs, V + bh * sk * D, k0, sk);
+    copy_tile<T, D, 64>(Qs, Qb, qt0 * BQ, sq);
+    copy_tile<T, D, 64>(dOs, dOb, qt0 * BQ, sq);
     copy_row_terms_64(terms, lse2, Dsum, terms0 + qt0 * BQ);
     cp_async_commit();
 
@@ -1254,8 +1234,8 @@ __global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *
     for (int qt = qt0; qt < qtiles; qt++) {
         const int cur = (qt - qt0) % 2, q0 = qt * BQ;
         if (qt + 1 < qtiles) {  // the next tile into the other buffers, freed at the end of qt - 1
-            copy_tile_64<T, D>(Qs + (1 - cur) * BQ * D, Qb, q0 + BQ, sq);
-            copy_tile_64<T, D>(dOs + (1 - cur) * BQ * D, dOb, q0 + BQ, sq);
+            copy_tile<T, D, 64>(Qs + (1 - cur) * BQ * D, Qb, q0 + BQ, sq);
+            copy_tile<T, D, 64>(dOs + (1 - cur) * BQ * D, dOb, q0 + BQ, sq);
             copy_row_terms_64(terms + (1 - cur) * 2 * BQ, lse2, Dsum, terms0 + q0 + BQ);
         }
         cp_async_commit();
@@ -1441,7 +1421,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 820 "chapters/10-attention-bwd.md"
+#line 795 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1469,11 +1449,11 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
     int kend = sk;
     if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
     const int ktiles = (kend + BK - 1) / BK;
-    copy_tile_64<T, D>(Qs, Q + bh * sq * D, q0, sq);
-    copy_tile_64<T, D>(dOs, dO + bh * sq * D, q0, sq);
+    copy_tile<T, D, 64>(Qs, Q + bh * sq * D, q0, sq);
+    copy_tile<T, D, 64>(dOs, dO + bh * sq * D, q0, sq);
     if (ktiles > 0) {
-        copy_tile_64<T, D>(Ks, Kb, 0, sk);
-        copy_tile_64<T, D>(Vs, Vb, 0, sk);
+        copy_tile<T, D, 64>(Ks, Kb, 0, sk);
+        copy_tile<T, D, 64>(Vs, Vb, 0, sk);
     }
     cp_async_commit();
     // the terms of the thread's rows g and g + 8 (the padded arrays hold every row of the tile)
@@ -1491,8 +1471,8 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
     for (int kt = 0; kt < ktiles; kt++) {
         const int cur = kt % 2, k0 = kt * BK;
         if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
-            copy_tile_64<T, D>(Ks + (1 - cur) * BK * D, Kb, k0 + BK, sk);
-            copy_tile_64<T, D>(Vs + (1 - cur) * BK * D, Vb, k0 + BK, sk);
+            copy_tile<T, D, 64>(Ks + (1 - cur) * BK * D, Kb, k0 + BK, sk);
+            copy_tile<T, D, 64>(Vs + (1 - cur) * BK * D, Vb, k0 + BK, sk);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -1567,7 +1547,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1052 "chapters/10-attention-bwd.md"
+#line 1027 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1590,15 +1570,6 @@ __device__ inline void bwd_wgmma_m64n64k16(float d[32], uint64_t da, uint64_t db
                      : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
 }
 
-// The descriptor of an MN-major tile in the 128-byte swizzle (rows of the K dimension, 64
-// elements of M or N contiguous): lbo bytes from a panel of 64 columns to the next, 1024
-// from eight rows to the next eight; the forward's wgmma_desc_mn128 with lbo = W_PANEL.
-__device__ inline uint64_t bwd_desc_mn128(const void *smem, int lbo)
-{
-    uint64_t a = smem_u32(smem);
-    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
-}
-
 constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
 constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a panel of Q, dO, dS^T; a box of dQ
 // shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
@@ -1607,23 +1578,6 @@ constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a pan
 template <int D, int STAGES> __host__ __device__ constexpr int b3_smem()
 {
     return (D / 64) * (2 * W_PANEL + 2 * STAGES * B3_PANEL) + 4 * B3_PANEL + 2 * (D / 32) * B3_PANEL + 1024;
-}
-
-// Arrives at hardware barrier `id` of `threads` threads without waiting for it (the
-// toolkit's named_barrier waits).
-__device__ inline void named_barrier_arrive(int id, int threads)
-{
-    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-// Adds a box of shared memory to the tensor of `map` at (c0, c1, c2), element by element,
-// in the L2: the TMA's reduce-add, one bulk group per commit.
-__device__ inline void tma_reduce_add_3d(const CUtensorMap *map, const void *src, int c0, int c1, int c2)
-{
-    asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
-                     (uint64_t)map),
-                 "r"(smem_u32(src)), "r"(c0), "r"(c1), "r"(c2)
-                 : "memory");
 }
 
 // b3's main kernel: a block per tile of 128 keys of one head (grid: sk / 128, b h); a
@@ -1742,7 +1696,7 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < B3_BQ / 16; kk++)
-            wgmma_pv<T, D>(dv, pa + 4 * kk, bwd_desc_mn128(dOt + kk * 16 * 128, B3_PANEL));
+            wgmma_pv<T, D>(dv, pa + 4 * kk, wgmma_desc_mn128(dOt + kk * 16 * 128, B3_PANEL));
         wgmma_commit();
         // dS^T = P^T o (dP^T - D of the column's query); a P of 0 gives 0 (D is finite)
         uint32_t da[16];
@@ -1756,7 +1710,7 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < B3_BQ / 16; kk++)
-            wgmma_pv<T, D>(dk, da + 4 * kk, bwd_desc_mn128(Qt + kk * 16 * 128, B3_PANEL));
+            wgmma_pv<T, D>(dk, da + 4 * kk, wgmma_desc_mn128(Qt + kk * 16 * 128, B3_PANEL));
         wgmma_commit();
         // dS^T to shared memory, keys by queries in the 128-byte swizzle (chapter 9's fa_at on
         // 64 columns), while the products run: da[2 j + h] is key row 16 warp + g + 8 h, queries 8 j + 2 t, + 1
@@ -1790,8 +1744,8 @@ __global__ void __launch_bounds__(384, 1)
             wgmma_fence();
 #pragma unroll
             for (int kk = 0; kk < B3_BK / 16; kk++)
-                bwd_wgmma_m64n64k16<T, 1, 1>(dq, bwd_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
-                                             bwd_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
+                bwd_wgmma_m64n64k16<T, 1, 1>(dq, wgmma_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
+                                             wgmma_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
             wgmma_commit();
             wgmma_wait<0>();
             // into box 2 pn + j / 4 of dQt, in the 128-byte swizzle: row r, floats 8 (j % 4) + 2 t and
@@ -1832,7 +1786,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1484 "chapters/10-attention-bwd.md"
+#line 1433 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1985,7 +1939,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1645 "chapters/10-attention-bwd.md"
+#line 1594 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -2036,7 +1990,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1703 "chapters/10-attention-bwd.md"
+#line 1652 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2113,10 +2067,10 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1786 "chapters/10-attention-bwd.md"
+#line 1735 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
-#line 898 "chapters/08-gemm-hopper.md"
+#line 936 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -2134,38 +2088,11 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1788 "chapters/10-attention-bwd.md"
+#line 1737 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
     return why ? why : flash_atomic_unsupported(p);
-}
-
-// The tensor map of dQ's float accumulator, heads x sq rows x d floats, for the TMA's
-// reduce-add: boxes of 64 rows of 32 floats (128 bytes, the 128-byte swizzle) within one
-// head, so that rows past sq, in no head or the next, are not touched.
-static CUtensorMap tma_map_dq(float *base, int heads, int sq, int d)
-{
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
-    cudaDriverEntryPointQueryResult found;
-    if (!encode && (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
-                                                     cudaEnableDefault, &found) != cudaSuccess ||
-                    found != cudaDriverEntryPointSuccess || !encode)) {
-        fprintf(stderr, "error: the driver has no cuTensorMapEncodeTiled\n");
-        exit(1);
-    }
-    CUtensorMap map;
-    cuuint64_t dims[3] = {(cuuint64_t)d, (cuuint64_t)sq, (cuuint64_t)heads};
-    cuuint64_t strides[2] = {(cuuint64_t)d * 4, (cuuint64_t)sq * d * 4};
-    cuuint32_t box[3] = {32, (cuuint32_t)B3_BQ, 1}, steps[3] = {1, 1, 1};
-    CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, base, dims, strides, box, steps,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) {
-        fprintf(stderr, "error: cuTensorMapEncodeTiled failed (%d) for dQ's accumulator\n", (int)r);
-        exit(1);
-    }
-    return map;
 }
 
 // b3: b1's pre-pass, the main kernel on wgmma (a block per 128 keys), b1's rounding of dQ.
@@ -2194,7 +2121,7 @@ static void launch_flash_wgmma_d(Problem *p)
         p->mdo = tma_map_2d(p->dout, bf16, qrows, D, B3_BQ);
         p->mk = tma_map_2d(p->k, bf16, krows, D, B3_BK);
         p->mv = tma_map_2d(p->v, bf16, krows, D, B3_BK);
-        p->mdq = tma_map_dq(p->dq_acc, (int)heads, p->sq, D);
+        p->mdq = tma_map_f32_blocks(p->dq_acc, (int)heads, p->sq, D, B3_BQ);  // rows past sq, in no head, left alone
         p->mapped = true;
     }
     kernel<<<dim3((unsigned)((p->sk + B3_BK - 1) / B3_BK), (unsigned)heads), 384, smem>>>(
@@ -2293,7 +2220,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1607 "chapters/09-attention.md"
+#line 1612 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -2324,7 +2251,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1875 "chapters/10-attention-bwd.md"
+#line 1797 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2341,7 +2268,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1340 "chapters/10-attention-bwd.md"
+#line 1289 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2468,7 +2395,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1899 "chapters/10-attention-bwd.md"
+#line 1821 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2548,7 +2475,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1983 "chapters/10-attention-bwd.md"
+#line 1905 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2644,7 +2571,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2085 "chapters/10-attention-bwd.md"
+#line 2007 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2729,7 +2656,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2175 "chapters/10-attention-bwd.md"
+#line 2097 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2841,7 +2768,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2299 "chapters/10-attention-bwd.md"
+#line 2221 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2976,7 +2903,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2440 "chapters/10-attention-bwd.md"
+#line 2362 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

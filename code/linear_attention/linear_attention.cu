@@ -373,6 +373,32 @@ template <int D> __device__ inline int fa_at(int r, int c)
     return r * D + (((c >> 3) ^ (r & 7)) << 3) + (c & 7);
 }
 
+// Rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a tile in the swizzle of fa_at, by
+// cp.async, zeros past the end. Each of the 128 threads copies one 16-byte chunk of every
+// RSTEP-th row, ROWS / RSTEP of them: a count the loop states, so that the compiler needs no
+// test per copy. A whole tile, the usual case, needs no test per row either: its copies are
+// one address and constant offsets from it (the swizzle repeats every 8 rows, and RSTEP is a
+// multiple of 8).
+template <typename T, int D, int ROWS> __device__ inline void copy_tile(T *dst, const T *src, int row0, int rows)
+{
+    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
+    static_assert(RSTEP % 8 == 0 && ROWS % RSTEP == 0, "whole passes, each a whole period of the swizzle");
+    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8;
+    T *to = dst + fa_at<D>(cr, cc);
+    if (row0 + ROWS <= rows) {
+        const T *from = src + (size_t)(row0 + cr) * D + cc;
+#pragma unroll
+        for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(to + k * RSTEP * D, from + k * RSTEP * D, 16);
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < ROWS / RSTEP; k++) {
+        const int r = cr + k * RSTEP;
+        const bool in = row0 + r < rows;
+        cp_async_16(to + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
+    }
+}
+
 // One block: four warps, each on MT tiles of 16 query rows of one (batch, head), so
 // BQ = 64 MT rows; tiles of BK keys and values double-buffered by cp.async. S = Q K^T
 // and O += P V on mma.sync m16n8k16, each K and V fragment loaded once for the warp's MT
@@ -399,34 +425,10 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     int kend = sk;
     if (causal) kend = min(sk, max(0, q0 + BQ + sk - sq));
     const int ktiles = (kend + BK - 1) / BK;
-    // rows row0 .. row0 + ROWS - 1 of a (rows, D) matrix into a swizzled tile; zeros past the end.
-    // A thread copies one 16-byte chunk of every 128 / (D / 8)-th row: its column and its
-    // swizzled offset in a row are the same in every tile.
-    constexpr int CH = D / 8, RSTEP = 128 / CH;  // 16-byte chunks per row; rows copied per pass
-    static_assert(BQ % RSTEP == 0 && BK % RSTEP == 0, "whole passes of the 128 threads");
-    const int cr = threadIdx.x / CH, cc = threadIdx.x % CH * 8, cs = fa_at<D>(cr, cc);
-    // Every thread copies ROWS / RSTEP chunks (cr < RSTEP, and ROWS is a multiple of it), a
-    // count the loop states so that the compiler needs no test per copy; a whole tile, the
-    // usual case, needs no test per row either: its copies are one address and constant
-    // offsets from it.
-    auto copy_tile = [&](T *dst, const T *src, int row0, int rows, int ROWS) {
-        if (row0 + ROWS <= rows) {
-            const T *from = src + (size_t)(row0 + cr) * D + cc;
-#pragma unroll
-            for (int k = 0; k < ROWS / RSTEP; k++) cp_async_16(dst + cs + k * RSTEP * D, from + k * RSTEP * D, 16);
-            return;
-        }
-#pragma unroll
-        for (int k = 0; k < ROWS / RSTEP; k++) {
-            const int r = cr + k * RSTEP;
-            const bool in = row0 + r < rows;
-            cp_async_16(dst + cs + k * RSTEP * D, src + (size_t)(in ? row0 + r : 0) * D + cc, in ? 16 : 0);
-        }
-    };
-    copy_tile(Qs, Qb, q0, sq, BQ);
+    copy_tile<T, D, BQ>(Qs, Qb, q0, sq);
     if (ktiles > 0) {
-        copy_tile(Ks, Kb, 0, sk, BK);
-        copy_tile(Vs, Vb, 0, sk, BK);
+        copy_tile<T, D, BK>(Ks, Kb, 0, sk);
+        copy_tile<T, D, BK>(Vs, Vb, 0, sk);
     }
     cp_async_commit();
 
@@ -443,8 +445,8 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
     for (int kt = 0; kt < ktiles; kt++) {
         const int cur = kt % 2;
         if (kt + 1 < ktiles) {  // the next tile into the other buffer, freed at the end of kt - 1
-            copy_tile(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk, BK);
-            copy_tile(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk, BK);
+            copy_tile<T, D, BK>(Ks + (1 - cur) * BK * D, Kb, (kt + 1) * BK, sk);
+            copy_tile<T, D, BK>(Vs + (1 - cur) * BK * D, Vb, (kt + 1) * BK, sk);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -567,7 +569,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1021 "chapters/09-attention.md"
+#line 1023 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -619,10 +621,13 @@ __device__ inline void wgmma_pv<__half, 64>(float *d, const uint32_t a[4], uint6
                  : WGMMA_D32(0)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
-__device__ inline uint64_t wgmma_desc_mn128(const void *smem)
+// The descriptor of an MN-major tile in the 128-byte swizzle (rows of the K dimension, 64
+// elements of M or N contiguous): lbo bytes from a panel of 64 columns to the next (V's
+// 128-row panels by default), W_V_SBO from eight rows to the next eight.
+__device__ inline uint64_t wgmma_desc_mn128(const void *smem, int lbo = W_PANEL)
 {
     uint64_t a = smem_u32(smem);
-    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(W_PANEL >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(W_V_SBO >> 4) << 32) | (1ull << 62);
 }
 
 // The work of a block: the queries q0 .. q0 + W_BQ - 1 of head bh, and the tiles of keys

@@ -92,7 +92,7 @@ __device__ inline void tma_load_2d_multicast(void *dst, const CUtensorMap *map, 
 // box_rows x 64 elements (128-byte rows) with the 128-byte swizzle; zeros past its
 // edges. cols must be a multiple of 8 (rows start on 16-byte boundaries). The encoder
 // is the driver's, reached through the runtime.
-static inline CUtensorMap tma_map_2d(const void *base, bool bf16, int rows, int cols, int box_rows)
+static inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void)
 {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
@@ -104,6 +104,11 @@ static inline CUtensorMap tma_map_2d(const void *base, bool bf16, int rows, int 
             exit(1);
         }
     }
+    return encode;
+}
+static inline CUtensorMap tma_map_2d(const void *base, bool bf16, int rows, int cols, int box_rows)
+{
+    PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
     CUtensorMap map;
     cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)cols * 2};
     cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, steps[2] = {1, 1};
@@ -117,12 +122,40 @@ static inline CUtensorMap tma_map_2d(const void *base, bool bf16, int rows, int 
     return map;
 }
 
+// The tensor map of `blocks` float32 matrices of rows x cols, one after another, in boxes of
+// box_rows x 32 floats (128-byte rows) with the 128-byte swizzle, a box within one matrix:
+// rows past a matrix's end are neither read nor written. For the reduce-add below.
+static inline CUtensorMap tma_map_f32_blocks(float *base, int blocks, int rows, int cols, int box_rows)
+{
+    CUtensorMap map;
+    cuuint64_t dims[3] = {(cuuint64_t)cols, (cuuint64_t)rows, (cuuint64_t)blocks};
+    cuuint64_t strides[2] = {(cuuint64_t)cols * 4, (cuuint64_t)rows * cols * 4};
+    cuuint32_t box[3] = {32, (cuuint32_t)box_rows, 1}, steps[3] = {1, 1, 1};
+    CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, base, dims, strides, box, steps,
+                                      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+        fprintf(stderr, "error: cuTensorMapEncodeTiled failed (%d) for %d x %d x %d floats\n", (int)r, blocks, rows, cols);
+        exit(1);
+    }
+    return map;
+}
+
 // The box of a 2-D tensor at (c0, c1) written from shared memory (one bulk group per
 // commit); wait_read returns once the copies have read their shared memory.
 __device__ inline void tma_store_2d(const CUtensorMap *map, const void *src, int c0, int c1)
 {
     asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"((uint64_t)map),
                  "r"(smem_u32(src)), "r"(c0), "r"(c1)
+                 : "memory");
+}
+// A box of shared memory added to the 3-D tensor of `map` at (c0, c1, c2), element by
+// element, in the L2: the TMA's reduce-add (one bulk group per commit, as a store).
+__device__ inline void tma_reduce_add_3d(const CUtensorMap *map, const void *src, int c0, int c1, int c2)
+{
+    asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                     (uint64_t)map),
+                 "r"(smem_u32(src)), "r"(c0), "r"(c1), "r"(c2)
                  : "memory");
 }
 __device__ inline void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
@@ -134,6 +167,11 @@ __device__ inline void fence_proxy_async() { asm volatile("fence.proxy.async.sha
 __device__ inline void named_barrier(int id, int threads)
 {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+// Arrives at hardware barrier `id` of `threads` threads without waiting for it.
+__device__ inline void named_barrier_arrive(int id, int threads)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // ---- clusters ----
