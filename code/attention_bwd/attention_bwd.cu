@@ -1155,6 +1155,59 @@ __global__ void flash_backward_prepare(float *Dsum, float *lse2, float *dq_acc, 
     }
 }
 
+// acc = A B^T for a warp (m16n8 accumulators, 16 rows by NT n-tiles of 8): A the warp's 16
+// rows of d elements, as A fragments in registers (a_regs[kk], A_IN_REGS) or read from rows
+// a_row .. of As; B the NT * 8 rows of d elements of Bs; both in chapter 9's swizzle, read
+// as chapter 9's a2 reads Q and K.
+template <typename T, int D, int NT, bool A_IN_REGS>
+__device__ inline void warp_rows_by_rows(float acc[NT][4], const uint32_t (*a_regs)[4], const T *As, int a_row,
+                                         const T *Bs, int lane)
+{
+#pragma unroll
+    for (int j = 0; j < NT; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t a[4];
+        if (A_IN_REGS) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) a[e] = a_regs[A_IN_REGS ? kk : 0][e];
+        } else {
+            ldmatrix_x4(a, As + fa_at<D>(a_row + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+        }
+#pragma unroll
+        for (int j = 0; j < NT; j += 2) {
+            uint32_t b[4];
+            ldmatrix_x4(b, Bs + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
+            mma_16816<T>(acc[j], a, b);
+            mma_16816<T>(acc[j + 1], a, b + 2);
+        }
+    }
+}
+
+// acc (16 rows by d, D / 8 n-tiles) += X B for a warp: X the warp's 16 x 8 NT accumulators of
+// a product above, packed to T as A fragments (as chapter 9 packs P); B the 8 NT rows of d
+// elements of Bs, read transposed by ldmatrix.trans, as chapter 9 reads V.
+template <typename T, int D, int NT>
+__device__ inline void warp_acc_by_rows(float acc[D / 8][4], const float x[NT][4], const T *Bs, int lane)
+{
+#pragma unroll
+    for (int kk = 0; kk < NT / 2; kk++) {
+        uint32_t xa[4];
+        xa[0] = pack2<T>(x[2 * kk][0], x[2 * kk][1]);
+        xa[1] = pack2<T>(x[2 * kk][2], x[2 * kk][3]);
+        xa[2] = pack2<T>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+        xa[3] = pack2<T>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+#pragma unroll
+        for (int j = 0; j < D / 8; j += 2) {
+            uint32_t b[4];  // rows kk*16 .. +15 by columns j*8 .. +15 of B, transposed
+            const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
+            ldmatrix_x4_trans(b, smem_u32(Bs + fa_at<D>(row, col)));
+            mma_16816<T>(acc[j], xa, b);
+            mma_16816<T>(acc[j + 1], xa, b + 2);
+        }
+    }
+}
+
 // 64 values of lse2 and of D from row0 of the padded arrays (always there), by cp.async:
 // threads 0-15 copy lse2, 16-31 D, 16 bytes each.
 __device__ inline void copy_row_terms_64(float *dst, const float *lse2, const float *Dsum, size_t row0)
@@ -1254,25 +1307,7 @@ __global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *
         // S^T = K_w Q^T: A = K_w (keys x d); B (d x queries) from Q's rows (queries x d), as
         // chapter 9 reads K for Q K^T
         float s[NT][4];
-#pragma unroll
-        for (int j = 0; j < NT; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t a[4];
-            if (KV_IN_REGS) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) a[e] = ka[KV_IN_REGS ? kk : 0][e];
-            } else {
-                ldmatrix_x4(a, Ks + fa_at<D>(wk + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
-            }
-#pragma unroll
-            for (int j = 0; j < NT; j += 2) {
-                uint32_t b[4];
-                ldmatrix_x4(b, Qt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
-                mma_16816<T>(s[j], a, b);
-                mma_16816<T>(s[j + 1], a, b + 2);
-            }
-        }
+        warp_rows_by_rows<T, D, NT, KV_IN_REGS>(s, ka, Ks, wk, Qt, lane);
         // mask: only where the warp holds keys past sk, or (causal) keys the tile's first query does not see
         if (kw + 16 > sk || (causal && kw + 15 > q0 + sk - sq))
             mask_scores_t<4 * NT>(&s[0][0], kw + g, q0 + 2 * t, sq, sk, causal);
@@ -1288,43 +1323,10 @@ __global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *
         }
         // dV_w += P^T dO: P^T's accumulators packed as A (keys x queries); B = dO (queries x d),
         // stored as rows of queries, by ldmatrix.trans, as chapter 9 reads V
-#pragma unroll
-        for (int kk = 0; kk < BQ / 16; kk++) {
-            uint32_t pa[4];
-            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-#pragma unroll
-            for (int j = 0; j < D / 8; j += 2) {
-                uint32_t b[4];  // queries kk*16 .. +15 by columns j*8 .. +15 of dO, transposed
-                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
-                ldmatrix_x4_trans(b, smem_u32(dOt + fa_at<D>(row, col)));
-                mma_16816<T>(dv[j], pa, b);
-                mma_16816<T>(dv[j + 1], pa, b + 2);
-            }
-        }
+        warp_acc_by_rows<T, D, NT>(dv, s, dOt, lane);
         // dP^T = V_w dO^T: A = V_w (keys x d); B (d x queries) from dO's rows, as Q's above
         float dp[NT][4];
-#pragma unroll
-        for (int j = 0; j < NT; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t a[4];
-            if (KV_IN_REGS) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) a[e] = va[KV_IN_REGS ? kk : 0][e];
-            } else {
-                ldmatrix_x4(a, Vs + fa_at<D>(wk + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
-            }
-#pragma unroll
-            for (int j = 0; j < NT; j += 2) {
-                uint32_t b[4];
-                ldmatrix_x4(b, dOt + fa_at<D>(j * 8 + ldsm_b_row(lane), kk * 16 + ldsm_b_col(lane)));
-                mma_16816<T>(dp[j], a, b);
-                mma_16816<T>(dp[j + 1], a, b + 2);
-            }
-        }
+        warp_rows_by_rows<T, D, NT, KV_IN_REGS>(dp, va, Vs, wk, dOt, lane);
         // dS^T = P^T o (dP^T - D of the column's query), over dP^T; a P of 0 gives 0 (D is finite)
 #pragma unroll
         for (int j = 0; j < NT; j++) {
@@ -1336,22 +1338,7 @@ __global__ void __launch_bounds__(128) flash_backward_dkdv(T *dK, T *dV, float *
             }
         }
         // dK_w += dS^T Q: dS^T packed as A (keys x queries); B = Q (queries x d) by ldmatrix.trans
-#pragma unroll
-        for (int kk = 0; kk < BQ / 16; kk++) {
-            uint32_t da[4];
-            da[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-            da[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-            da[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-            da[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
-#pragma unroll
-            for (int j = 0; j < D / 8; j += 2) {
-                uint32_t b[4];
-                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
-                ldmatrix_x4_trans(b, smem_u32(Qt + fa_at<D>(row, col)));
-                mma_16816<T>(dk[j], da, b);
-                mma_16816<T>(dk[j + 1], da, b + 2);
-            }
-        }
+        warp_acc_by_rows<T, D, NT>(dk, dp, Qt, lane);
         if (DQ_ATOMIC) {
             // dS^T to shared memory, keys by queries: the thread's elements e, e + 1 of n-tile j
             // are key wk + g + 8 (e / 2), queries 8 j + 2 t and 8 j + 2 t + 1: one 4-byte store
@@ -1421,7 +1408,7 @@ __global__ void flash_backward_dq_round(T *dQ, const float *dq_acc, size_t n, fl
     const float2 v = *reinterpret_cast<const float2 *>(dq_acc + e);
     *reinterpret_cast<uint32_t *>(dQ + e) = pack2<T>(scale * v.x, scale * v.y);
 }
-#line 795 "chapters/10-attention-bwd.md"
+#line 782 "chapters/10-attention-bwd.md"
 // b2's dQ: a block per tile of BQ = 64 queries of one head (grid: sq / 64, b h); four warps of
 // 16 rows (wq .. wq + 15), each with its rows of Q and dO as A fragments in registers; tiles of
 // BK = 64 keys and values double-buffered by cp.async, up to the last key the block's last query
@@ -1518,22 +1505,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
                 dp[j][e] = p * (dp[j][e] - dd[e / 2]);
             }
         // dQ_w += dS K: dS packed as A (rows x keys); B = K (keys x d) by ldmatrix.trans
-#pragma unroll
-        for (int kk = 0; kk < BK / 16; kk++) {
-            uint32_t da[4];
-            da[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-            da[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-            da[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-            da[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
-#pragma unroll
-            for (int j = 0; j < D / 8; j += 2) {
-                uint32_t b[4];
-                const int row = kk * 16 + lane % 8 + (lane / 8 % 2) * 8, col = j * 8 + lane / 16 * 8;
-                ldmatrix_x4_trans(b, smem_u32(Kt + fa_at<D>(row, col)));
-                mma_16816<T>(dq[j], da, b);
-                mma_16816<T>(dq[j + 1], da, b + 2);
-            }
-        }
+        warp_acc_by_rows<T, D, NT>(dq, dp, Kt, lane);
         __syncthreads();  // every warp is done with this tile's buffers before they are refilled
     }
     cp_async_wait<0>();
@@ -1547,7 +1519,7 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
             *reinterpret_cast<uint32_t *>(row + j * 8 + 2 * t) = pack2<T>(scale * dq[j][2 * h], scale * dq[j][2 * h + 1]);
     }
 }
-#line 1027 "chapters/10-attention-bwd.md"
+#line 999 "chapters/10-attention-bwd.md"
 // ============================================================ b3
 // D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
 // descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
@@ -1786,7 +1758,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1433 "chapters/10-attention-bwd.md"
+#line 1405 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1939,7 +1911,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1594 "chapters/10-attention-bwd.md"
+#line 1566 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1990,7 +1962,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1652 "chapters/10-attention-bwd.md"
+#line 1624 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2067,7 +2039,7 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1735 "chapters/10-attention-bwd.md"
+#line 1707 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
 #line 936 "chapters/08-gemm-hopper.md"
@@ -2088,7 +2060,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1737 "chapters/10-attention-bwd.md"
+#line 1709 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2251,7 +2223,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1797 "chapters/10-attention-bwd.md"
+#line 1769 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2268,7 +2240,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1289 "chapters/10-attention-bwd.md"
+#line 1261 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2395,7 +2367,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1821 "chapters/10-attention-bwd.md"
+#line 1793 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2475,7 +2447,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1905 "chapters/10-attention-bwd.md"
+#line 1877 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2571,7 +2543,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2007 "chapters/10-attention-bwd.md"
+#line 1979 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2656,7 +2628,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2097 "chapters/10-attention-bwd.md"
+#line 2069 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2768,7 +2740,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2221 "chapters/10-attention-bwd.md"
+#line 2193 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2903,7 +2875,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2362 "chapters/10-attention-bwd.md"
+#line 2334 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",
