@@ -59,30 +59,37 @@ set tics nomirror out
 set key outside bottom center horizontal maxrows 6 font ",10" samplen 1 noenhanced
 array C[12] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", \
                "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#ad494a"]
-ref_roofs = roofs(csv)
-ref_bw = bw(csv)
-do for [i = 1:words(ref_roofs)] {
-    r = roof(csv, word(ref_roofs, i))
-    set label i + 100 sprintf("%s %.0f TFLOP/s", word(ref_roofs, i), r) at xmin * 1.2, r * 1.15 left font ",10" tc rgb "#5f6368"
-}
-set label 99 sprintf("memory: %.0f GB/s", ref_bw) at xmin * 2, ref_bw * xmin * 2 / 1000 * 1.3 left rotate by 45 font ",10" tc rgb "#5f6368"
-# the roof of GPU file f: the memory roof up to the highest compute roof (or alone)
+# every GPU's memory roof and highest compute roof, and the reference's compute roofs, read
+# once here (each is a run of awk), not at every point of the curves
 highest(f) = exists_file(roofcsv(f)) ? system(AWK(roofcsv(f), '$2 == "ceiling" && $7 != "" && $7 + 0 > m { m = $7 + 0 } END { print m + 0 }')) + 0 : 0
-top(f) = highest(f) > 0 ? highest(f) : 1e9
-rows(f, v) = '< ' . AWK(f, 'NR > 1 && $1 "/" $3 == "' . v . '" && ' . SEL . ' { print $7 * 1000 / $6, $7 }')
-roofline(f, x) = x * bw(f) / 1000 < top(f) ? x * bw(f) / 1000 : top(f)
-ref_top = top(csv)
-ref_roof(x) = x * ref_bw / 1000 < ref_top ? x * ref_bw / 1000 : ref_top
-cmd = 'plot ref_roof(x) with lines lc rgb "#9aa0a6" dt 2 notitle'
-if (words(ref_roofs) > 0) {
-    cmd = cmd . ', for [i = 1:words(ref_roofs)] (x * ref_bw / 1000 < roof(csv, word(ref_roofs, i)) ? 1/0 : roof(csv, word(ref_roofs, i))) with lines lc rgb "#9aa0a6" dt 2 notitle'
+ngpu = words(gpus)
+array BW[ngpu]
+array TOP[ngpu]  # the memory roof rises to the highest compute roof, or (none measured) on
+do for [g = 1:ngpu] {
+    BW[g] = bw(word(gpus, g))
+    h = highest(word(gpus, g))
+    TOP[g] = h > 0 ? h : 1e9
 }
-if (words(gpus) > 1) {
-    cmd = cmd . ', for [g = 2:words(gpus)] roofline(word(gpus, g), x) with lines lc rgb "#5f6368" dt 3 title "roof: " . slug(word(gpus, g))'
+ref_roofs = roofs(csv)
+nroof = words(ref_roofs)
+array R[nroof > 0 ? nroof : 1]
+do for [i = 1:nroof] {
+    R[i] = roof(csv, word(ref_roofs, i))
+    set label i + 100 sprintf("%s %.0f TFLOP/s", word(ref_roofs, i), R[i]) at xmin * 1.2, R[i] * 1.15 left font ",10" tc rgb "#5f6368"
+}
+set label 99 sprintf("memory: %.0f GB/s", BW[1]) at xmin * 2, BW[1] * xmin * 2 / 1000 * 1.3 left rotate by 45 font ",10" tc rgb "#5f6368"
+rows(f, v) = '< ' . AWK(f, 'NR > 1 && $1 "/" $3 == "' . v . '" && ' . SEL . ' { print $7 * 1000 / $6, $7 }')
+roofline(g, x) = x * BW[g] / 1000 < TOP[g] ? x * BW[g] / 1000 : TOP[g]
+cmd = 'plot roofline(1, x) with lines lc rgb "#9aa0a6" dt 2 notitle'
+if (nroof > 0) {
+    cmd = cmd . ', for [i = 1:nroof] (x * BW[1] / 1000 < R[i] ? 1/0 : R[i]) with lines lc rgb "#9aa0a6" dt 2 notitle'
+}
+if (ngpu > 1) {
+    cmd = cmd . ', for [g = 2:ngpu] roofline(g, x) with lines lc rgb "#5f6368" dt 3 title "roof: " . slug(word(gpus, g))'
 }
 cmd = cmd . ', for [i = 1:words(versions)] rows(csv, word(versions, i)) using 1:2 with points pt (i <= 12 ? 7 : 5) ps 0.9 lc rgb C[(i - 1) % 12 + 1] title word(versions, i)'
-if (words(gpus) > 1) {
-    cmd = cmd . ', for [g = 2:words(gpus)] for [i = 1:words(versions)] rows(word(gpus, g), word(versions, i)) using 1:2 with points pt 6 ps 0.9 lc rgb C[(i - 1) % 12 + 1] notitle'
+if (ngpu > 1) {
+    cmd = cmd . ', for [g = 2:ngpu] for [i = 1:words(versions)] rows(word(gpus, g), word(versions, i)) using 1:2 with points pt 6 ps 0.9 lc rgb C[(i - 1) % 12 + 1] notitle'
 }
 eval(cmd)
 if (term eq 'svg') { unset output; system(sprintf("echo '<!-- y axis: log -->' >> %s", q(out))) }
