@@ -391,6 +391,9 @@ def p_rounding_of(dtype):
     return 2.0**-DIGITS[dtype], max(2.0**(MIN_EXP[dtype] - DIGITS[dtype]), 2.0**-126)
 
 
+MAX_LAG = 6.0  # the chapter's MAX_LAG: how far below the row's maximum a running maximum may stay
+
+
 def attention_reference(q, k, v, seen, scale, dtype, real):
     """The chapter's reference (reference_row, attention_reference) of query rows q (n, r, d)
     against k, v (n, sk, d), in `real` (torch.float32 or torch.float64); seen (n or 1, r):
@@ -408,7 +411,7 @@ def attention_reference(q, k, v, seen, scale, dtype, real):
     l = p.sum(-1, keepdim=True)
     inv = torch.where(l > 0, 1.0 / l, torch.zeros_like(l))
     zero = torch.zeros_like(p)
-    budget = torch.where(keep, ((d + 2) * a + 4 * (x.abs() + m.abs()) + 4) * u, zero)  # Delta_j u
+    budget = torch.where(keep, ((d + 2) * a + 4 * (x.abs() + m.abs() + MAX_LAG) + 4) * u, zero)  # Delta_j u
     rel, floor = p_rounding_of(dtype)
     rho = torch.where(keep, 2.0 * torch.clamp(p * rel, min=floor), zero)  # P rounded to the element type
     del x, a, keep, zero
@@ -421,7 +424,7 @@ def attention_reference(q, k, v, seen, scale, dtype, real):
     arith_o = err + gamma * big_a + o.abs() * (f + gamma + u)
     log_l = torch.log(l)
     lse = torch.where(l > 0, m + log_l, torch.full_like(l, float("-inf")))
-    arith_lse = torch.where(l > 0, f + gamma + (6.0 + 6.0 * log_l + lse.abs() + m.abs()) * u, torch.zeros_like(l))
+    arith_lse = torch.where(l > 0, f + gamma + (6.0 + 6.0 * (log_l + MAX_LAG) + lse.abs() + m.abs() + MAX_LAG) * u, torch.zeros_like(l))
     return o, arith_o, big_a, lse.squeeze(-1), arith_lse.squeeze(-1)
 
 

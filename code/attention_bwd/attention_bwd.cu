@@ -84,6 +84,12 @@ __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool ca
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
 
+// How far a kernel's running maximum may stay below its row's maximum: MAX_LAG_LOG2 in
+// the base-2 domain (p up to 2^8), which is less than MAX_LAG in natural units; the bound
+// takes |m| + MAX_LAG for |m|, and log l + MAX_LAG for log l.
+constexpr float MAX_LAG_LOG2 = 8.0f;
+constexpr double MAX_LAG = 6.0;  // > 8 ln 2
+
 // Delta_j: the relative error of one computed p_j = exp(x_j - m), in units of u: the
 // score's dot product and scaling, (d + 2) a_j; the exponential's argument, 4 (|x_j| + |m|);
 // the exponential itself, 4.
@@ -199,7 +205,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 51 "chapters/10-attention-bwd.md"
 // <<attention-kernels>>
-#line 293 "chapters/09-attention.md"
+#line 299 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -271,7 +277,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 423 "chapters/09-attention.md"
+#line 429 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -402,7 +408,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 631 "chapters/09-attention.md"
+#line 637 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -585,9 +591,12 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
                 mx = fmaxf(m[mt][h], mx * scale_log2);
+                // the warp moves its rows' maxima only when one of them grew by more than
+                // MAX_LAG_LOG2; otherwise the old ones stay, and neither O nor l is rescaled
+                const bool rescale = __any_sync(0xffffffff, mx > m[mt][h] + MAX_LAG_LOG2);
+                const float keep = rescale ? mx : m[mt][h];
                 // a row that has seen only masked keys keeps max -inf: subtract 0 instead
-                const float base = mx == -INFINITY ? 0.0f : mx;
-                const float correction = exp2_ftz(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                const float base = keep == -INFINITY ? 0.0f : keep;
                 float sum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < NT; j++) {  // exp2(x scale_log2 - base): one FFMA, one MUFU
@@ -595,13 +604,17 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
                     s[mt][j][2 * h + 1] = exp2_ftz(fmaf(s[mt][j][2 * h + 1], scale_log2, -base));
                     sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
                 }
-                l[mt][h] = l[mt][h] * correction + sum;  // the quad's partial sums are added at the end
-                m[mt][h] = mx;
+                if (rescale) {
+                    const float correction = exp2_ftz(m[mt][h] - base);  // exp2(-inf) = 0 on the first tile
+                    l[mt][h] *= correction;
+                    m[mt][h] = keep;
 #pragma unroll
-                for (int j = 0; j < D / 8; j++) {
-                    o[mt][j][2 * h] *= correction;
-                    o[mt][j][2 * h + 1] *= correction;
+                    for (int j = 0; j < D / 8; j++) {
+                        o[mt][j][2 * h] *= correction;
+                        o[mt][j][2 * h + 1] *= correction;
+                    }
                 }
+                l[mt][h] += sum;  // the quad's partial sums are added at the end
             }
         }
         // O += P V: P's accumulator fragments are, packed, the A fragments of m16n8k16
@@ -651,7 +664,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1023 "chapters/09-attention.md"
+#line 1036 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -952,7 +965,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1370 "chapters/09-attention.md"
+#line 1383 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -991,7 +1004,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         }
         x = scale * warp_sum(x);
         mag = scale * warp_sum(mag);
-        const float p = expf(x - m), delta = score_budget(mag, x, m, D) * u;
+        const float p = expf(x - m), delta = score_budget(mag, x, magnitude(m) + (float)MAX_LAG, D) * u;
         const float rho = p_rounding(p, p_rel, p_floor);
         l += p;
         f += p * delta;
@@ -1015,7 +1028,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
     if (lane == 0) {
         const float lse = end ? m + logf(l) : -INFINITY;
         ref_lse[row] = lse;
-        arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l), lse, m) : 0.0f;
+        arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
 #line 53 "chapters/10-attention-bwd.md"
@@ -2192,7 +2205,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1612 "chapters/09-attention.md"
+#line 1625 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
