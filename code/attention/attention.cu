@@ -607,7 +607,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1051 "chapters/09-attention.md"
+#line 1062 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -908,7 +908,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1398 "chapters/09-attention.md"
+#line 1427 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -976,7 +976,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 54 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1472 "chapters/09-attention.md"
+#line 1501 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1075,7 +1075,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1552 "chapters/09-attention.md"
+#line 1581 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1231,7 +1231,7 @@ static void launch_rate(void *ctx)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1640 "chapters/09-attention.md"
+#line 1669 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1262,7 +1262,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1676 "chapters/09-attention.md"
+#line 1705 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1289,7 +1289,7 @@ static const Version VERSIONS[] = {
 };
 #line 58 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1716 "chapters/09-attention.md"
+#line 1745 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1511,7 +1511,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1944 "chapters/09-attention.md"
+#line 1973 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1592,7 +1592,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2032 "chapters/09-attention.md"
+#line 2061 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1698,7 +1698,7 @@ static int attention_self_test(void)
 }
 #line 59 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2144 "chapters/09-attention.md"
+#line 2173 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

@@ -664,7 +664,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1051 "chapters/09-attention.md"
+#line 1062 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -965,7 +965,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1398 "chapters/09-attention.md"
+#line 1427 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -2205,7 +2205,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1640 "chapters/09-attention.md"
+#line 1669 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)

@@ -582,7 +582,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1051 "chapters/09-attention.md"
+#line 1062 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
