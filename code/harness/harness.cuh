@@ -789,6 +789,18 @@ static void note_launch(CUfunction f, const void *stub, unsigned bx, unsigned by
     g_noted.l[g_noted.n++] = x;
 }
 
+// The launch that CUDA 13's <<<>>> compiles to (absent from older CUPTIs).
+static int is_triple_chevron(CUpti_CallbackId cbid)
+{
+#if CUDART_VERSION >= 13000
+    return cbid == CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000 ||
+           cbid == CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000;
+#else
+    (void)cbid;
+    return 0;
+#endif
+}
+
 static void CUPTIAPI on_api(void *userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void *data)
 {
     (void)userdata;
@@ -804,7 +816,9 @@ static void CUPTIAPI on_api(void *userdata, CUpti_CallbackDomain domain, CUpti_C
                         p->config->sharedMemBytes);
         }
     } else if (cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000 ||
-               cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000) {
+               cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000 || is_triple_chevron(cbid)) {
+        // cudaLaunchKernel's arguments; CUDA 13's <<<>>> calls __cudaLaunchKernel, whose
+        // arguments are the same but for a kernel handle in place of the host stub
         const cudaLaunchKernel_v7000_params *p = (const cudaLaunchKernel_v7000_params *)cb->functionParams;
         note_launch(NULL, p->func, p->blockDim.x, p->blockDim.y, p->blockDim.z, p->sharedMem);
     } else if (cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060 ||
@@ -847,6 +861,10 @@ static int listener_ready(void)
         enable(1, handle, CUPTI_CB_DOMAIN_DRIVER_API, driver[i]);
         enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, runtime[i]);
     }
+#if CUDART_VERSION >= 13000
+    enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000);
+    enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000);
+#endif
     state = 1;
     return state;
 }
@@ -862,7 +880,10 @@ static void *driver_entry(const char *name)
     return fn;
 }
 
-// One noted kernel's needs: the driver's attributes and its occupancy calculator.
+// One noted kernel's needs: its attributes and the occupancy calculator, the driver's for
+// a driver launch, the runtime's for a runtime one (they take a host stub or a kernel
+// handle alike). A failed query clears the runtime's error, which a later launch's check
+// would otherwise report as its own.
 static int kernel_needs(const NotedLaunch *x, Resources *r)
 {
     typedef CUresult (*AttrFn)(int *, CUfunction_attribute, CUfunction);
@@ -871,18 +892,25 @@ static int kernel_needs(const NotedLaunch *x, Resources *r)
     static OccFn occ = NULL;
     if (!attr) attr = (AttrFn)driver_entry("cuFuncGetAttribute");
     if (!occ) occ = (OccFn)driver_entry("cuOccupancyMaxActiveBlocksPerMultiprocessor");
-    CUfunction f = x->f;
-    if (!f && x->stub) {
-        cudaFunction_t g;
-        if (cudaGetFuncBySymbol(&g, x->stub) != cudaSuccess) return 0;
-        f = (CUfunction)g;
-    }
     int regs = 0, shared = 0, local = 0, blocks = 0, dev = 0, warps_max = 0;
-    if (!f || !attr || !occ || attr(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f) != CUDA_SUCCESS ||
-        attr(&shared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f) != CUDA_SUCCESS ||
-        attr(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, f) != CUDA_SUCCESS ||
-        occ(&blocks, f, x->threads, (size_t)x->dyn_smem) != CUDA_SUCCESS)
-        return 0;
+    if (x->f) {
+        if (!attr || !occ || attr(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, x->f) != CUDA_SUCCESS ||
+            attr(&shared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, x->f) != CUDA_SUCCESS ||
+            attr(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, x->f) != CUDA_SUCCESS ||
+            occ(&blocks, x->f, x->threads, (size_t)x->dyn_smem) != CUDA_SUCCESS)
+            return 0;
+    } else {
+        struct cudaFuncAttributes a;
+        if (cudaFuncGetAttributes(&a, x->stub) != cudaSuccess ||
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, x->stub, x->threads, (size_t)x->dyn_smem) !=
+                cudaSuccess) {
+            (void)cudaGetLastError();
+            return 0;
+        }
+        regs = a.numRegs;
+        shared = (int)a.sharedSizeBytes;
+        local = (int)a.localSizeBytes;
+    }
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&warps_max, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
     warps_max /= 32;
@@ -932,7 +960,7 @@ static inline Resources kernels_needs(void (*fn)(void *), void *ctx)
 }
 #line 41 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 1241 "chapters/00-measuring.md"
+#line 1269 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -1053,7 +1081,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 42 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1378 "chapters/00-measuring.md"
+#line 1406 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
