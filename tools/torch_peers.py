@@ -957,8 +957,8 @@ def main():
         w = csv.writer(f, lineterminator="\n")
         w.writerow(fields)
         for r in rows_kept:
-            w.writerow([r[k] for k in fields])
-        w.writerows(new)
+            w.writerow([r[k] or "" for k in fields])
+        w.writerows(r + [""] * (len(fields) - len(r)) for r in new)  # a peer's resource columns stay empty
     missed = [f"{r[0]} {r[2]} {r[3]}" for r in new if r[-1] != "pass"]
     if missed:  # a peer that misses the chapter's bound is reported and not timed, not an error
         print(f"torch_peers: {len(missed)} PyTorch rows miss the chapter's tolerance (status fail, not timed): "

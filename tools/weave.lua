@@ -584,6 +584,12 @@ local function format_parts(col, raw, in_table)
     return string.format(v < 1 and '%.1f' or '%.0f', v), UNITS.pct_sol
   elseif col == 'max_rel_err' then
     return string.format('%.1e', v), ''
+  elseif col == 'smem' then
+    return string.format(v < 10240 and '%.1f' or '%.0f', v / 1024), 'KiB'
+  elseif col == 'local' then
+    return string.format('%.0f', v), 'B'
+  elseif col == 'occupancy' then
+    return string.format('%.0f', v), '%'
   end
   return raw, ''
 end
@@ -1090,6 +1096,52 @@ local function results_div(div)
   end
   div.content = per_gpu(opts.csv, function(gpu, first, without)
     return gpu_tables(gpu, opts, caption, first, without)
+  end)
+  return div
+end
+
+-- ::: {.kernel-resources csv=C dtype=D size=S} caption :::: what each version's kernels
+-- need at that size (the harness's last five columns): one table per GPU with data, a row
+-- per version the harness could look into; an error where none has the columns.
+local function kernel_resources_div(div)
+  local a = div.attributes
+  local csv = a.csv or (S.chapter and chapter_csv(S.chapter)) or ''
+  local caption = pandoc.List()
+  for _, b in ipairs(div.content) do
+    if b.t == 'Para' or b.t == 'Plain' then
+      if #caption > 0 then caption:insert(pandoc.Space()) end
+      caption:extend(b.content)
+    end
+  end
+  local cols = { { 'kernels', 'kernels' }, { 'regs', 'registers' }, { 'smem', 'shared memory (KiB)' },
+    { 'local', 'local memory (B)' }, { 'occupancy', 'occupancy (%)' } }
+  div.content = per_gpu(csv, function(gpu, first, without)
+    local rows = {}
+    for _, r in ipairs(load_csv(gpu, csv) or {}) do
+      if r.kind ~= 'ceiling' and (not a.dtype or r.dtype == a.dtype) and (not a.size or r.size == a.size)
+          and (r.kernels or '') ~= '' then
+        local row = { cell({ pandoc.Code(r.version) }) }
+        for _, c in ipairs(cols) do
+          local num = format_parts(c[1], r[c[1]])
+          row[#row + 1] = cell({ pandoc.Str(num) })
+        end
+        rows[#rows + 1] = row
+      end
+    end
+    if #rows == 0 then
+      return { pandoc.Para({ pandoc.Str('No kernel resources in the ' .. gpu_name(gpu) .. "'s data.") }) }
+    end
+    local headers, aligns = { cell({ pandoc.Str('version') }) }, { pandoc.AlignLeft }
+    for _, c in ipairs(cols) do
+      headers[#headers + 1] = cell({ pandoc.Str(c[2]) })
+      aligns[#aligns + 1] = pandoc.AlignRight
+    end
+    local cap = pandoc.List()
+    if first then cap:extend(caption); cap:insert(pandoc.Space()) end
+    cap:extend(measured_on(gpu, csv, first, without))
+    local st = pandoc.SimpleTable(cap, aligns, {}, headers, rows)
+    for i = 1, #aligns do st.widths[i] = 0 end
+    return { utils.from_simple_table(st) }
   end)
   return div
 end
@@ -1690,6 +1742,8 @@ local function weave_blocks(blocks)
       out:insert(key_table(b))
     elseif b.t == 'Div' and b.classes:includes('results') then
       out:insert(results_div(b))
+    elseif b.t == 'Div' and b.classes:includes('kernel-resources') then
+      out:insert(kernel_resources_div(b))
     elseif b.t == 'Div' or b.t == 'BlockQuote' then
       b.content = weave_blocks(b.content)
       out:insert(b)

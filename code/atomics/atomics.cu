@@ -192,7 +192,7 @@ __global__ void dot_one_pass(__half *result, float *partial, unsigned *done, con
 }
 #line 36 "chapters/03-atomics.md"
 // <<vector-reduction-of-eight-halves>>
-#line 833 "chapters/03-atomics.md"
+#line 840 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
@@ -204,7 +204,7 @@ __device__ inline void red_add_v8(__half *dst, int4 v)
 }
 #line 37 "chapters/03-atomics.md"
 // <<scatter-kernels>>
-#line 697 "chapters/03-atomics.md"
+#line 704 "chapters/03-atomics.md"
 // s0: one thread per element of src (row i / cols, column i % cols), one half atomic.
 __global__ void scatter_s0(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols)
 {
@@ -213,7 +213,7 @@ __global__ void scatter_s0(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     atomicAdd(out + (size_t)index[r] * cols + c, src[i]);
 }
-#line 745 "chapters/03-atomics.md"
+#line 752 "chapters/03-atomics.md"
 // s1: s0 with the padded half2 (fast) atomic.
 __global__ void scatter_s1(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -223,7 +223,7 @@ __global__ void scatter_s1(__half *out, const __half *src, const int *index, uns
     unsigned r = i / cols, c = i % cols;
     fast_atomic_add(out + (size_t)index[r] * cols + c, src[i], out, out + (size_t)out_rows * cols);
 }
-#line 783 "chapters/03-atomics.md"
+#line 790 "chapters/03-atomics.md"
 // s2: one thread per pair of columns; one half2 atomic when the destination is aligned.
 __global__ void scatter_s2(__half *out, const __half *src, const int *index, unsigned rows, unsigned cols,
                            unsigned out_rows)
@@ -242,7 +242,7 @@ __global__ void scatter_s2(__half *out, const __half *src, const int *index, uns
         if (c + 1 < cols) fast_atomic_add(dst + 1, s[1], out, end);
     }
 }
-#line 845 "chapters/03-atomics.md"
+#line 852 "chapters/03-atomics.md"
 // Whether columns c..c+7 of src's row r can go to `dst` by one vector reduction.
 __device__ inline bool eight_aligned(const __half *dst, const __half *s, unsigned c, unsigned cols)
 {
@@ -269,7 +269,7 @@ __global__ void scatter_s3(__half *out, const __half *src, const int *index, uns
     if (eight_aligned(dst, s, c, cols)) red_add_v8(dst, *reinterpret_cast<const int4 *>(s));
     else scatter_slow(dst, s, c, cols, out, out + (size_t)out_rows * cols);
 }
-#line 911 "chapters/03-atomics.md"
+#line 918 "chapters/03-atomics.md"
 __global__ void zero_halves(__half *out, size_t m)
 {
 #if HOPPER_CODE
@@ -377,7 +377,7 @@ static void launch_cublas(Problem *p)
     CUBLAS_CHECK(cublasDotEx(p->cublas, (int)p->n, p->x, CUDA_R_16F, 1, p->y, CUDA_R_16F, 1, p->result,
                              CUDA_R_16F, CUDA_R_32F));
 }
-#line 708 "chapters/03-atomics.md"
+#line 715 "chapters/03-atomics.md"
 static void zero_out(Problem *p)
 {
     CUDA_CHECK(cudaMemsetAsync(p->out, 0, p->out_rows * p->cols * sizeof(__half)));
@@ -389,7 +389,7 @@ static void launch_s0(Problem *p)
     scatter_s0<<<blocks_for(p->n), THREADS>>>(p->out, p->src, p->index, (unsigned)p->rows, (unsigned)p->cols);
     CHECK_LAUNCH();
 }
-#line 757 "chapters/03-atomics.md"
+#line 764 "chapters/03-atomics.md"
 static void launch_s1(Problem *p)
 {
     zero_out(p);
@@ -397,7 +397,7 @@ static void launch_s1(Problem *p)
                                               (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 804 "chapters/03-atomics.md"
+#line 811 "chapters/03-atomics.md"
 static void launch_s2(Problem *p)
 {
     zero_out(p);
@@ -406,7 +406,7 @@ static void launch_s2(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 874 "chapters/03-atomics.md"
+#line 881 "chapters/03-atomics.md"
 static void launch_s3(Problem *p)
 {
     zero_out(p);
@@ -415,7 +415,7 @@ static void launch_s3(Problem *p)
                                                  (unsigned)p->out_rows);
     CHECK_LAUNCH();
 }
-#line 949 "chapters/03-atomics.md"
+#line 956 "chapters/03-atomics.md"
 static void launch_s4(Problem *p)
 {
     static int resident = 0;
@@ -449,7 +449,7 @@ static const Version VERSIONS[] = {
     {"d6-four-in-flight", "ours", "f16", "d5 with four packs of x and four of y in flight", launch_one_pass<4>, dot_only},
 #line 641 "chapters/03-atomics.md"
     {"cublas-dot", "peer", "f16", "cublasDotEx: f16 in and out, f32 compute", launch_cublas, dot_only},
-#line 971 "chapters/03-atomics.md"
+#line 978 "chapters/03-atomics.md"
     {"s0-half", "ours", "f16", "scatter-add: one half atomicAdd per element", launch_s0, scatter_only},
     {"s1-fast-half", "ours", "f16", "scatter-add: the padded half2 (fast) atomic per element", launch_s1, scatter_only},
     {"s2-half2", "ours", "f16", "scatter-add: one half2 atomicAdd per pair of columns", launch_s2, scatter_only},
@@ -458,7 +458,7 @@ static const Version VERSIONS[] = {
 #line 42 "chapters/03-atomics.md"
 };
 // <<create-atomics-problems>>
-#line 1064 "chapters/03-atomics.md"
+#line 1071 "chapters/03-atomics.md"
 static void upload_half(__half *device, const float *x, size_t n)
 {
     __half *staging = (__half *)host_alloc(n * sizeof(__half), "staging");
@@ -670,7 +670,7 @@ static CheckResult atomics_check(Problem *p, const char *version)
 }
 #line 45 "chapters/03-atomics.md"
 // <<the-atomics-chapter>>
-#line 1229 "chapters/03-atomics.md"
+#line 1236 "chapters/03-atomics.md"
 static int atomics_self_test(void)
 {
     int passed = 0, failed = 0;

@@ -1057,7 +1057,7 @@ static void launch_flash_mma32(Problem *p)
 
 // a4 to a8 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
-#line 936 "chapters/08-gemm-hopper.md"
+#line 934 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }

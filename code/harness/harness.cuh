@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 // <<exit-codes-and-error-checks>>
-#line 61 "chapters/00-measuring.md"
+#line 62 "chapters/00-measuring.md"
 enum {
     EXIT_PASS = 0,       // every check passed
     EXIT_CHECK = 1,      // a check failed, or a CUDA call did
@@ -38,7 +38,7 @@ static inline void usage_error(const char *what, const char *arg, const char *ac
 }
 #line 31 "chapters/00-measuring.md"
 // <<allocate-memory-or-say-how-much-was-missing>>
-#line 94 "chapters/00-measuring.md"
+#line 95 "chapters/00-measuring.md"
 static inline void *device_alloc(size_t bytes, const char *what)
 {
     void *p = NULL;
@@ -82,7 +82,7 @@ static inline void check_fits(const char *size, size_t bytes)
 }
 #line 32 "chapters/00-measuring.md"
 // <<find-out-which-gpu-this-is>>
-#line 161 "chapters/00-measuring.md"
+#line 162 "chapters/00-measuring.md"
 typedef struct {
     int id;
     char name[256];
@@ -179,7 +179,7 @@ static inline void device_print(const Device *d)
 }
 #line 33 "chapters/00-measuring.md"
 // <<make-random-inputs-that-can-catch-mistakes>>
-#line 269 "chapters/00-measuring.md"
+#line 270 "chapters/00-measuring.md"
 // splitmix64: tiny, fast, and the same sequence on every machine for a given seed.
 static inline uint64_t rng_next(uint64_t *state)
 {
@@ -209,7 +209,7 @@ static inline uint64_t seed_for(uint64_t base, const char *size)
 }
 #line 34 "chapters/00-measuring.md"
 // <<poison-the-outputs>>
-#line 304 "chapters/00-measuring.md"
+#line 305 "chapters/00-measuring.md"
 // All-ones bytes are a NaN in every floating-point format we use (f64, f32, f16, bf16),
 // so an element a kernel forgot to write can never pass the check.
 static inline void poison(void *device_ptr, size_t bytes)
@@ -218,7 +218,7 @@ static inline void poison(void *device_ptr, size_t bytes)
 }
 #line 35 "chapters/00-measuring.md"
 // <<element-types-and-how-finely-they-round>>
-#line 333 "chapters/00-measuring.md"
+#line 334 "chapters/00-measuring.md"
 typedef enum { F32, F16, BF16 } DType;
 
 static inline size_t dtype_bytes(DType t) { return t == F32 ? 4 : 2; }
@@ -284,7 +284,7 @@ static inline double half_spacing(DType t, double x)
 }
 #line 36 "chapters/00-measuring.md"
 // <<check-every-element-against-the-reference>>
-#line 439 "chapters/00-measuring.md"
+#line 440 "chapters/00-measuring.md"
 typedef struct {
     DType dtype;        // the output's element type: its final rounding is in every bound
     double atol, rtol;  // the float arithmetic's own error: atol + rtol * |ref|
@@ -395,7 +395,7 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 573 "chapters/00-measuring.md"
+#line 574 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -511,7 +511,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 743 "chapters/00-measuring.md"
+#line 744 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -623,7 +623,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 878 "chapters/00-measuring.md"
+#line 879 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -727,13 +727,247 @@ static inline size_t count_of(const char *size)
     return n;
 }
 #line 40 "chapters/00-measuring.md"
+// <<what-a-versions-kernels-need>>
+#line 1011 "chapters/00-measuring.md"
+// ---- what a version's kernels need
+typedef struct {
+    int kernels;       // distinct kernels one run launched; 0: not known
+    int regs;          // the heaviest one's registers per thread,
+    int smem;          // its shared memory per block (static and dynamic), bytes,
+    int local;         // its local memory per thread (spills and stack), bytes,
+    int threads;       // its threads per block,
+    double occupancy;  // and its resident warps over the SM's most, percent
+} Resources;
+
+// A driver entry point, through the runtime (no link to the driver library); NULL where
+// the driver lacks it. The resource columns below use it, and the Hopper chapters' tensor maps.
+static inline void *driver_entry(const char *name)
+{
+    void *fn = NULL;
+    cudaDriverEntryPointQueryResult found;
+    if (cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+        return NULL;
+    return fn;
+}
+
+#if defined(__has_include)
+#if __has_include(<cupti_callbacks.h>) && __has_include(<cupti_driver_cbid.h>) && __has_include(<generated_cuda_runtime_api_meta.h>) && __has_include(<dlfcn.h>)
+#include <cupti_callbacks.h>
+#include <cupti_driver_cbid.h>
+#include <cupti_runtime_cbid.h>
+#include <generated_cuda_runtime_api_meta.h>
+#include <dlfcn.h>
+#define HARNESS_CUPTI 1
+#endif
+#endif
+#ifndef HARNESS_CUPTI
+#define HARNESS_CUPTI 0
+#endif
+
+#if HARNESS_CUPTI
+// The arguments of the driver's two launches as a callback sees them (the layout of
+// CUPTI's generated_cuda_meta.h, whose other declarations need the driver's internal
+// types).
+typedef struct {
+    CUfunction f;
+    unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes;
+    CUstream hStream;
+    void **kernelParams, **extra;
+} LaunchArgs;
+typedef struct {
+    const CUlaunchConfig *config;
+    CUfunction f;
+    void **kernelParams, **extra;
+} LaunchExArgs;
+
+// The kernels noted while the listener is on: a driver function, or the host stub a
+// runtime launch names, with its block size and dynamic shared memory.
+typedef struct {
+    CUfunction f;
+    const void *stub;
+    int threads, dyn_smem;
+} NotedLaunch;
+enum { MAX_NOTED = 64 };
+static struct {
+    int on, n;
+    NotedLaunch l[MAX_NOTED];
+} g_noted;
+
+static void note_launch(CUfunction f, const void *stub, unsigned bx, unsigned by, unsigned bz, size_t dyn)
+{
+    if (g_noted.n == MAX_NOTED) return;
+    NotedLaunch x = {f, stub, (int)(bx * by * bz), (int)dyn};
+    g_noted.l[g_noted.n++] = x;
+}
+
+// The launch that CUDA 13's <<<>>> compiles to (absent from older CUPTIs).
+static int is_triple_chevron(CUpti_CallbackId cbid)
+{
+#if CUDART_VERSION >= 13000
+    return cbid == CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000 ||
+           cbid == CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000;
+#else
+    (void)cbid;
+    return 0;
+#endif
+}
+
+static void CUPTIAPI on_api(void *userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void *data)
+{
+    (void)userdata;
+    const CUpti_CallbackData *cb = (const CUpti_CallbackData *)data;
+    if (!g_noted.on || cb->callbackSite != CUPTI_API_ENTER) return;
+    if (domain == CUPTI_CB_DOMAIN_DRIVER_API) {
+        if (cbid == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel || cbid == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz) {
+            const LaunchArgs *p = (const LaunchArgs *)cb->functionParams;
+            note_launch(p->f, NULL, p->blockDimX, p->blockDimY, p->blockDimZ, p->sharedMemBytes);
+        } else if (cbid == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx || cbid == CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz) {
+            const LaunchExArgs *p = (const LaunchExArgs *)cb->functionParams;
+            note_launch(p->f, NULL, p->config->blockDimX, p->config->blockDimY, p->config->blockDimZ,
+                        p->config->sharedMemBytes);
+        }
+    } else if (cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000 ||
+               cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000 || is_triple_chevron(cbid)) {
+        // cudaLaunchKernel's arguments; CUDA 13's <<<>>> calls __cudaLaunchKernel, whose
+        // arguments are the same but for a kernel handle in place of the host stub
+        const cudaLaunchKernel_v7000_params *p = (const cudaLaunchKernel_v7000_params *)cb->functionParams;
+        note_launch(NULL, p->func, p->blockDim.x, p->blockDim.y, p->blockDim.z, p->sharedMem);
+    } else if (cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060 ||
+               cbid == CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_ptsz_v11060) {
+        const cudaLaunchKernelExC_v11060_params *p = (const cudaLaunchKernelExC_v11060_params *)cb->functionParams;
+        note_launch(NULL, p->func, p->config->blockDim.x, p->config->blockDim.y, p->config->blockDim.z,
+                    p->config->dynamicSmemBytes);
+    }
+}
+
+// The listener, attached once: CUPTI's subscribe and enable, found in libcupti at run time.
+// Returns 0 (and says why, once) where it cannot be had.
+typedef CUptiResult (*SubscribeFn)(CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *);
+typedef CUptiResult (*EnableCallbackFn)(uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain, CUpti_CallbackId);
+static int listener_ready(void)
+{
+    static int state = -1;  // -1 not tried, 0 unavailable, 1 ready
+    if (state >= 0) return state;
+    state = 0;
+    const char *names[] = {"libcupti.so", "libcupti.so.13", "libcupti.so.12",
+                           "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so", "/usr/local/cuda/lib64/libcupti.so"};
+    void *lib = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    SubscribeFn subscribe = lib ? (SubscribeFn)dlsym(lib, "cuptiSubscribe") : NULL;
+    EnableCallbackFn enable = lib ? (EnableCallbackFn)dlsym(lib, "cuptiEnableCallback") : NULL;
+    CUpti_SubscriberHandle handle;
+    if (!subscribe || !enable || subscribe(&handle, on_api, NULL) != CUPTI_SUCCESS) {
+        fprintf(stderr, "note: no CUPTI listener (%s): the resource columns stay empty\n",
+                lib ? "cuptiSubscribe failed" : "libcupti not found");
+        return state;
+    }
+    const CUpti_CallbackId driver[] = {CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel, CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz,
+                                       CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx,
+                                       CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz};
+    const CUpti_CallbackId runtime[] = {CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000,
+                                        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000,
+                                        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060,
+                                        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_ptsz_v11060};
+    for (int i = 0; i < 4; i++) {
+        enable(1, handle, CUPTI_CB_DOMAIN_DRIVER_API, driver[i]);
+        enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, runtime[i]);
+    }
+#if CUDART_VERSION >= 13000
+    enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000);
+    enable(1, handle, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000);
+#endif
+    state = 1;
+    return state;
+}
+
+// One noted kernel's needs: its attributes and the occupancy calculator, the driver's for
+// a driver launch, the runtime's for a runtime one (they take a host stub or a kernel
+// handle alike). A failed query clears the runtime's error, which a later launch's check
+// would otherwise report as its own.
+static int kernel_needs(const NotedLaunch *x, Resources *r)
+{
+    typedef CUresult (*AttrFn)(int *, CUfunction_attribute, CUfunction);
+    typedef CUresult (*OccFn)(int *, CUfunction, int, size_t);
+    static AttrFn attr = NULL;
+    static OccFn occ = NULL;
+    if (!attr) attr = (AttrFn)driver_entry("cuFuncGetAttribute");
+    if (!occ) occ = (OccFn)driver_entry("cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    int regs = 0, shared = 0, local = 0, blocks = 0, dev = 0, warps_max = 0;
+    if (x->f) {
+        if (!attr || !occ || attr(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, x->f) != CUDA_SUCCESS ||
+            attr(&shared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, x->f) != CUDA_SUCCESS ||
+            attr(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, x->f) != CUDA_SUCCESS ||
+            occ(&blocks, x->f, x->threads, (size_t)x->dyn_smem) != CUDA_SUCCESS)
+            return 0;
+    } else {
+        struct cudaFuncAttributes a;
+        if (cudaFuncGetAttributes(&a, x->stub) != cudaSuccess ||
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, x->stub, x->threads, (size_t)x->dyn_smem) !=
+                cudaSuccess) {
+            (void)cudaGetLastError();
+            return 0;
+        }
+        regs = a.numRegs;
+        shared = (int)a.sharedSizeBytes;
+        local = (int)a.localSizeBytes;
+    }
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&warps_max, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
+    warps_max /= 32;
+    r->regs = regs;
+    r->smem = shared + x->dyn_smem;
+    r->local = local;
+    r->threads = x->threads;
+    r->occupancy = warps_max ? 100.0 * blocks * ((x->threads + 31) / 32) / warps_max : NAN;
+    return 1;
+}
+#endif
+
+// Runs fn(ctx) once with the listener on and reports what its kernels need; all zeros
+// where there is no listener or nothing was noted.
+static inline Resources kernels_needs(void (*fn)(void *), void *ctx)
+{
+    Resources best;
+    memset(&best, 0, sizeof best);
+    best.occupancy = NAN;
+#if HARNESS_CUPTI
+    if (!listener_ready()) return best;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    g_noted.n = 0;
+    g_noted.on = 1;
+    fn(ctx);
+    g_noted.on = 0;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    for (int i = 0; i < g_noted.n; i++) {
+        int seen = 0;  // a kernel launched again (a driver and a runtime note of one launch, or a loop) counts once
+        for (int j = 0; j < i && !seen; j++)
+            seen = (g_noted.l[i].f && g_noted.l[i].f == g_noted.l[j].f) ||
+                   (g_noted.l[i].stub && g_noted.l[i].stub == g_noted.l[j].stub);
+        Resources r;
+        if (seen || !kernel_needs(&g_noted.l[i], &r)) continue;
+        best.kernels++;
+        if (best.kernels == 1 || r.regs > best.regs || (r.regs == best.regs && r.smem > best.smem)) {
+            const int k = best.kernels;
+            best = r;
+            best.kernels = k;
+        }
+    }
+#else
+    (void)fn;
+    (void)ctx;
+#endif
+    return best;
+}
+#line 41 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 999 "chapters/00-measuring.md"
+#line 1270 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
     double time_us, gbps, tflops, pct_sol, max_rel_err;  // NAN where not applicable
     int pass;
+    Resources res;  // what the version's kernels need (res.kernels 0: not known)
 } Row;
 
 struct BenchRun {
@@ -745,7 +979,7 @@ struct BenchRun {
     TimingPlan plan;
 };
 
-#define CSV_HEADER "version,kind,dtype,size,time_us,gbps,tflops,pct_sol,max_rel_err,status"
+#define CSV_HEADER "version,kind,dtype,size,time_us,gbps,tflops,pct_sol,max_rel_err,status,kernels,regs,smem,local,occupancy"
 
 static inline void csv_number(FILE *f, const char *fmt, double v)
 {
@@ -762,6 +996,9 @@ static inline void row_print(const Row *r, double peer_us)
     if (!isnan(r->tflops)) printf(" %8.2f TFLOP/s", r->tflops);
     if (!isnan(r->pct_sol)) printf(" %6.1f%% of ceiling", r->pct_sol);
     if (!isnan(peer_us) && !isnan(r->time_us)) printf(" %6.2fx peer", peer_us / r->time_us);
+    if (r->res.kernels)
+        printf("  [%d regs, %.1f KiB, %.0f%% occupancy%s]", r->res.regs, r->res.smem / 1024.0, r->res.occupancy,
+               r->res.local ? ", spills" : "");
     if (!r->pass) printf("  (misses its tolerance)");
     printf("\n");
     fflush(stdout);
@@ -778,7 +1015,10 @@ static inline void bench_emit(BenchRun *run, const Row *r, double peer_us)
     csv_number(run->csv, "%.2f", r->tflops);
     csv_number(run->csv, "%.1f", r->pct_sol);
     csv_number(run->csv, "%.2e", r->max_rel_err);
-    fprintf(run->csv, "%s\n", r->pass ? "pass" : "fail");
+    fprintf(run->csv, "%s", r->pass ? "pass" : "fail");
+    const Resources *k = &r->res;
+    if (k->kernels) fprintf(run->csv, ",%d,%d,%d,%d,%.1f\n", k->kernels, k->regs, k->smem, k->local, k->occupancy);
+    else fprintf(run->csv, ",,,,,\n");
 }
 
 // Fills a row's rates from its time and the problem's bytes and flops.
@@ -799,6 +1039,8 @@ static inline Row row_from_time(BenchRun *run, const Version *v, const char *siz
     r.pct_sol = tflops_sol > 0 ? 100.0 * r.tflops / tflops_sol : bytes > 0 ? 100.0 * r.gbps / run->sol_gbps : NAN;
     r.max_rel_err = max_rel_err;
     r.pass = 1;
+    memset(&r.res, 0, sizeof r.res);
+    r.res.occupancy = NAN;
     return r;
 }
 
@@ -838,9 +1080,9 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
     fprintf(f, "\n");
     fclose(f);
 }
-#line 41 "chapters/00-measuring.md"
+#line 42 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1127 "chapters/00-measuring.md"
+#line 1407 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;
@@ -1058,10 +1300,12 @@ static inline Row bench_version(BenchRun *run, const Version *v, Problem *p, con
         return r;
     }
     VersionLaunch vl = {v, p};
+    const Resources res = kernels_needs(launch_version, &vl);  // one run more, with the listener on
     Timing t = time_launches(launch_version, &vl, run->plan);
     Row r = row_from_time(run, v, size, t.median_us, ch->bytes(p),
                           ch->flops ? ch->flops(p) : 0.0, c.max_rel_err);
     r.pass = c.mismatches == 0;
+    r.res = res;
     return r;
 }
 

@@ -41,7 +41,7 @@ __device__ inline void fast_atomic_add(__half *p, __half v, const __half *lo, co
 // <<sixteen-byte-vector-reductions>>
 #line 637 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
-#line 833 "chapters/03-atomics.md"
+#line 840 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)

@@ -518,7 +518,7 @@ static int reduce_self_test(void)
 }
 #line 30 "chapters/01-reduce.md"
 // <<measure-the-sequential-float-loop>>
-#line 951 "chapters/01-reduce.md"
+#line 958 "chapters/01-reduce.md"
 // Not a GPU version: the error of the plain sequential float loop on the CPU, for the
 // chapter's discussion of accumulation error. It reuses the inputs of each bench size.
 static void reduce_cpu_float_error(BenchRun *run)
@@ -549,7 +549,7 @@ static void reduce_cpu_float_error(BenchRun *run)
 }
 #line 31 "chapters/01-reduce.md"
 // <<the-reduce-chapter>>
-#line 1000 "chapters/01-reduce.md"
+#line 1007 "chapters/01-reduce.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25", "2^25+7", "2^28"};

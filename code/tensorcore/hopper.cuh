@@ -91,15 +91,13 @@ __device__ inline void tma_load_2d_multicast(void *dst, const CUtensorMap *map, 
 // The tensor map of a rows x cols matrix of 16-bit elements, row-major, read in boxes of
 // box_rows x 64 elements (128-byte rows) with the 128-byte swizzle; zeros past its
 // edges. cols must be a multiple of 8 (rows start on 16-byte boundaries). The encoder
-// is the driver's, reached through the runtime.
+// is the driver's, found by the harness's driver_entry.
 static inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void)
 {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
-        cudaDriverEntryPointQueryResult found;
-        cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
-                                                         cudaEnableDefault, &found);
-        if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || !encode) {
+        encode = (PFN_cuTensorMapEncodeTiled_v12000)driver_entry("cuTensorMapEncodeTiled");
+        if (!encode) {
             fprintf(stderr, "error: the driver has no cuTensorMapEncodeTiled\n");
             exit(1);
         }

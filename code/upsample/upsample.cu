@@ -20,7 +20,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
 // <<sixteen-byte-vector-reductions>>
 #line 637 "chapters/04-upsample.md"
 // <<vector-reduction-of-eight-halves>>
-#line 833 "chapters/03-atomics.md"
+#line 840 "chapters/03-atomics.md"
 // Hopper's vector reduction: eight halves added to 16 aligned bytes by one instruction
 // (compiled for sm_90 and newer only: older GPUs skip the versions that use it).
 __device__ inline void red_add_v8(__half *dst, int4 v)
