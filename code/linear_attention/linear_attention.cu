@@ -594,11 +594,6 @@ __host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * 
 template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
 __host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
 
-#define WGMMA_D32_NAMES "{" \
-    "%0, %1, %2, %3, %4, %5, %6, %7, " \
-    "%8, %9, %10, %11, %12, %13, %14, %15, " \
-    "%16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31}"
 // O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
 template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
