@@ -905,7 +905,7 @@ struct Problem {
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 1174 "chapters/11-linear-attention.md"
+#line 1175 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1372,7 +1372,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
         running += mine;
     }
 }
-#line 951 "chapters/11-linear-attention.md"
+#line 952 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1542,7 +1542,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 104 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1184 "chapters/11-linear-attention.md"
+#line 1185 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1551,7 +1551,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1288 "chapters/11-linear-attention.md"
+#line 1289 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1689,7 +1689,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1433 "chapters/11-linear-attention.md"
+#line 1434 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 957 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -1709,7 +1709,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1434 "chapters/11-linear-attention.md"
+#line 1435 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -1749,7 +1749,7 @@ static void launch_chunk_wgmma(Problem *p)
 }
 #line 105 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1479 "chapters/11-linear-attention.md"
+#line 1480 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1778,7 +1778,7 @@ static const Version VERSIONS[] = {
 };
 #line 106 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1516 "chapters/11-linear-attention.md"
+#line 1517 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1839,7 +1839,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1588 "chapters/11-linear-attention.md"
+#line 1589 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1915,7 +1915,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1670 "chapters/11-linear-attention.md"
+#line 1671 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2103,7 +2103,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1885 "chapters/11-linear-attention.md"
+#line 1886 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -2336,7 +2336,7 @@ static int linear_self_test(void)
 }
 #line 107 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2124 "chapters/11-linear-attention.md"
+#line 2125 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
