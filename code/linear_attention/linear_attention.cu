@@ -1,4 +1,4 @@
-#line 87 "chapters/11-linear-attention.md"
+#line 88 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T:
 // the recurrence on the SIMT units, the quadratic form and the chunkwise form on mma.sync, the
 // last also on segments of the sequence in parallel, and the chunkwise form on wgmma and the TMA.
@@ -20,7 +20,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 97 "chapters/11-linear-attention.md"
+#line 98 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -31,7 +31,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 98 "chapters/11-linear-attention.md"
+#line 99 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 215 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -86,7 +86,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 99 "chapters/11-linear-attention.md"
+#line 100 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -121,7 +121,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 100 "chapters/11-linear-attention.md"
+#line 101 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 304 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -876,9 +876,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 101 "chapters/11-linear-attention.md"
+#line 102 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 141 "chapters/11-linear-attention.md"
+#line 142 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -905,7 +905,7 @@ struct Problem {
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 1175 "chapters/11-linear-attention.md"
+#line 1197 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -913,9 +913,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 102 "chapters/11-linear-attention.md"
+#line 103 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 232 "chapters/11-linear-attention.md"
+#line 233 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
 // qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
@@ -927,9 +927,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int
     const R gamma = ((R)n + (R)d + 4) * u;  // (t + d + 5) u with n = t + 1
     return tau * ((2 * eps + gamma) * m + 2 * floor * (vabs + qabs));
 }
-#line 103 "chapters/11-linear-attention.md"
+#line 104 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 274 "chapters/11-linear-attention.md"
+#line 275 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1009,7 +1009,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 386 "chapters/11-linear-attention.md"
+#line 387 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1166,7 +1166,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 610 "chapters/11-linear-attention.md"
+#line 611 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1318,7 +1318,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 796 "chapters/11-linear-attention.md"
+#line 797 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1372,7 +1372,7 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
         running += mine;
     }
 }
-#line 952 "chapters/11-linear-attention.md"
+#line 953 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1540,9 +1540,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 104 "chapters/11-linear-attention.md"
+#line 105 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1185 "chapters/11-linear-attention.md"
+#line 1207 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1551,7 +1551,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1289 "chapters/11-linear-attention.md"
+#line 1311 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1632,32 +1632,42 @@ static void launch_chunk(Problem *p)
 // at the first launch on a problem.
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
+// The first two: each segment's sum but the last's, then the states entering the segments (l6 too).
 template <typename T, int D>
-static void launch_segments_d(Problem *p, Op op)
+static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, int segments)
 {
-    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>(), sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
-    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    constexpr int C = SEGMENT_CHUNK, sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         sums_smem));
         opted = true;
     }
+    const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
+    if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
+    linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(p->states, ps, p->s,
+                                                                                            SEGMENT, segments);
+    CHECK_LAUNCH();
+    const size_t elements = (size_t)heads * D * D * ps.n;
+    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
+    CHECK_LAUNCH();
+}
+
+template <typename T, int D>
+static void launch_segments_d(Problem *p, Op op)
+{
+    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>();
+    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
     const LinearPasses<T> ps = passes_of<T>(p, op);
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
-    if (segments > 1) {
-        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
-        linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
-            p->states, ps, p->s, SEGMENT, segments);
-        CHECK_LAUNCH();
-        const size_t elements = (size_t)heads * D * D * ps.n;
-        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
-        CHECK_LAUNCH();
-    }
-    linear_chunk<T, D, C><<<dim3(slices, heads, segments), 2 * C, smem>>>(ps, segments > 1 ? p->states : NULL, p->s,
-                                                                         SEGMENT, p->scale);
+    if (segments > 1) launch_segment_states<T, D>(p, ps, segments);
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), 2 * C, smem>>>(
+        ps, segments > 1 ? p->states : NULL, p->s, SEGMENT, p->scale);
     CHECK_LAUNCH();
 }
 
@@ -1689,7 +1699,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1434 "chapters/11-linear-attention.md"
+#line 1467 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 957 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -1709,7 +1719,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1435 "chapters/11-linear-attention.md"
+#line 1468 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -1717,8 +1727,9 @@ static const char *chunk_wgmma_unsupported(const Problem *p)
     return needs_sm90a_code();
 }
 
+// l5's kernel on segments of seg tokens (all of s: one), from the states S0 enters them with.
 template <typename T, int D>
-static void launch_chunk_wgmma_d(Problem *p)
+static void launch_chunk_wgmma_d(Problem *p, const float *S0, int seg)
 {
     constexpr int smem = l5_smem<D>();
     static_assert(2 * (smem + 1024) <= 228 * 1024, "two blocks an SM, each with the 1 KiB the system reserves");
@@ -1735,8 +1746,9 @@ static void launch_chunk_wgmma_d(Problem *p)
         p->mv = tma_map_2d(p->in[IN_V], bf16, rows, D, L5_C);
         p->mapped = true;
     }
-    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), 1), L5_THREADS, smem>>>(
-        p->mq, p->mk, p->mv, (T *)p->out[OUT_O], NULL, p->s, p->s, p->scale);
+    const unsigned segments = (unsigned)((p->s + seg - 1) / seg);
+    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), segments), L5_THREADS, smem>>>(
+        p->mq, p->mk, p->mv, (T *)p->out[OUT_O], S0, p->s, seg, p->scale);
     CHECK_LAUNCH();
 }
 
@@ -1744,12 +1756,29 @@ template <typename T>
 static void launch_chunk_wgmma(Problem *p)
 {
     p->op = FWD;
-    if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p);
-    else launch_chunk_wgmma_d<T, 128>(p);
+    if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p, NULL, p->s);
+    else launch_chunk_wgmma_d<T, 128>(p, NULL, p->s);
 }
-#line 105 "chapters/11-linear-attention.md"
+
+template <typename T, int D>
+static void launch_segments_wgmma_d(Problem *p)
+{
+    static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
+    const int segments = (p->s + SEGMENT - 1) / SEGMENT;
+    if (segments > 1) launch_segment_states<T, D>(p, passes_of<T>(p, FWD), segments);
+    launch_chunk_wgmma_d<T, D>(p, segments > 1 ? p->states : NULL, SEGMENT);
+}
+
+template <typename T>
+static void launch_segments_wgmma(Problem *p)
+{
+    p->op = FWD;
+    if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
+    else launch_segments_wgmma_d<T, 128>(p);
+}
+#line 106 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1480 "chapters/11-linear-attention.md"
+#line 1532 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1763,6 +1792,8 @@ static void launch_chunk_wgmma(Problem *p)
      launch_segments<T, FWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
     {"l5-wgmma", "ours", DT, "l2 on wgmma, operands from shared memory, Q K V by the TMA, the state as S^T",      \
      launch_chunk_wgmma<T>, chunk_wgmma_unsupported},                                                              \
+    {"l6-wgmma-segments", "ours", DT, "l4 with l5 in place of l2: segment sums, a scan, then l5 from the states",  \
+     launch_segments_wgmma<T>, chunk_wgmma_unsupported},                                                           \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
      launch_recurrent<T, BWD>, NULL},                                                                              \
     {"lb2-chunk-64", "ours", DT, "backward: l2's chunkwise kernel three times, dK and dV mirrored in time",        \
@@ -1776,9 +1807,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 106 "chapters/11-linear-attention.md"
+#line 107 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1517 "chapters/11-linear-attention.md"
+#line 1571 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1839,7 +1870,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1589 "chapters/11-linear-attention.md"
+#line 1643 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1915,7 +1946,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1671 "chapters/11-linear-attention.md"
+#line 1725 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2103,7 +2134,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1886 "chapters/11-linear-attention.md"
+#line 1940 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -2334,9 +2365,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 107 "chapters/11-linear-attention.md"
+#line 108 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2125 "chapters/11-linear-attention.md"
+#line 2179 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
