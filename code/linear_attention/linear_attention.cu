@@ -898,7 +898,7 @@ struct Problem {
     double *ref[4], *arith[4], *scale_of[4];
     double ref_factor;
     float *states;           // l4's and lb4's states entering each segment, allocated at the first launch
-    bool mapped;             // the tensor maps of Q, K, V for l5, made at its first launch
+    bool mapped;             // the tensor maps of Q, K, V for l5 and l6, made at their first launch
     CUtensorMap mq, mk, mv;
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
     double *sample[4];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d)
