@@ -619,11 +619,6 @@ __host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * 
 template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
 __host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
 
-#define WGMMA_D32_NAMES "{" \
-    "%0, %1, %2, %3, %4, %5, %6, %7, " \
-    "%8, %9, %10, %11, %12, %13, %14, %15, " \
-    "%16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31}"
 // O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
 template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
@@ -908,7 +903,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 53 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1427 "chapters/09-attention.md"
+#line 1422 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -976,7 +971,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
 }
 #line 54 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1501 "chapters/09-attention.md"
+#line 1496 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1057,7 +1052,7 @@ static void launch_flash_mma32(Problem *p)
 
 // a4 to a8 need code for sm_90a (the Hopper GEMM chapter's probe).
 // <<sm90a-probe>>
-#line 934 "chapters/08-gemm-hopper.md"
+#line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -1075,7 +1070,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1581 "chapters/09-attention.md"
+#line 1576 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1231,7 +1226,7 @@ static void launch_rate(void *ctx)
 }
 #line 56 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1669 "chapters/09-attention.md"
+#line 1664 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1262,7 +1257,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 57 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1705 "chapters/09-attention.md"
+#line 1700 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1289,7 +1284,7 @@ static const Version VERSIONS[] = {
 };
 #line 58 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1745 "chapters/09-attention.md"
+#line 1740 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1511,7 +1506,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1973 "chapters/09-attention.md"
+#line 1968 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1592,7 +1587,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2061 "chapters/09-attention.md"
+#line 2056 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1698,7 +1693,7 @@ static int attention_self_test(void)
 }
 #line 59 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2173 "chapters/09-attention.md"
+#line 2168 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

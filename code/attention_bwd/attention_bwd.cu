@@ -676,11 +676,6 @@ __host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * 
 template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
 __host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
 
-#define WGMMA_D32_NAMES "{" \
-    "%0, %1, %2, %3, %4, %5, %6, %7, " \
-    "%8, %9, %10, %11, %12, %13, %14, %15, " \
-    "%16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31}"
 // O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
 template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
@@ -965,7 +960,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1427 "chapters/09-attention.md"
+#line 1422 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -1534,27 +1529,6 @@ __global__ void __launch_bounds__(128) flash_backward_dq(T *dQ, const T *Q, cons
 }
 #line 999 "chapters/10-attention-bwd.md"
 // ============================================================ b3
-// D (+)= A B for one 64 x 64 x 16 step of a warpgroup, A and B from shared memory through
-// descriptors, each K-major (TA, TB = 0) or MN-major (1: the transpose flag); with
-// accumulate 0, D = A B. Accumulator i of a thread: row 16 (warp % 4) + lane / 4 + 8 ((i / 2) % 2),
-// column 8 (i / 4) + 2 (lane % 4) + i % 2.
-template <typename T, int TA, int TB>
-__device__ inline void bwd_wgmma_m64n64k16(float d[32], uint64_t da, uint64_t db, int accumulate)
-{
-    if constexpr (std::is_same<T, __nv_bfloat16>::value)
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES
-                     ", %32, %33, p, 1, 1, %35, %36;\n}\n"
-                     : WGMMA_D32(0)
-                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
-    else
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES
-                     ", %32, %33, p, 1, 1, %35, %36;\n}\n"
-                     : WGMMA_D32(0)
-                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
-}
-
 constexpr int B3_BQ = 64, B3_BK = 128;  // queries per tile; keys per block, 64 per consumer
 constexpr int B3_PANEL = B3_BQ * 128;    // bytes of 64 rows of 128 bytes: a panel of Q, dO, dS^T; a box of dQ
 // shared memory: K and V (d / 64 panels of 128 rows), STAGES of Q and dO (d / 64 panels of
@@ -1655,13 +1629,13 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++)
-            bwd_wgmma_m64n64k16<T, 0, 0>(st, wgmma_desc_k128(Kc + (kk / 4) * W_PANEL + (kk % 4) * 32),
-                                         wgmma_desc_k128(Qt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
+            wgmma_m64n64k16<T>(st, wgmma_desc_k128(Kc + (kk / 4) * W_PANEL + (kk % 4) * 32),
+                               wgmma_desc_k128(Qt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
         wgmma_commit();
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++)
-            bwd_wgmma_m64n64k16<T, 0, 0>(dp, wgmma_desc_k128(Vc + (kk / 4) * W_PANEL + (kk % 4) * 32),
-                                         wgmma_desc_k128(dOt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
+            wgmma_m64n64k16<T>(dp, wgmma_desc_k128(Vc + (kk / 4) * W_PANEL + (kk % 4) * 32),
+                               wgmma_desc_k128(dOt + (kk / 4) * B3_PANEL + (kk % 4) * 32), kk > 0);
         wgmma_commit();
         wgmma_wait<1>();  // S^T; dP^T may still be in flight
         // mask: only where the warp holds keys past sk, or (causal) keys the tile's first query does not see
@@ -1729,8 +1703,8 @@ __global__ void __launch_bounds__(384, 1)
             wgmma_fence();
 #pragma unroll
             for (int kk = 0; kk < B3_BK / 16; kk++)
-                bwd_wgmma_m64n64k16<T, 1, 1>(dq, wgmma_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
-                                             wgmma_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
+                wgmma_m64n64k16<T, 1, 1>(dq, wgmma_desc_mn128(dSq + (kk / 4) * B3_PANEL + (kk % 4) * 16 * 128, B3_PANEL),
+                                         wgmma_desc_mn128(Kq + pn * W_PANEL + kk * 16 * 128, W_PANEL), kk > 0);
             wgmma_commit();
             wgmma_wait<0>();
             // into box 2 pn + j / 4 of dQt, in the 128-byte swizzle: row r, floats 8 (j % 4) + 2 t and
@@ -1771,7 +1745,7 @@ __global__ void __launch_bounds__(384, 1)
 }
 #line 54 "chapters/10-attention-bwd.md"
 // <<the-backward-reference-on-the-gpu>>
-#line 1405 "chapters/10-attention-bwd.md"
+#line 1384 "chapters/10-attention-bwd.md"
 // The float32 reference, first kernel: a warp per query row: D_i = dO_i . O_i with O as
 // given, and E^D_i with the given O's error.
 template <typename T, int D>
@@ -1924,7 +1898,7 @@ __global__ void backward_reference_dkdv(float *dk, float *arith_k, float *scale_
 }
 #line 55 "chapters/10-attention-bwd.md"
 // <<backward-launchers>>
-#line 1566 "chapters/10-attention-bwd.md"
+#line 1545 "chapters/10-attention-bwd.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // b0 needs P (then dS) in the GPU's memory.
@@ -1975,7 +1949,7 @@ static void launch_naive(Problem *p)
                                                              p->scale, p->causal);
     CHECK_LAUNCH();
 }
-#line 1624 "chapters/10-attention-bwd.md"
+#line 1603 "chapters/10-attention-bwd.md"
 static int padded_queries(const Problem *p) { return (p->sq + 63) / 64 * 64; }
 
 // b1 needs its dQ accumulator in the GPU's memory.
@@ -2052,10 +2026,10 @@ static void launch_flash_deterministic(Problem *p)
     if (p->d == 64) launch_flash_backward_d<T, 64>(p, false);
     else launch_flash_backward_d<T, 128>(p, false);
 }
-#line 1707 "chapters/10-attention-bwd.md"
+#line 1686 "chapters/10-attention-bwd.md"
 // b3 needs sm_90a code (the Hopper GEMM chapter's probe) and b1's dQ accumulator.
 // <<sm90a-probe>>
-#line 934 "chapters/08-gemm-hopper.md"
+#line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -2073,7 +2047,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1709 "chapters/10-attention-bwd.md"
+#line 1688 "chapters/10-attention-bwd.md"
 static const char *flash_wgmma_unsupported(const Problem *p)
 {
     const char *why = needs_sm90a_code();
@@ -2205,7 +2179,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1669 "chapters/09-attention.md"
+#line 1664 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -2236,7 +2210,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 58 "chapters/10-attention-bwd.md"
 // <<the-backward-version-table>>
-#line 1769 "chapters/10-attention-bwd.md"
+#line 1748 "chapters/10-attention-bwd.md"
 #define BACKWARD_VERSIONS(T, DT)                                                                               \
     {"b0-naive", "ours", DT, "P, then dS, to global memory in float; D, dV, dS, dQ, dK as tiled SIMT kernels",   \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -2253,7 +2227,7 @@ static const Version VERSIONS[] = {
 };
 #line 59 "chapters/10-attention-bwd.md"
 // <<create-and-check-a-backward-problem>>
-#line 1261 "chapters/10-attention-bwd.md"
+#line 1240 "chapters/10-attention-bwd.md"
 // ============================================================ the reference in double
 // What every pair of a query row needs: its exact LSE, D = dO . O with O exact, E^D
 // (with the given O's error) and e, the given LSE's error.
@@ -2380,7 +2354,7 @@ static void reference_dkdv_row(double *dk, double *arith_k, double *scale_k, dou
 }
 
 static bool cpu_reference(const Problem *p) { return (double)p->b * p->h * p->sq * p->sk * p->d <= 2147483648.0; }
-#line 1793 "chapters/10-attention-bwd.md"
+#line 1772 "chapters/10-attention-bwd.md"
 // ============================================================ problems and checks
 // Reads a length, 1 to 2^20 in decimal digits, at *s; moves *s past it.
 static bool read_length(const char **s, int *out)
@@ -2460,7 +2434,7 @@ static void forward_on_gpu(Problem *p)
     CUDA_CHECK(cudaMemcpy(p->lse, dev[3], rows * sizeof(float), cudaMemcpyDeviceToDevice));
     for (int a = 0; a < 5; a++) CUDA_CHECK(cudaFree(dev[a]));
 }
-#line 1877 "chapters/10-attention-bwd.md"
+#line 1856 "chapters/10-attention-bwd.md"
 // q, k, v uniform in [-1, 2), one row of q in eight times 24 and one in eight times -24;
 // dO uniform in [-1, 1); all rounded to the element type.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -2556,7 +2530,7 @@ static double backward_flops(const Problem *p)
 {
     return 10.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 1979 "chapters/10-attention-bwd.md"
+#line 1958 "chapters/10-attention-bwd.md"
 static void cpu_reference_all(Problem *p)
 {
     const size_t rows = rows_of(p), keys = key_rows_of(p), d = p->d;
@@ -2641,7 +2615,7 @@ static void make_reference(Problem *p)
     if (cpu_reference(p)) cpu_reference_all(p);
     else gpu_reference(p);
 }
-#line 2069 "chapters/10-attention-bwd.md"
+#line 2048 "chapters/10-attention-bwd.md"
 typedef struct {
     const double *ref, *arith, *scale;
     double factor;
@@ -2753,7 +2727,7 @@ static CheckResult backward_check(Problem *p, const char *version)
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2193 "chapters/10-attention-bwd.md"
+#line 2172 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2888,7 +2862,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2334 "chapters/10-attention-bwd.md"
+#line 2313 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

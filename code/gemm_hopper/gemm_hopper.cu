@@ -1,4 +1,4 @@
-#line 1225 "chapters/08-gemm-hopper.md"
+#line 1246 "chapters/08-gemm-hopper.md"
 // gemm_hopper.cu: C = alpha A B + beta C in bfloat16 and float16 with Hopper's TMA,
 // wgmma and warp specialization, against cuBLAS and the previous chapter's best.
 #include "../harness/harness.cuh"
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 1236 "chapters/08-gemm-hopper.md"
+#line 1257 "chapters/08-gemm-hopper.md"
 // <<cublas-errors>>
 #line 77 "chapters/03-atomics.md"
 #define CUBLAS_CHECK(call)                                                                     \
@@ -33,7 +33,7 @@ template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(f
             exit(1);                                                                           \
         }                                                                                      \
     } while (0)
-#line 1237 "chapters/08-gemm-hopper.md"
+#line 1258 "chapters/08-gemm-hopper.md"
 // <<the-gemm-problem>>
 #line 64 "chapters/07-gemm.md"
 struct Problem {
@@ -55,7 +55,7 @@ struct Problem {
 };
 
 static bool half_types(const Problem *p) { return p->dtype != F32; }
-#line 1238 "chapters/08-gemm-hopper.md"
+#line 1259 "chapters/08-gemm-hopper.md"
 // <<the-gemm-peers>>
 #line 1057 "chapters/07-gemm.md"
 static double gemm_macs_of(const Problem *p) { return (double)p->m * p->n * p->k; }
@@ -147,7 +147,7 @@ static void launch_cublaslt(Problem *p)
     CUBLAS_CHECK(cublasLtMatmul(p->lt, p->lt_op, &p->alpha, p->b, p->lt_a, p->a, p->lt_b, &p->beta, p->c, p->lt_c, p->c,
                                 p->lt_c, &p->lt_algo, p->lt_work, LT_WORKSPACE, 0));
 }
-#line 1239 "chapters/08-gemm-hopper.md"
+#line 1260 "chapters/08-gemm-hopper.md"
 // <<tensor-core-kernels>>
 #line 587 "chapters/07-gemm.md"
 // Element (r, c) of a tile of ROWS x BK elements of T in shared memory, swizzled or not.
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32, 1) gemm_tc_pipelined(i
     else mainloop(std::true_type{});
     store_c_staged<T, BM, BN, WARPS_M, WARPS_N, PASS_ROWS, C_EARLY>(acc, m, n, alpha, beta, C, m0, n0, Ce);
 }
-#line 1240 "chapters/08-gemm-hopper.md"
+#line 1261 "chapters/08-gemm-hopper.md"
 // <<tensor-core-launchers>>
 #line 1223 "chapters/07-gemm.md"
 static const char *k_not_multiple_of_8(const Problem *p)
@@ -608,9 +608,9 @@ template <typename T> static void launch_tc_dispatch(Problem *p)
     else if (tiles(128, 64) >= enough) launch_tc_pipelined<T, 128, 64, 2, 2, 3, 8>(p);
     else launch_tc_pipelined<T, 64, 64, 2, 2, 3, 8>(p);
 }
-#line 1241 "chapters/08-gemm-hopper.md"
+#line 1262 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-kernels>>
-#line 370 "chapters/08-gemm-hopper.md"
+#line 391 "chapters/08-gemm-hopper.md"
 constexpr int HBK = 64;                        // K per stage: 128-byte rows of 16-bit elements
 constexpr int HBN = 256;                       // columns of C per block: one wgmma's N
 constexpr int ROW_BYTES = HBK * 2;             // bytes of a row of a tile in shared memory
@@ -737,7 +737,7 @@ __device__ inline void wgmma_stage(float d[N / 2], const unsigned char *a, const
     }
     wgmma_commit();
 }
-#line 516 "chapters/08-gemm-hopper.md"
+#line 537 "chapters/08-gemm-hopper.md"
 // h1: one warpgroup, a 64 x 256 tile of C, S stages filled by the TMA.
 template <typename T, int S>
 __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb,
@@ -776,7 +776,7 @@ __global__ void __launch_bounds__(128) gemm_h1(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0, n0);
 #endif
 }
-#line 573 "chapters/08-gemm-hopper.md"
+#line 594 "chapters/08-gemm-hopper.md"
 constexpr int HSTAGES = 4;                                         // the ring's stages
 constexpr int H_A_BYTES = 128 * ROW_BYTES, H_STAGE = H_A_BYTES + HBN * ROW_BYTES;  // 16 + 32 KiB
 
@@ -825,7 +825,7 @@ __global__ void __launch_bounds__(256) gemm_h2(const __grid_constant__ CUtensorM
     store_wgmma_tile<T>(d, m, n, alpha, beta, C, m0 + wg * 64, n0);
 #endif
 }
-#line 668 "chapters/08-gemm-hopper.md"
+#line 689 "chapters/08-gemm-hopper.md"
 constexpr int GROUP_TILES = 8;  // tiles of C walked down a column before the next
 
 // Tile `id` of a tiles_m x tiles_n grid, GROUP_TILES rows at a time, column by column.
@@ -1019,11 +1019,11 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     if (CLUSTER > 1) cluster_sync();  // no block leaves while another may write into it
 #endif
 }
-#line 1242 "chapters/08-gemm-hopper.md"
+#line 1263 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-launchers>>
-#line 954 "chapters/08-gemm-hopper.md"
+#line 975 "chapters/08-gemm-hopper.md"
 // <<sm90a-probe>>
-#line 934 "chapters/08-gemm-hopper.md"
+#line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
 // a probe kernel says which code the GPU loaded.
 __global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
@@ -1041,7 +1041,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 955 "chapters/08-gemm-hopper.md"
+#line 976 "chapters/08-gemm-hopper.md"
 
 static const char *needs_sm90a(const Problem *p)
 {
@@ -1186,7 +1186,7 @@ template <typename T> static void launch_hopper_dispatch(Problem *p)
         else launch_ws<T, 128, 1, 1, true, EPI_DIRECT>(p);
     }
 }
-#line 1243 "chapters/08-gemm-hopper.md"
+#line 1264 "chapters/08-gemm-hopper.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1264,9 +1264,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 1244 "chapters/08-gemm-hopper.md"
+#line 1265 "chapters/08-gemm-hopper.md"
 // <<hopper-gemm-ceilings>>
-#line 1108 "chapters/08-gemm-hopper.md"
+#line 1129 "chapters/08-gemm-hopper.md"
 template <typename T>
 __global__ void __launch_bounds__(256, 1) wgmma_rate_kernel(float *out, int iters)
 {
@@ -1346,9 +1346,9 @@ static double hopper_compute_ceiling(BenchRun *run, const Version *v)
     }
     return wgmma_tflops > 0.0 ? wgmma_tflops : mma_tflops;
 }
-#line 1245 "chapters/08-gemm-hopper.md"
+#line 1266 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-version-table>>
-#line 1195 "chapters/08-gemm-hopper.md"
+#line 1216 "chapters/08-gemm-hopper.md"
 #define HOPPER_GEMM_VERSIONS(T, DT)                                                                             \
     {"cublas", "peer", DT, "cublasGemmEx, float32 accumulation", launch_cublas, NULL},                        \
     {"cublaslt", "peer", DT, "cuBLASLt, the fastest of its heuristic's algorithms", launch_cublaslt, NULL},    \
@@ -1370,7 +1370,7 @@ static const Version VERSIONS[] = {
     HOPPER_GEMM_VERSIONS(__nv_bfloat16, "bf16"),
     HOPPER_GEMM_VERSIONS(__half, "f16"),
 };
-#line 1246 "chapters/08-gemm-hopper.md"
+#line 1267 "chapters/08-gemm-hopper.md"
 // <<create-and-check-a-gemm-problem>>
 #line 1462 "chapters/07-gemm.md"
 // ============================================================ problems and checks
@@ -1656,9 +1656,9 @@ static int gemm_self_test(void)
     printf("gemm: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 1247 "chapters/08-gemm-hopper.md"
+#line 1268 "chapters/08-gemm-hopper.md"
 // <<the-hopper-gemm-chapter>>
-#line 1251 "chapters/08-gemm-hopper.md"
+#line 1272 "chapters/08-gemm-hopper.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 // <<gemm-sizes>>
 #line 1756 "chapters/07-gemm.md"
@@ -1666,7 +1666,7 @@ static const char *const BENCH_SIZES[] = {"1024x1024x1024", "2048x2048x2048", "4
                                           "4096x11008x4096", "4096x4096x11008", "4096x14336x4096"};
 static const char *const CHECK_SIZES[] = {"16x8x16", "2x3x5", "31x47x73", "127x129x31", "1023x1025x1021", "128x128x8",
                                           "256x384x64", "129x257x40", "1024x1024x1024"};
-#line 1253 "chapters/08-gemm-hopper.md"
+#line 1274 "chapters/08-gemm-hopper.md"
 static const char *const HOPPER_CHECK_SIZES[] = {"16x8x16", "128x128x8", "256x384x64", "129x257x40", "31x47x73",
                                                  "1000x1000x1000", "1023x1025x1024", "333x4097x200", "1024x1024x1024"};
 

@@ -1,7 +1,7 @@
-#line 89 "chapters/11-linear-attention.md"
+#line 91 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T:
 // the recurrence on the SIMT units, the quadratic form and the chunkwise form on mma.sync, the
-// last also on segments of the sequence in parallel.
+// last also on segments of the sequence in parallel, and the chunkwise form on wgmma and the TMA.
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
 #include "../tensorcore/hopper.cuh"
@@ -20,7 +20,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 99 "chapters/11-linear-attention.md"
+#line 101 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -31,7 +31,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 100 "chapters/11-linear-attention.md"
+#line 102 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 215 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -86,7 +86,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 101 "chapters/11-linear-attention.md"
+#line 103 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -121,7 +121,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 102 "chapters/11-linear-attention.md"
+#line 104 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 304 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -594,11 +594,6 @@ __host__ __device__ constexpr int wgmma_smem() { return (D / 64) * (QBUF * 64 * 
 template <int D, int STAGES, bool PERSISTENT, int CONSUMERS>
 __host__ __device__ constexpr int wgmma_qbuf() { return PERSISTENT && wgmma_smem<D, STAGES, CONSUMERS, 2>() <= 227 * 1024 ? 2 : 1; }
 
-#define WGMMA_D32_NAMES "{" \
-    "%0, %1, %2, %3, %4, %5, %6, %7, " \
-    "%8, %9, %10, %11, %12, %13, %14, %15, " \
-    "%16, %17, %18, %19, %20, %21, %22, %23, " \
-    "%24, %25, %26, %27, %28, %29, %30, %31}"
 // O (+)= P V for one 64 x d x 16 step of a warpgroup: A (P) from registers, B (V) from
 // shared memory MN-major (rows of keys), through a descriptor with the transpose flag.
 template <typename T, int D> __device__ inline void wgmma_pv(float *d, const uint32_t a[4], uint64_t db);
@@ -881,9 +876,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 103 "chapters/11-linear-attention.md"
+#line 105 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 143 "chapters/11-linear-attention.md"
+#line 145 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -903,12 +898,14 @@ struct Problem {
     double *ref[4], *arith[4], *scale_of[4];
     double ref_factor;
     float *states;           // l4's and lb4's states entering each segment, allocated at the first launch
+    bool mapped;             // the tensor maps of Q, K, V for l5 and l6, made at their first launch
+    CUtensorMap mq, mk, mv;
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
     double *sample[4];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d)
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 905 "chapters/11-linear-attention.md"
+#line 1200 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -916,9 +913,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 104 "chapters/11-linear-attention.md"
+#line 106 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 232 "chapters/11-linear-attention.md"
+#line 236 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
 // qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
@@ -930,9 +927,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int
     const R gamma = ((R)n + (R)d + 4) * u;  // (t + d + 5) u with n = t + 1
     return tau * ((2 * eps + gamma) * m + 2 * floor * (vabs + qabs));
 }
-#line 105 "chapters/11-linear-attention.md"
+#line 107 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 274 "chapters/11-linear-attention.md"
+#line 278 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1012,7 +1009,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 386 "chapters/11-linear-attention.md"
+#line 390 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1169,7 +1166,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 610 "chapters/11-linear-attention.md"
+#line 614 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1321,7 +1318,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 796 "chapters/11-linear-attention.md"
+#line 800 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1375,9 +1372,177 @@ __global__ void linear_scan_states(float *S, int segments, int per_head, size_t 
         running += mine;
     }
 }
-#line 106 "chapters/11-linear-attention.md"
+#line 956 "chapters/11-linear-attention.md"
+// l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
+// A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
+// after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
+// at d = 64, two at d = 128: what lets two blocks share an SM.
+constexpr int L5_C = 64, L5_PANEL = L5_C * 128;
+constexpr int L5_THREADS = 160;  // a warpgroup that computes; a warp that copies
+template <int D> __host__ __device__ constexpr int l5_stages() { return D == 64 ? 3 : 2; }
+template <int D> __host__ __device__ constexpr int l5_stage_bytes() { return (2 * (D / 64) + 1) * L5_PANEL; }
+template <int D> __host__ __device__ constexpr int l5_smem()
+{
+    return l5_stages<D>() * l5_stage_bytes<D>() + (D / 64) * L5_PANEL + 1024;
+}
+
+// Where accumulator e of thread `thread` of the warpgroup holds element (c, i) of S^T (a 64 x D
+// tile of wgmma accumulators: row c, a column of S; column i, a row of S). O and X are laid out
+// the same on 64 columns.
+__host__ __device__ inline void l5_state_place(int thread, int e, int *c, int *i)
+{
+    const int warp = thread / 32, lane = thread % 32;
+    *c = 16 * warp + lane / 4 + 8 * (e / 2 % 2);
+    *i = 8 * (e / 4) + 2 * (lane % 4) + e % 2;
+}
+// Where element (c, i) of S^T lies in its copy in shared memory, in 16-bit elements: panel
+// i / 64, row c, in the swizzle of fa_at (the TMA's).
+__device__ inline int l5_state_at(int c, int i) { return i / 64 * (L5_PANEL / 2) + fa_at<64>(c, i % 64); }
+
+// The warpgroup's S^T, rounded to T, into its copy in shared memory: accumulators e and e + 1
+// (e even) are neighbours in a row, one 4-byte store.
+template <typename T, int D>
+__device__ inline void l5_store_state(unsigned char *Ss, const float sT[D / 2])
+{
+    T *S = reinterpret_cast<T *>(Ss);
+#pragma unroll
+    for (int e = 0; e < D / 2; e += 2) {
+        int c, i;
+        l5_state_place(threadIdx.x % 128, e, &c, &i);
+        *reinterpret_cast<uint32_t *>(S + l5_state_at(c, i)) = pack2<T>(sT[e], sT[e + 1]);
+    }
+}
+
+// l5: the chunkwise form on wgmma. A block per slice of 64 columns of the state and the output
+// of one head (and segment of `seg` tokens, a multiple of L5_C, from the state S0 gives, as
+// linear_chunk's); warps 0-3, a warpgroup, compute, the 64 rows of its products being the 64
+// tokens of a chunk; warp 4's first thread copies Q_n, K_n and V_n's 64 columns by the TMA
+// into a ring of STAGES (full: the bytes have landed; empty: each of the four warps is done).
+// Per chunk n:
+//   X = Q_n K_n^T                  A and B K-major
+//   O = Q_n S_(n-1)                B = S^T, rounded, K-major
+//   O += mask(X) V_n               A: X rounded, in registers; B: V MN-major
+//   S^T += V_n^T K_n               A: V MN-major; B: K MN-major
+// then tau O, rounded, to global memory and S^T, rounded, over the copy in shared memory.
+// mq, mk, mv: Q, K, V as (b h s) x D matrices in boxes of 64 x 64. Grid: (D / 64, b h, segments).
+template <typename T, int D>
+__global__ void __launch_bounds__(L5_THREADS, 2)
+    linear_chunk_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                       const __grid_constant__ CUtensorMap mv, T *O, const float *S0, int s, int seg, float tau)
+{
+#if SM90A_CODE
+    constexpr int C = L5_C, BV = CHUNK_BV, NP = D / 64, ND = D / 2;  // ND: accumulators of S^T a thread
+    constexpr int STAGES = l5_stages<D>(), STAGE = l5_stage_bytes<D>();
+    static_assert(C == 64 && BV == 64, "a chunk is a warpgroup's 64 rows; a slice, one panel of V");
+    static_assert(D == 64 || D == 128, "S^T += V^T K is one m64nDk16 chain");
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = aligned_1024(smem_raw);  // STAGES x (Q: NP panels, K: NP panels, V)
+    unsigned char *Ss = smem + STAGES * STAGE;     // S^T, rounded: NP panels of 64 rows
+    __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int bh = blockIdx.y, v0 = blockIdx.x * BV, t0 = blockIdx.z * seg;
+    const int chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < STAGES; st++) {
+            mbar_init(&full[st], 1);
+            mbar_init(&empty[st], 4);
+        }
+        mbar_init_fence();
+    }
+    // the state entering the segment, zero or S0's (D, 64) floats: S^T's element (c, i) is S0's (i, c)
+    float sT[ND];
+    if (warp < 4) {
+        const float *from = S0 ? S0 + (((size_t)bh * gridDim.z + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV : NULL;
+#pragma unroll
+        for (int e = 0; e < ND; e++) {
+            int c, i;
+            l5_state_place(threadIdx.x, e, &c, &i);
+            sT[e] = from ? from[i * BV + c] : 0.0f;
+        }
+        l5_store_state<T, D>(Ss, sT);
+        fence_proxy_async();
+    }
+    __syncthreads();
+
+    if (warp == 4) {  // the copies
+        if (lane == 0) {
+            const int row0 = bh * s + t0;  // the segment's first row in the (b h s) x D matrices
+            for (int n = 0; n < chunks; n++) {
+                const int st = n % STAGES;
+                if (n >= STAGES) mbar_wait(&empty[st], (n / STAGES - 1) & 1);
+                unsigned char *stage = smem + st * STAGE;
+                mbar_expect_tx(&full[st], STAGE);
+                for (int pn = 0; pn < NP; pn++) {
+                    tma_load_2d(stage + pn * L5_PANEL, &mq, &full[st], 64 * pn, row0 + n * C);
+                    tma_load_2d(stage + (NP + pn) * L5_PANEL, &mk, &full[st], 64 * pn, row0 + n * C);
+                }
+                tma_load_2d(stage + 2 * NP * L5_PANEL, &mv, &full[st], v0, row0 + n * C);
+            }
+        }
+        return;
+    }
+    for (int n = 0; n < chunks; n++) {
+        const int st = n % STAGES, first = t0 + n * C;
+        const unsigned char *Qt = smem + st * STAGE, *Kt = Qt + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
+        float x[32], o[32];  // X and O: element e at row 16 warp + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t + e % 2
+        mbar_wait(&full[st], (n / STAGES) & 1);
+        wgmma_fence();
+        // X = Q K^T, D / 16 steps along the head dimension
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_m64n64k16<T>(x, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
+                               wgmma_desc_k128(Kt + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
+        wgmma_commit();
+        named_barrier(1, 128);  // every warp has written S_(n-1), rounded, into Ss
+        wgmma_fence();
+        // O = Q S_(n-1), S^T in the place of K
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_m64n64k16<T>(o, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
+                               wgmma_desc_k128(Ss + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
+        wgmma_commit();
+        wgmma_wait<1>();  // X; Q S may still run
+        zero_future_scores<32>(x, 0, 16 * warp + g, t);
+        uint32_t xa[16];  // X rounded: the A fragments of k-step kk in xa[4 kk .. 4 kk + 3]
+#pragma unroll
+        for (int e = 0; e < 16; e++) xa[e] = pack2<T>(x[2 * e], x[2 * e + 1]);
+        wgmma_fence();
+        // O += mask(X) V, C / 16 steps along the chunk's tokens
+#pragma unroll
+        for (int kk = 0; kk < C / 16; kk++) wgmma_pv<T, 64>(o, xa + 4 * kk, wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL));
+        wgmma_commit();
+        // S^T += V^T K: A = V and B = K as stored, rows of tokens, both MN-major (K's panels L5_PANEL apart)
+#pragma unroll
+        for (int kk = 0; kk < C / 16; kk++) {
+            const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
+            const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
+            if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
+            else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
+        }
+        wgmma_commit();
+        wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
+        named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
+#pragma unroll
+        for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h before s
+            const int token = first + 16 * warp + g + 8 * h;
+            if (token >= s) continue;
+            T *orow = O + ((size_t)bh * s + token) * D + v0;
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) = pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
+        }
+        wgmma_wait<0>();  // S^T: this warp is done with the stage
+        if (lane == 0) mbar_arrive(&empty[st]);
+        if (n + 1 < chunks) {  // S_n, rounded, for chunk n + 1's Q S
+            l5_store_state<T, D>(Ss, sT);
+            fence_proxy_async();  // the stores, before wgmma reads them
+        }
+    }
+#endif
+}
+#line 108 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 915 "chapters/11-linear-attention.md"
+#line 1210 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1386,7 +1551,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1019 "chapters/11-linear-attention.md"
+#line 1314 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1467,32 +1632,42 @@ static void launch_chunk(Problem *p)
 // at the first launch on a problem.
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
+// The first two: each segment's sum but the last's, then the states entering the segments (l6 too).
 template <typename T, int D>
-static void launch_segments_d(Problem *p, Op op)
+static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, int segments)
 {
-    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>(), sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
-    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    constexpr int C = SEGMENT_CHUNK, sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         sums_smem));
         opted = true;
     }
+    const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
+    if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
+    linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(p->states, ps, p->s,
+                                                                                            SEGMENT, segments);
+    CHECK_LAUNCH();
+    const size_t elements = (size_t)heads * D * D * ps.n;
+    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
+    CHECK_LAUNCH();
+}
+
+template <typename T, int D>
+static void launch_segments_d(Problem *p, Op op)
+{
+    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>();
+    static_assert(SEGMENT % C == 0, "whole chunks in a segment");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
     const LinearPasses<T> ps = passes_of<T>(p, op);
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
-    if (segments > 1) {
-        if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
-        linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
-            p->states, ps, p->s, SEGMENT, segments);
-        CHECK_LAUNCH();
-        const size_t elements = (size_t)heads * D * D * ps.n;
-        linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
-        CHECK_LAUNCH();
-    }
-    linear_chunk<T, D, C><<<dim3(slices, heads, segments), 2 * C, smem>>>(ps, segments > 1 ? p->states : NULL, p->s,
-                                                                         SEGMENT, p->scale);
+    if (segments > 1) launch_segment_states<T, D>(p, ps, segments);
+    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), 2 * C, smem>>>(
+        ps, segments > 1 ? p->states : NULL, p->s, SEGMENT, p->scale);
     CHECK_LAUNCH();
 }
 
@@ -1524,9 +1699,86 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 107 "chapters/11-linear-attention.md"
+#line 1470 "chapters/11-linear-attention.md"
+// <<sm90a-probe>>
+#line 955 "chapters/08-gemm-hopper.md"
+// NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
+// a probe kernel says which code the GPU loaded.
+__global__ void sm90a_probe_kernel(int *has) { *has = SM90A_CODE; }
+
+static const char *needs_sm90a_code(void)
+{
+    static int has = -1;
+    if (needs_sm90()) return needs_sm90();
+    if (has < 0) {
+        int *d = (int *)device_alloc(sizeof(int), "probe");
+        sm90a_probe_kernel<<<1, 1>>>(d);
+        CHECK_LAUNCH();
+        CUDA_CHECK(cudaMemcpy(&has, d, sizeof(int), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaFree(d));
+    }
+    return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
+}
+#line 1471 "chapters/11-linear-attention.md"
+
+static const char *chunk_wgmma_unsupported(const Problem *p)
+{
+    (void)p;
+    return needs_sm90a_code();
+}
+
+// l5's kernel on segments of seg tokens (all of s: one), from the states S0 enters them with.
+template <typename T, int D>
+static void launch_chunk_wgmma_d(Problem *p, const float *S0, int seg)
+{
+    constexpr int smem = l5_smem<D>();
+    static_assert(2 * (smem + 1024) <= 228 * 1024, "two blocks an SM, each with the 1 KiB the system reserves");
+    static bool opted = false;
+    if (!opted) {
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        opted = true;
+    }
+    if (!p->mapped) {
+        const bool bf16 = p->dtype == BF16;
+        const int rows = p->b * p->h * p->s;
+        p->mq = tma_map_2d(p->in[IN_Q], bf16, rows, D, L5_C);
+        p->mk = tma_map_2d(p->in[IN_K], bf16, rows, D, L5_C);
+        p->mv = tma_map_2d(p->in[IN_V], bf16, rows, D, L5_C);
+        p->mapped = true;
+    }
+    const unsigned segments = (unsigned)((p->s + seg - 1) / seg);
+    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), segments), L5_THREADS, smem>>>(
+        p->mq, p->mk, p->mv, (T *)p->out[OUT_O], S0, p->s, seg, p->scale);
+    CHECK_LAUNCH();
+}
+
+template <typename T>
+static void launch_chunk_wgmma(Problem *p)
+{
+    p->op = FWD;
+    if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p, NULL, p->s);
+    else launch_chunk_wgmma_d<T, 128>(p, NULL, p->s);
+}
+
+template <typename T, int D>
+static void launch_segments_wgmma_d(Problem *p)
+{
+    static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
+    const int segments = (p->s + SEGMENT - 1) / SEGMENT;
+    if (segments > 1) launch_segment_states<T, D>(p, passes_of<T>(p, FWD), segments);
+    launch_chunk_wgmma_d<T, D>(p, segments > 1 ? p->states : NULL, SEGMENT);
+}
+
+template <typename T>
+static void launch_segments_wgmma(Problem *p)
+{
+    p->op = FWD;
+    if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
+    else launch_segments_wgmma_d<T, 128>(p);
+}
+#line 109 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1164 "chapters/11-linear-attention.md"
+#line 1535 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1538,6 +1790,10 @@ static const char *chunk_unsupported(const Problem *p)
      launch_chunk<T, 128, FWD>, chunk_unsupported<128>},                                                           \
     {"l4-segments", "ours", DT, "l2 on segments of 1024 tokens in parallel: their K^T V sums, a scan, then l2",    \
      launch_segments<T, FWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
+    {"l5-wgmma", "ours", DT, "l2 on wgmma, operands from shared memory, Q K V by the TMA, the state as S^T",      \
+     launch_chunk_wgmma<T>, chunk_wgmma_unsupported},                                                              \
+    {"l6-wgmma-segments", "ours", DT, "l4 with l5 in place of l2: segment sums, a scan, then l5 from the states",  \
+     launch_segments_wgmma<T>, chunk_wgmma_unsupported},                                                           \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
      launch_recurrent<T, BWD>, NULL},                                                                              \
     {"lb2-chunk-64", "ours", DT, "backward: l2's chunkwise kernel three times, dK and dV mirrored in time",        \
@@ -1551,9 +1807,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 108 "chapters/11-linear-attention.md"
+#line 110 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1199 "chapters/11-linear-attention.md"
+#line 1574 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1614,7 +1870,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
         arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
     }
 }
-#line 1271 "chapters/11-linear-attention.md"
+#line 1646 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1690,7 +1946,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1353 "chapters/11-linear-attention.md"
+#line 1728 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1878,7 +2134,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1565 "chapters/11-linear-attention.md"
+#line 1943 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
@@ -2013,6 +2269,21 @@ static double gradients_against_differences(int s, int d)
     return worst / largest;
 }
 
+// Whether l5's accumulators of S^T (l5_state_place) hold every element of the 64 x d tile
+// once, over the warpgroup's 128 threads.
+static bool l5_places_each_once(int d)
+{
+    static unsigned char seen[64 * 128];
+    memset(seen, 0, sizeof seen);
+    for (int thread = 0; thread < 128; thread++)
+        for (int e = 0; e < d / 2; e++) {
+            int c, i;
+            l5_state_place(thread, e, &c, &i);
+            if (c < 0 || c >= 64 || i < 0 || i >= d || seen[c * d + i]++) return false;
+        }
+    return true;  // 64 d placements, none twice: all of them
+}
+
 static int linear_self_test(void)
 {
     int passed = 0, failed = 0, dims[4];
@@ -2089,12 +2360,14 @@ static int linear_self_test(void)
     SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DK, true, false) > 0 &&
               chunkwise_misses(300, 64, 64, BF16, OUT_DV, true, false) > 0);
     SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DQ, false, true) > 0);
+    // l5's state: each element of the slice in one accumulator of one thread
+    SELF_TEST(l5_places_each_once(64) && l5_places_each_once(128));
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 109 "chapters/11-linear-attention.md"
+#line 111 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 1787 "chapters/11-linear-attention.md"
+#line 2182 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",

@@ -9,9 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <type_traits>
 #include "mma.cuh"
 // <<hopper-toolkit>>
-#line 95 "chapters/08-gemm-hopper.md"
+#line 96 "chapters/08-gemm-hopper.md"
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SM90A_CODE 1
 #else
@@ -259,20 +260,40 @@ __device__ inline void wgmma_m64n256k16<__half>(float d[128], uint64_t da, uint6
     "%40, %41, %42, %43, %44, %45, %46, %47, " \
     "%48, %49, %50, %51, %52, %53, %54, %55, " \
     "%56, %57, %58, %59, %60, %61, %62, %63}"
-template <typename T> __device__ inline void wgmma_m64n128k16(float d[64], uint64_t da, uint64_t db, int accumulate);
-template <>
-__device__ inline void wgmma_m64n128k16<__nv_bfloat16>(float d[64], uint64_t da, uint64_t db, int accumulate)
+// TA, TB: A or B MN-major (1), read through a descriptor of rows along K with M or N
+// contiguous (the instruction's transpose flags, for 16-bit types), or K-major (0).
+template <typename T, int TA = 0, int TB = 0>
+__device__ inline void wgmma_m64n128k16(float d[64], uint64_t da, uint64_t db, int accumulate)
 {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : WGMMA_D64
-                 : "l"(da), "l"(db), "r"(accumulate));
+    if constexpr (std::is_same<T, __nv_bfloat16>::value)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+                     : WGMMA_D64
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+                     : WGMMA_D64
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
 }
-template <>
-__device__ inline void wgmma_m64n128k16<__half>(float d[64], uint64_t da, uint64_t db, int accumulate)
+
+// And for a 64 x 64 tile: 32 accumulators a thread.
+#define WGMMA_D32_NAMES "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, " \
+    "%8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}"
+template <typename T, int TA = 0, int TB = 0>
+__device__ inline void wgmma_m64n64k16(float d[32], uint64_t da, uint64_t db, int accumulate)
 {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WGMMA_D64_NAMES ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : WGMMA_D64
-                 : "l"(da), "l"(db), "r"(accumulate));
+    if constexpr (std::is_same<T, __nv_bfloat16>::value)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_D32_NAMES ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     : WGMMA_D32(0)
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WGMMA_D32_NAMES ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     : WGMMA_D32(0)
+                     : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
 }
