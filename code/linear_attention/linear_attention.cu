@@ -915,7 +915,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 980 "chapters/11-linear-attention.md"
+#line 982 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -925,7 +925,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 108 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1171 "chapters/11-linear-attention.md"
+#line 1173 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -973,13 +973,13 @@ __device__ inline void decay_future_scores(float *x, int key0, int row0, int t, 
 template <typename T> __device__ inline uint32_t scale_pair(uint32_t pair, float a, float b);
 template <> __device__ inline uint32_t scale_pair<__nv_bfloat16>(uint32_t pair, float a, float b)
 {
-    const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&pair));
-    return pack2<__nv_bfloat16>(f.x * a, f.y * b);
+    // a bfloat16 is the top half of a float: the low element, shifted up, and the high one, masked
+    return pack2<__nv_bfloat16>(__uint_as_float(pair << 16) * a, __uint_as_float(pair & 0xffff0000u) * b);
 }
 template <> __device__ inline uint32_t scale_pair<__half>(uint32_t pair, float a, float b)
 {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&pair));
-    return pack2<__half>(f.x * a, f.y * b);
+    return pack2<__half>(__half2float(__ushort_as_half((unsigned short)(pair & 0xffffu))) * a,
+                         __half2float(__ushort_as_half((unsigned short)(pair >> 16))) * b);
 }
 
 // The warp's tiles of the state (float accumulators) times a power of gamma.
@@ -1245,7 +1245,8 @@ __global__ void __launch_bounds__(128)
                 ldmatrix_x4(qa[kk], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
             if constexpr (DECAY)  // the powers are in shared memory since the barrier
 #pragma unroll
-                for (int jj = 0; jj < BK / 8; jj++) kf[jj][0] = pw[BK - 1 - 8 * jj - 2 * t], kf[jj][1] = pw[BK - 2 - 8 * jj - 2 * t];
+                for (int jj = 0; jj < BK / 8; jj++)
+                    kf[jj][0] = pw[BK - 1 - 8 * jj - 2 * t], kf[jj][1] = pw[BK - 2 - 8 * jj - 2 * t];
         }
         const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
         const bool diagonal = kt == ktiles - 1;
@@ -1255,10 +1256,11 @@ __global__ void __launch_bounds__(128)
         if constexpr (DECAY) {
             if (diagonal) {
                 decay_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t, pw);
-            } else {  // every key before every row: gamma^(i - j) = gamma^(i - last) gamma^(last - j), last = kt BK + BK - 1
-                float rf[2];  // rows g and g + 8
+            } else {  // every key before every row: gamma^(i - j) = gamma^(i - e) gamma^(e - j), e = the last key
+                float rf[2];  // rows g and g + 8: gamma^(i - e), e = kt BK + BK - 1
 #pragma unroll
-                for (int h = 0; h < 2; h++) rf[h] = exp2f((float)(q0 + wq + g + 8 * h - kt * BK - (BK - 1)) * log2_gamma);
+                for (int h = 0; h < 2; h++)
+                    rf[h] = exp2f((float)(q0 + wq + g + 8 * h - kt * BK - (BK - 1)) * log2_gamma);
 #pragma unroll
                 for (int jj = 0; jj < BK / 8; jj++)
 #pragma unroll
@@ -1274,7 +1276,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 659 "chapters/11-linear-attention.md"
+#line 661 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1446,7 +1448,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 865 "chapters/11-linear-attention.md"
+#line 867 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1508,7 +1510,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
 }
 #line 111 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 990 "chapters/11-linear-attention.md"
+#line 992 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1517,7 +1519,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1339 "chapters/11-linear-attention.md"
+#line 1341 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1596,7 +1598,8 @@ static void launch_chunk_d(Problem *p, Op op)
     static_assert(smem <= 227 * 1024, "the tiles fit in an SM's shared memory");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(
+            cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
     const LinearPasses<T> ps = passes_of<T>(p, op);
@@ -1626,7 +1629,8 @@ static void launch_segments_d(Problem *p, Op op)
     static_assert(SEGMENT % C == 0, "whole chunks in a segment");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(
+            cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C, DECAY>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, sums_smem));
         opted = true;
@@ -1680,7 +1684,7 @@ static const char *chunk_unsupported(const Problem *p)
 }
 #line 112 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1507 "chapters/11-linear-attention.md"
+#line 1511 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1719,7 +1723,7 @@ static const Version VERSIONS[] = {
 };
 #line 113 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1556 "chapters/11-linear-attention.md"
+#line 1560 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -1817,7 +1821,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 1665 "chapters/11-linear-attention.md"
+#line 1669 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1915,12 +1919,13 @@ static void make_cpu_sample(Problem *p, int part)
         uint64_t state = 0x5eed ^ rows;
         while (k < SAMPLE_ROWS) picked[k++] = rng_next(&state) % rows;
     }
-    double *v = p->sample[slot_of(p, part)] = (double *)host_alloc(3 * n * sizeof(double), "sample");  // values, bounds, scales
+    // values, bounds, scales
+    double *v = p->sample[slot_of(p, part)] = (double *)host_alloc(3 * n * sizeof(double), "sample");
 #pragma omp parallel for schedule(dynamic, 1)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1774 "chapters/11-linear-attention.md"
+#line 1779 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2123,7 +2128,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2001 "chapters/11-linear-attention.md"
+#line 2006 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2389,7 +2394,8 @@ static int linear_self_test(void)
                 q.decayed = 1, q.gamma[0] = q.gamma[1] = 1.0f;
                 reference_head(with, with + n, with + 2 * n, &q, part, bh);
                 for (size_t e = bh * n / 2; e < (bh + 1) * n / 2; e++)
-                    same = same && plain[e] == with[e] && plain[2 * n + e] == with[2 * n + e] && plain[n + e] <= with[n + e];
+                    same = same && plain[e] == with[e] && plain[2 * n + e] == with[2 * n + e] &&
+                           plain[n + e] <= with[n + e];
             }
             SELF_TEST(same);
         }
@@ -2433,7 +2439,7 @@ static int linear_self_test(void)
 }
 #line 114 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2317 "chapters/11-linear-attention.md"
+#line 2323 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
