@@ -8,6 +8,7 @@ back with one wait at the end, as the harness queues them; the median) and write
 same format, with pct_sol against the ceiling the chapter's own rows were measured with.
 """
 import csv
+import inspect
 import math
 import sys
 
@@ -775,44 +776,77 @@ def linear_inputs(b, h, s, d, tt, gen):
     return q, k, v
 
 
-def linear_reference(q, k, v, scale, dtype):
+def linear_decays(h):
+    """The chapter's decay_of_head: gamma_h = 1 - 2^(-5 - 7 h / (H - 1)) (31/32 for one head),
+    rounded to float once; a float32 tensor of the h heads' decays."""
+    return torch.tensor([1.0 - 2.0 ** (-5.0 - 7.0 * i / (h - 1 if h > 1 else 1)) for i in range(h)],
+                        dtype=torch.float32, device="cuda")
+
+
+def linear_reference(q, k, v, scale, dtype, gamma=None):
     """The chapter's reference and bound (linear_bound) for heads q, k, v of shape (n, s, d),
     in float64, by the chunkwise form (exact in any grouping): O, the float arithmetic's bound
-    on each element before the final rounding, and the scale tau M."""
+    on each element before the final rounding, and the scale tau M. With gamma (n,), each head's
+    decay: o_t = tau sum gamma^(t-s) (q_t . k_s) v_s, M decayed alike, and the bound's two terms
+    of decay, delta_t (decay_budget) and the floor X_t."""
     u = 2.0**-24
     n, s, d = q.shape
     c = LINEAR_CHUNK
     pad = (-s) % c
     qf, kf, vf = (torch.nn.functional.pad(t.double(), (0, 0, 0, pad)).reshape(n, -1, c, d) for t in (q, k, v))
     mask = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
+    if gamma is not None:  # the powers of each head's gamma, in float64
+        lg = torch.log(gamma.double()).reshape(n, 1, 1, 1)  # ln gamma
+        idx = torch.arange(c, dtype=torch.float64, device=q.device)
+        decay = torch.exp(lg * (idx[:, None] - idx[None, :]).clamp_min(0.0)) * mask  # gamma^(i - j), j <= i
+        rows = torch.exp(lg * (idx + 1.0).reshape(c, 1))  # gamma^(i + 1) on the state entering the chunk
+        keys = torch.exp(lg * (c - 1.0 - idx).reshape(c, 1))  # gamma^(c - 1 - j) on V for the state
+        across = torch.exp(lg.reshape(n, 1, 1) * c)  # gamma^c: the state from chunk to chunk
     o = torch.zeros_like(qf)
     m = torch.zeros_like(qf)
     for signed, out in ((True, o), (False, m)):
         a, b, w = (qf, kf, vf) if signed else (qf.abs(), kf.abs(), vf.abs())
-        kv = b.transpose(-1, -2) @ w  # (n, chunks, d, d): each chunk's K^T V
-        before = kv.cumsum(1) - kv  # the state entering each chunk
-        out.copy_(a @ before + ((a @ b.transpose(-1, -2)) * mask) @ w)
+        if gamma is None:
+            kv = b.transpose(-1, -2) @ w  # (n, chunks, d, d): each chunk's K^T V
+            before = kv.cumsum(1) - kv  # the state entering each chunk
+            out.copy_(a @ before + ((a @ b.transpose(-1, -2)) * mask) @ w)
+        else:
+            kv = b.transpose(-1, -2) @ (w * keys)  # each chunk's K^T Gamma V
+            before = torch.empty_like(kv)
+            state = torch.zeros_like(kv[:, 0])
+            for z in range(kv.shape[1]):
+                before[:, z] = state
+                state = state * across + kv[:, z]
+            out.copy_((a @ before) * rows + ((a @ b.transpose(-1, -2)) * decay) @ w)
+            del state
         del kv, before
     o, m = (t.reshape(n, -1, d)[:, :s] * scale for t in (o, m))  # m is tau M from here on
     vabs = vf.abs().reshape(n, -1, d)[:, :s].cumsum(1)
     qabs = q.double().abs().sum(-1, keepdim=True)
     eps, floor = p_rounding_of(dtype)
     seen = torch.arange(1, s + 1, device=q.device, dtype=torch.float64).reshape(1, s, 1)
-    arith = (2.0 * eps + (seen + d + 4.0) * u) * m + scale * 2.0 * floor * (vabs + qabs)
+    if gamma is None:
+        arith = (2.0 * eps + (seen + d + 4.0) * u) * m + scale * 2.0 * floor * (vabs + qabs)
+    else:
+        delta = 9.0 * (seen / 64.0 + 2.0) - 12.0 * seen * lg.reshape(n, 1, 1)  # decay_budget, -ln gamma = |ln gamma|
+        xabs = (q.double().abs() * k.double().abs().cumsum(1)).sum(-1, keepdim=True)  # X_t
+        arith = (2.0 * eps + (seen + d + 4.0 + delta) * u) * m + scale * 2.0 * floor * (vabs + qabs + xabs)
     return o, arith, m
 
 
-def linear_check(got, q, k, v, scale, dtype):
+def linear_check(got, q, k, v, scale, dtype, gamma=None):
     """Every element of the output (b, s, h, d) against the float64 reference with the
-    chapter's bound, a few heads at a time; returns mismatches and the largest error relative
-    to tau M. NaN fails."""
+    chapter's bound, a few heads at a time, with each head's decay gamma (h,) or without;
+    returns mismatches and the largest error relative to tau M. NaN fails."""
     b, s, h, d = q.shape
     heads = lambda t: t.permute(0, 2, 1, 3).reshape(b * h, s, d)
     gq, qq, kk, vv = heads(got), heads(q), heads(k), heads(v)
+    flat = gamma.repeat(b) if gamma is not None else None  # the decay of each of the b h heads
     bad, rel = 0, 0.0
     group = max(1, 2**24 // (s * d))
     for h0 in range(0, b * h, group):
-        o, arith, big_m = linear_reference(qq[h0:h0 + group], kk[h0:h0 + group], vv[h0:h0 + group], scale, dtype)
+        o, arith, big_m = linear_reference(qq[h0:h0 + group], kk[h0:h0 + group], vv[h0:h0 + group], scale, dtype,
+                                           flat[h0:h0 + group] if flat is not None else None)
         err = (gq[h0:h0 + group].double() - o).abs()
         bad += int((~(err <= error_bound(dtype, o, arith))).sum().item())
         rel = max(rel, (err / (big_m + arith).clamp_min(1e-30)).max().item())
@@ -864,8 +898,10 @@ def linear_attention_rows(rows, buf):
     chapter's double reference and bound before it is timed; the same three run forward and
     then backward through autograd (rows NAME-fwd-bwd, against lfb4-segments), checked on every
     element of dQ, dK and dV and timed together; and causal softmax attention on cuDNN at the
-    same shapes, checked as the attention chapter checks it, for the crossover. Only at the
-    sizes the program timed; fla is skipped where it is not importable."""
+    same shapes, checked as the attention chapter checks it, for the crossover. With the
+    chapter's decay per head, fla's simple GLA chunk kernel (row torch.fla-simple-gla-chunk, the
+    decay given as g_gamma = ln gamma per head), checked against the decayed reference and bound.
+    Only at the sizes the program timed; fla is skipped where it is not importable."""
     torch.backends.cuda.matmul.allow_tf32 = False
     sol = ceiling_gbps(rows, "copy-ceiling")
     try:
@@ -876,6 +912,13 @@ def linear_attention_rows(rows, buf):
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"  flash-linear-attention not importable ({first}): its rows are skipped")
         fla = ()
+    try:
+        from fla.ops.simple_gla import chunk_simple_gla
+        per_head = "g_gamma" in inspect.signature(chunk_simple_gla).parameters  # else g, per token
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"  flash-linear-attention's simple GLA not importable ({first}): its row is skipped")
+        chunk_simple_gla = None
     out = []
     gen = torch.Generator(device="cuda").manual_seed(1)
     measured = {(r["dtype"], r["size"]) for r in rows if r["kind"] != "ceiling"}  # the sizes the program timed
@@ -899,6 +942,23 @@ def linear_attention_rows(rows, buf):
                 del got
                 torch.cuda.empty_cache()
                 out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
+            if chunk_simple_gla is not None:  # with the decay of each head
+                gamma = linear_decays(h)
+                log_gamma = torch.log(gamma.double()).float()  # ln gamma, rounded to float
+                if per_head:
+                    op = lambda: chunk_simple_gla(q, k, v, g_gamma=log_gamma, scale=scale)
+                else:  # an older fla: the same decay at every token
+                    g = log_gamma.reshape(1, 1, h).expand(b, s, h).contiguous()
+                    op = lambda: chunk_simple_gla(q, k, v, g=g, scale=scale)
+                name = "torch.fla-simple-gla-chunk"
+                res = first_run(name, dtype, size, op)
+                if res is not None:
+                    got = res[0]
+                    del res
+                    bad, rel = linear_check(got, q, k, v, scale, dtype, gamma)
+                    del got
+                    torch.cuda.empty_cache()
+                    out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
             # forward then backward: dO drawn as V is, the gradients of sum(dO * O) by autograd
             g = (torch.rand(b, s, h, d, device="cuda", generator=gen) * 2.5 - 1.0).to(tt)
             qg, kg, vg = (t.detach().requires_grad_() for t in (q, k, v))

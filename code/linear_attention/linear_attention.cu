@@ -1,7 +1,8 @@
-#line 91 "chapters/11-linear-attention.md"
-// linear_attention.cu: causal linear attention, forward, o_t = tau q_t^T sum_{s<=t} k_s v_s^T:
-// the recurrence on the SIMT units, the quadratic form and the chunkwise form on mma.sync, the
-// last also on segments of the sequence in parallel, and the chunkwise form on wgmma and the TMA.
+#line 98 "chapters/11-linear-attention.md"
+// linear_attention.cu: causal linear attention, o_t = tau q_t^T sum_{s<=t} gamma^(t-s) k_s v_s^T, without
+// decay (gamma = 1) or with a decay per head, forward and backward: the recurrence on the SIMT units, the
+// quadratic form and the chunkwise form on mma.sync, the last also on segments of the sequence in parallel,
+// and the chunkwise form on wgmma and the TMA.
 #include "../harness/harness.cuh"
 #include "../tensorcore/mma.cuh"
 #include "../tensorcore/hopper.cuh"
@@ -20,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 101 "chapters/11-linear-attention.md"
+#line 109 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 133 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -31,7 +32,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 102 "chapters/11-linear-attention.md"
+#line 110 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 215 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -86,7 +87,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 103 "chapters/11-linear-attention.md"
+#line 111 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -121,7 +122,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 104 "chapters/11-linear-attention.md"
+#line 112 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 304 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -876,9 +877,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 105 "chapters/11-linear-attention.md"
+#line 113 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 145 "chapters/11-linear-attention.md"
+#line 154 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -889,23 +890,30 @@ struct Problem {
     int b, h, s, d;          // batch, heads, tokens, head dimension (64 or 128)
     float scale;             // tau = 1 / sqrt(d), rounded to float once
     Op op;                   // set by each launcher
+    int decayed;             // set by each launcher: 1 for the versions with a decay per head (d0 ...)
+    float *gamma;            // host: the decay gamma_h of each head (decay_of_head), rounded to float once
+    float *decay;            // device: the h gammas, then their h log2s, each rounded to float once
     void *in[4];             // device, element type, (b, h, s, d) each: Q, K, V, dO
     void *out[4];            // the same: O, dQ, dK, dV
     float *host[4];          // host copies of the inputs as the device sees them (rounded)
-    // the reference of each output, computed at its first check: each element, the float
-    // arithmetic's bound on its error (before the final rounding), the scale its relative error
-    // is reported against; ref_factor 2 against the GPU's float32 reference, 1 against the CPU's
-    double *ref[4], *arith[4], *scale_of[4];
+    // the reference of each output, computed at its first check, without decay and with it (slot
+    // part + 4 decayed): each element, the float arithmetic's bound on its error (before the final
+    // rounding), the scale its relative error is reported against; ref_factor 2 against the GPU's
+    // float32 reference, 1 against the CPU's
+    double *ref[8], *arith[8], *scale_of[8];
     double ref_factor;
     float *states;           // l4's and lb4's states entering each segment, allocated at the first launch
     bool mapped;             // the tensor maps of Q, K, V for l5 and l6, made at their first launch
     CUtensorMap mq, mk, mv;
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
-    double *sample[4];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d)
+    double *sample[8];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d), by slot
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
-#line 1200 "chapters/11-linear-attention.md"
+
+// Where the reference of output `part` of the last launch is kept: without decay, or with it.
+static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
+#line 1281 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -913,23 +921,92 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 106 "chapters/11-linear-attention.md"
+#line 114 "chapters/11-linear-attention.md"
+// <<the-decay-of-each-head>>
+#line 1472 "chapters/11-linear-attention.md"
+// The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
+// head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
+// The versions without decay pass gamma = NULL.
+struct Decay {
+    const float *gamma, *log2_gamma;  // (h) each
+    int heads;
+};
+
+// gamma_h = 1 - 2^(-5 - 7 h / (H - 1)): RetNet's 1 - 2^(-5 - h) at 8 heads, its range 2^-5 to 2^-12
+// spread evenly in the exponent over any number H of heads; 31/32 for one head. Rounded to float once.
+static float decay_of_head(int h, int heads)
+{
+    return (float)(1.0 - exp2(-5.0 - 7.0 * h / (heads > 1 ? heads - 1 : 1)));
+}
+
+// delta_t / u, the powers' share of the bound for output t (n = t + 1 tokens seen) of a head with
+// |ln gamma| = log_gamma: 9 units for each power on a product's way (at most n / 64 + 2 of them),
+// and 12 per unit of n |ln gamma| for the rounding of their arguments.
+template <typename R> __host__ __device__ inline R decay_budget(int n, R log_gamma)
+{
+    return 9 * ((R)n / 64 + 2) + 12 * (R)n * log_gamma;
+}
+
+// gamma^0 .. gamma^N of a head into shared memory, pw[n] = 2^(n log2 gamma), by `threads` threads:
+// read after the next barrier.
+template <int N> __device__ inline void decay_powers(float *pw, float log2_gamma, int threads)
+{
+    for (int n = threadIdx.x; n <= N; n += threads) pw[n] = exp2f((float)n * log2_gamma);
+}
+
+// The decay matrix on a tile of scores laid out as m16n8 accumulators (as in zero_future_scores: N
+// per thread, element i on row row0 + 8 ((i / 2) % 2) and key key0 + 8 (i / 4) + 2 t + i % 2): the
+// score of key j on row i times gamma^(i - j), read from pw, and 0 where j > i.
+template <int N>
+__device__ inline void decay_future_scores(float *x, int key0, int row0, int t, const float *pw)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const int lag = row0 + 8 * ((i / 2) % 2) - (key0 + 8 * (i / 4) + 2 * t + i % 2);
+        x[i] = lag < 0 ? 0.0f : x[i] * pw[max(lag, 0)];
+    }
+}
+
+// A register of two 16-bit elements (of an mma fragment) times a and b, in float, rounded back to T.
+template <typename T> __device__ inline uint32_t scale_pair(uint32_t pair, float a, float b);
+template <> __device__ inline uint32_t scale_pair<__nv_bfloat16>(uint32_t pair, float a, float b)
+{
+    // a bfloat16 is the top half of a float: the low element, shifted up, and the high one, masked
+    return pack2<__nv_bfloat16>(__uint_as_float(pair << 16) * a, __uint_as_float(pair & 0xffff0000u) * b);
+}
+template <> __device__ inline uint32_t scale_pair<__half>(uint32_t pair, float a, float b)
+{
+    return pack2<__half>(__half2float(__ushort_as_half((unsigned short)(pair & 0xffffu))) * a,
+                         __half2float(__ushort_as_half((unsigned short)(pair >> 16))) * b);
+}
+
+// The warp's tiles of the state (float accumulators) times a power of gamma.
+template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], float by)
+{
+#pragma unroll
+    for (int u = 0; u < UNITS; u++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
+}
+#line 115 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 236 "chapters/11-linear-attention.md"
+#line 254 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
-// m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i), vabs = sum_{s<=t} |v_sc|,
-// qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and floor = 2^(emin - t) of the
-// element type (p_rounding_of). Written for R = double (CPU) and R = float (GPU).
+// m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
+// vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
+// floor = 2^(emin - t) of the element type (p_rounding_of). With a decay (0 without): xabs =
+// X_t = sum_{s<=t} sum_i |q_ti k_si|, and decay = delta_t / u (decay_budget). Written for
+// R = double (CPU) and R = float (GPU).
 template <typename R>
-__host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R tau, int n, int d, R eps, R floor)
+__host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, int n, int d, R eps, R floor, R decay)
 {
     const R u = (R)0x1p-24;
-    const R gamma = ((R)n + (R)d + 4) * u;  // (t + d + 5) u with n = t + 1
-    return tau * ((2 * eps + gamma) * m + 2 * floor * (vabs + qabs));
+    const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
+    return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 107 "chapters/11-linear-attention.md"
+#line 116 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 278 "chapters/11-linear-attention.md"
+#line 302 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -959,11 +1036,12 @@ __host__ __device__ inline int walk_token(int j, int s, int reverse) { return re
 // floats in registers); tokens staged through shared memory TT at a time, as floats. BOUND: the
 // float32 reference, 2 D threads; the second D keep the state of magnitudes, sum |k_j| |v_jc|,
 // and write the bound (linear_bound) and its scale tau M_tc; the output goes to Of in float.
-// Otherwise the pass's o, rounded to T. Grid: (b h, passes).
-template <typename T, int D, bool BOUND>
+// Otherwise the pass's o, rounded to T. DECAY: S = gamma S + k v^T, gamma the head's, magnitudes
+// alike (the bound's floor X_t is added on the host). Grid: (b h, passes).
+template <typename T, int D, bool BOUND, bool DECAY>
 __global__ void __launch_bounds__(BOUND ? 2 * D : D)
-    linear_recurrent(LinearPasses<T> passes, float *Of, float *arith, float *scale_out, int s, float tau, float eps,
-                     float floor_)
+    linear_recurrent(LinearPasses<T> passes, Decay decay, float *Of, float *arith, float *scale_out, int s, float tau,
+                     float eps, float floor_)
 {
     constexpr int TT = 16, THREADS = BOUND ? 2 * D : D;
     __shared__ float Qs[TT][D], Ks[TT][D], Vs[TT][D];  // (tokens, D) each
@@ -971,6 +1049,9 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
     const int c = threadIdx.x % D;
     const bool absolute = BOUND && threadIdx.x >= D;
     const size_t head = (size_t)blockIdx.x * s * D;  // the head's first element
+    // DECAY: the head's gamma, and |ln gamma| for the bound
+    const float gamma = DECAY ? decay.gamma[blockIdx.x % decay.heads] : 1.0f;
+    const float log_gamma = DECAY ? -0.6931472f * decay.log2_gamma[blockIdx.x % decay.heads] : 0.0f;
     float S[D];  // column c of the state (of magnitudes, for the absolute threads)
 #pragma unroll
     for (int i = 0; i < D; i++) S[i] = 0.0f;
@@ -992,7 +1073,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
             for (int i = 0; i < D; i++) {  // S += k_t v_tc, then o = q_t . S
                 float k = Ks[j][i], q = Qs[j][i];
                 if (absolute) k = fabsf(k), q = fabsf(q), qabs += q;
-                S[i] = fmaf(k, v, S[i]);
+                S[i] = DECAY ? fmaf(gamma, S[i], k * v) : fmaf(k, v, S[i]);  // k v is exact in float
                 acc[i % 4] = fmaf(q, S[i], acc[i % 4]);
             }
             const float o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
@@ -1003,13 +1084,15 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
                 Of[at] = tau * o;
             } else {  // o is M_tc here; the bound's parts are sums of positive floats, taken 1 % larger
                 vabs += v;
-                arith[at] = 1.01f * linear_bound(o, vabs, qabs, tau, t0 + j + 1, D, eps, floor_);
+                const int n_seen = t0 + j + 1;
+                arith[at] = 1.01f * linear_bound(o, vabs, qabs, 0.0f, tau, n_seen, D, eps, floor_,
+                                                 DECAY ? decay_budget(n_seen, log_gamma) : 0.0f);
                 scale_out[at] = tau * o;
             }
         }
     }
 }
-#line 390 "chapters/11-linear-attention.md"
+#line 420 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1116,9 +1199,11 @@ __device__ inline void warp_store_rows(T *O, const float o[N / 8][4], float scal
 
 // l1: the quadratic form, O = tau mask(Q K^T) V. A block of four warps per 64 queries of a
 // head (each warp 16, with its Q fragments in registers), tiles of 64 keys and values
-// double-buffered by cp.async, up to the diagonal. Grid: (s / 64, b h), the longest first.
-template <typename T, int D>
-__global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const T *K, const T *V, int s, float tau)
+// double-buffered by cp.async, up to the diagonal. DECAY (d1): the mask is the decay matrix,
+// gamma^(i - j) for key j <= row i. Grid: (s / 64, b h), the longest first.
+template <typename T, int D, bool DECAY>
+__global__ void __launch_bounds__(128)
+    linear_quadratic(T *O, const T *Q, const T *K, const T *V, Decay decay, int s, float tau)
 {
     constexpr int BQ = 64, BK = 64;
     static_assert(BQ == BK, "the last tile of keys a block sees is the one on its diagonal");
@@ -1126,11 +1211,15 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     T *Qs = reinterpret_cast<T *>(la_smem);  // (BQ, D)
     T *Ks = Qs + BQ * D;                     // 2 x (BK, D)
     T *Vs = Ks + 2 * BK * D;                 // 2 x (BK, D)
+    float *pw = reinterpret_cast<float *>(Vs + 2 * BK * D);  // DECAY: gamma^0 .. gamma^BK
     const size_t bh = blockIdx.y;
     const int qt = gridDim.x - 1 - blockIdx.x, q0 = qt * BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
     const T *Qb = Q + bh * s * D, *Kb = K + bh * s * D, *Vb = V + bh * s * D;
     const int ktiles = qt + 1;  // keys 0 .. q0 + BQ - 1
+    const float log2_gamma = DECAY ? decay.log2_gamma[bh % decay.heads] : 0.0f;
+    if constexpr (DECAY) decay_powers<BK>(pw, log2_gamma, 128);
+    float kf[BK / 8][2] = {};  // DECAY: gamma^(BK - 1 - j) for the thread's keys j = 8 jj + 2 t + e of a tile
     copy_rows<T, D, BQ, 128>(Qs, Qb, q0, s, D);
     copy_rows<T, D, BK, 128>(Ks, Kb, 0, s, D);
     copy_rows<T, D, BK, 128>(Vs, Vb, 0, s, D);
@@ -1152,13 +1241,32 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++)
                 ldmatrix_x4(qa[kk], Qs + fa_at<D>(wq + ldsm_a_row(lane), kk * 16 + ldsm_a_col(lane)));
+            if constexpr (DECAY)  // the powers are in shared memory since the barrier
+#pragma unroll
+                for (int jj = 0; jj < BK / 8; jj++)
+                    kf[jj][0] = pw[BK - 1 - 8 * jj - 2 * t], kf[jj][1] = pw[BK - 2 - 8 * jj - 2 * t];
         }
         const T *Kt = Ks + cur * BK * D, *Vt = Vs + cur * BK * D;
         const bool diagonal = kt == ktiles - 1;
         // X = Q K^T: on the diagonal, only the keys up to the warp's last row
         float x[BK / 8][4];
         warp_scores<T, D, BK>(x, qa, Kt, diagonal ? wq + 16 : BK);
-        if (diagonal) zero_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t);
+        if constexpr (DECAY) {
+            if (diagonal) {
+                decay_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t, pw);
+            } else {  // every key before every row: gamma^(i - j) = gamma^(i - e) gamma^(e - j), e = the last key
+                float rf[2];  // rows g and g + 8: gamma^(i - e), e = kt BK + BK - 1
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    rf[h] = exp2f((float)(q0 + wq + g + 8 * h - kt * BK - (BK - 1)) * log2_gamma);
+#pragma unroll
+                for (int jj = 0; jj < BK / 8; jj++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) x[jj][e] *= rf[e / 2] * kf[jj][e % 2];
+            }
+        } else if (diagonal) {
+            zero_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t);
+        }
         // O += X V
         warp_scores_times<T, BK, D>(o, x, Vt, diagonal ? warp + 1 : BK / 16);
         __syncthreads();  // every warp is done with this tile's buffers before they are refilled
@@ -1166,7 +1274,7 @@ __global__ void __launch_bounds__(128) linear_quadratic(T *O, const T *Q, const 
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 614 "chapters/11-linear-attention.md"
+#line 669 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1179,9 +1287,10 @@ template <int D, int C> constexpr int chunk_smem()
 
 // S += K^T V over the C tokens of a chunk, on the warp's UNITS tiles of the state (float
 // accumulators, two m16n8 tiles each), from swizzled tiles of K (C, D) and V (C, 64). A warp's
-// tiles share their 16 columns, so each fragment of V is loaded once for all of them.
-template <typename T, int D, int C, int UNITS>
-__device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *Kt, const T *Vt)
+// tiles share their 16 columns, so each fragment of V is loaded once for all of them. DECAY:
+// S += K^T Gamma V, row j of V times gamma^(C - 1 - j) (pw: gamma^0 .. gamma^C), in the fragments.
+template <typename T, int D, int C, int UNITS, bool DECAY>
+__device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *Kt, const T *Vt, const float *pw)
 {
     constexpr int BV = CHUNK_BV, W = C / 16;
     static_assert(W % (BV / 16) == 0, "tile warp + W u is in the same columns for every u");
@@ -1190,6 +1299,13 @@ __device__ inline void warp_add_chunk_to_state(float st[UNITS][2][4], const T *K
     for (int kk = 0; kk < C / 16; kk++) {
         uint32_t b[4];  // B = V: tokens 16 kk .., columns 16 ni ..: as in warp_times_tile
         ldmatrix_x4_trans(b, smem_u32(Vt + fa_at<BV>(kk * 16 + lane % 8 + (lane / 8 % 2) * 8, ni * 16 + lane / 16 * 8)));
+        if constexpr (DECAY) {  // b[0], b[2] hold tokens j, j + 1 and b[1], b[3] tokens j + 8, j + 9
+            const int j = kk * 16 + 2 * (lane % 4);
+            b[0] = scale_pair<T>(b[0], pw[C - 1 - j], pw[C - 2 - j]);
+            b[2] = scale_pair<T>(b[2], pw[C - 1 - j], pw[C - 2 - j]);
+            b[1] = scale_pair<T>(b[1], pw[C - 9 - j], pw[C - 10 - j]);
+            b[3] = scale_pair<T>(b[3], pw[C - 9 - j], pw[C - 10 - j]);
+        }
 #pragma unroll
         for (int u = 0; u < UNITS; u++) {
             const int mi = (warp + W * u) / (BV / 16);
@@ -1256,10 +1372,12 @@ __device__ inline void warp_move_state(F *S, float st[UNITS][2][4])
 // segments, D / 64) slices of (D, 64) floats), and rounded to T in shared memory for the
 // products, in two copies: chunk n reads copy n % 2 and writes the other. Q, K, V tiles
 // double-buffered by cp.async. A pass mirrored in time (the backward's dK and dV) reads and
-// writes its tokens mirrored and is otherwise the same. Grid: (D / 64 x passes, b h, segments).
-template <typename T, int D, int C>
+// writes its tokens mirrored and is otherwise the same. DECAY (d2, d4): O_n = tau (Lambda Q_n
+// S_(n-1) + (Q_n K_n^T o D) V_n), S_n = gamma^C S_(n-1) + K_n^T Gamma V_n, the powers of the
+// head's gamma in shared memory. Grid: (D / 64 x passes, b h, segments).
+template <typename T, int D, int C, bool DECAY>
 __global__ void __launch_bounds__(2 * C)
-    linear_chunk(LinearPasses<T> passes, const float *S0, int s, int seg, float tau)
+    linear_chunk(LinearPasses<T> passes, Decay decay, const float *S0, int s, int seg, float tau)
 {
     constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W;
     constexpr int UNITS = (D / 16) * (BV / 16) / W;  // the 16 x 16 tiles of the state a warp keeps
@@ -1269,7 +1387,9 @@ __global__ void __launch_bounds__(2 * C)
     T *Ks = Qs + 2 * C * D;                  // 2 x (C, D)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
     T *Ss = Vs + 2 * C * BV;                 // 2 x (D, BV): the state, rounded
+    float *pw = reinterpret_cast<float *>(Ss + 2 * D * BV);  // DECAY: gamma^0 .. gamma^C
     const size_t bh = blockIdx.y;
+    if constexpr (DECAY) decay_powers<C>(pw, decay.log2_gamma[bh % decay.heads], THREADS);
     const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
     const int v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg, rev = ps.reverse;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wq = warp * 16;
@@ -1307,31 +1427,42 @@ __global__ void __launch_bounds__(2 * C)
 #pragma unroll
         for (int j = 0; j < BV / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
         warp_times_tile<T, D / 16, BV>(o, qa, Ss + cur * D * BV, D / 16);
+        if constexpr (DECAY) {  // the state entering the chunk as row i sees it: gamma^(i + 1) S_(n-1)
+            const float f0 = pw[wq + g + 1], f8 = pw[wq + g + 9];  // rows g and g + 8
+#pragma unroll
+            for (int j = 0; j < BV / 8; j++) o[j][0] *= f0, o[j][1] *= f0, o[j][2] *= f8, o[j][3] *= f8;
+        }
         float x[C / 8][4];
         warp_scores<T, D, C>(x, qa, Kt, wq + 16);
-        zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
+        if constexpr (DECAY) decay_future_scores<C / 2>(&x[0][0], 0, wq + g, t, pw);
+        else zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
         warp_scores_times<T, C, BV>(o, x, Vt, warp + 1);
         warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D, rev);
-        // the state: S += K^T V over the chunk, then S_n, rounded, into the copy chunk n + 1 reads
-        warp_add_chunk_to_state<T, D, C, UNITS>(st, Kt, Vt);
+        // the state: S += K^T V over the chunk (DECAY: S = gamma^C S + K^T Gamma V), then S_n, rounded,
+        // into the copy chunk n + 1 reads
+        if constexpr (DECAY) scale_state<UNITS>(st, pw[C]);
+        warp_add_chunk_to_state<T, D, C, UNITS, DECAY>(st, Kt, Vt, pw);
         warp_store_state<T, C, UNITS>(Ss + (1 - cur) * D * BV, st);
     }
     cp_async_wait<0>();
 }
-#line 800 "chapters/11-linear-attention.md"
+#line 875 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
-// Grid: (D / 64 x passes, b h, segments - 1).
-template <typename T, int D, int C>
+// DECAY (d4): the sum decayed to the segment's last token, sum_j gamma^(last - j) k_j v_j^T, as
+// linear_chunk decays its state. Grid: (D / 64 x passes, b h, segments - 1).
+template <typename T, int D, int C, bool DECAY>
 __global__ void __launch_bounds__(2 * C)
-    linear_segment_states(float *S, LinearPasses<T> passes, int s, int seg, int segments)
+    linear_segment_states(float *S, LinearPasses<T> passes, Decay decay, int s, int seg, int segments)
 {
     constexpr int BV = CHUNK_BV, W = C / 16, THREADS = 32 * W, UNITS = (D / 16) * (BV / 16) / W;
     extern __shared__ __align__(128) unsigned char la_smem[];
     T *Ks = reinterpret_cast<T *>(la_smem);  // 2 x (C, D)
     T *Vs = Ks + 2 * C * D;                  // 2 x (C, BV)
+    float *pw = reinterpret_cast<float *>(Vs + 2 * C * BV);  // DECAY: gamma^0 .. gamma^C
     const size_t bh = blockIdx.y;
+    if constexpr (DECAY) decay_powers<C>(pw, decay.log2_gamma[bh % decay.heads], THREADS);
     const LinearPass<T> ps = pass_at(passes, blockIdx.x / (D / BV));
     const int t0 = blockIdx.z * seg, chunks = seg / C, rev = ps.reverse;
     const T *Kb = ps.k + bh * s * D, *Vb = ps.v + bh * s * D + blockIdx.x % (D / BV) * BV;
@@ -1352,7 +1483,8 @@ __global__ void __launch_bounds__(2 * C)
             copy_rows<T, BV, C, THREADS>(Vs + (1 - cur) * C * BV, Vb, t0 + (n + 1) * C, s, D, rev);
         }
         cp_async_commit();
-        warp_add_chunk_to_state<T, D, C, UNITS>(st, Ks + cur * C * D, Vs + cur * C * BV);
+        if constexpr (DECAY) scale_state<UNITS>(st, pw[C]);
+        warp_add_chunk_to_state<T, D, C, UNITS, DECAY>(st, Ks + cur * C * D, Vs + cur * C * BV, pw);
     }
     cp_async_wait<0>();
     warp_move_state<C, UNITS>(S + ((bh * segments + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV, st);
@@ -1360,19 +1492,21 @@ __global__ void __launch_bounds__(2 * C)
 
 // l4, second pass: each head's segment sums (per_head = D^2 floats a segment and pass) become, in place,
 // the states entering the segments: the sum of the segments before. The last segment's slot
-// holds no sum and is only written. A thread per element of a head's state.
-__global__ void linear_scan_states(float *S, int segments, int per_head, size_t heads)
+// holds no sum and is only written. A thread per element of a head's state. With a decay
+// (decay.gamma not NULL, d4): R_z = gamma^seg R_(z-1) + sum_(z-1), which is the same with gamma = 1.
+__global__ void linear_scan_states(float *S, Decay decay, int seg, int segments, int per_head, size_t heads)
 {
     const size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (e >= heads * per_head) return;
+    const float across = decay.gamma ? exp2f((float)seg * decay.log2_gamma[e / per_head % decay.heads]) : 1.0f;
     float *at = S + e / per_head * segments * per_head + e % per_head, running = 0.0f;
     for (int z = 0; z < segments; z++) {
         const float mine = z + 1 < segments ? at[(size_t)z * per_head] : 0.0f;
         at[(size_t)z * per_head] = running;
-        running += mine;
+        running = fmaf(across, running, mine);
     }
 }
-#line 956 "chapters/11-linear-attention.md"
+#line 1037 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1540,9 +1674,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 108 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1210 "chapters/11-linear-attention.md"
+#line 1291 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1551,7 +1685,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1314 "chapters/11-linear-attention.md"
+#line 1642 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1564,67 +1698,88 @@ static LinearPasses<T> passes_of(const Problem *p, Op op)
     return ps;
 }
 
-template <typename T, int D>
+// The decays a kernel is given: the problem's (device), or none.
+static Decay decay_of(const Problem *p, bool decayed)
+{
+    Decay decay = {NULL, NULL, p->h};
+    if (decayed) decay.gamma = p->decay, decay.log2_gamma = p->decay + p->h;
+    return decay;
+}
+
+// The table of gamma^0 .. gamma^n a kernel with decay keeps in shared memory, in whole 16 bytes.
+constexpr int decay_table_bytes(int n) { return ((n + 1) * 4 + 15) / 16 * 16; }
+
+template <typename T, int D, bool DECAY>
 static void launch_recurrent_d(Problem *p, Op op)
 {
     const LinearPasses<T> ps = passes_of<T>(p, op);
-    linear_recurrent<T, D, false><<<dim3((unsigned)(p->b * p->h), (unsigned)ps.n), D>>>(ps, NULL, NULL, NULL, p->s,
-                                                                                    p->scale, 0.0f, 0.0f);
+    linear_recurrent<T, D, false, DECAY><<<dim3((unsigned)(p->b * p->h), (unsigned)ps.n), D>>>(
+        ps, decay_of(p, DECAY), NULL, NULL, NULL, p->s, p->scale, 0.0f, 0.0f);
     CHECK_LAUNCH();
 }
 
-template <typename T, Op OP>
+template <typename T, Op OP, bool DECAY = false>
 static void launch_recurrent(Problem *p)
 {
-    p->op = OP;
-    if (p->d == 64) launch_recurrent_d<T, 64>(p, OP);
-    else launch_recurrent_d<T, 128>(p, OP);
+    p->op = OP, p->decayed = DECAY;
+    if (p->d == 64) launch_recurrent_d<T, 64, DECAY>(p, OP);
+    else launch_recurrent_d<T, 128, DECAY>(p, OP);
 }
 
-template <typename T, int D>
+template <typename T, int D, bool DECAY>
 static void launch_quadratic_d(Problem *p)
 {
-    constexpr int smem = 5 * 64 * D * (int)sizeof(T);  // Q, two buffers of K and of V
+    // Q, two buffers of K and of V; the powers gamma^0 .. gamma^64
+    constexpr int smem = 5 * 64 * D * (int)sizeof(T) + (DECAY ? decay_table_bytes(64) : 0);
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_quadratic<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_quadratic<T, D, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        smem));
         opted = true;
     }
-    linear_quadratic<T, D><<<dim3((unsigned)((p->s + 63) / 64), (unsigned)(p->b * p->h)), 128, smem>>>(
-        (T *)p->out[OUT_O], (const T *)p->in[IN_Q], (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->s, p->scale);
+    linear_quadratic<T, D, DECAY><<<dim3((unsigned)((p->s + 63) / 64), (unsigned)(p->b * p->h)), 128, smem>>>(
+        (T *)p->out[OUT_O], (const T *)p->in[IN_Q], (const T *)p->in[IN_K], (const T *)p->in[IN_V],
+        decay_of(p, DECAY), p->s, p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T>
+template <typename T, bool DECAY = false>
 static void launch_quadratic(Problem *p)
 {
-    p->op = FWD;
-    if (p->d == 64) launch_quadratic_d<T, 64>(p);
-    else launch_quadratic_d<T, 128>(p);
+    p->op = FWD, p->decayed = DECAY;
+    if (p->d == 64) launch_quadratic_d<T, 64, DECAY>(p);
+    else launch_quadratic_d<T, 128, DECAY>(p);
 }
 
-template <typename T, int D, int C>
+// The chunkwise kernel's shared memory: its tiles, and with decay the powers gamma^0 .. gamma^C.
+template <int D, int C, bool DECAY> constexpr int chunk_smem_of()
+{
+    return chunk_smem<D, C>() + (DECAY ? decay_table_bytes(C) : 0);
+}
+
+template <typename T, int D, int C, bool DECAY>
 static void launch_chunk_d(Problem *p, Op op)
 {
-    constexpr int smem = chunk_smem<D, C>();
+    constexpr int smem = chunk_smem_of<D, C, DECAY>();
     static_assert(smem <= 227 * 1024, "the tiles fit in an SM's shared memory");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(
+            cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
     const LinearPasses<T> ps = passes_of<T>(p, op);
-    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(ps, NULL, p->s, p->s,
-                                                                                               p->scale);
+    linear_chunk<T, D, C, DECAY><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), 1), 2 * C, smem>>>(
+        ps, decay_of(p, DECAY), NULL, p->s, p->s, p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T, int C, Op OP>
+template <typename T, int C, Op OP, bool DECAY = false>
 static void launch_chunk(Problem *p)
 {
-    p->op = OP;
-    if (p->d == 64) launch_chunk_d<T, 64, C>(p, OP);
-    else launch_chunk_d<T, 128, C>(p, OP);
+    p->op = OP, p->decayed = DECAY;
+    if (p->d == 64) launch_chunk_d<T, 64, C, DECAY>(p, OP);
+    else launch_chunk_d<T, 128, C, DECAY>(p, OP);
 }
 
 // l4 and lb4: the sums of the segments, their scan, and l2's kernel from the states entering
@@ -1633,50 +1788,54 @@ static void launch_chunk(Problem *p)
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
 // The first two: each segment's sum but the last's, then the states entering the segments (l6 too).
-template <typename T, int D>
-static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, int segments)
+template <typename T, int D, bool DECAY>
+static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, const Decay &decay, int segments)
 {
-    constexpr int C = SEGMENT_CHUNK, sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2;
+    constexpr int C = SEGMENT_CHUNK;
+    constexpr int sums_smem = (2 * C * D + 2 * C * CHUNK_BV) * 2 + (DECAY ? decay_table_bytes(C) : 0);
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        sums_smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_segment_states<T, D, C, DECAY>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, sums_smem));
         opted = true;
     }
     const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
     if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
-    linear_segment_states<T, D, C><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(p->states, ps, p->s,
-                                                                                            SEGMENT, segments);
+    linear_segment_states<T, D, C, DECAY><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
+        p->states, ps, decay, p->s, SEGMENT, segments);
     CHECK_LAUNCH();
     const size_t elements = (size_t)heads * D * D * ps.n;
-    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, segments, D * D * ps.n, heads);
+    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, decay, SEGMENT, segments,
+                                                                  D * D * ps.n, heads);
     CHECK_LAUNCH();
 }
 
-template <typename T, int D>
+template <typename T, int D, bool DECAY>
 static void launch_segments_d(Problem *p, Op op)
 {
-    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem<D, C>();
+    constexpr int C = SEGMENT_CHUNK, smem = chunk_smem_of<D, C, DECAY>();
     static_assert(SEGMENT % C == 0, "whole chunks in a segment");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk<T, D, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(
+            cudaFuncSetAttribute(linear_chunk<T, D, C, DECAY>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
     const LinearPasses<T> ps = passes_of<T>(p, op);
+    const Decay decay = decay_of(p, DECAY);
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    if (segments > 1) launch_segment_states<T, D>(p, ps, segments);
-    linear_chunk<T, D, C><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), 2 * C, smem>>>(
-        ps, segments > 1 ? p->states : NULL, p->s, SEGMENT, p->scale);
+    if (segments > 1) launch_segment_states<T, D, DECAY>(p, ps, decay, segments);
+    linear_chunk<T, D, C, DECAY><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), 2 * C, smem>>>(
+        ps, decay, segments > 1 ? p->states : NULL, p->s, SEGMENT, p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T, Op OP>
+template <typename T, Op OP, bool DECAY = false>
 static void launch_segments(Problem *p)
 {
-    p->op = OP;
-    if (p->d == 64) launch_segments_d<T, 64>(p, OP);
-    else launch_segments_d<T, 128>(p, OP);
+    p->op = OP, p->decayed = DECAY;
+    if (p->d == 64) launch_segments_d<T, 64, DECAY>(p, OP);
+    else launch_segments_d<T, 128, DECAY>(p, OP);
 }
 
 // lfb4: l4's forward, then lb4's backward, as a training step runs them.
@@ -1690,16 +1849,16 @@ static void launch_forward_backward(Problem *p)
 
 // The chunkwise kernels' tiles: 112 KB at d = 128 for l2, 192 KB for l3, more than some GPUs
 // give a block (an A100 gives 163 KB, an L4 99 KB).
-template <int C>
+template <int C, bool DECAY = false>
 static const char *chunk_unsupported(const Problem *p)
 {
     int dev = 0, most = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    const int need = p->d == 64 ? chunk_smem<64, C>() : chunk_smem<128, C>();
+    const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1470 "chapters/11-linear-attention.md"
+#line 1823 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -1719,7 +1878,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1471 "chapters/11-linear-attention.md"
+#line 1824 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -1765,7 +1924,7 @@ static void launch_segments_wgmma_d(Problem *p)
 {
     static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    if (segments > 1) launch_segment_states<T, D>(p, passes_of<T>(p, FWD), segments);
+    if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, FWD), decay_of(p, false), segments);
     launch_chunk_wgmma_d<T, D>(p, segments > 1 ? p->states : NULL, SEGMENT);
 }
 
@@ -1776,9 +1935,9 @@ static void launch_segments_wgmma(Problem *p)
     if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
     else launch_segments_wgmma_d<T, 128>(p);
 }
-#line 109 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1535 "chapters/11-linear-attention.md"
+#line 1889 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1801,25 +1960,58 @@ static void launch_segments_wgmma(Problem *p)
     {"lb4-segments", "ours", DT, "backward: l4's segments for the three passes",                                   \
      launch_segments<T, BWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
     {"lfb4-segments", "ours", DT, "forward and backward: l4, then lb4",                                            \
-     launch_forward_backward<T>, chunk_unsupported<SEGMENT_CHUNK>}
+     launch_forward_backward<T>, chunk_unsupported<SEGMENT_CHUNK>},                                                \
+    {"d0-recurrent", "ours", DT, "decay: l0 with S = gamma S + k v^T, a gamma per head",                           \
+     launch_recurrent<T, FWD, true>, NULL},                                                                        \
+    {"d1-quadratic", "ours", DT, "decay: l1 with the causal mask become the decay matrix gamma^(t-s)",            \
+     launch_quadratic<T, true>, NULL},                                                                             \
+    {"d2-chunk-64", "ours", DT, "decay: l2 with gamma^(i+1) on Q S, gamma^(t-s) inside, gamma^(C-1-j) on V",      \
+     launch_chunk<T, 64, FWD, true>, chunk_unsupported<64, true>},                                                 \
+    {"d4-segments", "ours", DT, "decay: l4 with d2's kernels, the scan decaying by gamma^1024 a segment",          \
+     launch_segments<T, FWD, true>, chunk_unsupported<SEGMENT_CHUNK, true>},                                       \
+    {"db0-recurrent", "ours", DT, "decay, backward: lb0 with d0's kernel",                                         \
+     launch_recurrent<T, BWD, true>, NULL},                                                                        \
+    {"db2-chunk-64", "ours", DT, "decay, backward: lb2 with d2's kernel, dK and dV decayed in their walk",         \
+     launch_chunk<T, 64, BWD, true>, chunk_unsupported<64, true>}
 
 static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 110 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1574 "chapters/11-linear-attention.md"
+#line 1942 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
+// X_t = sum_{j <= t} sum_i |q_ti k_ji| of one head (bh) of output `part`, into x[t] for the t-th
+// token of the part's walk: the floor of the bound with decay. A running sum of |k_j|.
+static void score_magnitudes(double *x, const Problem *p, int part, size_t bh)
+{
+    const int d = p->d;
+    const float *hq = p->host[PARTS[part].q], *hk = p->host[PARTS[part].k];
+    double K1[128] = {};
+    for (int t = 0; t < p->s; t++) {
+        const size_t row = (bh * p->s + walk_token(t, p->s, PARTS[part].reverse)) * d;
+        double sum = 0.0;
+        for (int i = 0; i < d; i++) {
+            K1[i] += fabs((double)hk[row + i]);
+            sum += fabs((double)hq[row + i]) * K1[i];
+        }
+        x[t] = sum;
+    }
+}
+
 // One column c of one head (bh) of output `part` (PARTS), by the recurrence, in double: o_tc,
 // its bound, its scale tau M_tc, for every t, into ref, arith, scale (each at the head's column
-// c, rows of d). The tokens are walked in the part's order (walk_token).
-static void reference_column(double *ref, double *arith, double *scale, const Problem *p, int part, size_t bh, int c)
+// c, rows of d). The tokens are walked in the part's order (walk_token). With decay (p->decayed)
+// the states are S = gamma S + k v^T, and xabs holds the head's X_t (score_magnitudes); else NULL.
+static void reference_column(double *ref, double *arith, double *scale, const Problem *p, int part, size_t bh, int c,
+                             const double *xabs)
 {
     const int d = p->d;
     const float *hq = p->host[PARTS[part].q], *hk = p->host[PARTS[part].k], *hv = p->host[PARTS[part].v];
+    const double gamma = p->decayed ? p->gamma[bh % p->h] : 1.0, log_gamma = -log(gamma);
     double S[128] = {}, A[128] = {}, vabs = 0.0, rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
     for (int t = 0; t < p->s; t++) {
@@ -1829,48 +2021,64 @@ static void reference_column(double *ref, double *arith, double *scale, const Pr
         double o = 0.0, m = 0.0, qabs = 0.0;
         vabs += fabs(v);
         for (int i = 0; i < d; i++) {
-            S[i] += (double)k[i] * v;
-            A[i] += fabs((double)k[i] * v);
+            S[i] = gamma * S[i] + (double)k[i] * v;  // gamma = 1: exactly S[i] + k v
+            A[i] = gamma * A[i] + fabs((double)k[i] * v);
             o += q[i] * S[i];
             m += fabs(q[i]) * A[i];
             qabs += fabs(q[i]);
         }
         ref[row + c] = p->scale * o;
         scale[row + c] = p->scale * m;
-        arith[row + c] = linear_bound(m, vabs, qabs, (double)p->scale, t + 1, d, rel, floor_);
+        arith[row + c] = linear_bound(m, vabs, qabs, xabs ? xabs[t] : 0.0, (double)p->scale, t + 1, d, rel, floor_,
+                                      p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
 
-// One row (b h and the token flattened) of output `part` directly, o_t = tau sum (q_t . k_j) v_j
-// over the tokens j that t sees, in double: its d values, bounds and scales. O(t d): the CPU's
-// check of sampled rows, and the recurrence's.
+// Every column of one head of output `part`, as make_reference computes them (with X_t where decayed).
+static void reference_head(double *ref, double *arith, double *scale, const Problem *p, int part, size_t bh)
+{
+    double *xabs = NULL;
+    if (p->decayed) {
+        xabs = (double *)host_alloc(p->s * sizeof(double), "reference");
+        score_magnitudes(xabs, p, part, bh);
+    }
+    for (int c = 0; c < p->d; c++) reference_column(ref, arith, scale, p, part, bh, c, xabs);
+    free(xabs);
+}
+
+// One row (b h and the token flattened) of output `part` directly, o_t = tau sum gamma^(t-j)
+// (q_t . k_j) v_j over the tokens j that t sees (gamma = 1 without decay), in double: its d
+// values, bounds and scales. O(t d): the CPU's check of sampled rows, and the recurrence's.
 static void reference_row(double *ref, double *arith, double *scale, const Problem *p, int part, size_t row)
 {
     const int d = p->d, token = (int)(row % p->s), rev = PARTS[part].reverse, t = walk_token(token, p->s, rev);
     const size_t first = (row - token) * d;  // the head's first element
     const float *hk = p->host[PARTS[part].k], *hv = p->host[PARTS[part].v];
     const float *q = p->host[PARTS[part].q] + row * d;
-    double m[128] = {}, vabs[128] = {}, qabs = 0.0, rel, floor_;
+    const double gamma = p->decayed ? p->gamma[row / p->s % p->h] : 1.0, log_gamma = -log(gamma);
+    double m[128] = {}, vabs[128] = {}, qabs = 0.0, xabs = 0.0, w = 1.0, rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
     for (int c = 0; c < d; c++) ref[c] = 0.0, qabs += fabs(q[c]);
-    for (int j = 0; j <= t; j++) {
+    for (int j = t; j >= 0; j--, w *= gamma) {  // w = gamma^(t - j), from the row's own token back
         const size_t at = first + (size_t)walk_token(j, p->s, rev) * d;
         const float *k = hk + at, *v = hv + at;
         double x = 0.0, a = 0.0;
         for (int i = 0; i < d; i++) x += (double)q[i] * k[i], a += fabs((double)q[i] * k[i]);
+        xabs += a;
         for (int c = 0; c < d; c++) {
-            ref[c] += x * v[c];
-            m[c] += a * fabs(v[c]);
+            ref[c] += w * x * v[c];
+            m[c] += w * a * fabs(v[c]);
             vabs[c] += fabs(v[c]);
         }
     }
     for (int c = 0; c < d; c++) {
         ref[c] *= p->scale;
         scale[c] = p->scale * m[c];
-        arith[c] = linear_bound(m[c], vabs[c], qabs, (double)p->scale, t + 1, d, rel, floor_);
+        arith[c] = linear_bound(m[c], vabs[c], qabs, p->decayed ? xabs : 0.0, (double)p->scale, t + 1, d, rel, floor_,
+                                p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 1646 "chapters/11-linear-attention.md"
+#line 2051 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -1878,16 +2086,22 @@ static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part
     LinearPasses<T> ps;
     memset(&ps, 0, sizeof ps);
     ps.pass[0] = pass_of<T>(p, part), ps.n = 1;
-    linear_recurrent<T, D, true><<<(unsigned)(p->b * p->h), 2 * D>>>(ps, dev[0], dev[1], dev[2], p->s, p->scale, rel,
-                                                                    floor_);
+    const dim3 grid((unsigned)(p->b * p->h)), block(2 * D);
+    if (p->decayed)
+        linear_recurrent<T, D, true, true><<<grid, block>>>(ps, decay_of(p, true), dev[0], dev[1], dev[2], p->s,
+                                                            p->scale, rel, floor_);
+    else
+        linear_recurrent<T, D, true, false><<<grid, block>>>(ps, decay_of(p, false), dev[0], dev[1], dev[2], p->s,
+                                                             p->scale, rel, floor_);
     CHECK_LAUNCH();
 }
 
 static void gpu_reference(Problem *p, int part)
 {
     const size_t n = elements_of(p);
+    const int slot = slot_of(p, part);
     float *dev[3];  // the output, its bound, its scale
-    double *host[3] = {p->ref[part], p->arith[part], p->scale_of[part]};
+    double *host[3] = {p->ref[slot], p->arith[slot], p->scale_of[slot]};
     for (int a = 0; a < 3; a++) dev[a] = (float *)device_alloc(n * sizeof(float), "reference");
     double rel, floor_;
     p_rounding_of(p->dtype, &rel, &floor_);
@@ -1903,25 +2117,46 @@ static void gpu_reference(Problem *p, int part)
         CUDA_CHECK(cudaFree(dev[a]));
     }
     free(h);
+    if (!p->decayed) return;
+    // with decay, the floor tau 2 floor X_t of the bound (linear_bound), the same for a row's d elements
+    const long heads = (long)p->b * p->h;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long bh = 0; bh < heads; bh++) {
+        double *x = (double *)host_alloc(p->s * sizeof(double), "reference");
+        score_magnitudes(x, p, part, (size_t)bh);
+        for (int t = 0; t < p->s; t++) {
+            double *at = host[1] + ((size_t)bh * p->s + walk_token(t, p->s, PARTS[part].reverse)) * p->d;
+            for (int c = 0; c < p->d; c++) at[c] += (double)p->scale * 2 * floor_ * x[t];
+        }
+        free(x);
+    }
 }
 
 static void make_reference(Problem *p, int part)
 {
-    if (p->ref[part]) return;
+    const int slot = slot_of(p, part);
+    if (p->ref[slot]) return;
     const size_t n = elements_of(p);
-    p->ref[part] = (double *)host_alloc(n * sizeof(double), "reference");
-    p->arith[part] = (double *)host_alloc(n * sizeof(double), "reference");
-    p->scale_of[part] = (double *)host_alloc(n * sizeof(double), "reference");
+    p->ref[slot] = (double *)host_alloc(n * sizeof(double), "reference");
+    p->arith[slot] = (double *)host_alloc(n * sizeof(double), "reference");
+    p->scale_of[slot] = (double *)host_alloc(n * sizeof(double), "reference");
     p->ref_factor = cpu_reference(p) ? 1.0 : 2.0;
     if (!cpu_reference(p)) {
         gpu_reference(p, part);
         return;
     }
-    const long tasks = (long)p->b * p->h * p->d;  // (head, column) pairs
+    const long heads = (long)p->b * p->h, tasks = heads * p->d;  // (head, column) pairs
+    double *xabs = NULL;  // with decay, X_t of every head (score_magnitudes)
+    if (p->decayed) {
+        xabs = (double *)host_alloc((size_t)heads * p->s * sizeof(double), "reference");
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long bh = 0; bh < heads; bh++) score_magnitudes(xabs + (size_t)bh * p->s, p, part, (size_t)bh);
+    }
 #pragma omp parallel for schedule(dynamic, 1)
     for (long task = 0; task < tasks; task++)
-        reference_column(p->ref[part], p->arith[part], p->scale_of[part], p, part, (size_t)(task / p->d),
-                         (int)(task % p->d));
+        reference_column(p->ref[slot], p->arith[slot], p->scale_of[slot], p, part, (size_t)(task / p->d),
+                         (int)(task % p->d), xabs ? xabs + (size_t)(task / p->d) * p->s : NULL);
+    free(xabs);
 }
 
 enum { SAMPLE_ROWS = 256 };
@@ -1930,7 +2165,7 @@ enum { SAMPLE_ROWS = 256 };
 // check, their values computed at each output's first check and kept for the other versions).
 static void make_cpu_sample(Problem *p, int part)
 {
-    if (p->sample[part]) return;
+    if (p->sample[slot_of(p, part)]) return;
     const size_t d = p->d, rows = elements_of(p) / d, s = p->s, n = SAMPLE_ROWS * d;
     const size_t fixed[] = {0, rows - 1, s - 1, s, 15, 16, 63, 64, 127, 128, s - 64, s - 65};
     size_t *picked = p->sample_rows;
@@ -1941,12 +2176,13 @@ static void make_cpu_sample(Problem *p, int part)
         uint64_t state = 0x5eed ^ rows;
         while (k < SAMPLE_ROWS) picked[k++] = rng_next(&state) % rows;
     }
-    double *v = p->sample[part] = (double *)host_alloc(3 * n * sizeof(double), "sample");  // values, bounds, scales
+    // values, bounds, scales
+    double *v = p->sample[slot_of(p, part)] = (double *)host_alloc(3 * n * sizeof(double), "sample");
 #pragma omp parallel for schedule(dynamic, 1)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 1728 "chapters/11-linear-attention.md"
+#line 2161 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -1992,15 +2228,18 @@ static void fill_inputs(Problem *p, uint64_t seed)
     }
 }
 
-// The host copies of the four inputs, in one allocation (freed with host[IN_Q]).
+// The host copies of the four inputs and the decays of the heads (decay_of_head), in one
+// allocation (freed with host[IN_Q]).
 static void alloc_host_inputs(Problem *p)
 {
     const size_t n = elements_of(p);
-    p->host[0] = (float *)host_alloc(4 * n * sizeof(float), "inputs");
+    p->host[0] = (float *)host_alloc((4 * n + p->h) * sizeof(float), "inputs");
     for (int a = 1; a < 4; a++) p->host[a] = p->host[a - 1] + n;
+    p->gamma = p->host[3] + n;
+    for (int h = 0; h < p->h; h++) p->gamma[h] = decay_of_head(h, p->h);
 }
 
-// A host-only problem for the CPU tests (b = 1, bfloat16), its inputs drawn by fill_inputs.
+// A host-only problem for the CPU tests (b = 1, bfloat16, no decay), its inputs drawn by fill_inputs.
 static Problem host_problem(int h, int s, int d, uint64_t seed)
 {
     Problem p;
@@ -2035,6 +2274,12 @@ static Problem *linear_create(const char *dtype, const char *size, uint64_t seed
         p->out[a] = device_alloc(n * e, names[1][a]);
         upload(p->in[a], p->host[a], n, p->dtype);
     }
+    // the decays of the heads and their log2s, rounded to float once, for the versions with decay
+    float *decay = (float *)host_alloc(2 * p->h * sizeof(float), "decay");
+    for (int h = 0; h < p->h; h++) decay[h] = p->gamma[h], decay[p->h + h] = (float)log2((double)p->gamma[h]);
+    p->decay = (float *)device_alloc(2 * p->h * sizeof(float), "decay");
+    CUDA_CHECK(cudaMemcpy(p->decay, decay, 2 * p->h * sizeof(float), cudaMemcpyHostToDevice));
+    free(decay);
     return p;
 }
 
@@ -2043,11 +2288,14 @@ static void linear_destroy(Problem *p)
     for (int a = 0; a < 4; a++) {
         CUDA_CHECK(cudaFree(p->in[a]));
         CUDA_CHECK(cudaFree(p->out[a]));
-        free(p->ref[a]);
-        free(p->arith[a]);
-        free(p->scale_of[a]);
-        free(p->sample[a]);
     }
+    for (int slot = 0; slot < 8; slot++) {
+        free(p->ref[slot]);
+        free(p->arith[slot]);
+        free(p->scale_of[slot]);
+        free(p->sample[slot]);
+    }
+    CUDA_CHECK(cudaFree(p->decay));
     if (p->states) CUDA_CHECK(cudaFree(p->states));
     free(p->sample_rows);
     free(p->host[0]);  // the other inputs too
@@ -2106,7 +2354,8 @@ static void add_result(CheckResult *r, CheckResult c)
 }
 
 // Every output the version computed (O; dQ, dK, dV; or all four), each in full against its
-// reference and, beyond the CPU's reach, on the sampled rows against the CPU's.
+// reference (with decay, if the version's launch had it) and, beyond the CPU's reach, on the
+// sampled rows against the CPU's.
 static CheckResult linear_check(Problem *p, const char *version)
 {
     const size_t n = elements_of(p), d = p->d;
@@ -2114,19 +2363,21 @@ static CheckResult linear_check(Problem *p, const char *version)
     CheckResult r = {0, 0.0, 0.0};
     for (int part = first; part <= last; part++) {
         make_reference(p, part);
+        const int slot = slot_of(p, part);
         char what[64];
-        snprintf(what, sizeof what, "%s, %s", PARTS[part].name, cpu_reference(p) ? "CPU" : "GPU float32");
+        snprintf(what, sizeof what, "%s%s, %s", PARTS[part].name, p->decayed ? " with decay" : "",
+                 cpu_reference(p) ? "CPU" : "GPU float32");
         double *got = download(p->out[part], n, p->dtype);
-        add_result(&r, check_output(p, version, what, got, p->ref[part], p->arith[part], p->scale_of[part], n,
+        add_result(&r, check_output(p, version, what, got, p->ref[slot], p->arith[slot], p->scale_of[slot], n,
                                     p->ref_factor));
         if (!cpu_reference(p)) {
             make_cpu_sample(p, part);
             const size_t m = SAMPLE_ROWS * d;
-            const double *sample = p->sample[part];
+            const double *sample = p->sample[slot];
             double *picked = (double *)host_alloc(m * sizeof(double), "sample");
             for (size_t k = 0; k < SAMPLE_ROWS; k++)
                 for (size_t c = 0; c < d; c++) picked[k * d + c] = got[p->sample_rows[k] * d + c];
-            snprintf(what, sizeof what, "%s, CPU sample", PARTS[part].name);
+            snprintf(what, sizeof what, "%s%s, CPU sample", PARTS[part].name, p->decayed ? " with decay" : "");
             add_result(&r, check_output(p, version, what, picked, sample, sample + m, sample + 2 * m, m, 1.0));
             free(picked);
         }
@@ -2134,17 +2385,18 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 1943 "chapters/11-linear-attention.md"
+#line 2391 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
-// and scales), relative to the largest scale.
-static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
+// and scales), relative to the largest scale; with decay (the problem's decays) or without.
+static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
 {
     Problem p = host_problem(h, s, d, seed);
+    p.dtype = t, p.decayed = decayed;
+    fill_inputs(&p, seed);
     const size_t n = elements_of(&p);
     double *col = (double *)host_alloc(3 * n * sizeof(double), "reference"), row[3][128], worst = 0.0, largest = 0.0;
     for (int part = OUT_O; part <= OUT_DV; part++) {
-        for (int bh = 0; bh < h; bh++)
-            for (int c = 0; c < d; c++) reference_column(col, col + n, col + 2 * n, &p, part, bh, c);
+        for (int bh = 0; bh < h; bh++) reference_head(col, col + n, col + 2 * n, &p, part, bh);
         for (size_t e = 0; e < n; e++) largest = fmax(largest, col[2 * n + e]);
         for (size_t r = 0; r < n / d; r++) {
             reference_row(row[0], row[1], row[2], &p, part, r);
@@ -2160,11 +2412,16 @@ static double recurrence_against_direct(int h, int s, int d, uint64_t seed)
 // The chunkwise form as l2 and l3 compute it, simulated on the CPU for one column c of a
 // one-head problem: float sums; chunks of C tokens; the state entering a chunk and the scores
 // inside it rounded to the element type; pass_state false forgets the state (a broken version).
-static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pass_state)
+// With decay (p->decayed) as d2 computes it: the powers 2^(n log2 gamma) in float, gamma^(i +
+// lag) on q^T S_(n-1) (lag 1; 0 is the broken convention), gamma^(i - j) on the scores before
+// they are rounded, S = gamma^C S + sum_j k_j (gamma^(C - 1 - j) v_j rounded).
+static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pass_state, int lag = 1)
 {
     const int d = p->d;
     const float *hq = p->host[IN_Q], *hk = p->host[IN_K], *hv = p->host[IN_V];
-    float S[128] = {}, rounded[128];  // column c of the state, in float, as in the accumulators
+    const float log2_gamma = p->decayed ? (float)log2((double)p->gamma[0]) : 0.0f;
+    float S[128] = {}, rounded[128], pw[129];  // column c of the state, in float, as in the accumulators
+    for (int e = 0; e <= C; e++) pw[e] = exp2f((float)e * log2_gamma);
     for (int n0 = 0; n0 < p->s; n0 += C) {
         const int end = n0 + C < p->s ? n0 + C : p->s;
         for (int i = 0; i < d; i++) rounded[i] = pass_state ? round_to(p->dtype, S[i]) : 0.0f;
@@ -2172,15 +2429,22 @@ static void chunkwise_in_float(float *o, const Problem *p, int c, int C, bool pa
             const float *q = hq + (size_t)t * d;
             float acc = 0.0f;
             for (int i = 0; i < d; i++) acc += q[i] * rounded[i];  // q^T S_(n-1)
-            for (int j = n0; j <= t; j++) {                         // + mask(q K^T) V inside the chunk
+            if (p->decayed) acc *= pw[t - n0 + lag];
+            for (int j = n0; j <= t; j++) {  // + mask(q K^T) V inside the chunk
                 float x = 0.0f;
                 for (int i = 0; i < d; i++) x += q[i] * hk[(size_t)j * d + i];
+                if (p->decayed) x *= pw[t - j];
                 acc += round_to(p->dtype, x) * hv[(size_t)j * d + c];
             }
             o[t] = round_to(p->dtype, p->scale * acc);
         }
-        for (int j = n0; j < end; j++)
-            for (int i = 0; i < d; i++) S[i] += hk[(size_t)j * d + i] * hv[(size_t)j * d + c];
+        if (p->decayed)
+            for (int i = 0; i < d; i++) S[i] *= pw[C];
+        for (int j = n0; j < end; j++) {
+            const float v = hv[(size_t)j * d + c];
+            const float vd = p->decayed ? round_to(p->dtype, v * pw[C - 1 - (j - n0)]) : v;
+            for (int i = 0; i < d; i++) S[i] += hk[(size_t)j * d + i] * vd;
+        }
     }
 }
 
@@ -2191,6 +2455,7 @@ static Problem walked_problem(const Problem *p, int part, bool mirror)
 {
     Problem w = *p;
     alloc_host_inputs(&w);
+    memcpy(w.gamma, p->gamma, p->h * sizeof(float));
     const int src[3] = {PARTS[part].q, PARTS[part].k, PARTS[part].v}, d = p->d;
     for (int a = 0; a < 3; a++)
         for (int t = 0; t < p->s; t++)
@@ -2200,20 +2465,23 @@ static Problem walked_problem(const Problem *p, int part, bool mirror)
 }
 
 // How many elements of output `part` computed by the simulated chunkwise form miss the bound,
-// every column of a head; pass_state and mirror false make the broken versions.
-static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass_state, bool mirror)
+// every column of a head; pass_state and mirror false make the broken versions. gamma > 0: with
+// that decay (lag as in chunkwise_in_float).
+static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass_state, bool mirror, float gamma = 0.0f,
+                               int lag = 1)
 {
     Problem p = host_problem(1, s, d, 9);
     p.dtype = t;
     fill_inputs(&p, 9);
+    if (gamma > 0.0f) p.decayed = 1, p.gamma[0] = gamma;
     Problem w = walked_problem(&p, part, mirror);
     const size_t n = elements_of(&p);
     double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
     float *o = (float *)host_alloc(s * sizeof(float), "output");
     size_t misses = 0;
     for (int c = 0; c < d; c++) {
-        reference_column(ref, ref + n, ref + 2 * n, &p, part, 0, c);
-        chunkwise_in_float(o, &w, c, C, pass_state);
+        if (c == 0) reference_head(ref, ref + n, ref + 2 * n, &p, part, 0);
+        chunkwise_in_float(o, &w, c, C, pass_state, lag);
         for (int k = 0; k < s; k++) {  // o[k] is the k-th token walked
             const size_t e = (size_t)walk_token(k, s, PARTS[part].reverse) * d + c;
             misses += !(fabs(o[k] - ref[e]) <= error_bound(t, ref[e], ref[n + e], 0, 0.0));
@@ -2227,12 +2495,12 @@ static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass
 }
 
 // L = sum over every output element of dO * O, the loss whose gradients the backward computes,
-// from the double reference.
+// from the double reference (with decay where the problem has it).
 static double loss_of(const Problem *p)
 {
     const size_t n = elements_of(p);
     double *o = (double *)host_alloc(3 * n * sizeof(double), "reference"), L = 0.0;
-    for (int c = 0; c < p->d; c++) reference_column(o, o + n, o + 2 * n, p, OUT_O, 0, c);
+    for (int c = 0; c < p->d; c++) reference_column(o, o + n, o + 2 * n, p, OUT_O, 0, c, NULL);
     for (size_t e = 0; e < n; e++) L += o[e] * p->host[IN_DO][e];
     free(o);
     return L;
@@ -2240,17 +2508,18 @@ static double loss_of(const Problem *p)
 
 // The largest difference, relative to the largest gradient, between the gradient reference
 // (dQ, dK, dV by reference_column) and central differences of loss_of at a few elements of
-// Q, K and V of a one-head problem. L is linear in each input, so the differences are exact
-// but for rounding.
-static double gradients_against_differences(int s, int d)
+// Q, K and V of a one-head problem, with its decay or without. L is linear in each input, so the
+// differences are exact but for rounding.
+static double gradients_against_differences(int s, int d, int decayed = 0)
 {
     Problem p = host_problem(1, s, d, 11);
+    p.decayed = decayed;
     const size_t n = elements_of(&p);
     double *g = (double *)host_alloc(3 * n * sizeof(double), "reference"), worst = 0.0, largest = 0.0;
     const int inputs[3] = {IN_Q, IN_K, IN_V}, parts[3] = {OUT_DQ, OUT_DK, OUT_DV};
     const double h = 0x1p-6;
     for (int a = 0; a < 3; a++) {
-        for (int c = 0; c < d; c++) reference_column(g, g + n, g + 2 * n, &p, parts[a], 0, c);
+        for (int c = 0; c < d; c++) reference_column(g, g + n, g + 2 * n, &p, parts[a], 0, c, NULL);
         for (size_t e = 0; e < n; e++) largest = fmax(largest, fabs(g[e]));
         const size_t at[] = {0, (size_t)d + 5, n / 2 + 3, n - d, n - 1};
         for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
@@ -2321,7 +2590,7 @@ static int linear_self_test(void)
     double col[4][3][9 * 64];
     bool exact = p.scale == 0.125f;
     for (int part = OUT_O; part <= OUT_DV; part++)
-        for (int c = 0; c < 64; c++) reference_column(col[part][0], col[part][1], col[part][2], &p, part, 0, c);
+        reference_head(col[part][0], col[part][1], col[part][2], &p, part, 0);
     const double expect[3] = {0.125, 0.625, 1.75};
     for (int t = 0; t < 3; t++)
         for (int c = 0; c < 64; c++) exact = exact && col[OUT_O][0][t * 64 + c] == expect[t];
@@ -2339,9 +2608,29 @@ static int linear_self_test(void)
         }
     }
     SELF_TEST(grads);
+    // with decay gamma = 1/2, by hand: o_t = sum_{s<=t} 2^(s-t) (s+1)^2 / 8; dQ_t = 8 sum_{s<=t} 2^(s-t) (s+1)^2 e_0,
+    // dK_s = 8 (s + 1) sum_{t=s..8} 2^(s-t) e_0, dV_s = (s + 1) sum_{t=s..8} 2^(s-t) / 8 in every column
+    p.decayed = 1, p.gamma[0] = 0.5f;
+    for (int part = OUT_O; part <= OUT_DV; part++)
+        reference_head(col[part][0], col[part][1], col[part][2], &p, part, 0);
+    bool decayed = true;
+    for (int t = 0; t < 9; t++) {
+        double squares = 0.0, after = 0.0;  // sum_{s<=t} 2^(s-t) (s+1)^2, and sum_{u=t..8} 2^(t-u)
+        for (int j = 0; j <= t; j++) squares += ldexp((j + 1.0) * (j + 1.0), j - t);
+        for (int u = t; u < 9; u++) after += ldexp(1.0, t - u);
+        for (int c = 0; c < 64; c++) {
+            decayed = decayed && col[OUT_O][0][t * 64 + c] == squares / 8.0;
+            decayed = decayed && col[OUT_DQ][0][t * 64 + c] == (c == 0 ? 8.0 * squares : 0.0);
+            decayed = decayed && col[OUT_DK][0][t * 64 + c] == (c == 0 ? 8.0 * (t + 1) * after : 0.0);
+            decayed = decayed && col[OUT_DV][0][t * 64 + c] == (t + 1) * after / 8.0;
+        }
+    }
+    SELF_TEST(decayed && col[OUT_O][0][64] == 0.5625 && col[OUT_O][0][128] == 1.40625);
+    p.decayed = 0;
     // the bound grows with the tokens seen, and is zero where nothing can be wrong
-    SELF_TEST(linear_bound(1.0, 0.0, 0.0, 1.0, 2, 64, 0x1p-8, 0.0) > linear_bound(1.0, 0.0, 0.0, 1.0, 1, 64, 0x1p-8, 0.0) &&
-              linear_bound(0.0, 0.0, 0.0, 1.0, 5, 64, 0x1p-8, 0x1p-25) == 0.0);
+    SELF_TEST(linear_bound(1.0, 0.0, 0.0, 0.0, 1.0, 2, 64, 0x1p-8, 0.0, 0.0) >
+                  linear_bound(1.0, 0.0, 0.0, 0.0, 1.0, 1, 64, 0x1p-8, 0.0, 0.0) &&
+              linear_bound(0.0, 0.0, 0.0, 0.0, 1.0, 5, 64, 0x1p-8, 0x1p-25, 0.0) == 0.0);
     free(p.host[0]);
     // the gradients of the reference against finite differences of its forward
     SELF_TEST(gradients_against_differences(20, 64) < 1e-9);
@@ -2362,12 +2651,69 @@ static int linear_self_test(void)
     SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DQ, false, true) > 0);
     // l5's state: each element of the slice in one accumulator of one thread
     SELF_TEST(l5_places_each_once(64) && l5_places_each_once(128));
+    // with decay: RetNet's gammas at 8 heads, exactly
+    bool retnet = true;
+    for (int h = 0; h < 8; h++) retnet = retnet && decay_of_head(h, 8) == (float)(1.0 - ldexp(1.0, -5 - h));
+    SELF_TEST(retnet && decay_of_head(0, 1) == 0.96875f && decay_of_head(15, 16) == (float)(1.0 - 0x1p-12));
+    // the reference with gamma = 1 is the one without decay, values and scales exactly, and its bound is no smaller
+    {
+        Problem q = host_problem(2, 70, 64, 5);
+        const size_t n = elements_of(&q);
+        double *plain = (double *)host_alloc(6 * n * sizeof(double), "reference"), *with = plain + 3 * n;
+        for (int part = OUT_O; part <= OUT_DV; part++) {
+            bool same = true;
+            for (int bh = 0; bh < 2; bh++) {
+                q.decayed = 0;
+                reference_head(plain, plain + n, plain + 2 * n, &q, part, bh);
+                q.decayed = 1, q.gamma[0] = q.gamma[1] = 1.0f;
+                reference_head(with, with + n, with + 2 * n, &q, part, bh);
+                for (size_t e = bh * n / 2; e < (bh + 1) * n / 2; e++)
+                    same = same && plain[e] == with[e] && plain[2 * n + e] == with[2 * n + e] &&
+                           plain[n + e] <= with[n + e];
+            }
+            SELF_TEST(same);
+        }
+        free(plain);
+        free(q.host[0]);
+    }
+    // the decayed recurrence against the direct sum (in float16, where the floor X_t counts), every output
+    SELF_TEST(recurrence_against_direct(3, 70, 64, 3, F16, 1) < 1e-12);
+    SELF_TEST(recurrence_against_direct(1, 33, 128, 4, F16, 1) < 1e-12);
+    // the decayed gradients against finite differences of the decayed forward
+    SELF_TEST(gradients_against_differences(20, 64, 1) < 1e-9);
+    // d2's algebra, its powers and roundings, within the bound in both types and for each pass, at a fast and a
+    // slow decay; with gamma = 1 the same bits as without decay; gamma^i for gamma^(i + 1) is outside it
+    SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_O, true, true, 0.96875f) == 0 &&
+              chunkwise_misses(300, 128, 64, F16, OUT_O, true, true, 0.96875f) == 0 &&
+              chunkwise_misses(300, 64, 64, F16, OUT_O, true, true, 1.0f - 0x1p-10f) == 0 &&
+              chunkwise_misses(300, 128, 128, BF16, OUT_O, true, true, 1.0f - 0x1p-10f) == 0);
+    bool decayed_passes = true;
+    for (int part = OUT_DQ; part <= OUT_DV; part++)
+        decayed_passes = decayed_passes && chunkwise_misses(300, 64, 64, F16, part, true, true, 0.96875f) == 0 &&
+                         chunkwise_misses(200, 128, 64, BF16, part, true, true, 1.0f - 0x1p-10f) == 0;
+    SELF_TEST(decayed_passes);
+    {
+        Problem q = host_problem(1, 200, 64, 6);
+        float plain[200], with[200];
+        bool same = true;
+        for (int c = 0; c < 64; c += 7) {
+            q.decayed = 0;
+            chunkwise_in_float(plain, &q, c, 64, true);
+            q.decayed = 1, q.gamma[0] = 1.0f;
+            chunkwise_in_float(with, &q, c, 64, true);
+            same = same && !memcmp(plain, with, sizeof plain);
+        }
+        SELF_TEST(same);
+        free(q.host[0]);
+    }
+    SELF_TEST(chunkwise_misses(300, 64, 64, F16, OUT_O, true, true, 0.96875f, 0) > 0 &&
+              chunkwise_misses(300, 64, 64, F16, OUT_DK, true, true, 0.96875f, 0) > 0);
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 111 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2182 "chapters/11-linear-attention.md"
+#line 2725 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
