@@ -1914,7 +1914,7 @@ static void launch_chunk_wgmma_d(Problem *p, const float *S0, int seg)
 template <typename T>
 static void launch_chunk_wgmma(Problem *p)
 {
-    p->op = FWD;
+    p->op = FWD, p->decayed = 0;
     if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p, NULL, p->s);
     else launch_chunk_wgmma_d<T, 128>(p, NULL, p->s);
 }
@@ -1931,7 +1931,7 @@ static void launch_segments_wgmma_d(Problem *p)
 template <typename T>
 static void launch_segments_wgmma(Problem *p)
 {
-    p->op = FWD;
+    p->op = FWD, p->decayed = 0;
     if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
     else launch_segments_wgmma_d<T, 128>(p);
 }
