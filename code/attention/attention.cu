@@ -1,4 +1,4 @@
-#line 38 "chapters/09-attention.md"
+#line 39 "chapters/09-attention.md"
 // attention.cu: exact attention O = softmax(Q K^T scale) V, forward, with the
 // log-sum-exp of every row: the three-kernel form, and flash attention on the SIMT units
 // and on the tensor cores.
@@ -20,9 +20,9 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 48 "chapters/09-attention.md"
+#line 49 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 105 "chapters/09-attention.md"
+#line 106 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -45,9 +45,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 49 "chapters/09-attention.md"
+#line 50 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 133 "chapters/09-attention.md"
+#line 134 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -56,9 +56,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 215 "chapters/09-attention.md"
+#line 216 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -111,7 +111,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -146,9 +146,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 304 "chapters/09-attention.md"
+#line 305 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -220,7 +220,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 434 "chapters/09-attention.md"
+#line 435 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 652 "chapters/09-attention.md"
+#line 653 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -607,7 +607,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1062 "chapters/09-attention.md"
+#line 1063 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -748,8 +748,9 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
 // during the softmax of this one. PERSISTENT (a6): a block per SM takes the items one by
-// one, its first by its index and the next ones from the counter next_item.
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+// one, its first by its index and the next ones from the counter next_item. PING_PONG (a9):
+// the consumers take turns at issuing their scores' products, on hardware barriers 1 + c.
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
@@ -827,11 +828,17 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
+    // PING_PONG: the last consumer opens the first turn; every turn ends with an arrival for
+    // the next consumer, so the first one waits once more at the end for the last arrival
+    if (PING_PONG && c == CONSUMERS - 1) named_barrier_arrive(1, 128 * CONSUMERS);
     int it = 0;
     for (int n = 0; n == 0 || PERSISTENT; n++) {
         mbar_wait(&q_full[n % QB], n / QB & 1);
         const int w = PERSISTENT ? item_of[n % QB] : (int)blockIdx.x;
-        if (w >= items) break;
+        if (w >= items) {
+            if (PING_PONG && c == 0) named_barrier(1, 128 * CONSUMERS);
+            break;
+        }
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
@@ -844,8 +851,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
+                if (PING_PONG) named_barrier(1 + c, 128 * CONSUMERS);  // this consumer's turn
                 wgmma_fence();
                 wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
+                if (PING_PONG) named_barrier_arrive(1 + (c + 1) % CONSUMERS, 128 * CONSUMERS);  // the next one's
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
@@ -901,9 +910,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1422 "chapters/09-attention.md"
+#line 1452 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -969,9 +978,9 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1496 "chapters/09-attention.md"
+#line 1526 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1070,7 +1079,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1576 "chapters/09-attention.md"
+#line 1606 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1079,10 +1088,10 @@ static const char *wgmma_unsupported(const Problem *p)
 
 // The launch of attention_wgmma for the problem's head dimension: a block per item, or,
 // persistent, a block per SM (at most one per item).
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS>;
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PING_PONG>;
     constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
     constexpr int bq = 64 * CONSUMERS;
     static int sms = 0;
@@ -1139,6 +1148,14 @@ static void launch_dispatch(Problem *p)
     else launch_wgmma<T, false, true>(p);
 }
 
+// a9: a6 with the consumers' turns.
+template <typename T>
+static void launch_ping_pong(Problem *p)
+{
+    if (p->d == 64) launch_wgmma_d<T, 64, 2, false, true, 2, true>(p);
+    else launch_wgmma_d<T, 128, 2, false, true, 2, true>(p);
+}
+
 // a1: key tiles of 64 at d = 64, of 32 at d = 128 (66 and 73 KiB of shared memory).
 template <typename T>
 static void launch_flash_simt(Problem *p)
@@ -1146,7 +1163,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 55 "chapters/09-attention.md"
+#line 56 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1224,9 +1241,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 56 "chapters/09-attention.md"
+#line 57 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1664 "chapters/09-attention.md"
+#line 1702 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1255,9 +1272,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 57 "chapters/09-attention.md"
+#line 58 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1700 "chapters/09-attention.md"
+#line 1738 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1276,15 +1293,17 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     {"a7-three-consumers", "ours", DT, "d = 64: three consumers of 64 queries in a6's persistent blocks",        \
      launch_three_consumers<T>, three_consumers_unsupported},                                                      \
     {"a8-dispatch", "ours", DT, "d = 64: a7, or a6 with the causal mask up to s = 1024; d = 128: a6",            \
-     launch_dispatch<T>, wgmma_unsupported}
+     launch_dispatch<T>, wgmma_unsupported},                                                                    \
+    {"a9-ping-pong", "ours", DT, "a6 with the consumers taking turns at their scores' products",                \
+     launch_ping_pong<T>, wgmma_unsupported}
 
 static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 58 "chapters/09-attention.md"
+#line 59 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1740 "chapters/09-attention.md"
+#line 1780 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1506,7 +1525,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 1968 "chapters/09-attention.md"
+#line 2008 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1587,7 +1606,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2056 "chapters/09-attention.md"
+#line 2096 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1691,9 +1710,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 59 "chapters/09-attention.md"
+#line 60 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2168 "chapters/09-attention.md"
+#line 2208 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

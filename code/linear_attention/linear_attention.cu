@@ -23,7 +23,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 109 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
-#line 133 "chapters/09-attention.md"
+#line 134 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -34,7 +34,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 110 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 215 "chapters/09-attention.md"
+#line 216 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -124,7 +124,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 112 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
-#line 304 "chapters/09-attention.md"
+#line 305 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -196,7 +196,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 434 "chapters/09-attention.md"
+#line 435 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -327,7 +327,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 652 "chapters/09-attention.md"
+#line 653 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -583,7 +583,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1062 "chapters/09-attention.md"
+#line 1063 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -724,8 +724,9 @@ __device__ inline void wgmma_values(float *o, const uint32_t pa[32], const unsig
 // a ring of two stages. mq, mk, mv: the tensor maps of Q, K, V as (b h s) x d matrices in
 // boxes of 128 rows x 64 columns. OVERLAP (a5): the scores of the next tile are computed
 // during the softmax of this one. PERSISTENT (a6): a block per SM takes the items one by
-// one, its first by its index and the next ones from the counter next_item.
-template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2>
+// one, its first by its index and the next ones from the counter next_item. PING_PONG (a9):
+// the consumers take turns at issuing their scores' products, on hardware barriers 1 + c.
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
 __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     attention_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
                     const __grid_constant__ CUtensorMap mv, T *O, float *LSE, int heads, int sq, int sk, float scale,
@@ -803,11 +804,17 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     const int c = wg - 1, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int wq = 64 * c + 16 * warp + g;  // the thread's first row in the block; the other is 8 further
     const float scale_log2 = scale * 1.44269504088896341f;
+    // PING_PONG: the last consumer opens the first turn; every turn ends with an arrival for
+    // the next consumer, so the first one waits once more at the end for the last arrival
+    if (PING_PONG && c == CONSUMERS - 1) named_barrier_arrive(1, 128 * CONSUMERS);
     int it = 0;
     for (int n = 0; n == 0 || PERSISTENT; n++) {
         mbar_wait(&q_full[n % QB], n / QB & 1);
         const int w = PERSISTENT ? item_of[n % QB] : (int)blockIdx.x;
-        if (w >= items) break;
+        if (w >= items) {
+            if (PING_PONG && c == 0) named_barrier(1, 128 * CONSUMERS);
+            break;
+        }
         const WgmmaItem item = wgmma_item(w, heads, sq, sk, causal, longest_first, BQ);
         const int row0 = item.q0 + wq;
         float o[ND], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
@@ -820,8 +827,10 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
                 float sc[64];  // S: element i at row wq + 8 ((i / 2) % 2), key 8 (i / 4) + 2 t + i % 2
                 uint32_t pa[32];
                 mbar_wait(&k_full[s], parity);
+                if (PING_PONG) named_barrier(1 + c, 128 * CONSUMERS);  // this consumer's turn
                 wgmma_fence();
                 wgmma_scores<T, D, Q_PANEL>(sc, Qn, Ks + NP * s * W_PANEL, c);
+                if (PING_PONG) named_barrier_arrive(1 + (c + 1) % CONSUMERS, 128 * CONSUMERS);  // the next one's
                 wgmma_wait<0>();
                 wgmma_softmax<T, ND>(sc, o, m, l, pa, kt * W_BK, row0, sq, sk, scale_log2, causal, t);
                 mbar_wait(&v_full[s], parity);
