@@ -32,6 +32,9 @@
 #            enhanced text: 2^{20}); a label left out or empty is its size with x
 #            written as × and the part after the first colon on a second line
 #   xlabel   the x axis label (default: elements, columns (...), or shape)
+#   cross    with x='shape', two versions 'A B': the shape from which A is faster than B
+#            (less time, or more of any other metric) at every shape drawn to its right
+#            is marked by a dashed line before its group, labelled ('' = none)
 #
 # Rows with status=fail are left out, and so are the sizes the mode does not draw
 # (x='size': shape strings; x='cols': other shapes; x='shape': sizes not in `shapes`).
@@ -59,6 +62,7 @@ if (!exists("total"))   total = '0'
 if (!exists("shapes"))  shapes = ''
 if (!exists("labels"))  labels = ''
 if (!exists("xlabel"))  xlabel = ''
+if (!exists("cross"))   cross = ''
 
 # ---------------------------------------------------------------- terminal
 if (term eq 'pdf') {
@@ -274,6 +278,20 @@ if (n > 0 && metric ne 'time_us') {
     set rmargin width + 2
     do for [i = 1:n] {
         set label 100 + i CL[i] at graph 1, graph CY[i] offset 0.6, 0 left font small tc rgb "#333333" noenhanced
+    }
+}
+
+# the crossover: scanning the shapes from the right while A beats B, the last one reached
+if (x eq 'shape' && words(cross) == 2) {
+    ca = word(cross, 1); cb = word(cross, 2)
+    better = (metric eq 'time_us') ? '<' : '>'
+    ci = system(AWK(csv, '&& ($1 == "' . ca . '" || $1 == "' . cb . '") { v[$1 == "' . ca . '", $4] = $m + 0 } \
+        END { n = split(S, a, " "); from = 0; for (i = n; i >= 1; i--) { \
+            if (!((1, i) in v) || !((0, i) in v) || !(v[1, i] ' . better . ' v[0, i])) break; from = i } print from }')) + 0
+    if (ci > 0) {
+        set arrow 200 from ci - 0.5, graph 0 to ci - 0.5, graph 1 nohead dt 2 lw 1.5 lc rgb "#444444" front
+        set label 200 sprintf("%s faster than %s from here", ca, cb) at ci - 0.45, graph 0.97 left \
+            font small tc rgb "#333333" noenhanced front
     }
 }
 
