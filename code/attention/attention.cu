@@ -21,8 +21,16 @@ template <> __host__ __device__ inline float from_float<float>(float x) { return
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 49 "chapters/09-attention.md"
+// <<what-the-wgmma-kernels-keep-between-launches>>
+#line 137 "chapters/09-attention.md"
+typedef struct {
+    bool mapped;             // the tensor maps of q, k, v, made at the first launch; q in boxes of 64 rows
+    CUtensorMap mq, mk, mv;
+    int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
+} WgmmaState;
+#line 50 "chapters/09-attention.md"
 // <<the-attention-problem>>
-#line 106 "chapters/09-attention.md"
+#line 108 "chapters/09-attention.md"
 struct Problem {
     DType dtype;
     char size[64];
@@ -33,9 +41,7 @@ struct Problem {
     float *lse;           // device: (b, h, sq), log of each row's sum of exp(scaled scores)
     float *hq, *hk, *hv;  // host copies of q, k, v as the device sees them (rounded)
     float *scores;        // a0's S, then P: (b, h, sq, sk) floats, allocated at its first launch
-    bool mapped;          // the tensor maps of q, k, v of a4 to a7, made at their first launch
-    int *next_item;       // device: the dynamic schedule's counter of items taken, 0 between launches
-    CUtensorMap mq, mk, mv;
+    WgmmaState wgmma;     // a4 to a9's tensor maps of q, k, v and their schedule's counter
     // the reference, computed at the first check: each element of O, the float arithmetic's
     // error bound for it (before the final rounding), the scale its relative error is
     // reported against; each row's LSE and its bound; times ref_factor (2 against the
@@ -45,9 +51,9 @@ struct Problem {
 };
 
 static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
-#line 50 "chapters/09-attention.md"
+#line 51 "chapters/09-attention.md"
 // <<which-keys-a-query-sees>>
-#line 134 "chapters/09-attention.md"
+#line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -56,9 +62,9 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 51 "chapters/09-attention.md"
+#line 52 "chapters/09-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 216 "chapters/09-attention.md"
+#line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -111,7 +117,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 52 "chapters/09-attention.md"
+#line 53 "chapters/09-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -146,9 +152,9 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 53 "chapters/09-attention.md"
+#line 54 "chapters/09-attention.md"
 // <<attention-kernels>>
-#line 305 "chapters/09-attention.md"
+#line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -220,7 +226,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 435 "chapters/09-attention.md"
+#line 449 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -351,7 +357,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 653 "chapters/09-attention.md"
+#line 667 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -607,7 +613,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1063 "chapters/09-attention.md"
+#line 1077 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -910,9 +916,9 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 54 "chapters/09-attention.md"
+#line 55 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1452 "chapters/09-attention.md"
+#line 1466 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -978,9 +984,101 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
-#line 55 "chapters/09-attention.md"
+#line 1539 "chapters/09-attention.md"
+// The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
+// arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
+// each row's LSE (rows) and its bound.
+static inline void attention_reference_on_gpu(float *const dev[5], const void *q, const void *k, const void *v,
+                                              size_t rows, int sq, int sk, int d, float scale, bool causal,
+                                              DType dtype)
+{
+    double rel, floor_;
+    p_rounding_of(dtype, &rel, &floor_);
+    unsigned blocks = (unsigned)((rows + 7) / 8);  // 8 warps of 256 threads, a row each
+#define REFERENCE_ARGS dev[0], dev[1], dev[2], dev[3], dev[4], (const T *)q, (const T *)k, (const T *)v, rows, sq, sk, \
+    scale, causal, (float)rel, (float)floor_
+    if (dtype == BF16) {
+        typedef __nv_bfloat16 T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    } else {
+        typedef __half T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    }
+#undef REFERENCE_ARGS
+    CHECK_LAUNCH();
+}
+
+// Element i's bound: the arithmetic's (times the reference's factor), then the final
+// rounding to the output's type; exactly 0 where the row sees no key.
+typedef struct {
+    const double *ref, *arith, *scale;
+    double factor;
+    DType dtype;
+} AttentionBound;
+
+static const double NO_KEY = -1e300;  // an LSE of -inf, compared as a number
+
+static inline double attention_bound(const void *ctx, size_t i, double *scale)
+{
+    const AttentionBound *b = (const AttentionBound *)ctx;
+    *scale = b->scale ? b->scale[i] : fmax(1.0, fabs(b->ref[i]));
+    if (b->ref[i] == NO_KEY) return 0.0;
+    return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
+}
+#line 56 "chapters/09-attention.md"
+// <<launch-the-wgmma-kernels>>
+#line 1589 "chapters/09-attention.md"
+// attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
+// a block per item, or, persistent, a block per SM (at most one per item).
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
+static void wgmma_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, const T *V, int heads, int sq,
+                          int sk, float scale, bool causal)
+{
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PING_PONG>;
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
+    constexpr int bq = 64 * CONSUMERS;
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    if (!w->mapped) {  // the tensor maps, made once per problem; Q in boxes of 64 rows
+        const bool bf16 = std::is_same<T, __nv_bfloat16>::value;
+        w->mq = tma_map_2d(Q, bf16, heads * sq, D, 64);
+        w->mk = tma_map_2d(K, bf16, heads * sk, D, W_BK);
+        w->mv = tma_map_2d(V, bf16, heads * sk, D, W_BK);
+        w->mapped = true;
+    }
+    const int items = (sq + bq - 1) / bq * heads;
+    const int blocks = PERSISTENT && items > sms ? sms : items;
+    if (PERSISTENT && !w->next_item) {  // the counter starts at 0; each launch leaves it at 0
+        w->next_item = (int *)device_alloc(sizeof(int), "item counter");
+        CUDA_CHECK(cudaMemset(w->next_item, 0, sizeof(int)));
+    }
+    kernel<<<blocks, 128 * (1 + CONSUMERS), smem>>>(w->mq, w->mk, w->mv, O, LSE, heads, sq, sk, scale, causal,
+                                                     w->next_item);
+    CHECK_LAUNCH();
+}
+
+// a8: the fastest of a6 and a7 for the head dimension (64 or 128), the mask and the length,
+// as measured on the H200: at d = 64 a7 (three consumers), or a6 with the causal mask up to
+// sq = 1024; at d = 128 a6.
+template <typename T>
+static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, const T *V, int heads, int sq,
+                       int sk, int d, float scale, bool causal)
+{
+    if (d == 64 && !(causal && sq <= 1024))
+        wgmma_forward<T, 64, 2, false, true, 3>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+    else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+    else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+}
+#line 57 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1526 "chapters/09-attention.md"
+#line 1644 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1079,44 +1177,20 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1606 "chapters/09-attention.md"
+#line 1724 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
     return needs_sm90a_code();
 }
 
-// The launch of attention_wgmma for the problem's head dimension: a block per item, or,
-// persistent, a block per SM (at most one per item).
+// The launch of attention_wgmma for one instance on a problem.
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
 static void launch_wgmma_d(Problem *p)
 {
-    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PING_PONG>;
-    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
-    constexpr int bq = 64 * CONSUMERS;
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    }
-    if (!p->mapped) {  // the tensor maps, made once per problem; Q in boxes of 64 rows
-        const bool bf16 = p->dtype == BF16;
-        p->mq = tma_map_2d(p->q, bf16, p->b * p->h * p->sq, p->d, 64);
-        p->mk = tma_map_2d(p->k, bf16, p->b * p->h * p->sk, p->d, W_BK);
-        p->mv = tma_map_2d(p->v, bf16, p->b * p->h * p->sk, p->d, W_BK);
-        p->mapped = true;
-    }
-    const int heads = p->b * p->h, items = (p->sq + bq - 1) / bq * heads;
-    const int blocks = PERSISTENT && items > sms ? sms : items;
-    if (PERSISTENT && !p->next_item) {  // the counter starts at 0; each launch leaves it at 0
-        p->next_item = (int *)device_alloc(sizeof(int), "item counter");
-        CUDA_CHECK(cudaMemset(p->next_item, 0, sizeof(int)));
-    }
-    kernel<<<blocks, 128 * (1 + CONSUMERS), smem>>>(p->mq, p->mk, p->mv, (T *)p->o, p->lse, heads, p->sq, p->sk,
-                                                     p->scale, p->causal, p->next_item);
-    CHECK_LAUNCH();
+    wgmma_forward<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PING_PONG>(
+        &p->wgmma, (T *)p->o, p->lse, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->b * p->h, p->sq, p->sk,
+        p->scale, p->causal);
 }
 
 template <typename T, bool OVERLAP, bool PERSISTENT>
@@ -1144,8 +1218,8 @@ static void launch_three_consumers(Problem *p)
 template <typename T>
 static void launch_dispatch(Problem *p)
 {
-    if (p->d == 64 && !(p->causal && p->sq <= 1024)) launch_three_consumers<T>(p);
-    else launch_wgmma<T, false, true>(p);
+    a8_forward<T>(&p->wgmma, (T *)p->o, p->lse, (const T *)p->q, (const T *)p->k, (const T *)p->v, p->b * p->h,
+                  p->sq, p->sk, p->d, p->scale, p->causal);
 }
 
 // a9: a6 with the consumers' turns.
@@ -1163,7 +1237,7 @@ static void launch_flash_simt(Problem *p)
     if (p->d == 64) launch_flash_simt_d<T, 64, 64>(p);
     else launch_flash_simt_d<T, 128, 32>(p);
 }
-#line 56 "chapters/09-attention.md"
+#line 58 "chapters/09-attention.md"
 // <<gemm-rate-kernels>>
 #line 1338 "chapters/07-gemm.md"
 // The FMA ceiling: eight independent chains of fused multiply-adds per thread.
@@ -1241,9 +1315,9 @@ static void launch_rate(void *ctx)
     else fma_rate_kernel<<<r->blocks, 256>>>(r->out, r->iters);
     CHECK_LAUNCH();
 }
-#line 57 "chapters/09-attention.md"
+#line 59 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1702 "chapters/09-attention.md"
+#line 1796 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1272,9 +1346,9 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
     CUDA_CHECK(cudaFree(r.out));
     return 0.0;
 }
-#line 58 "chapters/09-attention.md"
+#line 60 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1738 "chapters/09-attention.md"
+#line 1832 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1301,9 +1375,9 @@ static const Version VERSIONS[] = {
     ATTENTION_VERSIONS(__nv_bfloat16, "bf16"),
     ATTENTION_VERSIONS(__half, "f16"),
 };
-#line 59 "chapters/09-attention.md"
+#line 61 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1780 "chapters/09-attention.md"
+#line 1874 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1396,22 +1470,7 @@ static void gpu_reference(Problem *p)
     size_t counts[5] = {n, n, n, rows, rows};
     double *host[5] = {p->ref_o, p->arith_o, p->scale_o, p->ref_lse, p->arith_lse};
     for (int a = 0; a < 5; a++) dev[a] = (float *)device_alloc(counts[a] * sizeof(float), "reference");
-    double rel, floor_;
-    p_rounding_of(p->dtype, &rel, &floor_);
-    unsigned blocks = (unsigned)((rows + 7) / 8);  // 8 warps of 256 threads, a row each
-#define REFERENCE_ARGS dev[0], dev[1], dev[2], dev[3], dev[4], (const T *)p->q, (const T *)p->k, (const T *)p->v, rows, \
-    p->sq, p->sk, p->scale, p->causal, (float)rel, (float)floor_
-    if (p->dtype == BF16) {
-        typedef __nv_bfloat16 T;
-        if (p->d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
-        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
-    } else {
-        typedef __half T;
-        if (p->d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
-        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
-    }
-#undef REFERENCE_ARGS
-    CHECK_LAUNCH();
+    attention_reference_on_gpu(dev, p->q, p->k, p->v, rows, p->sq, p->sk, p->d, p->scale, p->causal, p->dtype);
     float *h = (float *)host_alloc(n * sizeof(float), "reference");
     for (int a = 0; a < 5; a++) {
         CUDA_CHECK(cudaMemcpy(h, dev[a], counts[a] * sizeof(float), cudaMemcpyDeviceToHost));
@@ -1438,24 +1497,6 @@ static void make_reference(Problem *p)
         p->ref_factor = 2.0;
         gpu_reference(p);
     }
-}
-
-// Element i's bound: the arithmetic's (times the reference's factor), then the final
-// rounding to the output's type; exactly 0 where the row sees no key.
-typedef struct {
-    const double *ref, *arith, *scale;
-    double factor;
-    DType dtype;
-} AttentionBound;
-
-static const double NO_KEY = -1e300;  // an LSE of -inf, compared as a number
-
-static double attention_bound(const void *ctx, size_t i, double *scale)
-{
-    const AttentionBound *b = (const AttentionBound *)ctx;
-    *scale = b->scale ? b->scale[i] : fmax(1.0, fabs(b->ref[i]));
-    if (b->ref[i] == NO_KEY) return 0.0;
-    return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
 
 static void merge(CheckResult *r, CheckResult s)
@@ -1525,7 +1566,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 2008 "chapters/09-attention.md"
+#line 2069 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1578,7 +1619,7 @@ static Problem *attention_create(const char *dtype, const char *size, uint64_t s
 
 static void attention_destroy(Problem *p)
 {
-    void *arrays[] = {p->q, p->k, p->v, p->o, p->lse, p->scores, p->next_item};
+    void *arrays[] = {p->q, p->k, p->v, p->o, p->lse, p->scores, p->wgmma.next_item};
     for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
         if (arrays[a]) CUDA_CHECK(cudaFree(arrays[a]));
     double *refs[] = {p->ref_o, p->arith_o, p->scale_o, p->ref_lse, p->arith_lse};
@@ -1606,7 +1647,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2096 "chapters/09-attention.md"
+#line 2157 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1710,9 +1751,9 @@ static int attention_self_test(void)
     printf("attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 60 "chapters/09-attention.md"
+#line 62 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2208 "chapters/09-attention.md"
+#line 2269 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

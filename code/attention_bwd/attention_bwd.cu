@@ -58,7 +58,7 @@ static size_t rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sq; }
 static size_t key_rows_of(const Problem *p) { return (size_t)p->b * p->h * p->sk; }
 #line 46 "chapters/10-attention-bwd.md"
 // <<which-keys-a-query-sees>>
-#line 134 "chapters/09-attention.md"
+#line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -79,7 +79,7 @@ __host__ __device__ inline int first_query_seeing(int j, int sq, int sk, bool ca
 }
 #line 48 "chapters/10-attention-bwd.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 216 "chapters/09-attention.md"
+#line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -205,7 +205,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 51 "chapters/10-attention-bwd.md"
 // <<attention-kernels>>
-#line 305 "chapters/09-attention.md"
+#line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -277,7 +277,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 435 "chapters/09-attention.md"
+#line 449 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -408,7 +408,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 653 "chapters/09-attention.md"
+#line 667 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -664,7 +664,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1063 "chapters/09-attention.md"
+#line 1077 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -969,7 +969,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1452 "chapters/09-attention.md"
+#line 1466 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -1034,6 +1034,49 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         ref_lse[row] = lse;
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
+}
+#line 1539 "chapters/09-attention.md"
+// The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
+// arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
+// each row's LSE (rows) and its bound.
+static inline void attention_reference_on_gpu(float *const dev[5], const void *q, const void *k, const void *v,
+                                              size_t rows, int sq, int sk, int d, float scale, bool causal,
+                                              DType dtype)
+{
+    double rel, floor_;
+    p_rounding_of(dtype, &rel, &floor_);
+    unsigned blocks = (unsigned)((rows + 7) / 8);  // 8 warps of 256 threads, a row each
+#define REFERENCE_ARGS dev[0], dev[1], dev[2], dev[3], dev[4], (const T *)q, (const T *)k, (const T *)v, rows, sq, sk, \
+    scale, causal, (float)rel, (float)floor_
+    if (dtype == BF16) {
+        typedef __nv_bfloat16 T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    } else {
+        typedef __half T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    }
+#undef REFERENCE_ARGS
+    CHECK_LAUNCH();
+}
+
+// Element i's bound: the arithmetic's (times the reference's factor), then the final
+// rounding to the output's type; exactly 0 where the row sees no key.
+typedef struct {
+    const double *ref, *arith, *scale;
+    double factor;
+    DType dtype;
+} AttentionBound;
+
+static const double NO_KEY = -1e300;  // an LSE of -inf, compared as a number
+
+static inline double attention_bound(const void *ctx, size_t i, double *scale)
+{
+    const AttentionBound *b = (const AttentionBound *)ctx;
+    *scale = b->scale ? b->scale[i] : fmax(1.0, fabs(b->ref[i]));
+    if (b->ref[i] == NO_KEY) return 0.0;
+    return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
 #line 53 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
@@ -2188,7 +2231,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1702 "chapters/09-attention.md"
+#line 1796 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)

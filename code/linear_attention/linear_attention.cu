@@ -23,7 +23,7 @@ template <> __host__ __device__ inline __half from_float<__half>(float x) { retu
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 #line 109 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
-#line 134 "chapters/09-attention.md"
+#line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
 // j <= i + sk - sq (the mask aligned to the bottom right), none when that is negative.
 __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
@@ -34,7 +34,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
 }
 #line 110 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
-#line 216 "chapters/09-attention.md"
+#line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
 // for the double reference on the CPU (R = double) and the float one on the GPU (R = float).
 template <typename R> __host__ __device__ inline R magnitude(R x) { return x < 0 ? -x : x; }
@@ -124,7 +124,7 @@ __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
 #line 112 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
-#line 305 "chapters/09-attention.md"
+#line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
 // steps of 32 through shared memory; the masked scores are -inf, and a tile that is masked
 // entirely is written without being computed. Grid: (sk / 32, sq / 32, b h).
@@ -196,7 +196,7 @@ __global__ void attention_pv(T *O, const float *P, const T *V, int sq, int sk, i
     }
     if (i < sq) O[(size_t)i * d + c] = from_float<T>(acc);
 }
-#line 435 "chapters/09-attention.md"
+#line 449 "chapters/09-attention.md"
 // Rows r0 .. r0 + ROWS - 1 of a (rows, D) matrix of T into shared memory as float, rows
 // `stride` floats apart; rows past the end are zeros. 16-byte loads: the rows of a head
 // are D elements, a multiple of 8, from a 16-byte-aligned start.
@@ -327,7 +327,7 @@ __global__ void __launch_bounds__(256) attention_flash_simt(T *O, float *lse, co
         if (tx == 0) lse[i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
 }
-#line 653 "chapters/09-attention.md"
+#line 667 "chapters/09-attention.md"
 // Four 8x8 matrices loaded transposed: lane i gives row i % 8 of matrix i / 8, as for
 // ldmatrix_x4; each register then holds two elements of a column of the stored matrix.
 __device__ inline void ldmatrix_x4_trans(uint32_t r[4], uint32_t smem_addr)
@@ -583,7 +583,7 @@ __global__ void __launch_bounds__(128) attention_flash_mma(T *O, float *LSE, con
             }
         }
 }
-#line 1063 "chapters/09-attention.md"
+#line 1077 "chapters/09-attention.md"
 constexpr int W_BQ = 128, W_BK = 128;  // a4: queries per block, keys per tile
 constexpr int W_PANEL = 128 * 128;     // bytes of a 128-row panel of 64 columns
 constexpr int W_V_SBO = 1024;          // V, MN-major: 8 keys to the next 8 (panel to panel: W_PANEL)
@@ -887,8 +887,176 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 #endif
 }
 #line 113 "chapters/11-linear-attention.md"
+// <<the-fp32-reference-on-the-gpu>>
+#line 1466 "chapters/09-attention.md"
+// The float32 reference: a warp per query row; the maximum of the scores it sees, then
+// p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
+// bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
+template <typename T, int D>
+__global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o, float *ref_lse, float *arith_lse,
+                                    const T *Q, const T *K, const T *V, size_t rows, int sq, int sk, float scale,
+                                    bool causal, float p_rel, float p_floor)
+{
+    constexpr int E = D / 32;  // the lane's values of a row: columns lane + 32 e
+    const int lane = threadIdx.x % 32;
+    const size_t row = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32;  // (b h, i) flattened
+    if (row >= rows) return;  // the whole warp leaves
+    const size_t bh = row / sq;
+    const int i = (int)(row % sq), end = keys_seen(i, sq, sk, causal);
+    K += bh * sk * D;
+    V += bh * sk * D;
+    float q[E];
+#pragma unroll
+    for (int e = 0; e < E; e++) q[e] = to_float(Q[row * D + lane + 32 * e]);
+    float m = -INFINITY;
+    for (int j = 0; j < end; j++) {
+        float x = 0.0f;
+#pragma unroll
+        for (int e = 0; e < E; e++) x += q[e] * to_float(K[(size_t)j * D + lane + 32 * e]);
+        m = fmaxf(m, scale * warp_sum(x));
+    }
+    const float u = 0x1p-24f, gamma = (float)sums_gamma(sk);
+    float l = 0.0f, f = 0.0f, o[E] = {}, a[E] = {}, err[E] = {};
+    for (int j = 0; j < end; j++) {
+        float x = 0.0f, mag = 0.0f;
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+            float prod = q[e] * to_float(K[(size_t)j * D + lane + 32 * e]);
+            x += prod;
+            mag += fabsf(prod);
+        }
+        x = scale * warp_sum(x);
+        mag = scale * warp_sum(mag);
+        const float p = expf(x - m), delta = score_budget(mag, x, magnitude(m) + (float)MAX_LAG, D) * u;
+        const float rho = p_rounding(p, p_rel, p_floor);
+        l += p;
+        f += p * delta;
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+            float v = to_float(V[(size_t)j * D + lane + 32 * e]);
+            o[e] += p * v;
+            a[e] += p * fabsf(v);
+            err[e] += (p * delta + rho) * fabsf(v);
+        }
+    }
+    const float inv = end ? 1.0f / l : 0.0f;
+    f *= inv;
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+        const size_t at = row * D + lane + 32 * e;
+        ref_o[at] = o[e] * inv;
+        scale_o[at] = a[e] * inv;
+        arith_o[at] = end ? 1.01f * output_bound(err[e] * inv, a[e] * inv, o[e] * inv, f, gamma) : 0.0f;
+    }
+    if (lane == 0) {
+        const float lse = end ? m + logf(l) : -INFINITY;
+        ref_lse[row] = lse;
+        arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
+    }
+}
+#line 1539 "chapters/09-attention.md"
+// The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
+// arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
+// each row's LSE (rows) and its bound.
+static inline void attention_reference_on_gpu(float *const dev[5], const void *q, const void *k, const void *v,
+                                              size_t rows, int sq, int sk, int d, float scale, bool causal,
+                                              DType dtype)
+{
+    double rel, floor_;
+    p_rounding_of(dtype, &rel, &floor_);
+    unsigned blocks = (unsigned)((rows + 7) / 8);  // 8 warps of 256 threads, a row each
+#define REFERENCE_ARGS dev[0], dev[1], dev[2], dev[3], dev[4], (const T *)q, (const T *)k, (const T *)v, rows, sq, sk, \
+    scale, causal, (float)rel, (float)floor_
+    if (dtype == BF16) {
+        typedef __nv_bfloat16 T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    } else {
+        typedef __half T;
+        if (d == 64) attention_reference<T, 64><<<blocks, 256>>>(REFERENCE_ARGS);
+        else attention_reference<T, 128><<<blocks, 256>>>(REFERENCE_ARGS);
+    }
+#undef REFERENCE_ARGS
+    CHECK_LAUNCH();
+}
+
+// Element i's bound: the arithmetic's (times the reference's factor), then the final
+// rounding to the output's type; exactly 0 where the row sees no key.
+typedef struct {
+    const double *ref, *arith, *scale;
+    double factor;
+    DType dtype;
+} AttentionBound;
+
+static const double NO_KEY = -1e300;  // an LSE of -inf, compared as a number
+
+static inline double attention_bound(const void *ctx, size_t i, double *scale)
+{
+    const AttentionBound *b = (const AttentionBound *)ctx;
+    *scale = b->scale ? b->scale[i] : fmax(1.0, fabs(b->ref[i]));
+    if (b->ref[i] == NO_KEY) return 0.0;
+    return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
+}
+#line 114 "chapters/11-linear-attention.md"
+// <<what-the-wgmma-kernels-keep-between-launches>>
+#line 137 "chapters/09-attention.md"
+typedef struct {
+    bool mapped;             // the tensor maps of q, k, v, made at the first launch; q in boxes of 64 rows
+    CUtensorMap mq, mk, mv;
+    int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
+} WgmmaState;
+#line 115 "chapters/11-linear-attention.md"
+// <<launch-the-wgmma-kernels>>
+#line 1589 "chapters/09-attention.md"
+// attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
+// a block per item, or, persistent, a block per SM (at most one per item).
+template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
+static void wgmma_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, const T *V, int heads, int sq,
+                          int sk, float scale, bool causal)
+{
+    auto kernel = attention_wgmma<T, D, STAGES, OVERLAP, PERSISTENT, CONSUMERS, PING_PONG>;
+    constexpr int smem = wgmma_smem<D, STAGES, CONSUMERS, wgmma_qbuf<D, STAGES, PERSISTENT, CONSUMERS>()>();
+    constexpr int bq = 64 * CONSUMERS;
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    if (!w->mapped) {  // the tensor maps, made once per problem; Q in boxes of 64 rows
+        const bool bf16 = std::is_same<T, __nv_bfloat16>::value;
+        w->mq = tma_map_2d(Q, bf16, heads * sq, D, 64);
+        w->mk = tma_map_2d(K, bf16, heads * sk, D, W_BK);
+        w->mv = tma_map_2d(V, bf16, heads * sk, D, W_BK);
+        w->mapped = true;
+    }
+    const int items = (sq + bq - 1) / bq * heads;
+    const int blocks = PERSISTENT && items > sms ? sms : items;
+    if (PERSISTENT && !w->next_item) {  // the counter starts at 0; each launch leaves it at 0
+        w->next_item = (int *)device_alloc(sizeof(int), "item counter");
+        CUDA_CHECK(cudaMemset(w->next_item, 0, sizeof(int)));
+    }
+    kernel<<<blocks, 128 * (1 + CONSUMERS), smem>>>(w->mq, w->mk, w->mv, O, LSE, heads, sq, sk, scale, causal,
+                                                     w->next_item);
+    CHECK_LAUNCH();
+}
+
+// a8: the fastest of a6 and a7 for the head dimension (64 or 128), the mask and the length,
+// as measured on the H200: at d = 64 a7 (three consumers), or a6 with the causal mask up to
+// sq = 1024; at d = 128 a6.
+template <typename T>
+static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, const T *V, int heads, int sq,
+                       int sk, int d, float scale, bool causal)
+{
+    if (d == 64 && !(causal && sq <= 1024))
+        wgmma_forward<T, 64, 2, false, true, 3>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+    else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+    else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
+}
+#line 116 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 154 "chapters/11-linear-attention.md"
+#line 157 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -916,13 +1084,18 @@ struct Problem {
     CUtensorMap mq, mk, mv;
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
     double *sample[8];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d), by slot
+    // softmax-a8, the attention chapter's causal softmax forward on the same Q, K, V: its O
+    // (b, h, s, d) and LSE (b, h, s) and its tensor maps, made at its first launch
+    void *softmax_o;
+    float *softmax_lse;
+    WgmmaState softmax_wgmma;
 };
 
 static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s * p->d; }
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1281 "chapters/11-linear-attention.md"
+#line 1289 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -930,9 +1103,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 114 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1472 "chapters/11-linear-attention.md"
+#line 1480 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -997,9 +1170,9 @@ template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], f
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
 }
-#line 115 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 254 "chapters/11-linear-attention.md"
+#line 262 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
 // vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
@@ -1013,9 +1186,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
     const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
     return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 116 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 302 "chapters/11-linear-attention.md"
+#line 310 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1101,7 +1274,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 420 "chapters/11-linear-attention.md"
+#line 428 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1283,7 +1456,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 669 "chapters/11-linear-attention.md"
+#line 677 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1455,7 +1628,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 875 "chapters/11-linear-attention.md"
+#line 883 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1515,7 +1688,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1037 "chapters/11-linear-attention.md"
+#line 1045 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1683,9 +1856,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 117 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1291 "chapters/11-linear-attention.md"
+#line 1299 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1694,7 +1867,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1642 "chapters/11-linear-attention.md"
+#line 1650 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -1867,7 +2040,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1823 "chapters/11-linear-attention.md"
+#line 1831 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -1887,7 +2060,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1824 "chapters/11-linear-attention.md"
+#line 1832 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -1944,9 +2117,32 @@ static void launch_segments_wgmma(Problem *p)
     if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
     else launch_segments_wgmma_d<T, 128>(p);
 }
-#line 118 "chapters/11-linear-attention.md"
+
+// softmax-a8: the attention chapter's a8 on Q, K, V, causal, sq = sk = s, the same scale; its
+// O and LSE allocated (and poisoned) at the first launch on a problem.
+static const char *softmax_a8_unsupported(const Problem *p)
+{
+    const char *why = needs_sm90a_code();
+    return why ? why : p->d == 64 || p->d == 128 ? NULL : "needs head_dim 64 or 128";
+}
+
+template <typename T>
+static void launch_softmax_a8(Problem *p)
+{
+    p->op = FWD, p->decayed = 0;
+    if (!p->softmax_o) {
+        const size_t n = elements_of(p), rows = n / p->d;
+        p->softmax_o = device_alloc(n * sizeof(T), "softmax O");
+        p->softmax_lse = (float *)device_alloc(rows * sizeof(float), "softmax LSE");
+        poison(p->softmax_o, n * sizeof(T));
+        poison(p->softmax_lse, rows * sizeof(float));
+    }
+    a8_forward<T>(&p->softmax_wgmma, (T *)p->softmax_o, p->softmax_lse, (const T *)p->in[IN_Q],
+                  (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->b * p->h, p->s, p->s, p->d, p->scale, true);
+}
+#line 121 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1889 "chapters/11-linear-attention.md"
+#line 1920 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -1962,6 +2158,8 @@ static void launch_segments_wgmma(Problem *p)
      launch_chunk_wgmma<T>, chunk_wgmma_unsupported},                                                              \
     {"l6-wgmma-segments", "ours", DT, "l4 with l5 in place of l2: segment sums, a scan, then l5 from the states",  \
      launch_segments_wgmma<T>, chunk_wgmma_unsupported},                                                           \
+    {"softmax-a8", "peer", DT, "the attention chapter's causal softmax forward (a8-dispatch) on the same Q, K, V",  \
+     launch_softmax_a8<T>, softmax_a8_unsupported},                                                                \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
      launch_recurrent<T, BWD>, NULL},                                                                              \
     {"lb2-chunk-64", "ours", DT, "backward: l2's chunkwise kernel three times, dK and dV mirrored in time",        \
@@ -1987,9 +2185,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 119 "chapters/11-linear-attention.md"
+#line 122 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 1942 "chapters/11-linear-attention.md"
+#line 1975 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2087,7 +2285,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2051 "chapters/11-linear-attention.md"
+#line 2084 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2191,7 +2389,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2161 "chapters/11-linear-attention.md"
+#line 2194 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2306,6 +2504,9 @@ static void linear_destroy(Problem *p)
     }
     CUDA_CHECK(cudaFree(p->decay));
     if (p->states) CUDA_CHECK(cudaFree(p->states));
+    void *softmax[3] = {p->softmax_o, p->softmax_lse, p->softmax_wgmma.next_item};
+    for (int a = 0; a < 3; a++)
+        if (softmax[a]) CUDA_CHECK(cudaFree(softmax[a]));
     free(p->sample_rows);
     free(p->host[0]);  // the other inputs too
     free(p);
@@ -2314,6 +2515,10 @@ static void linear_destroy(Problem *p)
 static void linear_poison(Problem *p)
 {
     for (int a = 0; a < 4; a++) poison(p->out[a], elements_of(p) * dtype_bytes(p->dtype));
+    if (p->softmax_o) {
+        poison(p->softmax_o, elements_of(p) * dtype_bytes(p->dtype));
+        poison(p->softmax_lse, elements_of(p) / p->d * sizeof(float));
+    }
 }
 
 // Forward: Q, K, V read once, O written once. Backward: Q, K, V, dO read once, dQ, dK, dV
@@ -2362,11 +2567,43 @@ static void add_result(CheckResult *r, CheckResult c)
     r->max_rel_err = fmax(r->max_rel_err, c.max_rel_err);
 }
 
+// softmax-a8's O and LSE, every element against the attention chapter's float32 reference on
+// the GPU, within its bound: twice the float arithmetic's, then the final rounding.
+static CheckResult check_softmax_a8(const Problem *p, const char *version)
+{
+    const size_t rows = elements_of(p) / p->d, counts[5] = {elements_of(p), elements_of(p), elements_of(p), rows, rows};
+    float *dev[5];
+    double *ref[5];
+    for (int a = 0; a < 5; a++) dev[a] = (float *)device_alloc(counts[a] * sizeof(float), "softmax reference");
+    attention_reference_on_gpu(dev, p->in[IN_Q], p->in[IN_K], p->in[IN_V], rows, p->s, p->s, p->d, p->scale, true,
+                               p->dtype);
+    for (int a = 0; a < 5; a++) {
+        ref[a] = download(dev[a], counts[a], F32);
+        CUDA_CHECK(cudaFree(dev[a]));
+    }
+    double *got_o = download(p->softmax_o, counts[0], p->dtype), *got_lse = download(p->softmax_lse, rows, F32);
+    for (size_t e = 0; e < rows; e++) {  // causal with sq = sk: every row sees a key, but -inf is compared as NO_KEY
+        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
+        if (ref[3][e] == -INFINITY) ref[3][e] = NO_KEY;
+    }
+    AttentionBound bo = {ref[0], ref[1], ref[2], 2.0, p->dtype}, bl = {ref[3], ref[4], NULL, 2.0, F32};
+    char label[96];
+    snprintf(label, sizeof label, "%s (softmax O, GPU float32)", version);
+    CheckResult r = check_elements(label, p->size, got_o, ref[0], counts[0], attention_bound, &bo, p->d);
+    snprintf(label, sizeof label, "%s (softmax LSE, GPU float32)", version);
+    add_result(&r, check_elements(label, p->size, got_lse, ref[3], rows, attention_bound, &bl, 0));
+    for (int a = 0; a < 5; a++) free(ref[a]);
+    free(got_o);
+    free(got_lse);
+    return r;
+}
+
 // Every output the version computed (O; dQ, dK, dV; or all four), each in full against its
 // reference (with decay, if the version's launch had it) and, beyond the CPU's reach, on the
-// sampled rows against the CPU's.
+// sampled rows against the CPU's; softmax-a8's O and LSE against the attention chapter's.
 static CheckResult linear_check(Problem *p, const char *version)
 {
+    if (!strcmp(version, "softmax-a8")) return check_softmax_a8(p, version);
     const size_t n = elements_of(p), d = p->d;
     const int first = p->op == BWD ? OUT_DQ : OUT_O, last = p->op == FWD ? OUT_O : OUT_DV;
     CheckResult r = {0, 0.0, 0.0};
@@ -2394,7 +2631,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2391 "chapters/11-linear-attention.md"
+#line 2463 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2720,9 +2957,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 120 "chapters/11-linear-attention.md"
+#line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2725 "chapters/11-linear-attention.md"
+#line 2797 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
