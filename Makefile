@@ -306,7 +306,7 @@ FIG_linear_attention-d64_SHAPES := 32x32x1024x64 16x32x2048x64 8x32x4096x64 4x32
   1x32x32768x64
 FIG_linear_attention-d64_XLABEL := sequence length s (b s = 32K tokens, 32 heads of 64)
 FIG_linear_attention-d64_CROSS := l5-wgmma torch.sdpa-cudnn
-FIG_linear_attention_VERSIONS := l0-recurrent l1-quadratic l2-chunk-64 l3-chunk-128 l4-segments l5-wgmma l6-wgmma-segments
+FIG_linear_attention_VERSIONS := l0-recurrent l1-quadratic l2-chunk-64 l3-chunk-128 l4-segments l5-wgmma l6-wgmma-segments softmax-a8
 FIG_linear_attention-train-d128_CSV := linear_attention
 FIG_linear_attention-train-d128_DTYPE := bf16
 FIG_linear_attention-train-d128_SHAPES := $(FIG_linear_attention-d128_SHAPES)
