@@ -1027,9 +1027,30 @@ static inline double attention_bound(const void *ctx, size_t i, double *scale)
     if (b->ref[i] == NO_KEY) return 0.0;
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
+
+// O against its reference (rows of d), then the LSE (-inf compared as NO_KEY); the
+// attention chapters' check of rows, and the linear chapter's of its softmax row.
+static inline CheckResult check_rows(DType dtype, const char *size, int d, const char *version, const char *what,
+                                     double *got_o, const double *ref_o, const double *arith_o,
+                                     const double *scale_o, double *got_lse, double *ref_lse,
+                                     const double *arith_lse, size_t rows, double factor)
+{
+    AttentionBound bo = {ref_o, arith_o, scale_o, factor, dtype};
+    char label[96];
+    snprintf(label, sizeof label, "%s (%s O)", version, what);
+    CheckResult r = check_elements(label, size, got_o, ref_o, rows * d, attention_bound, &bo, d);
+    for (size_t e = 0; e < rows; e++) {
+        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
+        if (ref_lse[e] == -INFINITY) ref_lse[e] = NO_KEY;
+    }
+    AttentionBound bl = {ref_lse, arith_lse, NULL, factor, F32};
+    snprintf(label, sizeof label, "%s (%s LSE)", version, what);
+    add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
+    return r;
+}
 #line 56 "chapters/09-attention.md"
 // <<launch-the-wgmma-kernels>>
-#line 1589 "chapters/09-attention.md"
+#line 1610 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
 // a block per item, or, persistent, a block per SM (at most one per item).
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
@@ -1078,7 +1099,7 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
 }
 #line 57 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1644 "chapters/09-attention.md"
+#line 1665 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1177,7 +1198,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1724 "chapters/09-attention.md"
+#line 1745 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1317,7 +1338,7 @@ static void launch_rate(void *ctx)
 }
 #line 59 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1796 "chapters/09-attention.md"
+#line 1817 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1348,7 +1369,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 60 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1832 "chapters/09-attention.md"
+#line 1853 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1377,7 +1398,7 @@ static const Version VERSIONS[] = {
 };
 #line 61 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1874 "chapters/09-attention.md"
+#line 1895 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1499,31 +1520,6 @@ static void make_reference(Problem *p)
     }
 }
 
-static void merge(CheckResult *r, CheckResult s)
-{
-    r->mismatches += s.mismatches;
-    r->max_abs_err = fmax(r->max_abs_err, s.max_abs_err);
-    r->max_rel_err = fmax(r->max_rel_err, s.max_rel_err);
-}
-
-// O against its reference (rows of d), then the LSE (-inf compared as NO_KEY).
-static CheckResult check_rows(const Problem *p, const char *version, const char *what, double *got_o,
-                              const double *ref_o, const double *arith_o, const double *scale_o, double *got_lse,
-                              double *ref_lse, const double *arith_lse, size_t rows, double factor)
-{
-    AttentionBound bo = {ref_o, arith_o, scale_o, factor, p->dtype};
-    char label[96];
-    snprintf(label, sizeof label, "%s (%s O)", version, what);
-    CheckResult r = check_elements(label, p->size, got_o, ref_o, rows * p->d, attention_bound, &bo, p->d);
-    for (size_t e = 0; e < rows; e++) {
-        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
-        if (ref_lse[e] == -INFINITY) ref_lse[e] = NO_KEY;
-    }
-    AttentionBound bl = {ref_lse, arith_lse, NULL, factor, F32};
-    snprintf(label, sizeof label, "%s (%s LSE)", version, what);
-    merge(&r, check_elements(label, p->size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
-    return r;
-}
 
 // The rows checked against the CPU where the GPU's reference is used: the first and the
 // last, the first that sees a key (causal) and its neighbours, a tile edge, then seeded.
@@ -1544,8 +1540,8 @@ static CheckResult attention_check(Problem *p, const char *version)
     size_t rows = rows_of(p), d = p->d;
     double *got_o = download(p->o, rows * d, p->dtype), *got_lse = download(p->lse, rows, F32);
     const char *what = cpu_reference(p) ? "CPU" : "GPU float32";
-    CheckResult r = check_rows(p, version, what, got_o, p->ref_o, p->arith_o, p->scale_o, got_lse, p->ref_lse,
-                               p->arith_lse, rows, p->ref_factor);
+    CheckResult r = check_rows(p->dtype, p->size, p->d, version, what, got_o, p->ref_o, p->arith_o, p->scale_o,
+                               got_lse, p->ref_lse, p->arith_lse, rows, p->ref_factor);
     if (!cpu_reference(p)) {  // and a sample of rows against the CPU in double
         size_t picked[SAMPLE_ROWS];
         sample_rows(p, picked);
@@ -1559,14 +1555,15 @@ static CheckResult attention_check(Problem *p, const char *version)
             sl[s] = got_lse[row] == NO_KEY ? -INFINITY : got_lse[row];
             reference_row(p, row, sr + s * d, sa + s * d, ss + s * d, &srl[s], &sal[s]);
         }
-        merge(&r, check_rows(p, version, "CPU sample", so, sr, sa, ss, sl, srl, sal, SAMPLE_ROWS, 1.0));
+        add_check(&r, check_rows(p->dtype, p->size, p->d, version, "CPU sample", so, sr, sa, ss, sl, srl, sal,
+                                 SAMPLE_ROWS, 1.0));
         free(buf);
     }
     free(got_o);
     free(got_lse);
     return r;
 }
-#line 2069 "chapters/09-attention.md"
+#line 2066 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1647,7 +1644,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2157 "chapters/09-attention.md"
+#line 2154 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1753,7 +1750,7 @@ static int attention_self_test(void)
 }
 #line 62 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2269 "chapters/09-attention.md"
+#line 2266 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

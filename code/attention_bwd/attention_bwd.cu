@@ -1078,6 +1078,27 @@ static inline double attention_bound(const void *ctx, size_t i, double *scale)
     if (b->ref[i] == NO_KEY) return 0.0;
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
+
+// O against its reference (rows of d), then the LSE (-inf compared as NO_KEY); the
+// attention chapters' check of rows, and the linear chapter's of its softmax row.
+static inline CheckResult check_rows(DType dtype, const char *size, int d, const char *version, const char *what,
+                                     double *got_o, const double *ref_o, const double *arith_o,
+                                     const double *scale_o, double *got_lse, double *ref_lse,
+                                     const double *arith_lse, size_t rows, double factor)
+{
+    AttentionBound bo = {ref_o, arith_o, scale_o, factor, dtype};
+    char label[96];
+    snprintf(label, sizeof label, "%s (%s O)", version, what);
+    CheckResult r = check_elements(label, size, got_o, ref_o, rows * d, attention_bound, &bo, d);
+    for (size_t e = 0; e < rows; e++) {
+        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
+        if (ref_lse[e] == -INFINITY) ref_lse[e] = NO_KEY;
+    }
+    AttentionBound bl = {ref_lse, arith_lse, NULL, factor, F32};
+    snprintf(label, sizeof label, "%s (%s LSE)", version, what);
+    add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
+    return r;
+}
 #line 53 "chapters/10-attention-bwd.md"
 // <<backward-kernels>>
 #line 256 "chapters/10-attention-bwd.md"
@@ -2231,7 +2252,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1796 "chapters/09-attention.md"
+#line 1817 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -2681,14 +2702,6 @@ static double gradient_element_bound(const void *ctx, size_t i, double *scale)
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
 
-// Adds one comparison's outcome to the total of a check.
-static void add_to(CheckResult *total, CheckResult part)
-{
-    total->mismatches += part.mismatches;
-    if (part.max_abs_err > total->max_abs_err) total->max_abs_err = part.max_abs_err;
-    if (part.max_rel_err > total->max_rel_err) total->max_rel_err = part.max_rel_err;
-}
-
 static const char *const GRADIENT_NAMES[3] = {"dQ", "dK", "dV"};
 
 // n rows of d of one gradient against its reference.
@@ -2755,7 +2768,7 @@ static CheckResult sample_against_cpu(Problem *p, const char *version, double *c
         for (size_t s = 0; s < SAMPLE_ROWS; s++)
             for (size_t c = 0; c < d; c++) picked[s * d + c] = got[g][rows[s] * d + c];
         const double *ref = p->sample + 3 * g * n;
-        add_to(&r, check_gradient(p, version, "CPU sample", g, picked, ref, ref + n, ref + 2 * n, SAMPLE_ROWS, 1.0));
+        add_check(&r, check_gradient(p, version, "CPU sample", g, picked, ref, ref + n, ref + 2 * n, SAMPLE_ROWS, 1.0));
     }
     free(picked);
     return r;
@@ -2770,16 +2783,16 @@ static CheckResult backward_check(Problem *p, const char *version)
     for (int g = 0; g < 3; g++) {
         const size_t n_rows = g == DQ ? rows_of(p) : key_rows_of(p);
         got[g] = download(p->grad[g], n_rows * p->d, p->dtype);
-        add_to(&r, check_gradient(p, version, what, g, got[g], p->ref[g], p->arith[g], p->scale_of[g], n_rows,
+        add_check(&r, check_gradient(p, version, what, g, got[g], p->ref[g], p->arith[g], p->scale_of[g], n_rows,
                                  p->ref_factor));
     }
-    if (!cpu_reference(p)) add_to(&r, sample_against_cpu(p, version, got));
+    if (!cpu_reference(p)) add_check(&r, sample_against_cpu(p, version, got));
     for (int g = 0; g < 3; g++) free(got[g]);
     if (p->deterministic)  // dQ, dK and dV, one allocation
         report_bits(version, p->dtype, p->size, p->grad[DQ], (rows_of(p) + 2 * key_rows_of(p)) * p->d * dtype_bytes(p->dtype));
     return r;
 }
-#line 2172 "chapters/10-attention-bwd.md"
+#line 2164 "chapters/10-attention-bwd.md"
 // A host-only problem for the CPU tests: sq queries, sk keys of d columns, with the given
 // O and LSE exact (no error); its arrays drawn by fill_inputs (free with free_host_problem).
 static Problem host_problem(int sq, int sk, int d, bool causal, uint64_t seed)
@@ -2914,7 +2927,7 @@ static int backward_self_test(void)
 }
 #line 60 "chapters/10-attention-bwd.md"
 // <<the-backward-chapter>>
-#line 2313 "chapters/10-attention-bwd.md"
+#line 2305 "chapters/10-attention-bwd.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",   "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

@@ -303,6 +303,14 @@ typedef struct {
     double max_abs_err, max_rel_err;
 } CheckResult;
 
+// One check's result added to a version's total (the mismatches summed, the errors' maxima).
+static inline void add_check(CheckResult *total, CheckResult part)
+{
+    total->mismatches += part.mismatches;
+    total->max_abs_err = fmax(total->max_abs_err, part.max_abs_err);
+    total->max_rel_err = fmax(total->max_rel_err, part.max_rel_err);
+}
+
 // Element i's bound on |got - ref|; *scale is what its relative error is reported against.
 typedef double (*ElementBound)(const void *ctx, size_t i, double *scale);
 
@@ -395,7 +403,7 @@ static inline CheckResult check_close_f32(const char *version, const char *size,
 }
 #line 37 "chapters/00-measuring.md"
 // <<time-launches-with-events-and-a-median>>
-#line 574 "chapters/00-measuring.md"
+#line 582 "chapters/00-measuring.md"
 // A launch function runs the work being timed once, asynchronously, on stream 0.
 typedef void (*LaunchFn)(void *ctx);
 
@@ -511,7 +519,7 @@ static inline Timing time_launches(LaunchFn fn, void *ctx, TimingPlan plan)
 }
 #line 38 "chapters/00-measuring.md"
 // <<measure-what-this-gpu-can-do>>
-#line 744 "chapters/00-measuring.md"
+#line 752 "chapters/00-measuring.md"
 // Copy: each thread moves 16-byte packs, grid-striding over the array; the last
 // n % 4 elements are copied one by one.
 __global__ void copy_f4_kernel(float *dst, const float *src, size_t n)
@@ -623,7 +631,7 @@ static inline Ceilings measure_ceilings(void)
 }
 #line 39 "chapters/00-measuring.md"
 // <<the-version-table-and-the-chapter>>
-#line 879 "chapters/00-measuring.md"
+#line 887 "chapters/00-measuring.md"
 typedef struct Problem Problem;  // each chapter defines its own: inputs, outputs, reference
 
 typedef struct {
@@ -728,7 +736,7 @@ static inline size_t count_of(const char *size)
 }
 #line 40 "chapters/00-measuring.md"
 // <<what-a-versions-kernels-need>>
-#line 1011 "chapters/00-measuring.md"
+#line 1019 "chapters/00-measuring.md"
 // ---- what a version's kernels need
 typedef struct {
     int kernels;       // distinct kernels one run launched; 0: not known
@@ -961,7 +969,7 @@ static inline Resources kernels_needs(void (*fn)(void *), void *ctx)
 }
 #line 41 "chapters/00-measuring.md"
 // <<rows-the-csv-and-its-provenance>>
-#line 1270 "chapters/00-measuring.md"
+#line 1278 "chapters/00-measuring.md"
 typedef struct {
     const char *version, *kind, *dtype;
     char size[64];
@@ -1082,7 +1090,7 @@ static inline void provenance_write(const char *csv_path, const Device *d, int a
 }
 #line 42 "chapters/00-measuring.md"
 // <<the-command-line>>
-#line 1407 "chapters/00-measuring.md"
+#line 1415 "chapters/00-measuring.md"
 typedef struct {
     int list, check, bench, slug, help, self_test;
     const char *csv;

@@ -997,6 +997,27 @@ static inline double attention_bound(const void *ctx, size_t i, double *scale)
     if (b->ref[i] == NO_KEY) return 0.0;
     return error_bound(b->dtype, b->ref[i], b->factor * b->arith[i], 0, 0.0);
 }
+
+// O against its reference (rows of d), then the LSE (-inf compared as NO_KEY); the
+// attention chapters' check of rows, and the linear chapter's of its softmax row.
+static inline CheckResult check_rows(DType dtype, const char *size, int d, const char *version, const char *what,
+                                     double *got_o, const double *ref_o, const double *arith_o,
+                                     const double *scale_o, double *got_lse, double *ref_lse,
+                                     const double *arith_lse, size_t rows, double factor)
+{
+    AttentionBound bo = {ref_o, arith_o, scale_o, factor, dtype};
+    char label[96];
+    snprintf(label, sizeof label, "%s (%s O)", version, what);
+    CheckResult r = check_elements(label, size, got_o, ref_o, rows * d, attention_bound, &bo, d);
+    for (size_t e = 0; e < rows; e++) {
+        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
+        if (ref_lse[e] == -INFINITY) ref_lse[e] = NO_KEY;
+    }
+    AttentionBound bl = {ref_lse, arith_lse, NULL, factor, F32};
+    snprintf(label, sizeof label, "%s (%s LSE)", version, what);
+    add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
+    return r;
+}
 #line 114 "chapters/11-linear-attention.md"
 // <<what-the-wgmma-kernels-keep-between-launches>>
 #line 137 "chapters/09-attention.md"
@@ -1007,7 +1028,7 @@ typedef struct {
 } WgmmaState;
 #line 115 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
-#line 1589 "chapters/09-attention.md"
+#line 1610 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
 // a block per item, or, persistent, a block per SM (at most one per item).
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
@@ -2560,13 +2581,6 @@ static CheckResult check_output(const Problem *p, const char *version, const cha
     return check_elements(label, p->size, got, ref, n, output_element_bound, &bound, p->d);
 }
 
-static void add_result(CheckResult *r, CheckResult c)
-{
-    r->mismatches += c.mismatches;
-    r->max_abs_err = fmax(r->max_abs_err, c.max_abs_err);
-    r->max_rel_err = fmax(r->max_rel_err, c.max_rel_err);
-}
-
 // softmax-a8's O and LSE, every element against the attention chapter's float32 reference on
 // the GPU, within its bound: twice the float arithmetic's, then the final rounding.
 static CheckResult check_softmax_a8(const Problem *p, const char *version)
@@ -2582,16 +2596,8 @@ static CheckResult check_softmax_a8(const Problem *p, const char *version)
         CUDA_CHECK(cudaFree(dev[a]));
     }
     double *got_o = download(p->softmax_o, counts[0], p->dtype), *got_lse = download(p->softmax_lse, rows, F32);
-    for (size_t e = 0; e < rows; e++) {  // causal with sq = sk: every row sees a key, but -inf is compared as NO_KEY
-        if (got_lse[e] == -INFINITY) got_lse[e] = NO_KEY;
-        if (ref[3][e] == -INFINITY) ref[3][e] = NO_KEY;
-    }
-    AttentionBound bo = {ref[0], ref[1], ref[2], 2.0, p->dtype}, bl = {ref[3], ref[4], NULL, 2.0, F32};
-    char label[96];
-    snprintf(label, sizeof label, "%s (softmax O, GPU float32)", version);
-    CheckResult r = check_elements(label, p->size, got_o, ref[0], counts[0], attention_bound, &bo, p->d);
-    snprintf(label, sizeof label, "%s (softmax LSE, GPU float32)", version);
-    add_result(&r, check_elements(label, p->size, got_lse, ref[3], rows, attention_bound, &bl, 0));
+    CheckResult r = check_rows(p->dtype, p->size, p->d, version, "softmax, GPU float32", got_o, ref[0], ref[1],
+                               ref[2], got_lse, ref[3], ref[4], rows, 2.0);
     for (int a = 0; a < 5; a++) free(ref[a]);
     free(got_o);
     free(got_lse);
@@ -2614,7 +2620,7 @@ static CheckResult linear_check(Problem *p, const char *version)
         snprintf(what, sizeof what, "%s%s, %s", PARTS[part].name, p->decayed ? " with decay" : "",
                  cpu_reference(p) ? "CPU" : "GPU float32");
         double *got = download(p->out[part], n, p->dtype);
-        add_result(&r, check_output(p, version, what, got, p->ref[slot], p->arith[slot], p->scale_of[slot], n,
+        add_check(&r, check_output(p, version, what, got, p->ref[slot], p->arith[slot], p->scale_of[slot], n,
                                     p->ref_factor));
         if (!cpu_reference(p)) {
             make_cpu_sample(p, part);
@@ -2624,14 +2630,14 @@ static CheckResult linear_check(Problem *p, const char *version)
             for (size_t k = 0; k < SAMPLE_ROWS; k++)
                 for (size_t c = 0; c < d; c++) picked[k * d + c] = got[p->sample_rows[k] * d + c];
             snprintf(what, sizeof what, "%s%s, CPU sample", PARTS[part].name, p->decayed ? " with decay" : "");
-            add_result(&r, check_output(p, version, what, picked, sample, sample + m, sample + 2 * m, m, 1.0));
+            add_check(&r, check_output(p, version, what, picked, sample, sample + m, sample + 2 * m, m, 1.0));
             free(picked);
         }
         free(got);
     }
     return r;
 }
-#line 2463 "chapters/11-linear-attention.md"
+#line 2448 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2959,7 +2965,7 @@ static int linear_self_test(void)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2797 "chapters/11-linear-attention.md"
+#line 2782 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",

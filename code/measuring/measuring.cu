@@ -1,8 +1,8 @@
-#line 1816 "chapters/00-measuring.md"
+#line 1824 "chapters/00-measuring.md"
 // measuring.cu: the ceilings of this GPU, and what careless timing would have said.
 #include "../harness/harness.cuh"
 // <<the-measuring-problem>>
-#line 1830 "chapters/00-measuring.md"
+#line 1838 "chapters/00-measuring.md"
 typedef enum { WROTE_COPY, WROTE_BLOCK_SUMS } Output;
 
 struct Problem {
@@ -16,9 +16,9 @@ struct Problem {
     double abs_sum;     // sum of |input|
     Output output;      // what the last launch wrote: set by each launcher
 };
-#line 1819 "chapters/00-measuring.md"
+#line 1827 "chapters/00-measuring.md"
 // <<copy-kernels-to-measure>>
-#line 1846 "chapters/00-measuring.md"
+#line 1854 "chapters/00-measuring.md"
 // The first copy anyone writes: one element per thread, a grid as large as the array.
 __global__ void copy_f32_kernel(float *dst, const float *src, size_t n)
 {
@@ -36,9 +36,9 @@ __global__ void copy_f4_first_kernel(float *dst, const float *src, size_t n)
         reinterpret_cast<float4 *>(dst)[k] = reinterpret_cast<const float4 *>(src)[k];
     for (size_t k = 4 * n4 + i; k < n; k += stride) dst[k] = src[k];
 }
-#line 1820 "chapters/00-measuring.md"
+#line 1828 "chapters/00-measuring.md"
 // <<launch-the-copies-and-the-read>>
-#line 1866 "chapters/00-measuring.md"
+#line 1874 "chapters/00-measuring.md"
 static void launch_memcpy_version(Problem *p)
 {
     p->output = WROTE_COPY;
@@ -72,9 +72,9 @@ static const Version VERSIONS[] = {
     {"copy-f4", "ours", "f32", "copy, float4 packs, grid-stride over resident blocks", launch_copy_f4, NULL},
     {"read-f4", "ours", "f32", "read only: float4 packs, four loads in flight, block sums", launch_read_f4, NULL},
 };
-#line 1821 "chapters/00-measuring.md"
+#line 1829 "chapters/00-measuring.md"
 // <<create-and-check-a-measuring-problem>>
-#line 1906 "chapters/00-measuring.md"
+#line 1914 "chapters/00-measuring.md"
 static Problem *measuring_create(const char *dtype, const char *size, uint64_t seed)
 {
     (void)dtype;
@@ -137,9 +137,9 @@ static double measuring_bytes(const Problem *p)
 {
     return (p->output == WROTE_COPY ? 2.0 : 1.0) * p->n * sizeof(float);
 }
-#line 1822 "chapters/00-measuring.md"
+#line 1830 "chapters/00-measuring.md"
 // <<demonstrate-what-careless-timing-says>>
-#line 1971 "chapters/00-measuring.md"
+#line 1979 "chapters/00-measuring.md"
 // Rows of kind "demo": the same float4 copy, timed in the ways this chapter warns about.
 static Row demo_row(BenchRun *run, const char *name, const Problem *p, double us)
 {
@@ -252,9 +252,9 @@ static void measuring_demos(BenchRun *run)
     demonstrate_timing(run, "2^22");
     demonstrate_timing(run, "2^28");
 }
-#line 1823 "chapters/00-measuring.md"
+#line 1831 "chapters/00-measuring.md"
 // <<the-measuring-chapter>>
-#line 2086 "chapters/00-measuring.md"
+#line 2094 "chapters/00-measuring.md"
 static const char *const DTYPES[] = {"f32"};
 static const char *const BENCH_SIZES[] = {"2^20", "2^22", "2^25", "2^28"};
 static const char *const CHECK_SIZES[] = {"1", "31", "1000003", "2^20", "2^22", "2^25+7"};
