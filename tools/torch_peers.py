@@ -11,6 +11,7 @@ import csv
 import inspect
 import math
 import sys
+import time
 
 import torch
 
@@ -892,7 +893,7 @@ def linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf):
             f"{100.0 * gbps / sol:.1f}", f"{rel:.2e}", "pass" if ok else "fail"]
 
 
-def linear_attention_rows(rows, buf):
+def linear_attention_rows(rows, buf, done=frozenset(), checkpoint=lambda out: None):
     """flash-linear-attention's three forward kernels (chunk, fused chunk, fused recurrent),
     unnormalised and with the chapter's float scale, each checked on every element against the
     chapter's double reference and bound before it is timed; the same three run forward and
@@ -901,7 +902,9 @@ def linear_attention_rows(rows, buf):
     same shapes, checked as the attention chapter checks it, for the crossover. With the
     chapter's decay per head, fla's simple GLA chunk kernel (row torch.fla-simple-gla-chunk, the
     decay given as g_gamma = ln gamma per head), checked against the decayed reference and bound.
-    Only at the sizes the program timed; fla is skipped where it is not importable."""
+    Only at the sizes the program timed and not in done (the (dtype, size) pairs whose rows a
+    resumed run keeps); fla is skipped where it is not importable. After each size the rows so
+    far go to checkpoint, which writes the CSV: a run stopped midway keeps what it measured."""
     torch.backends.cuda.matmul.allow_tf32 = False
     sol = ceiling_gbps(rows, "copy-ceiling")
     try:
@@ -925,8 +928,9 @@ def linear_attention_rows(rows, buf):
     for dtype, tt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
         for b, h, s, d in LINEAR_SHAPES:
             size = f"{b}x{h}x{s}x{d}"
-            if (dtype, size) not in measured:
+            if (dtype, size) not in measured or (dtype, size) in done:
                 continue
+            began = time.monotonic()
             scale = float(torch.tensor(1.0 / math.sqrt(d), dtype=torch.float32))  # the chapter's float scale
             flops = 4.0 * b * h * s * d * d  # the chapter's count: the recurrent form's
             nbytes = 4.0 * b * h * s * d * 2
@@ -981,44 +985,55 @@ def linear_attention_rows(rows, buf):
                                                                              scale=scale)
             name = "torch.sdpa-cudnn"
             res = first_run(name, dtype, size, op)
-            if res is None:
-                continue
-            bad, rel = attention_check(res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s],
-                                       q.reshape(b * h, s, d), k.reshape(b * h, s, d), v.reshape(b * h, s, d), True,
-                                       scale, dtype, gen)
-            del res
-            torch.cuda.empty_cache()
-            out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
+            if res is not None:
+                bad, rel = attention_check(res[0].reshape(b * h, s, d), res[1].reshape(b * h, -1)[:, :s],
+                                           q.reshape(b * h, s, d), k.reshape(b * h, s, d), v.reshape(b * h, s, d),
+                                           True, scale, dtype, gen)
+                del res
+                torch.cuda.empty_cache()
+                out.append(linear_row(name, op, bad, rel, dtype, size, flops, nbytes, sol, buf))
             del q, k, v
             torch.cuda.empty_cache()
+            checkpoint(out)
+            print(f"  ({dtype} {size}: {time.monotonic() - began:.0f} s)", flush=True)
     return out
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: tools/torch_peers.py CHAPTER CSV")
+    resume = sys.argv[3:] == ["--resume"]
+    if len(sys.argv) != 3 and not resume:
+        sys.exit("usage: tools/torch_peers.py CHAPTER CSV [--resume]")
     chapter, path = sys.argv[1], sys.argv[2]
     if chapter not in SIZES:
         print(f"torch_peers: no PyTorch peer for {chapter}")
         return 0
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    fields = list(rows[0].keys()) if rows else []
+    # --resume (the linear attention chapter, whose peers take longest): keep the PyTorch rows
+    # already measured and measure only the sizes that have none
+    resumed = [r for r in rows if resume and r["version"].startswith("torch.")]
     rows_kept = [r for r in rows if not r["version"].startswith("torch.")]
+
+    def write(new):
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(fields)
+            for r in rows_kept + resumed:
+                w.writerow([r[k] or "" for k in fields])
+            w.writerows(r + [""] * (len(fields) - len(r)) for r in new)  # a peer's resource columns stay empty
+
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     buf = torch.zeros(2 * l2 // 4, dtype=torch.int32, device="cuda")
     print(f"torch_peers: {chapter} with PyTorch {torch.__version__}")
-    new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
-           "softmax": softmax_rows, "upsample": upsample_rows,
+    if chapter == "linear_attention":
+        new = linear_attention_rows(rows_kept, buf, {(r["dtype"], r["size"]) for r in resumed}, write)
+    else:
+        new = {"reduce": reduce_rows, "elementwise": elementwise_rows, "atomics": atomics_rows,
+               "softmax": softmax_rows, "upsample": upsample_rows,
                "index_add": index_add_rows, "gemm": gemm_rows, "gemm_hopper": gemm_rows,
-           "attention": attention_rows, "attention_bwd": attention_bwd_rows,
-           "linear_attention": linear_attention_rows}[chapter](rows_kept, buf)
-    fields = list(rows[0].keys()) if rows else []
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(fields)
-        for r in rows_kept:
-            w.writerow([r[k] or "" for k in fields])
-        w.writerows(r + [""] * (len(fields) - len(r)) for r in new)  # a peer's resource columns stay empty
+               "attention": attention_rows, "attention_bwd": attention_bwd_rows}[chapter](rows_kept, buf)
+    write(new)
     missed = [f"{r[0]} {r[2]} {r[3]}" for r in new if r[-1] != "pass"]
     if missed:  # a peer that misses the chapter's bound is reported and not timed, not an error
         print(f"torch_peers: {len(missed)} PyTorch rows miss the chapter's tolerance (status fail, not timed): "

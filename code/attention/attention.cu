@@ -918,7 +918,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 55 "chapters/09-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1466 "chapters/09-attention.md"
+#line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -984,7 +984,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
-#line 1539 "chapters/09-attention.md"
+#line 1548 "chapters/09-attention.md"
 // The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
 // arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
 // each row's LSE (rows) and its bound.
@@ -1050,7 +1050,7 @@ static inline CheckResult check_rows(DType dtype, const char *size, int d, const
 }
 #line 56 "chapters/09-attention.md"
 // <<launch-the-wgmma-kernels>>
-#line 1610 "chapters/09-attention.md"
+#line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
 // a block per item, or, persistent, a block per SM (at most one per item).
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
@@ -1099,7 +1099,7 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
 }
 #line 57 "chapters/09-attention.md"
 // <<attention-launchers>>
-#line 1665 "chapters/09-attention.md"
+#line 1674 "chapters/09-attention.md"
 static double scores_bytes(const Problem *p) { return 4.0 * p->b * p->h * p->sq * p->sk; }
 
 // a0 needs S in the GPU's memory.
@@ -1198,7 +1198,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1745 "chapters/09-attention.md"
+#line 1754 "chapters/09-attention.md"
 static const char *wgmma_unsupported(const Problem *p)
 {
     (void)p;
@@ -1338,7 +1338,7 @@ static void launch_rate(void *ctx)
 }
 #line 59 "chapters/09-attention.md"
 // <<the-attention-ceilings>>
-#line 1817 "chapters/09-attention.md"
+#line 1826 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)
@@ -1369,7 +1369,7 @@ static double attention_compute_ceiling(BenchRun *run, const Version *v)
 }
 #line 60 "chapters/09-attention.md"
 // <<the-attention-version-table>>
-#line 1853 "chapters/09-attention.md"
+#line 1862 "chapters/09-attention.md"
 #define ATTENTION_VERSIONS(T, DT)                                                                               \
     {"a0-naive", "ours", DT, "S = Q K^T to global memory in float, a softmax kernel, then P V: three kernels",  \
      launch_naive<T>, naive_unsupported},                                                                     \
@@ -1398,7 +1398,7 @@ static const Version VERSIONS[] = {
 };
 #line 61 "chapters/09-attention.md"
 // <<create-and-check-an-attention-problem>>
-#line 1895 "chapters/09-attention.md"
+#line 1904 "chapters/09-attention.md"
 // ============================================================ problems and checks
 // "BxHxSQxSKxD" with an optional trailing "c" (causal). Returns NULL, or what is wrong.
 static const char *parse_attention_size(const char *size, int *b, int *h, int *sq, int *sk, int *d, bool *causal)
@@ -1563,7 +1563,7 @@ static CheckResult attention_check(Problem *p, const char *version)
     free(got_lse);
     return r;
 }
-#line 2066 "chapters/09-attention.md"
+#line 2075 "chapters/09-attention.md"
 // q, k, v uniform in [-1, 2), rounded to the element type; one row of q in eight times 24
 // and one in eight times -24: scores of +-100 and more.
 static void fill_inputs(Problem *p, uint64_t seed)
@@ -1644,7 +1644,7 @@ static double attention_flops(const Problem *p)
 {
     return 4.0 * p->b * p->h * p->sq * p->sk * p->d / (p->causal ? 2.0 : 1.0);
 }
-#line 2154 "chapters/09-attention.md"
+#line 2163 "chapters/09-attention.md"
 // A host-only problem for the CPU tests: d columns, q (sq rows) and k, v (sk rows) given.
 static Problem host_problem(int sq, int sk, int d, bool causal, float scale, float *q, float *k, float *v)
 {
@@ -1750,7 +1750,7 @@ static int attention_self_test(void)
 }
 #line 62 "chapters/09-attention.md"
 // <<the-attention-chapter>>
-#line 2266 "chapters/09-attention.md"
+#line 2275 "chapters/09-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x512x512x128",  "16x16x1024x1024x128",  "8x16x2048x2048x128",  "4x16x4096x4096x128",

@@ -969,7 +969,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 52 "chapters/10-attention-bwd.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1466 "chapters/09-attention.md"
+#line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -1035,7 +1035,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
-#line 1539 "chapters/09-attention.md"
+#line 1548 "chapters/09-attention.md"
 // The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
 // arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
 // each row's LSE (rows) and its bound.
@@ -2252,7 +2252,7 @@ static void launch_rate(void *ctx)
 }
 #line 57 "chapters/10-attention-bwd.md"
 // <<the-attention-ceilings>>
-#line 1817 "chapters/09-attention.md"
+#line 1826 "chapters/09-attention.md"
 // Measures the FMA and mma.sync ceilings once (v NULL) and emits their rows; every
 // version's pct_sol is against mma.sync.
 static double attention_compute_ceiling(BenchRun *run, const Version *v)

@@ -888,7 +888,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
 }
 #line 113 "chapters/11-linear-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
-#line 1466 "chapters/09-attention.md"
+#line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
 // p_j = exp(x_j - m) and the sums l, o, and the bound's parts. Writes O, each element's
 // bound (before the final rounding) and scale A_c, and each row's LSE and its bound.
@@ -954,7 +954,7 @@ __global__ void attention_reference(float *ref_o, float *arith_o, float *scale_o
         arith_lse[row] = end ? 1.01f * lse_bound(f, gamma, logf(l) + (float)MAX_LAG, lse, magnitude(m) + (float)MAX_LAG) : 0.0f;
     }
 }
-#line 1539 "chapters/09-attention.md"
+#line 1548 "chapters/09-attention.md"
 // The float32 reference of rows = heads x sq query rows of d (64 or 128) into five device
 // arrays: O (rows, d), each element's bound (before the final rounding) and its scale A_c,
 // each row's LSE (rows) and its bound.
@@ -1028,7 +1028,7 @@ typedef struct {
 } WgmmaState;
 #line 115 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
-#line 1610 "chapters/09-attention.md"
+#line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
 // a block per item, or, persistent, a block per SM (at most one per item).
 template <typename T, int D, int STAGES, bool OVERLAP, bool PERSISTENT, int CONSUMERS = 2, bool PING_PONG = false>
