@@ -1113,8 +1113,8 @@ local function kernel_resources_div(div)
       caption:extend(b.content)
     end
   end
-  local cols = { { 'kernels', 'kernels' }, { 'regs', 'registers' }, { 'smem', 'shared memory (KiB)' },
-    { 'local', 'local memory (B)' }, { 'occupancy', 'occupancy (%)' } }
+  local cols = { { 'kernels', 'kernels' }, { 'regs', 'registers' }, { 'smem', 'shared (KiB)' },
+    { 'local', 'local (B)' }, { 'occupancy', 'occupancy (%)' } }
   div.content = per_gpu(csv, function(gpu, first, without)
     local rows = {}
     for _, r in ipairs(load_csv(gpu, csv) or {}) do
