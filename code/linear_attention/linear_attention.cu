@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1340 "chapters/11-linear-attention.md"
+#line 1380 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1126,7 +1126,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 117 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1542 "chapters/11-linear-attention.md"
+#line 1582 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1209,7 +1209,7 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
 }
 #line 119 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 310 "chapters/11-linear-attention.md"
+#line 315 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1233,6 +1233,19 @@ __device__ inline LinearPass<T> pass_at(LinearPasses<T> passes, int k)
 
 // Token j of a pass's walk (0, 1, ...): the token itself, or, mirrored, s - 1 - j.
 __host__ __device__ inline int walk_token(int j, int s, int reverse) { return reverse ? s - 1 - j : j; }
+
+// A 4-byte word holding two neighbouring 16-bit elements, the first at the lower address, as
+// two floats.
+template <typename T> __device__ inline void unpack_pair(uint32_t w, float *first, float *second)
+{
+    if constexpr (std::is_same<T, __half>::value) {
+        *first = __half2float(__ushort_as_half((unsigned short)(w & 0xffff)));
+        *second = __half2float(__ushort_as_half((unsigned short)(w >> 16)));
+    } else {
+        *first = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w & 0xffff)));
+        *second = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w >> 16)));
+    }
+}
 
 // l0 and lb0, and the float32 reference: the recurrence, a block per head and pass (blockIdx.y)
 // and a thread per column c of the state S (S_ic = sum k_ji v_jc over the tokens walked, D
@@ -1259,16 +1272,38 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
 #pragma unroll
     for (int i = 0; i < D; i++) S[i] = 0.0f;
     float vabs = 0.0f;  // sum |v_jc| over the tokens walked, for the bound
+    // the thread's share of a group of TT tokens, pairs of neighbouring elements of each array
+    // (pair threadIdx.x + THREADS u, one 4-byte load), loaded into registers one group ahead:
+    // all 3 PER loads in flight at once
+    constexpr int PER = TT * D / 2 / THREADS;
+    uint32_t nq[PER], nk[PER], nv[PER];
+    auto load_group = [&](int t0) {
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            const int e = 2 * (threadIdx.x + THREADS * u);
+            if (t0 + e / D < s) {
+                const size_t at = head + (size_t)walk_token(t0 + e / D, s, ps.reverse) * D + e % D;
+                nq[u] = *reinterpret_cast<const uint32_t *>(ps.q + at);
+                nk[u] = *reinterpret_cast<const uint32_t *>(ps.k + at);
+                nv[u] = *reinterpret_cast<const uint32_t *>(ps.v + at);
+            }
+        }
+    };
+    load_group(0);
     for (int t0 = 0; t0 < s; t0 += TT) {
         const int n = min(TT, s - t0);
         __syncthreads();  // every thread is done with the previous tokens
-        for (int e = threadIdx.x; e < n * D; e += THREADS) {
-            const size_t at = head + (size_t)walk_token(t0 + e / D, s, ps.reverse) * D + e % D;
-            Qs[e / D][e % D] = to_float(ps.q[at]);
-            Ks[e / D][e % D] = to_float(ps.k[at]);
-            Vs[e / D][e % D] = to_float(ps.v[at]);
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            const int e = 2 * (threadIdx.x + THREADS * u), j = e / D, i = e % D;
+            if (j < n) {
+                unpack_pair<T>(nq[u], &Qs[j][i], &Qs[j][i + 1]);
+                unpack_pair<T>(nk[u], &Ks[j][i], &Ks[j][i + 1]);
+                unpack_pair<T>(nv[u], &Vs[j][i], &Vs[j][i + 1]);
+            }
         }
         __syncthreads();
+        if (t0 + TT < s) load_group(t0 + TT);  // the next group's loads run beside this group's steps
         for (int j = 0; j < n; j++) {
             const float v = absolute ? fabsf(Vs[j][c]) : Vs[j][c];
             float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, qabs = 0.0f;
@@ -1295,7 +1330,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 428 "chapters/11-linear-attention.md"
+#line 468 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1477,7 +1512,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 690 "chapters/11-linear-attention.md"
+#line 730 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1649,7 +1684,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 905 "chapters/11-linear-attention.md"
+#line 945 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1709,7 +1744,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1067 "chapters/11-linear-attention.md"
+#line 1107 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1879,7 +1914,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 120 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1350 "chapters/11-linear-attention.md"
+#line 1390 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1888,7 +1923,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1719 "chapters/11-linear-attention.md"
+#line 1759 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2061,7 +2096,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1900 "chapters/11-linear-attention.md"
+#line 1940 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2081,7 +2116,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1901 "chapters/11-linear-attention.md"
+#line 1941 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2163,7 +2198,7 @@ static void launch_softmax_a8(Problem *p)
 }
 #line 121 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 1989 "chapters/11-linear-attention.md"
+#line 2029 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2208,7 +2243,7 @@ static const Version VERSIONS[] = {
 };
 #line 122 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2044 "chapters/11-linear-attention.md"
+#line 2084 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2306,7 +2341,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2153 "chapters/11-linear-attention.md"
+#line 2193 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2410,7 +2445,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2263 "chapters/11-linear-attention.md"
+#line 2303 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2637,7 +2672,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2517 "chapters/11-linear-attention.md"
+#line 2557 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2965,7 +3000,7 @@ static int linear_self_test(void)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2851 "chapters/11-linear-attention.md"
+#line 2891 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
