@@ -1,4 +1,4 @@
-#line 98 "chapters/11-linear-attention.md"
+#line 99 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, o_t = tau q_t^T sum_{s<=t} gamma^(t-s) k_s v_s^T, without
 // decay (gamma = 1) or with a decay per head, forward and backward: the recurrence on the SIMT units, the
 // quadratic form and the chunkwise form on mma.sync, the last also on segments of the sequence in parallel,
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 109 "chapters/11-linear-attention.md"
+#line 110 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -32,7 +32,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 110 "chapters/11-linear-attention.md"
+#line 111 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -87,7 +87,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 111 "chapters/11-linear-attention.md"
+#line 112 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -122,7 +122,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 112 "chapters/11-linear-attention.md"
+#line 113 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -886,7 +886,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 113 "chapters/11-linear-attention.md"
+#line 114 "chapters/11-linear-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -1018,7 +1018,7 @@ static inline CheckResult check_rows(DType dtype, const char *size, int d, const
     add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
     return r;
 }
-#line 114 "chapters/11-linear-attention.md"
+#line 115 "chapters/11-linear-attention.md"
 // <<what-the-wgmma-kernels-keep-between-launches>>
 #line 137 "chapters/09-attention.md"
 typedef struct {
@@ -1026,7 +1026,7 @@ typedef struct {
     CUtensorMap mq, mk, mv;
     int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
 } WgmmaState;
-#line 115 "chapters/11-linear-attention.md"
+#line 116 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
 #line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
@@ -1075,9 +1075,9 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
     else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
     else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
 }
-#line 116 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 157 "chapters/11-linear-attention.md"
+#line 158 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -1101,8 +1101,8 @@ struct Problem {
     double *ref[8], *arith[8], *scale_of[8];
     double ref_factor;
     float *states;           // l4's and lb4's states entering each segment, allocated at the first launch
-    bool mapped;             // the tensor maps of Q, K, V for l5 and l6, made at their first launch
-    CUtensorMap mq, mk, mv;
+    bool mapped;             // the tensor maps of Q, K, V and dO for l5, l6 and their backward, made at
+    CUtensorMap maps[4];     // their first launch
     size_t *sample_rows;     // where the GPU's reference is used: the rows also computed on the
     double *sample[8];       // CPU, and each output's values, bounds and scales there (3 x SAMPLE_ROWS x d), by slot
     // softmax-a8, the attention chapter's causal softmax forward on the same Q, K, V: its O
@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1380 "chapters/11-linear-attention.md"
+#line 1415 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1124,9 +1124,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 117 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1582 "chapters/11-linear-attention.md"
+#line 1666 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1191,9 +1191,9 @@ template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], f
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
 }
-#line 118 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 262 "chapters/11-linear-attention.md"
+#line 263 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
 // vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
@@ -1207,9 +1207,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
     const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
     return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 119 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 315 "chapters/11-linear-attention.md"
+#line 316 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1330,7 +1330,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 468 "chapters/11-linear-attention.md"
+#line 469 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1512,7 +1512,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 730 "chapters/11-linear-attention.md"
+#line 731 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1684,7 +1684,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 945 "chapters/11-linear-attention.md"
+#line 946 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1744,7 +1744,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1107 "chapters/11-linear-attention.md"
+#line 1108 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1785,9 +1785,34 @@ __device__ inline void l5_store_state(unsigned char *Ss, const float sT[D / 2])
     }
 }
 
+// The tensor maps of the arrays that play q, k and v in each of up to three passes: (b h s) x D
+// matrices in boxes of 64 x 64.
+struct L5Maps {
+    CUtensorMap q[3], k[3], v[3];
+};
+
+// The first token of chunk n of a walk from token t0 of the walk (its segment's first): the walk's
+// tokens t0 + n C .. t0 + n C + C - 1, or, mirrored, the tokens s - t0 - (n + 1) C .. s - t0 - n C - 1,
+// which the chunk holds in their own order, the TMA reading rows only forward. Mirrored, the head's
+// first chunk walked is whole and its last may begin before token 0.
+__host__ __device__ inline int l5_chunk_first(int t0, int n, int s, int reverse)
+{
+    return reverse ? s - t0 - (n + 1) * L5_C : t0 + n * L5_C;
+}
+
+// The mask of a chunk walked mirrored, in zero_future_scores's layout: the scores of keys before
+// the row's own token become 0 (a mirrored pass's token t sees j >= t).
+template <int N>
+__device__ inline void zero_past_scores(float *x, int key0, int row0, int t)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (key0 + 8 * (i / 4) + 2 * t + i % 2 < row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
+}
+
 // l5: the chunkwise form on wgmma. A block per slice of 64 columns of the state and the output
-// of one head (and segment of `seg` tokens, a multiple of L5_C, from the state S0 gives, as
-// linear_chunk's); warps 0-3, a warpgroup, compute, the 64 rows of its products being the 64
+// of one head and pass (and segment of `seg` tokens, a multiple of L5_C, from the state S0 gives,
+// as linear_chunk's); warps 0-3, a warpgroup, compute, the 64 rows of its products being the 64
 // tokens of a chunk; warp 4's first thread copies Q_n, K_n and V_n's 64 columns by the TMA
 // into a ring of STAGES (full: the bytes have landed; empty: each of the four warps is done).
 // Per chunk n:
@@ -1795,12 +1820,15 @@ __device__ inline void l5_store_state(unsigned char *Ss, const float sT[D / 2])
 //   O = Q_n S_(n-1)                B = S^T, rounded, K-major
 //   O += mask(X) V_n               A: X rounded, in registers; B: V MN-major
 //   S^T += V_n^T K_n               A: V MN-major; B: K MN-major
-// then tau O, rounded, to global memory and S^T, rounded, over the copy in shared memory.
-// mq, mk, mv: Q, K, V as (b h s) x D matrices in boxes of 64 x 64. Grid: (D / 64, b h, segments).
+// then tau O, rounded, to global memory and S^T, rounded, over the copy in shared memory. A pass
+// mirrored in time (the backward's dK and dV) walks the chunks from the head's last token, each
+// chunk's rows in their own order (l5_chunk_first), and masks the scores of the keys before each
+// row instead of after; the rest is the same. maps: each pass's Q, K, V; the pass's outputs and
+// direction in passes. Grid: (D / 64 x passes, b h, segments).
 template <typename T, int D>
 __global__ void __launch_bounds__(L5_THREADS, 2)
-    linear_chunk_wgmma(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
-                       const __grid_constant__ CUtensorMap mv, T *O, const float *S0, int s, int seg, float tau)
+    linear_chunk_wgmma(const __grid_constant__ L5Maps maps, LinearPasses<T> passes, const float *S0, int s, int seg,
+                       float tau)
 {
 #if SM90A_CODE
     constexpr int C = L5_C, BV = CHUNK_BV, NP = D / 64, ND = D / 2;  // ND: accumulators of S^T a thread
@@ -1812,8 +1840,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     unsigned char *Ss = smem + STAGES * STAGE;     // S^T, rounded: NP panels of 64 rows
     __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int bh = blockIdx.y, v0 = blockIdx.x * BV, t0 = blockIdx.z * seg;
-    const int chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
+    const int pass = blockIdx.x / (D / BV), bh = blockIdx.y, v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg;
+    const LinearPass<T> ps = pass_at(passes, pass);
+    const int rev = ps.reverse, chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
     if (threadIdx.x == 0) {
         for (int st = 0; st < STAGES; st++) {
             mbar_init(&full[st], 1);
@@ -1838,23 +1867,27 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 
     if (warp == 4) {  // the copies
         if (lane == 0) {
-            const int row0 = bh * s + t0;  // the segment's first row in the (b h s) x D matrices
+            // the pass's maps, picked with constant indices; rows before the matrices' first (where the first
+            // head's last chunk walked mirrored begins before its token 0) are the TMA's zeros, as past their last
+            const CUtensorMap *mq = pass == 0 ? &maps.q[0] : pass == 1 ? &maps.q[1] : &maps.q[2];
+            const CUtensorMap *mk = pass == 0 ? &maps.k[0] : pass == 1 ? &maps.k[1] : &maps.k[2];
+            const CUtensorMap *mv = pass == 0 ? &maps.v[0] : pass == 1 ? &maps.v[1] : &maps.v[2];
             for (int n = 0; n < chunks; n++) {
-                const int st = n % STAGES;
+                const int st = n % STAGES, row = bh * s + l5_chunk_first(t0, n, s, rev);  // in the (b h s) x D matrices
                 if (n >= STAGES) mbar_wait(&empty[st], (n / STAGES - 1) & 1);
                 unsigned char *stage = smem + st * STAGE;
                 mbar_expect_tx(&full[st], STAGE);
                 for (int pn = 0; pn < NP; pn++) {
-                    tma_load_2d(stage + pn * L5_PANEL, &mq, &full[st], 64 * pn, row0 + n * C);
-                    tma_load_2d(stage + (NP + pn) * L5_PANEL, &mk, &full[st], 64 * pn, row0 + n * C);
+                    tma_load_2d(stage + pn * L5_PANEL, mq, &full[st], 64 * pn, row);
+                    tma_load_2d(stage + (NP + pn) * L5_PANEL, mk, &full[st], 64 * pn, row);
                 }
-                tma_load_2d(stage + 2 * NP * L5_PANEL, &mv, &full[st], v0, row0 + n * C);
+                tma_load_2d(stage + 2 * NP * L5_PANEL, mv, &full[st], v0, row);
             }
         }
         return;
     }
     for (int n = 0; n < chunks; n++) {
-        const int st = n % STAGES, first = t0 + n * C;
+        const int st = n % STAGES, first = l5_chunk_first(t0, n, s, rev);
         const unsigned char *Qt = smem + st * STAGE, *Kt = Qt + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
         float x[32], o[32];  // X and O: element e at row 16 warp + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t + e % 2
         mbar_wait(&full[st], (n / STAGES) & 1);
@@ -1874,7 +1907,8 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
                                wgmma_desc_k128(Ss + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
         wgmma_commit();
         wgmma_wait<1>();  // X; Q S may still run
-        zero_future_scores<32>(x, 0, 16 * warp + g, t);
+        if (rev) zero_past_scores<32>(x, 0, 16 * warp + g, t);
+        else zero_future_scores<32>(x, 0, 16 * warp + g, t);
         uint32_t xa[16];  // X rounded: the A fragments of k-step kk in xa[4 kk .. 4 kk + 3]
 #pragma unroll
         for (int e = 0; e < 16; e++) xa[e] = pack2<T>(x[2 * e], x[2 * e + 1]);
@@ -1895,10 +1929,10 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
         wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
         named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
 #pragma unroll
-        for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h before s
+        for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h of the head
             const int token = first + 16 * warp + g + 8 * h;
-            if (token >= s) continue;
-            T *orow = O + ((size_t)bh * s + token) * D + v0;
+            if (token < 0 || token >= s) continue;
+            T *orow = ps.o + ((size_t)bh * s + token) * D + v0;
 #pragma unroll
             for (int j = 0; j < 8; j++)
                 *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) = pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
@@ -1912,9 +1946,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 120 "chapters/11-linear-attention.md"
+#line 121 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1390 "chapters/11-linear-attention.md"
+#line 1425 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1923,7 +1957,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1759 "chapters/11-linear-attention.md"
+#line 1843 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2096,7 +2130,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 1940 "chapters/11-linear-attention.md"
+#line 2025 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2116,7 +2150,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 1941 "chapters/11-linear-attention.md"
+#line 2026 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2124,12 +2158,28 @@ static const char *chunk_wgmma_unsupported(const Problem *p)
     return needs_sm90a_code();
 }
 
-// l5's kernel on segments of seg tokens (all of s: one), from the states S0 enters them with.
+// The tensor maps of the passes of an operation, as passes_of lists them: each pass's q, k, v.
+static L5Maps maps_of(const Problem *p, Op op)
+{
+    L5Maps m;
+    memset(&m, 0, sizeof m);
+    const int first = op == FWD ? OUT_O : OUT_DQ, n = op == FWD ? 1 : 3;
+    for (int k = 0; k < n; k++) {
+        m.q[k] = p->maps[PARTS[first + k].q];
+        m.k[k] = p->maps[PARTS[first + k].k];
+        m.v[k] = p->maps[PARTS[first + k].v];
+    }
+    return m;
+}
+
+// l5's kernel for the passes of op, one launch, on segments of seg tokens (all of s: one), from
+// the states S0 enters them with.
 template <typename T, int D>
-static void launch_chunk_wgmma_d(Problem *p, const float *S0, int seg)
+static void launch_chunk_wgmma_d(Problem *p, Op op, const float *S0, int seg)
 {
     constexpr int smem = l5_smem<D>();
     static_assert(2 * (smem + 1024) <= 228 * 1024, "two blocks an SM, each with the 1 KiB the system reserves");
+    static_assert(sizeof(L5Maps) + sizeof(LinearPasses<T>) + 64 <= 4096, "the kernel's parameters fit in 4 KB");
     static bool opted = false;
     if (!opted) {
         CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
@@ -2138,40 +2188,48 @@ static void launch_chunk_wgmma_d(Problem *p, const float *S0, int seg)
     if (!p->mapped) {
         const bool bf16 = p->dtype == BF16;
         const int rows = p->b * p->h * p->s;
-        p->mq = tma_map_2d(p->in[IN_Q], bf16, rows, D, L5_C);
-        p->mk = tma_map_2d(p->in[IN_K], bf16, rows, D, L5_C);
-        p->mv = tma_map_2d(p->in[IN_V], bf16, rows, D, L5_C);
+        for (int a = IN_Q; a <= IN_DO; a++) p->maps[a] = tma_map_2d(p->in[a], bf16, rows, D, L5_C);
         p->mapped = true;
     }
+    const LinearPasses<T> ps = passes_of<T>(p, op);
     const unsigned segments = (unsigned)((p->s + seg - 1) / seg);
-    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV, (unsigned)(p->b * p->h), segments), L5_THREADS, smem>>>(
-        p->mq, p->mk, p->mv, (T *)p->out[OUT_O], S0, p->s, seg, p->scale);
+    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), L5_THREADS, smem>>>(
+        maps_of(p, op), ps, S0, p->s, seg, p->scale);
     CHECK_LAUNCH();
 }
 
-template <typename T>
+template <typename T, Op OP>
 static void launch_chunk_wgmma(Problem *p)
 {
-    p->op = FWD, p->decayed = 0;
-    if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p, NULL, p->s);
-    else launch_chunk_wgmma_d<T, 128>(p, NULL, p->s);
+    p->op = OP, p->decayed = 0;
+    if (p->d == 64) launch_chunk_wgmma_d<T, 64>(p, OP, NULL, p->s);
+    else launch_chunk_wgmma_d<T, 128>(p, OP, NULL, p->s);
 }
 
 template <typename T, int D>
-static void launch_segments_wgmma_d(Problem *p)
+static void launch_segments_wgmma_d(Problem *p, Op op)
 {
     static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, FWD), decay_of(p, false), segments);
-    launch_chunk_wgmma_d<T, D>(p, segments > 1 ? p->states : NULL, SEGMENT);
+    if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, op), decay_of(p, false), segments);
+    launch_chunk_wgmma_d<T, D>(p, op, segments > 1 ? p->states : NULL, SEGMENT);
 }
 
-template <typename T>
+template <typename T, Op OP>
 static void launch_segments_wgmma(Problem *p)
 {
-    p->op = FWD, p->decayed = 0;
-    if (p->d == 64) launch_segments_wgmma_d<T, 64>(p);
-    else launch_segments_wgmma_d<T, 128>(p);
+    p->op = OP, p->decayed = 0;
+    if (p->d == 64) launch_segments_wgmma_d<T, 64>(p, OP);
+    else launch_segments_wgmma_d<T, 128>(p, OP);
+}
+
+// lfb6: l6's forward, then lb6's backward.
+template <typename T>
+static void launch_forward_backward_wgmma(Problem *p)
+{
+    launch_segments_wgmma<T, FWD>(p);
+    launch_segments_wgmma<T, BWD>(p);
+    p->op = FWD_BWD;
 }
 
 // softmax-a8: the attention chapter's a8 on Q, K, V, causal, sq = sk = s, the same scale; its
@@ -2196,9 +2254,9 @@ static void launch_softmax_a8(Problem *p)
     a8_forward<T>(&p->softmax_wgmma, (T *)p->softmax_o, p->softmax_lse, (const T *)p->in[IN_Q],
                   (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->b * p->h, p->s, p->s, p->d, p->scale, true);
 }
-#line 121 "chapters/11-linear-attention.md"
+#line 122 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2029 "chapters/11-linear-attention.md"
+#line 2138 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2211,9 +2269,9 @@ static void launch_softmax_a8(Problem *p)
     {"l4-segments", "ours", DT, "l2 on segments of 1024 tokens in parallel: their K^T V sums, a scan, then l2",    \
      launch_segments<T, FWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
     {"l5-wgmma", "ours", DT, "l2 on wgmma, operands from shared memory, Q K V by the TMA, the state as S^T",      \
-     launch_chunk_wgmma<T>, chunk_wgmma_unsupported},                                                              \
+     launch_chunk_wgmma<T, FWD>, chunk_wgmma_unsupported},                                                         \
     {"l6-wgmma-segments", "ours", DT, "l4 with l5 in place of l2: segment sums, a scan, then l5 from the states",  \
-     launch_segments_wgmma<T>, chunk_wgmma_unsupported},                                                           \
+     launch_segments_wgmma<T, FWD>, chunk_wgmma_unsupported},                                                      \
     {"softmax-a8", "peer", DT, "the attention chapter's causal softmax forward (a8-dispatch) on the same Q, K, V",  \
      launch_softmax_a8<T>, softmax_a8_unsupported},                                                                \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
@@ -2224,6 +2282,12 @@ static void launch_softmax_a8(Problem *p)
      launch_segments<T, BWD>, chunk_unsupported<SEGMENT_CHUNK>},                                                   \
     {"lfb4-segments", "ours", DT, "forward and backward: l4, then lb4",                                            \
      launch_forward_backward<T>, chunk_unsupported<SEGMENT_CHUNK>},                                                \
+    {"lb5-wgmma", "ours", DT, "backward: l5's wgmma kernel, the three passes in one launch, dK and dV mirrored",   \
+     launch_chunk_wgmma<T, BWD>, chunk_wgmma_unsupported},                                                         \
+    {"lb6-wgmma-segments", "ours", DT, "backward: l6's segments for the three passes",                             \
+     launch_segments_wgmma<T, BWD>, chunk_wgmma_unsupported},                                                      \
+    {"lfb6-wgmma-segments", "ours", DT, "forward and backward: l6, then lb6",                                      \
+     launch_forward_backward_wgmma<T>, chunk_wgmma_unsupported},                                                   \
     {"d0-recurrent", "ours", DT, "decay: l0 with S = gamma S + k v^T, a gamma per head",                           \
      launch_recurrent<T, FWD, true>, NULL},                                                                        \
     {"d1-quadratic", "ours", DT, "decay: l1 with the causal mask become the decay matrix gamma^(t-s)",            \
@@ -2241,9 +2305,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 122 "chapters/11-linear-attention.md"
+#line 123 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2084 "chapters/11-linear-attention.md"
+#line 2199 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2341,7 +2405,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2193 "chapters/11-linear-attention.md"
+#line 2308 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2445,7 +2509,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2303 "chapters/11-linear-attention.md"
+#line 2418 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2672,7 +2736,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2557 "chapters/11-linear-attention.md"
+#line 2672 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2777,6 +2841,72 @@ static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass
     free(o);
     free(ref);
     free(w.host[0]);
+    free(p.host[0]);
+    return misses;
+}
+
+// l5's pass for output `part` simulated on the CPU, every head of an h-head problem: the chunks of
+// l5_chunk_first, each row read as the TMA reads the (h s) x d matrices (another head's tokens
+// before and after a head's own, zeros outside the matrices); float sums; the state entering a
+// chunk and the scores rounded to the element type; the mask of the pass's direction (mirror_mask
+// false: the forward's whatever the pass, a broken version); segments of seg tokens, each from the
+// float sum of k v^T over the tokens walked before it. How many elements of the output miss the bound.
+static size_t l5_pass_misses(int h, int s, int d, int seg, DType t, int part, bool mirror_mask)
+{
+    Problem p = host_problem(h, s, d, 13);
+    p.dtype = t;
+    fill_inputs(&p, 13);
+    const size_t n = elements_of(&p), rows = n / d;
+    const float *hq = p.host[PARTS[part].q], *hk = p.host[PARTS[part].k], *hv = p.host[PARTS[part].v];
+    const int rev = PARTS[part].reverse, C = L5_C;
+    double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
+    float *S = (float *)host_alloc((2 * d * d + C * C) * sizeof(float), "state"), *Sr = S + d * d, *x = Sr + d * d;
+    size_t misses = 0;
+    for (int bh = 0; bh < h; bh++) {
+        reference_head(ref, ref + n, ref + 2 * n, &p, part, bh);
+        for (int t0 = 0; t0 < s; t0 += seg) {
+            memset(S, 0, d * d * sizeof(float));  // S[i d + c], entering the segment
+            for (int j = 0; j < t0; j++) {
+                const size_t r = ((size_t)bh * s + walk_token(j, s, rev)) * d;
+                for (int i = 0; i < d; i++)
+                    for (int c = 0; c < d; c++) S[i * d + c] += hk[r + i] * hv[r + c];
+            }
+            const int chunks = ((s < t0 + seg ? s : t0 + seg) - t0 + C - 1) / C;
+            for (int ch = 0; ch < chunks; ch++) {
+                const int first = l5_chunk_first(t0, ch, s, rev);
+                const float *q[64], *k[64], *v[64];  // the chunk's rows, NULL outside the matrices (zeros)
+                for (int r = 0; r < C; r++) {
+                    const long at = (long)bh * s + first + r;
+                    const bool in = at >= 0 && at < (long)rows;
+                    q[r] = in ? hq + at * d : NULL, k[r] = in ? hk + at * d : NULL, v[r] = in ? hv + at * d : NULL;
+                }
+                for (int e = 0; e < d * d; e++) Sr[e] = round_to(t, S[e]);
+                for (int r = 0; r < C; r++)
+                    for (int j = 0; j < C; j++) {
+                        const bool seen = rev && mirror_mask ? j >= r : j <= r;
+                        float dot = 0.0f;
+                        for (int i = 0; q[r] && k[j] && i < d; i++) dot += q[r][i] * k[j][i];
+                        x[r * C + j] = seen ? round_to(t, dot) : 0.0f;
+                    }
+                for (int r = 0; r < C; r++) {
+                    const int token = first + r;
+                    if (token < 0 || token >= s) continue;
+                    for (int c = 0; c < d; c++) {
+                        float acc = 0.0f;
+                        for (int i = 0; i < d; i++) acc += q[r][i] * Sr[i * d + c];
+                        for (int j = 0; j < C; j++) acc += v[j] ? x[r * C + j] * v[j][c] : 0.0f;
+                        const size_t e = ((size_t)bh * s + token) * d + c;
+                        misses += !(fabs(round_to(t, p.scale * acc) - ref[e]) <= error_bound(t, ref[e], ref[n + e], 0, 0.0));
+                    }
+                }
+                for (int r = 0; r < C; r++)
+                    for (int i = 0; k[r] && i < d; i++)
+                        for (int c = 0; c < d; c++) S[i * d + c] += k[r][i] * v[r][c];
+            }
+        }
+    }
+    free(S);
+    free(ref);
     free(p.host[0]);
     return misses;
 }
@@ -2938,6 +3068,15 @@ static int linear_self_test(void)
     SELF_TEST(chunkwise_misses(300, 64, 64, BF16, OUT_DQ, false, true) > 0);
     // l5's state: each element of the slice in one accumulator of one thread
     SELF_TEST(l5_places_each_once(64) && l5_places_each_once(128));
+    // l5's four passes, dK and dV on chunks in their own order mirrored, lie within the bound with the
+    // neighbouring heads' rows in their chunks, on segments too; the forward's mask on a mirrored pass does not
+    bool l5_within = true;
+    for (int part = OUT_O; part <= OUT_DV; part++)
+        l5_within = l5_within && l5_pass_misses(2, 300, 64, 128, BF16, part, true) == 0 &&
+                    l5_pass_misses(3, 97, 128, 97, F16, part, true) == 0;
+    SELF_TEST(l5_within);
+    SELF_TEST(l5_pass_misses(2, 300, 64, 128, BF16, OUT_DK, false) > 0 &&
+              l5_pass_misses(2, 300, 64, 128, BF16, OUT_DV, false) > 0);
     // with decay: RetNet's gammas at 8 heads, exactly
     bool retnet = true;
     for (int h = 0; h < 8; h++) retnet = retnet && decay_of_head(h, 8) == (float)(1.0 - ldexp(1.0, -5 - h));
@@ -2998,9 +3137,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 123 "chapters/11-linear-attention.md"
+#line 124 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 2891 "chapters/11-linear-attention.md"
+#line 3081 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
