@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1429 "chapters/11-linear-attention.md"
+#line 1431 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1126,7 +1126,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 119 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1682 "chapters/11-linear-attention.md"
+#line 1684 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1750,6 +1750,20 @@ __device__ inline void l5_store_state(unsigned char *Ss, const float sT[D / 2])
     }
 }
 
+// S^T += V_n^T K_n, issued by the warpgroup: A = V and B = K as the TMA stored them, rows of
+// tokens, both MN-major (K's panels L5_PANEL apart); at d = 128 one m64n128k16 chain.
+template <typename T, int D>
+__device__ inline void l5_add_chunk_to_state(float sT[D / 2], const unsigned char *Kt, const unsigned char *Vt)
+{
+#pragma unroll
+    for (int kk = 0; kk < L5_C / 16; kk++) {
+        const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
+        const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
+        if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
+        else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
+    }
+}
+
 // The tensor maps of the arrays that play q, k and v in each of up to three passes: (b h s) x D
 // matrices in boxes of 64 x 64.
 struct L5Maps {
@@ -1860,13 +1874,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
             const unsigned char *Kt = smem + st * STAGE + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
             mbar_wait(&full[st], (n / STAGES) & 1);
             wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < C / 16; kk++) {
-                const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
-                const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
-                if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
-                else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
-            }
+            l5_add_chunk_to_state<T, D>(sT, Kt, Vt);
             wgmma_commit();
             wgmma_wait<0>();  // this warp is done with the stage
             if (lane == 0) mbar_arrive(&empty[st]);
@@ -1911,14 +1919,8 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
             for (int kk = 0; kk < C / 16; kk++)
                 wgmma_pv<T, 64>(o, xa + 4 * kk, wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL));
             wgmma_commit();
-            // S^T += V^T K: A = V and B = K as stored, rows of tokens, both MN-major (K's panels L5_PANEL apart)
-#pragma unroll
-            for (int kk = 0; kk < C / 16; kk++) {
-                const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
-                const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
-                if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
-                else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
-            }
+            // S^T += V^T K
+            l5_add_chunk_to_state<T, D>(sT, Kt, Vt);
             wgmma_commit();
             wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
             named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
@@ -1944,7 +1946,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1439 "chapters/11-linear-attention.md"
+#line 1441 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1953,7 +1955,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1859 "chapters/11-linear-attention.md"
+#line 1861 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2140,7 +2142,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2055 "chapters/11-linear-attention.md"
+#line 2057 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2160,7 +2162,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2056 "chapters/11-linear-attention.md"
+#line 2058 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2290,7 +2292,7 @@ static void launch_softmax_a8(Problem *p)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2192 "chapters/11-linear-attention.md"
+#line 2194 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2345,7 +2347,7 @@ static const Version VERSIONS[] = {
 };
 #line 124 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2257 "chapters/11-linear-attention.md"
+#line 2259 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2443,7 +2445,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2366 "chapters/11-linear-attention.md"
+#line 2368 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2547,7 +2549,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2476 "chapters/11-linear-attention.md"
+#line 2478 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2774,7 +2776,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2730 "chapters/11-linear-attention.md"
+#line 2732 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -3177,7 +3179,7 @@ static int linear_self_test(void)
 }
 #line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3139 "chapters/11-linear-attention.md"
+#line 3141 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
