@@ -1,4 +1,4 @@
-#line 99 "chapters/11-linear-attention.md"
+#line 100 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, o_t = tau q_t^T sum_{s<=t} gamma^(t-s) k_s v_s^T, without
 // decay (gamma = 1) or with a decay per head, forward and backward: the recurrence on the SIMT units, the
 // quadratic form and the chunkwise form on mma.sync, the last also on segments of the sequence in parallel,
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 110 "chapters/11-linear-attention.md"
+#line 111 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -32,7 +32,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 111 "chapters/11-linear-attention.md"
+#line 112 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -87,7 +87,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 112 "chapters/11-linear-attention.md"
+#line 113 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -122,7 +122,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 113 "chapters/11-linear-attention.md"
+#line 114 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -886,7 +886,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 114 "chapters/11-linear-attention.md"
+#line 115 "chapters/11-linear-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -1018,7 +1018,7 @@ static inline CheckResult check_rows(DType dtype, const char *size, int d, const
     add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
     return r;
 }
-#line 115 "chapters/11-linear-attention.md"
+#line 116 "chapters/11-linear-attention.md"
 // <<what-the-wgmma-kernels-keep-between-launches>>
 #line 137 "chapters/09-attention.md"
 typedef struct {
@@ -1026,7 +1026,7 @@ typedef struct {
     CUtensorMap mq, mk, mv;
     int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
 } WgmmaState;
-#line 116 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
 #line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
@@ -1075,9 +1075,9 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
     else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
     else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
 }
-#line 117 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 158 "chapters/11-linear-attention.md"
+#line 159 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1415 "chapters/11-linear-attention.md"
+#line 1471 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1124,9 +1124,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 118 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1666 "chapters/11-linear-attention.md"
+#line 1724 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1191,9 +1191,9 @@ template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], f
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
 }
-#line 119 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 263 "chapters/11-linear-attention.md"
+#line 264 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
 // vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
@@ -1207,9 +1207,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
     const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
     return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 120 "chapters/11-linear-attention.md"
+#line 121 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 316 "chapters/11-linear-attention.md"
+#line 317 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1330,7 +1330,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 469 "chapters/11-linear-attention.md"
+#line 470 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1512,7 +1512,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 731 "chapters/11-linear-attention.md"
+#line 732 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1684,7 +1684,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 946 "chapters/11-linear-attention.md"
+#line 947 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1744,7 +1744,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1108 "chapters/11-linear-attention.md"
+#line 1109 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1782,6 +1782,20 @@ __device__ inline void l5_store_state(unsigned char *Ss, const float sT[D / 2])
         int c, i;
         l5_state_place(threadIdx.x % 128, e, &c, &i);
         *reinterpret_cast<uint32_t *>(S + l5_state_at(c, i)) = pack2<T>(sT[e], sT[e + 1]);
+    }
+}
+
+// S^T += V_n^T K_n, issued by the warpgroup: A = V and B = K as the TMA stored them, rows of
+// tokens, both MN-major (K's panels L5_PANEL apart); at d = 128 one m64n128k16 chain.
+template <typename T, int D>
+__device__ inline void l5_add_chunk_to_state(float sT[D / 2], const unsigned char *Kt, const unsigned char *Vt)
+{
+#pragma unroll
+    for (int kk = 0; kk < L5_C / 16; kk++) {
+        const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
+        const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
+        if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
+        else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
     }
 }
 
@@ -1824,10 +1838,12 @@ __device__ inline void zero_past_scores(float *x, int key0, int row0, int t)
 // mirrored in time (the backward's dK and dV) walks the chunks from the head's last token, each
 // chunk's rows in their own order (l5_chunk_first), and masks the scores of the keys before each
 // row instead of after; the rest is the same. maps: each pass's Q, K, V; the pass's outputs and
-// direction in passes. Grid: (D / 64 x passes, b h, segments).
-template <typename T, int D>
+// direction in passes. Grid: (D / 64 x passes, b h, segments). SUMS (l7): l4's first kernel
+// instead, the sum K^T V over each segment but the last, product 4 alone on K and V, its S^T
+// written to S in linear_segment_states's layout; grid (D / 64 x passes, b h, segments - 1).
+template <typename T, int D, bool SUMS>
 __global__ void __launch_bounds__(L5_THREADS, 2)
-    linear_chunk_wgmma(const __grid_constant__ L5Maps maps, LinearPasses<T> passes, const float *S0, int s, int seg,
+    linear_chunk_wgmma(const __grid_constant__ L5Maps maps, LinearPasses<T> passes, float *S, int s, int seg,
                        float tau)
 {
 #if SM90A_CODE
@@ -1842,7 +1858,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int pass = blockIdx.x / (D / BV), bh = blockIdx.y, v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg;
     const LinearPass<T> ps = pass_at(passes, pass);
-    const int rev = ps.reverse, chunks = (min(s, t0 + seg) - t0 + C - 1) / C;
+    const int rev = ps.reverse, chunks = (min(s, t0 + seg) - t0 + C - 1) / C, segments = gridDim.z + SUMS;
+    // the block's (D, 64) floats of the states: the one entering the segment, or (SUMS) the segment's sum
+    float *slice = S ? S + (((size_t)bh * segments + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV : NULL;
     if (threadIdx.x == 0) {
         for (int st = 0; st < STAGES; st++) {
             mbar_init(&full[st], 1);
@@ -1850,15 +1868,14 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
         }
         mbar_init_fence();
     }
-    // the state entering the segment, zero or S0's (D, 64) floats: S^T's element (c, i) is S0's (i, c)
+    // the state entering the segment, zero or the slice's: S^T's element (c, i) is the slice's (i, c)
     float sT[ND];
     if (warp < 4) {
-        const float *from = S0 ? S0 + (((size_t)bh * gridDim.z + blockIdx.z) * gridDim.x + blockIdx.x) * D * BV : NULL;
 #pragma unroll
         for (int e = 0; e < ND; e++) {
             int c, i;
             l5_state_place(threadIdx.x, e, &c, &i);
-            sT[e] = from ? from[i * BV + c] : 0.0f;
+            sT[e] = slice && !SUMS ? slice[i * BV + c] : 0.0f;
         }
         l5_store_state<T, D>(Ss, sT);
         fence_proxy_async();
@@ -1876,9 +1893,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
                 const int st = n % STAGES, row = bh * s + l5_chunk_first(t0, n, s, rev);  // in the (b h s) x D matrices
                 if (n >= STAGES) mbar_wait(&empty[st], (n / STAGES - 1) & 1);
                 unsigned char *stage = smem + st * STAGE;
-                mbar_expect_tx(&full[st], STAGE);
+                mbar_expect_tx(&full[st], SUMS ? STAGE - NP * L5_PANEL : STAGE);  // SUMS: K and V
                 for (int pn = 0; pn < NP; pn++) {
-                    tma_load_2d(stage + pn * L5_PANEL, mq, &full[st], 64 * pn, row);
+                    if (!SUMS) tma_load_2d(stage + pn * L5_PANEL, mq, &full[st], 64 * pn, row);
                     tma_load_2d(stage + (NP + pn) * L5_PANEL, mk, &full[st], 64 * pn, row);
                 }
                 tma_load_2d(stage + 2 * NP * L5_PANEL, mv, &full[st], v0, row);
@@ -1886,69 +1903,85 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
         }
         return;
     }
-    for (int n = 0; n < chunks; n++) {
-        const int st = n % STAGES, first = l5_chunk_first(t0, n, s, rev);
-        const unsigned char *Qt = smem + st * STAGE, *Kt = Qt + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
-        float x[32], o[32];  // X and O: element e at row 16 warp + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t + e % 2
-        mbar_wait(&full[st], (n / STAGES) & 1);
-        wgmma_fence();
-        // X = Q K^T, D / 16 steps along the head dimension
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n64k16<T>(x, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
-                               wgmma_desc_k128(Kt + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
-        wgmma_commit();
-        named_barrier(1, 128);  // every warp has written S_(n-1), rounded, into Ss
-        wgmma_fence();
-        // O = Q S_(n-1), S^T in the place of K
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n64k16<T>(o, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
-                               wgmma_desc_k128(Ss + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
-        wgmma_commit();
-        wgmma_wait<1>();  // X; Q S may still run
-        if (rev) zero_past_scores<32>(x, 0, 16 * warp + g, t);
-        else zero_future_scores<32>(x, 0, 16 * warp + g, t);
-        uint32_t xa[16];  // X rounded: the A fragments of k-step kk in xa[4 kk .. 4 kk + 3]
-#pragma unroll
-        for (int e = 0; e < 16; e++) xa[e] = pack2<T>(x[2 * e], x[2 * e + 1]);
-        wgmma_fence();
-        // O += mask(X) V, C / 16 steps along the chunk's tokens
-#pragma unroll
-        for (int kk = 0; kk < C / 16; kk++) wgmma_pv<T, 64>(o, xa + 4 * kk, wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL));
-        wgmma_commit();
-        // S^T += V^T K: A = V and B = K as stored, rows of tokens, both MN-major (K's panels L5_PANEL apart)
-#pragma unroll
-        for (int kk = 0; kk < C / 16; kk++) {
-            const uint64_t da = wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL);
-            const uint64_t db = wgmma_desc_mn128(Kt + kk * 16 * 128, L5_PANEL);
-            if constexpr (D == 128) wgmma_m64n128k16<T, 1, 1>(sT, da, db, 1);
-            else wgmma_m64n64k16<T, 1, 1>(sT, da, db, 1);
+    if constexpr (SUMS) {  // S^T += V^T K over the segment's chunks, as below, then to the slice
+        for (int n = 0; n < chunks; n++) {
+            const int st = n % STAGES;
+            const unsigned char *Kt = smem + st * STAGE + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
+            mbar_wait(&full[st], (n / STAGES) & 1);
+            wgmma_fence();
+            l5_add_chunk_to_state<T, D>(sT, Kt, Vt);
+            wgmma_commit();
+            wgmma_wait<0>();  // this warp is done with the stage
+            if (lane == 0) mbar_arrive(&empty[st]);
         }
-        wgmma_commit();
-        wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
-        named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
 #pragma unroll
-        for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h of the head
-            const int token = first + 16 * warp + g + 8 * h;
-            if (token < 0 || token >= s) continue;
-            T *orow = ps.o + ((size_t)bh * s + token) * D + v0;
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-                *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) = pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
+        for (int e = 0; e < ND; e++) {
+            int c, i;
+            l5_state_place(threadIdx.x, e, &c, &i);
+            slice[i * BV + c] = sT[e];
         }
-        wgmma_wait<0>();  // S^T: this warp is done with the stage
-        if (lane == 0) mbar_arrive(&empty[st]);
-        if (n + 1 < chunks) {  // S_n, rounded, for chunk n + 1's Q S
-            l5_store_state<T, D>(Ss, sT);
-            fence_proxy_async();  // the stores, before wgmma reads them
+    } else {
+        for (int n = 0; n < chunks; n++) {
+            const int st = n % STAGES, first = l5_chunk_first(t0, n, s, rev);
+            const unsigned char *Qt = smem + st * STAGE, *Kt = Qt + NP * L5_PANEL, *Vt = Kt + NP * L5_PANEL;
+            // X and O: element e at row 16 warp + g + 8 ((e / 2) % 2), column 8 (e / 4) + 2 t + e % 2
+            float x[32], o[32];
+            mbar_wait(&full[st], (n / STAGES) & 1);
+            wgmma_fence();
+            // X = Q K^T, D / 16 steps along the head dimension
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                wgmma_m64n64k16<T>(x, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
+                                   wgmma_desc_k128(Kt + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
+            wgmma_commit();
+            named_barrier(1, 128);  // every warp has written S_(n-1), rounded, into Ss
+            wgmma_fence();
+            // O = Q S_(n-1), S^T in the place of K
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                wgmma_m64n64k16<T>(o, wgmma_desc_k128(Qt + kk / 4 * L5_PANEL + kk % 4 * 32),
+                                   wgmma_desc_k128(Ss + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
+            wgmma_commit();
+            wgmma_wait<1>();  // X; Q S may still run
+            if (rev) zero_past_scores<32>(x, 0, 16 * warp + g, t);
+            else zero_future_scores<32>(x, 0, 16 * warp + g, t);
+            uint32_t xa[16];  // X rounded: the A fragments of k-step kk in xa[4 kk .. 4 kk + 3]
+#pragma unroll
+            for (int e = 0; e < 16; e++) xa[e] = pack2<T>(x[2 * e], x[2 * e + 1]);
+            wgmma_fence();
+            // O += mask(X) V, C / 16 steps along the chunk's tokens
+#pragma unroll
+            for (int kk = 0; kk < C / 16; kk++)
+                wgmma_pv<T, 64>(o, xa + 4 * kk, wgmma_desc_mn128(Vt + kk * 16 * 128, L5_PANEL));
+            wgmma_commit();
+            // S^T += V^T K
+            l5_add_chunk_to_state<T, D>(sT, Kt, Vt);
+            wgmma_commit();
+            wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
+            named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
+#pragma unroll
+            for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h of the head
+                const int token = first + 16 * warp + g + 8 * h;
+                if (token < 0 || token >= s) continue;
+                T *orow = ps.o + ((size_t)bh * s + token) * D + v0;
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
+                        pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
+            }
+            wgmma_wait<0>();  // S^T: this warp is done with the stage
+            if (lane == 0) mbar_arrive(&empty[st]);
+            if (n + 1 < chunks) {  // S_n, rounded, for chunk n + 1's Q S
+                l5_store_state<T, D>(Ss, sT);
+                fence_proxy_async();  // the stores, before wgmma reads them
+            }
         }
     }
 #endif
 }
-#line 121 "chapters/11-linear-attention.md"
+#line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1425 "chapters/11-linear-attention.md"
+#line 1481 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1957,7 +1990,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1843 "chapters/11-linear-attention.md"
+#line 1901 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2059,6 +2092,23 @@ static void launch_chunk(Problem *p)
 // at the first launch on a problem.
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
+// The states of up to three passes, allocated at the first launch on a problem.
+static void alloc_states(Problem *p, int d, int segments)
+{
+    if (!p->states)
+        p->states = (float *)device_alloc((size_t)p->b * p->h * segments * d * d * 3 * sizeof(float), "states");
+}
+
+// The second kernel: the sums of the segments into the states entering them, per_head floats a
+// segment and head (l6 and l7 too).
+static void launch_scan_states(Problem *p, const Decay &decay, int per_head, int segments)
+{
+    const size_t heads = (size_t)p->b * p->h, elements = heads * per_head;
+    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, decay, SEGMENT, segments, per_head,
+                                                                  heads);
+    CHECK_LAUNCH();
+}
+
 // The first two: each segment's sum but the last's, then the states entering the segments (l6 too).
 template <typename T, int D, bool DECAY>
 static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, const Decay &decay, int segments)
@@ -2072,14 +2122,11 @@ static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, const D
         opted = true;
     }
     const unsigned heads = (unsigned)(p->b * p->h), slices = D / CHUNK_BV * ps.n;
-    if (!p->states) p->states = (float *)device_alloc((size_t)heads * segments * D * D * 3 * sizeof(float), "states");
+    alloc_states(p, D, segments);
     linear_segment_states<T, D, C, DECAY><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
         p->states, ps, decay, p->s, SEGMENT, segments);
     CHECK_LAUNCH();
-    const size_t elements = (size_t)heads * D * D * ps.n;
-    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, decay, SEGMENT, segments,
-                                                                  D * D * ps.n, heads);
-    CHECK_LAUNCH();
+    launch_scan_states(p, decay, D * D * ps.n, segments);
 }
 
 template <typename T, int D, bool DECAY>
@@ -2130,7 +2177,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2025 "chapters/11-linear-attention.md"
+#line 2097 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2150,7 +2197,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2026 "chapters/11-linear-attention.md"
+#line 2098 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2172,17 +2219,18 @@ static L5Maps maps_of(const Problem *p, Op op)
     return m;
 }
 
-// l5's kernel for the passes of op, one launch, on segments of seg tokens (all of s: one), from
-// the states S0 enters them with.
-template <typename T, int D>
-static void launch_chunk_wgmma_d(Problem *p, Op op, const float *S0, int seg)
+// l5's kernel (SUMS: l7's sums) asks for its shared memory at its first launch, and the tensor
+// maps of the problem's inputs are made at the first launch on it.
+template <typename T, int D, bool SUMS>
+static void prepare_chunk_wgmma(Problem *p)
 {
     constexpr int smem = l5_smem<D>();
     static_assert(2 * (smem + 1024) <= 228 * 1024, "two blocks an SM, each with the 1 KiB the system reserves");
     static_assert(sizeof(L5Maps) + sizeof(LinearPasses<T>) + 64 <= 4096, "the kernel's parameters fit in 4 KB");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D, SUMS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        smem));
         opted = true;
     }
     if (!p->mapped) {
@@ -2191,11 +2239,32 @@ static void launch_chunk_wgmma_d(Problem *p, Op op, const float *S0, int seg)
         for (int a = IN_Q; a <= IN_DO; a++) p->maps[a] = tma_map_2d(p->in[a], bf16, rows, D, L5_C);
         p->mapped = true;
     }
+}
+
+// l5's kernel for the passes of op, one launch, on segments of seg tokens (all of s: one), from
+// the states S0 enters them with.
+template <typename T, int D>
+static void launch_chunk_wgmma_d(Problem *p, Op op, float *S0, int seg)
+{
+    prepare_chunk_wgmma<T, D, false>(p);
     const LinearPasses<T> ps = passes_of<T>(p, op);
     const unsigned segments = (unsigned)((p->s + seg - 1) / seg);
-    linear_chunk_wgmma<T, D><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), L5_THREADS, smem>>>(
-        maps_of(p, op), ps, S0, p->s, seg, p->scale);
+    linear_chunk_wgmma<T, D, false><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), L5_THREADS,
+                                      l5_smem<D>()>>>(maps_of(p, op), ps, S0, p->s, seg, p->scale);
     CHECK_LAUNCH();
+}
+
+// l7's first two kernels: each segment's sum but the last's by l5's kernel, then their scan.
+template <typename T, int D>
+static void launch_segment_sums_wgmma(Problem *p, Op op, int segments)
+{
+    prepare_chunk_wgmma<T, D, true>(p);
+    const LinearPasses<T> ps = passes_of<T>(p, op);
+    alloc_states(p, D, segments);
+    linear_chunk_wgmma<T, D, true><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments - 1), L5_THREADS,
+                                     l5_smem<D>()>>>(maps_of(p, op), ps, p->states, p->s, SEGMENT, p->scale);
+    CHECK_LAUNCH();
+    launch_scan_states(p, decay_of(p, false), D * D * ps.n, segments);
 }
 
 template <typename T, Op OP>
@@ -2206,29 +2275,31 @@ static void launch_chunk_wgmma(Problem *p)
     else launch_chunk_wgmma_d<T, 128>(p, OP, NULL, p->s);
 }
 
-template <typename T, int D>
+// l6 (SUMS: l7): the segments' sums by l4's kernel (by l5's), their scan, l5's kernel from the states.
+template <typename T, int D, bool SUMS>
 static void launch_segments_wgmma_d(Problem *p, Op op)
 {
     static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
     const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, op), decay_of(p, false), segments);
+    if (segments > 1 && SUMS) launch_segment_sums_wgmma<T, D>(p, op, segments);
+    else if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, op), decay_of(p, false), segments);
     launch_chunk_wgmma_d<T, D>(p, op, segments > 1 ? p->states : NULL, SEGMENT);
 }
 
-template <typename T, Op OP>
+template <typename T, Op OP, bool SUMS = false>
 static void launch_segments_wgmma(Problem *p)
 {
     p->op = OP, p->decayed = 0;
-    if (p->d == 64) launch_segments_wgmma_d<T, 64>(p, OP);
-    else launch_segments_wgmma_d<T, 128>(p, OP);
+    if (p->d == 64) launch_segments_wgmma_d<T, 64, SUMS>(p, OP);
+    else launch_segments_wgmma_d<T, 128, SUMS>(p, OP);
 }
 
-// lfb6: l6's forward, then lb6's backward.
-template <typename T>
+// lfb6 (SUMS: lfb7): l6's forward, then lb6's backward (l7's kernels, forward and backward).
+template <typename T, bool SUMS = false>
 static void launch_forward_backward_wgmma(Problem *p)
 {
-    launch_segments_wgmma<T, FWD>(p);
-    launch_segments_wgmma<T, BWD>(p);
+    launch_segments_wgmma<T, FWD, SUMS>(p);
+    launch_segments_wgmma<T, BWD, SUMS>(p);
     p->op = FWD_BWD;
 }
 
@@ -2254,9 +2325,9 @@ static void launch_softmax_a8(Problem *p)
     a8_forward<T>(&p->softmax_wgmma, (T *)p->softmax_o, p->softmax_lse, (const T *)p->in[IN_Q],
                   (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->b * p->h, p->s, p->s, p->d, p->scale, true);
 }
-#line 122 "chapters/11-linear-attention.md"
+#line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2138 "chapters/11-linear-attention.md"
+#line 2234 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2272,6 +2343,8 @@ static void launch_softmax_a8(Problem *p)
      launch_chunk_wgmma<T, FWD>, chunk_wgmma_unsupported},                                                         \
     {"l6-wgmma-segments", "ours", DT, "l4 with l5 in place of l2: segment sums, a scan, then l5 from the states",  \
      launch_segments_wgmma<T, FWD>, chunk_wgmma_unsupported},                                                      \
+    {"l7-wgmma-sums", "ours", DT, "l6 with its segment sums on l5's kernel too: K and V by the TMA, V^T K on wgmma", \
+     launch_segments_wgmma<T, FWD, true>, chunk_wgmma_unsupported},                                                \
     {"softmax-a8", "peer", DT, "the attention chapter's causal softmax forward (a8-dispatch) on the same Q, K, V",  \
      launch_softmax_a8<T>, softmax_a8_unsupported},                                                                \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
@@ -2288,6 +2361,8 @@ static void launch_softmax_a8(Problem *p)
      launch_segments_wgmma<T, BWD>, chunk_wgmma_unsupported},                                                      \
     {"lfb6-wgmma-segments", "ours", DT, "forward and backward: l6, then lb6",                                      \
      launch_forward_backward_wgmma<T>, chunk_wgmma_unsupported},                                                   \
+    {"lfb7-wgmma-sums", "ours", DT, "forward and backward: l7, then l7's kernels given the backward's passes",      \
+     launch_forward_backward_wgmma<T, true>, chunk_wgmma_unsupported},                                             \
     {"d0-recurrent", "ours", DT, "decay: l0 with S = gamma S + k v^T, a gamma per head",                           \
      launch_recurrent<T, FWD, true>, NULL},                                                                        \
     {"d1-quadratic", "ours", DT, "decay: l1 with the causal mask become the decay matrix gamma^(t-s)",            \
@@ -2305,9 +2380,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 123 "chapters/11-linear-attention.md"
+#line 124 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2199 "chapters/11-linear-attention.md"
+#line 2299 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2405,7 +2480,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2308 "chapters/11-linear-attention.md"
+#line 2408 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2509,7 +2584,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2418 "chapters/11-linear-attention.md"
+#line 2518 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2736,7 +2811,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2672 "chapters/11-linear-attention.md"
+#line 2772 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -3137,9 +3212,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 124 "chapters/11-linear-attention.md"
+#line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3081 "chapters/11-linear-attention.md"
+#line 3181 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
