@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1471 "chapters/11-linear-attention.md"
+#line 1475 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1126,7 +1126,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 119 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1724 "chapters/11-linear-attention.md"
+#line 1728 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1373,9 +1373,11 @@ __device__ inline void warp_scores(float x[NK / 8][4], const uint32_t qa[D / 16]
 // thread): element i is on row row0 + 8 ((i / 2) % 2) and key key0 + 8 (i / 4) + 2 t + i % 2;
 // the scores of keys after the row's own token become 0.
 template <int N>
-__device__ inline void zero_future_scores(float *x, int key0, int row0, int t)
+__host__ __device__ inline void zero_future_scores(float *x, int key0, int row0, int t)
 {
+#ifdef __CUDA_ARCH__  // the host's compiler (the CPU tests call it) knows no such pragma
 #pragma unroll
+#endif
     for (int i = 0; i < N; i++)
         if (key0 + 8 * (i / 4) + 2 * t + i % 2 > row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
 }
@@ -1512,7 +1514,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 732 "chapters/11-linear-attention.md"
+#line 734 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1684,7 +1686,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 947 "chapters/11-linear-attention.md"
+#line 949 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1744,7 +1746,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1109 "chapters/11-linear-attention.md"
+#line 1111 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1817,9 +1819,11 @@ __host__ __device__ inline int l5_chunk_first(int t0, int n, int s, int reverse)
 // The mask of a chunk walked mirrored, in zero_future_scores's layout: the scores of keys before
 // the row's own token become 0 (a mirrored pass's token t sees j >= t).
 template <int N>
-__device__ inline void zero_past_scores(float *x, int key0, int row0, int t)
+__host__ __device__ inline void zero_past_scores(float *x, int key0, int row0, int t)
 {
+#ifdef __CUDA_ARCH__  // the host's compiler (the CPU tests call it) knows no such pragma
 #pragma unroll
+#endif
     for (int i = 0; i < N; i++)
         if (key0 + 8 * (i / 4) + 2 * t + i % 2 < row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
 }
@@ -1981,7 +1985,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1481 "chapters/11-linear-attention.md"
+#line 1485 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1990,7 +1994,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1901 "chapters/11-linear-attention.md"
+#line 1905 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2177,7 +2181,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2097 "chapters/11-linear-attention.md"
+#line 2101 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2197,7 +2201,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2098 "chapters/11-linear-attention.md"
+#line 2102 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2327,7 +2331,7 @@ static void launch_softmax_a8(Problem *p)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2234 "chapters/11-linear-attention.md"
+#line 2238 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2382,7 +2386,7 @@ static const Version VERSIONS[] = {
 };
 #line 124 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2299 "chapters/11-linear-attention.md"
+#line 2303 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2480,7 +2484,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2408 "chapters/11-linear-attention.md"
+#line 2412 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2584,7 +2588,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2518 "chapters/11-linear-attention.md"
+#line 2522 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2811,7 +2815,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2772 "chapters/11-linear-attention.md"
+#line 2779 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2923,9 +2927,10 @@ static size_t chunkwise_misses(int s, int d, int C, DType t, int part, bool pass
 // l5's pass for output `part` simulated on the CPU, every head of an h-head problem: the chunks of
 // l5_chunk_first, each row read as the TMA reads the (h s) x d matrices (another head's tokens
 // before and after a head's own, zeros outside the matrices); float sums; the state entering a
-// chunk and the scores rounded to the element type; the mask of the pass's direction (mirror_mask
-// false: the forward's whatever the pass, a broken version); segments of seg tokens, each from the
-// float sum of k v^T over the tokens walked before it. How many elements of the output miss the bound.
+// chunk and the scores rounded to the element type; the mask of the pass's direction, applied by the
+// kernel's own functions to each thread's scores in the warpgroup's layout (mirror_mask false: the
+// forward's whatever the pass, a broken version); segments of seg tokens, each from the float sum
+// of k v^T over the tokens walked before it. How many elements of the output miss the bound.
 static size_t l5_pass_misses(int h, int s, int d, int seg, DType t, int part, bool mirror_mask)
 {
     Problem p = host_problem(h, s, d, 13);
@@ -2936,6 +2941,18 @@ static size_t l5_pass_misses(int h, int s, int d, int seg, DType t, int part, bo
     const int rev = PARTS[part].reverse, C = L5_C;
     double *ref = (double *)host_alloc(3 * n * sizeof(double), "reference");
     float *S = (float *)host_alloc((2 * d * d + C * C) * sizeof(float), "state"), *Sr = S + d * d, *x = Sr + d * d;
+    bool seen[L5_C * L5_C] = {};  // seen[r C + j]: whether row r of a chunk keeps key j's score, as the kernel masks
+    for (int th = 0; th < 128; th++) {  // X is laid out as S^T on 64 columns: row c, key i
+        float kept[32];
+        for (int e = 0; e < 32; e++) kept[e] = 1.0f;
+        if (rev && mirror_mask) zero_past_scores<32>(kept, 0, 16 * (th / 32) + th % 32 / 4, th % 4);
+        else zero_future_scores<32>(kept, 0, 16 * (th / 32) + th % 32 / 4, th % 4);
+        for (int e = 0; e < 32; e++) {
+            int r, j;
+            l5_state_place(th, e, &r, &j);
+            seen[r * C + j] = kept[e] != 0.0f;
+        }
+    }
     size_t misses = 0;
     for (int bh = 0; bh < h; bh++) {
         reference_head(ref, ref + n, ref + 2 * n, &p, part, bh);
@@ -2958,10 +2975,9 @@ static size_t l5_pass_misses(int h, int s, int d, int seg, DType t, int part, bo
                 for (int e = 0; e < d * d; e++) Sr[e] = round_to(t, S[e]);
                 for (int r = 0; r < C; r++)
                     for (int j = 0; j < C; j++) {
-                        const bool seen = rev && mirror_mask ? j >= r : j <= r;
                         float dot = 0.0f;
                         for (int i = 0; q[r] && k[j] && i < d; i++) dot += q[r][i] * k[j][i];
-                        x[r * C + j] = seen ? round_to(t, dot) : 0.0f;
+                        x[r * C + j] = seen[r * C + j] ? round_to(t, dot) : 0.0f;
                     }
                 for (int r = 0; r < C; r++) {
                     const int token = first + r;
@@ -3214,7 +3230,7 @@ static int linear_self_test(void)
 }
 #line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3181 "chapters/11-linear-attention.md"
+#line 3200 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
