@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1475 "chapters/11-linear-attention.md"
+#line 1498 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1126,7 +1126,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 119 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1728 "chapters/11-linear-attention.md"
+#line 1753 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1985,7 +1985,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1485 "chapters/11-linear-attention.md"
+#line 1508 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1994,7 +1994,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1905 "chapters/11-linear-attention.md"
+#line 1930 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2096,19 +2096,25 @@ static void launch_chunk(Problem *p)
 // at the first launch on a problem.
 enum { SEGMENT = 1024, SEGMENT_CHUNK = 64 };
 
-// The states of up to three passes, allocated at the first launch on a problem.
+// The states of up to three passes, allocated at the first launch on a problem, for as many
+// segments as segments of SEGMENT tokens make (l8's, fewer and longer, fit in them too).
 static void alloc_states(Problem *p, int d, int segments)
 {
+    const int most = (p->s + SEGMENT - 1) / SEGMENT;
+    if (segments > most) {  // a launcher's mistake, not the input's
+        fprintf(stderr, "error: %d segments of states, at most %d\n", segments, most);
+        exit(EXIT_CHECK);
+    }
     if (!p->states)
-        p->states = (float *)device_alloc((size_t)p->b * p->h * segments * d * d * 3 * sizeof(float), "states");
+        p->states = (float *)device_alloc((size_t)p->b * p->h * most * d * d * 3 * sizeof(float), "states");
 }
 
 // The second kernel: the sums of the segments into the states entering them, per_head floats a
 // segment and head (l6 and l7 too).
-static void launch_scan_states(Problem *p, const Decay &decay, int per_head, int segments)
+static void launch_scan_states(Problem *p, const Decay &decay, int per_head, int seg, int segments)
 {
     const size_t heads = (size_t)p->b * p->h, elements = heads * per_head;
-    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, decay, SEGMENT, segments, per_head,
+    linear_scan_states<<<(unsigned)((elements + 255) / 256), 256>>>(p->states, decay, seg, segments, per_head,
                                                                   heads);
     CHECK_LAUNCH();
 }
@@ -2130,7 +2136,7 @@ static void launch_segment_states(Problem *p, const LinearPasses<T> &ps, const D
     linear_segment_states<T, D, C, DECAY><<<dim3(slices, heads, segments - 1), 2 * C, sums_smem>>>(
         p->states, ps, decay, p->s, SEGMENT, segments);
     CHECK_LAUNCH();
-    launch_scan_states(p, decay, D * D * ps.n, segments);
+    launch_scan_states(p, decay, D * D * ps.n, SEGMENT, segments);
 }
 
 template <typename T, int D, bool DECAY>
@@ -2181,7 +2187,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2101 "chapters/11-linear-attention.md"
+#line 2132 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2201,7 +2207,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2102 "chapters/11-linear-attention.md"
+#line 2133 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2258,17 +2264,18 @@ static void launch_chunk_wgmma_d(Problem *p, Op op, float *S0, int seg)
     CHECK_LAUNCH();
 }
 
-// l7's first two kernels: each segment's sum but the last's by l5's kernel, then their scan.
+// l7's first two kernels: each segment of seg tokens' sum but the last's by l5's kernel, then
+// their scan.
 template <typename T, int D>
-static void launch_segment_sums_wgmma(Problem *p, Op op, int segments)
+static void launch_segment_sums_wgmma(Problem *p, Op op, int seg, int segments)
 {
     prepare_chunk_wgmma<T, D, true>(p);
     const LinearPasses<T> ps = passes_of<T>(p, op);
     alloc_states(p, D, segments);
     linear_chunk_wgmma<T, D, true><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments - 1), L5_THREADS,
-                                     l5_smem<D>()>>>(maps_of(p, op), ps, p->states, p->s, SEGMENT, p->scale);
+                                     l5_smem<D>()>>>(maps_of(p, op), ps, p->states, p->s, seg, p->scale);
     CHECK_LAUNCH();
-    launch_scan_states(p, decay_of(p, false), D * D * ps.n, segments);
+    launch_scan_states(p, decay_of(p, false), D * D * ps.n, seg, segments);
 }
 
 template <typename T, Op OP>
@@ -2279,31 +2286,48 @@ static void launch_chunk_wgmma(Problem *p)
     else launch_chunk_wgmma_d<T, 128>(p, OP, NULL, p->s);
 }
 
-// l6 (SUMS: l7): the segments' sums by l4's kernel (by l5's), their scan, l5's kernel from the states.
-template <typename T, int D, bool SUMS>
+// l8's segment length: as many segments as one wave of l5's blocks needs (two an SM), at most
+// one per SEGMENT tokens, none where the slices of the heads fill the wave; a multiple of L5_C.
+static int fitted_segment(const Problem *p, int D, int passes)
+{
+    static int sms = 0;
+    if (!sms) CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    const long row = (long)(D / CHUNK_BV) * passes * p->b * p->h;  // blocks of one segment
+    const long wave = 2L * sms / row, most = (p->s + SEGMENT - 1) / SEGMENT;
+    const int segments = (int)(wave < 1 ? 1 : wave > most ? most : wave);
+    const int tokens = (p->s + segments - 1) / segments;
+    return (tokens + L5_C - 1) / L5_C * L5_C;
+}
+
+// l6 (SUMS: l7): the segments' sums by l4's kernel (by l5's), their scan, l5's kernel from the
+// states. FIT (l8, with SUMS): segments of fitted_segment's length instead of SEGMENT's.
+template <typename T, int D, bool SUMS, bool FIT>
 static void launch_segments_wgmma_d(Problem *p, Op op)
 {
     static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
-    const int segments = (p->s + SEGMENT - 1) / SEGMENT;
-    if (segments > 1 && SUMS) launch_segment_sums_wgmma<T, D>(p, op, segments);
+    static_assert(SUMS || !FIT, "l8 is l7's kernels");
+    const int seg = FIT ? fitted_segment(p, D, passes_of<T>(p, op).n) : SEGMENT;
+    const int segments = (p->s + seg - 1) / seg;
+    if (segments > 1 && SUMS) launch_segment_sums_wgmma<T, D>(p, op, seg, segments);
     else if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, op), decay_of(p, false), segments);
-    launch_chunk_wgmma_d<T, D>(p, op, segments > 1 ? p->states : NULL, SEGMENT);
+    launch_chunk_wgmma_d<T, D>(p, op, segments > 1 ? p->states : NULL, seg);
 }
 
-template <typename T, Op OP, bool SUMS = false>
+template <typename T, Op OP, bool SUMS = false, bool FIT = false>
 static void launch_segments_wgmma(Problem *p)
 {
     p->op = OP, p->decayed = 0;
-    if (p->d == 64) launch_segments_wgmma_d<T, 64, SUMS>(p, OP);
-    else launch_segments_wgmma_d<T, 128, SUMS>(p, OP);
+    if (p->d == 64) launch_segments_wgmma_d<T, 64, SUMS, FIT>(p, OP);
+    else launch_segments_wgmma_d<T, 128, SUMS, FIT>(p, OP);
 }
 
-// lfb6 (SUMS: lfb7): l6's forward, then lb6's backward (l7's kernels, forward and backward).
-template <typename T, bool SUMS = false>
+// lfb6 (SUMS: lfb7; FIT: lfb8): l6's forward, then lb6's backward (l7's kernels, l8's, forward
+// and backward).
+template <typename T, bool SUMS = false, bool FIT = false>
 static void launch_forward_backward_wgmma(Problem *p)
 {
-    launch_segments_wgmma<T, FWD, SUMS>(p);
-    launch_segments_wgmma<T, BWD, SUMS>(p);
+    launch_segments_wgmma<T, FWD, SUMS, FIT>(p);
+    launch_segments_wgmma<T, BWD, SUMS, FIT>(p);
     p->op = FWD_BWD;
 }
 
@@ -2331,7 +2355,7 @@ static void launch_softmax_a8(Problem *p)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2238 "chapters/11-linear-attention.md"
+#line 2287 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2349,6 +2373,8 @@ static void launch_softmax_a8(Problem *p)
      launch_segments_wgmma<T, FWD>, chunk_wgmma_unsupported},                                                      \
     {"l7-wgmma-sums", "ours", DT, "l6 with its segment sums on l5's kernel too: K and V by the TMA, V^T K on wgmma", \
      launch_segments_wgmma<T, FWD, true>, chunk_wgmma_unsupported},                                                \
+    {"l8-wgmma-fitted", "ours", DT, "l7 with as many segments as one wave of l5's blocks needs, none where heads fill it", \
+     launch_segments_wgmma<T, FWD, true, true>, chunk_wgmma_unsupported},                                          \
     {"softmax-a8", "peer", DT, "the attention chapter's causal softmax forward (a8-dispatch) on the same Q, K, V",  \
      launch_softmax_a8<T>, softmax_a8_unsupported},                                                                \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
@@ -2367,6 +2393,8 @@ static void launch_softmax_a8(Problem *p)
      launch_forward_backward_wgmma<T>, chunk_wgmma_unsupported},                                                   \
     {"lfb7-wgmma-sums", "ours", DT, "forward and backward: l7, then l7's kernels given the backward's passes",      \
      launch_forward_backward_wgmma<T, true>, chunk_wgmma_unsupported},                                             \
+    {"lfb8-wgmma-fitted", "ours", DT, "forward and backward: l8, then l8's segments given the backward's passes",   \
+     launch_forward_backward_wgmma<T, true, true>, chunk_wgmma_unsupported},                                       \
     {"d0-recurrent", "ours", DT, "decay: l0 with S = gamma S + k v^T, a gamma per head",                           \
      launch_recurrent<T, FWD, true>, NULL},                                                                        \
     {"d1-quadratic", "ours", DT, "decay: l1 with the causal mask become the decay matrix gamma^(t-s)",            \
@@ -2386,7 +2414,7 @@ static const Version VERSIONS[] = {
 };
 #line 124 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2303 "chapters/11-linear-attention.md"
+#line 2356 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2484,7 +2512,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2412 "chapters/11-linear-attention.md"
+#line 2465 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2588,7 +2616,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2522 "chapters/11-linear-attention.md"
+#line 2575 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2815,7 +2843,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2779 "chapters/11-linear-attention.md"
+#line 2832 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -3230,7 +3258,7 @@ static int linear_self_test(void)
 }
 #line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3200 "chapters/11-linear-attention.md"
+#line 3253 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
