@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1498 "chapters/11-linear-attention.md"
+#line 1488 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1126,7 +1126,7 @@ static const struct {
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
 #line 119 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1753 "chapters/11-linear-attention.md"
+#line 1743 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1157,7 +1157,7 @@ template <int N> __device__ inline void decay_powers(float *pw, float log2_gamma
     for (int n = threadIdx.x; n <= N; n += threads) pw[n] = exp2f((float)n * log2_gamma);
 }
 
-// The decay matrix on a tile of scores laid out as m16n8 accumulators (as in zero_future_scores: N
+// The decay matrix on a tile of scores laid out as m16n8 accumulators (as in zero_unseen_scores: N
 // per thread, element i on row row0 + 8 ((i / 2) % 2) and key key0 + 8 (i / 4) + 2 t + i % 2): the
 // score of key j on row i times gamma^(i - j), read from pw, and 0 where j > i.
 template <int N>
@@ -1371,15 +1371,18 @@ __device__ inline void warp_scores(float x[NK / 8][4], const uint32_t qa[D / 16]
 
 // The causal mask inside a tile of scores laid out as m16n8 accumulators (N of them per
 // thread): element i is on row row0 + 8 ((i / 2) % 2) and key key0 + 8 (i / 4) + 2 t + i % 2;
-// the scores of keys after the row's own token become 0.
+// the scores of keys after the row's own token become 0, or, for a chunk walked mirrored (a
+// mirrored pass's token t sees j >= t), of keys before it.
 template <int N>
-__host__ __device__ inline void zero_future_scores(float *x, int key0, int row0, int t)
+__host__ __device__ inline void zero_unseen_scores(float *x, int key0, int row0, int t, bool mirrored = false)
 {
 #ifdef __CUDA_ARCH__  // the host's compiler (the CPU tests call it) knows no such pragma
 #pragma unroll
 #endif
-    for (int i = 0; i < N; i++)
-        if (key0 + 8 * (i / 4) + 2 * t + i % 2 > row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
+    for (int i = 0; i < N; i++) {
+        const int key = key0 + 8 * (i / 4) + 2 * t + i % 2, row = row0 + 8 * ((i / 2) % 2);
+        if (mirrored ? key < row : key > row) x[i] = 0.0f;
+    }
 }
 
 // O += A B for one warp: A its 16 rows as m16k16 fragments (KS steps of 16 along k, the first
@@ -1505,7 +1508,7 @@ __global__ void __launch_bounds__(128)
                     for (int e = 0; e < 4; e++) x[jj][e] *= rf[e / 2] * kf[jj][e % 2];
             }
         } else if (diagonal) {
-            zero_future_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t);
+            zero_unseen_scores<BK / 2>(&x[0][0], kt * BK, q0 + wq + g, t);
         }
         // O += X V
         warp_scores_times<T, BK, D>(o, x, Vt, diagonal ? warp + 1 : BK / 16);
@@ -1514,7 +1517,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 734 "chapters/11-linear-attention.md"
+#line 737 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1675,7 +1678,7 @@ __global__ void __launch_bounds__(2 * C)
         float x[C / 8][4];
         warp_scores<T, D, C>(x, qa, Kt, wq + 16);
         if constexpr (DECAY) decay_future_scores<C / 2>(&x[0][0], 0, wq + g, t, pw);
-        else zero_future_scores<C / 2>(&x[0][0], 0, wq + g, t);
+        else zero_unseen_scores<C / 2>(&x[0][0], 0, wq + g, t);
         warp_scores_times<T, C, BV>(o, x, Vt, warp + 1);
         warp_store_rows<T, BV>(Ob, o, tau, first + wq, s, D, rev);
         // the state: S += K^T V over the chunk (DECAY: S = gamma^C S + K^T Gamma V), then S_n, rounded,
@@ -1686,7 +1689,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 949 "chapters/11-linear-attention.md"
+#line 952 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1746,7 +1749,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1111 "chapters/11-linear-attention.md"
+#line 1114 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1814,18 +1817,6 @@ struct L5Maps {
 __host__ __device__ inline int l5_chunk_first(int t0, int n, int s, int reverse)
 {
     return reverse ? s - t0 - (n + 1) * L5_C : t0 + n * L5_C;
-}
-
-// The mask of a chunk walked mirrored, in zero_future_scores's layout: the scores of keys before
-// the row's own token become 0 (a mirrored pass's token t sees j >= t).
-template <int N>
-__host__ __device__ inline void zero_past_scores(float *x, int key0, int row0, int t)
-{
-#ifdef __CUDA_ARCH__  // the host's compiler (the CPU tests call it) knows no such pragma
-#pragma unroll
-#endif
-    for (int i = 0; i < N; i++)
-        if (key0 + 8 * (i / 4) + 2 * t + i % 2 < row0 + 8 * ((i / 2) % 2)) x[i] = 0.0f;
 }
 
 // l5: the chunkwise form on wgmma. A block per slice of 64 columns of the state and the output
@@ -1947,8 +1938,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
                                    wgmma_desc_k128(Ss + kk / 4 * L5_PANEL + kk % 4 * 32), kk > 0);
             wgmma_commit();
             wgmma_wait<1>();  // X; Q S may still run
-            if (rev) zero_past_scores<32>(x, 0, 16 * warp + g, t);
-            else zero_future_scores<32>(x, 0, 16 * warp + g, t);
+            zero_unseen_scores<32>(x, 0, 16 * warp + g, t, rev);
             uint32_t xa[16];  // X rounded: the A fragments of k-step kk in xa[4 kk .. 4 kk + 3]
 #pragma unroll
             for (int e = 0; e < 16; e++) xa[e] = pack2<T>(x[2 * e], x[2 * e + 1]);
@@ -1985,7 +1975,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
 }
 #line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1508 "chapters/11-linear-attention.md"
+#line 1498 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1994,7 +1984,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1930 "chapters/11-linear-attention.md"
+#line 1920 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2187,7 +2177,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2132 "chapters/11-linear-attention.md"
+#line 2122 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2207,7 +2197,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2133 "chapters/11-linear-attention.md"
+#line 2123 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2355,7 +2345,7 @@ static void launch_softmax_a8(Problem *p)
 }
 #line 123 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2287 "chapters/11-linear-attention.md"
+#line 2277 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2414,7 +2404,7 @@ static const Version VERSIONS[] = {
 };
 #line 124 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2356 "chapters/11-linear-attention.md"
+#line 2346 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2512,7 +2502,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2465 "chapters/11-linear-attention.md"
+#line 2455 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2616,7 +2606,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2575 "chapters/11-linear-attention.md"
+#line 2565 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2843,7 +2833,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2832 "chapters/11-linear-attention.md"
+#line 2822 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -2973,8 +2963,7 @@ static size_t l5_pass_misses(int h, int s, int d, int seg, DType t, int part, bo
     for (int th = 0; th < 128; th++) {  // X is laid out as S^T on 64 columns: row c, key i
         float kept[32];
         for (int e = 0; e < 32; e++) kept[e] = 1.0f;
-        if (rev && mirror_mask) zero_past_scores<32>(kept, 0, 16 * (th / 32) + th % 32 / 4, th % 4);
-        else zero_future_scores<32>(kept, 0, 16 * (th / 32) + th % 32 / 4, th % 4);
+        zero_unseen_scores<32>(kept, 0, 16 * (th / 32) + th % 32 / 4, th % 4, rev && mirror_mask);
         for (int e = 0; e < 32; e++) {
             int r, j;
             l5_state_place(th, e, &r, &j);
@@ -3258,7 +3247,7 @@ static int linear_self_test(void)
 }
 #line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3253 "chapters/11-linear-attention.md"
+#line 3242 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
