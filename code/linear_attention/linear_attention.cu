@@ -1,4 +1,4 @@
-#line 100 "chapters/11-linear-attention.md"
+#line 101 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, o_t = tau q_t^T sum_{s<=t} gamma^(t-s) k_s v_s^T, without
 // decay (gamma = 1) or with a decay per head, forward and backward: the recurrence on the SIMT units, the
 // quadratic form and the chunkwise form on mma.sync, the last also on segments of the sequence in parallel,
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 111 "chapters/11-linear-attention.md"
+#line 112 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -32,7 +32,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 112 "chapters/11-linear-attention.md"
+#line 113 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -87,7 +87,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 113 "chapters/11-linear-attention.md"
+#line 114 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -122,7 +122,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 114 "chapters/11-linear-attention.md"
+#line 115 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -886,7 +886,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 115 "chapters/11-linear-attention.md"
+#line 116 "chapters/11-linear-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -1018,7 +1018,7 @@ static inline CheckResult check_rows(DType dtype, const char *size, int d, const
     add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
     return r;
 }
-#line 116 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<what-the-wgmma-kernels-keep-between-launches>>
 #line 137 "chapters/09-attention.md"
 typedef struct {
@@ -1026,7 +1026,7 @@ typedef struct {
     CUtensorMap mq, mk, mv;
     int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
 } WgmmaState;
-#line 117 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
 #line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
@@ -1075,9 +1075,9 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
     else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
     else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
 }
-#line 118 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 159 "chapters/11-linear-attention.md"
+#line 160 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1543 "chapters/11-linear-attention.md"
+#line 1544 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1124,9 +1124,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 119 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1819 "chapters/11-linear-attention.md"
+#line 1820 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1191,9 +1191,9 @@ template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], f
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
 }
-#line 120 "chapters/11-linear-attention.md"
+#line 121 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 264 "chapters/11-linear-attention.md"
+#line 265 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
 // vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
@@ -1207,9 +1207,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
     const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
     return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 121 "chapters/11-linear-attention.md"
+#line 122 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 332 "chapters/11-linear-attention.md"
+#line 333 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1330,7 +1330,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 493 "chapters/11-linear-attention.md"
+#line 494 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1517,7 +1517,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 760 "chapters/11-linear-attention.md"
+#line 761 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1689,7 +1689,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 975 "chapters/11-linear-attention.md"
+#line 976 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1749,7 +1749,7 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1137 "chapters/11-linear-attention.md"
+#line 1138 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
 // after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
@@ -1973,9 +1973,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 122 "chapters/11-linear-attention.md"
+#line 123 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1553 "chapters/11-linear-attention.md"
+#line 1554 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1984,7 +1984,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 1996 "chapters/11-linear-attention.md"
+#line 1997 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2177,7 +2177,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2198 "chapters/11-linear-attention.md"
+#line 2199 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2197,7 +2197,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2199 "chapters/11-linear-attention.md"
+#line 2200 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2343,9 +2343,9 @@ static void launch_softmax_a8(Problem *p)
     a8_forward<T>(&p->softmax_wgmma, (T *)p->softmax_o, p->softmax_lse, (const T *)p->in[IN_Q],
                   (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->b * p->h, p->s, p->s, p->d, p->scale, true);
 }
-#line 123 "chapters/11-linear-attention.md"
+#line 124 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2353 "chapters/11-linear-attention.md"
+#line 2354 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2402,9 +2402,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 124 "chapters/11-linear-attention.md"
+#line 125 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2422 "chapters/11-linear-attention.md"
+#line 2423 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2502,7 +2502,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2531 "chapters/11-linear-attention.md"
+#line 2532 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2606,7 +2606,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2641 "chapters/11-linear-attention.md"
+#line 2642 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2833,7 +2833,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2898 "chapters/11-linear-attention.md"
+#line 2899 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -3245,9 +3245,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 125 "chapters/11-linear-attention.md"
+#line 126 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3318 "chapters/11-linear-attention.md"
+#line 3319 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
