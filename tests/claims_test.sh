@@ -3,7 +3,8 @@
 # A true claim reads as written; one false on the reference data fails the build; one true
 # there but false on another GPU is marked with that GPU's value; a claim without data or
 # with a malformed range is an error; a claim with `*` for the size or dtype holds at every
-# one with data, or fails naming where. Skipped (77) without pandoc.
+# one with data, or fails naming where; a key divided by itself is an error. Skipped (77)
+# without pandoc.
 . "$(dirname "$0")/weave_lib.sh"
 ratio="reduce/v3-add-on-load/f32/268435456/gbps / reduce/v2-sequential/f32/268435456/gbps"
 weave() {  # weave TEXT: the woven HTML on stdout, pandoc's status as the function's
@@ -37,4 +38,8 @@ out=$(weave "[no such size]{.claim expr=\"$every\" in=\"1:\" over=\"12345\"}") &
 check "a size of over= without data is an error" test "$st" -ne 0
 out=$(weave "[every type]{.claim expr=\"reduce/v3-add-on-load/*/268435456/gbps / reduce/v2-sequential/*/268435456/gbps\" in=\"1:\"}") && st=0 || st=$?
 check "a claim in every dtype (*) builds" test "$st" -eq 0
+self="reduce/v3-add-on-load/f32/*/gbps / reduce/v3-add-on-load/f32/*/gbps"
+out=$(weave "[v3 is level with itself]{.claim expr=\"$self\" in=\"0.9:1.1\"}") && st=0 || st=$?
+check "a ratio of a key to itself, which cannot fail, is an error" test "$st" -ne 0
+check "... and says so" grep -q "divides a key by itself" "$tmp/err"
 finish
