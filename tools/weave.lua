@@ -921,8 +921,9 @@ local function metric_cell(r, metric, best)
 end
 
 -- Size columns that one table can hold: the PDF's page is narrower than a screen (one
--- fewer where a dtype column is shown).  Wider tables are split by size columns, also
--- where the headers are wide: a column is as wide as its header, or a number (8).
+-- fewer where a dtype column is shown, and on the page where a version's name is long).  Wider
+-- tables are split by size columns, also where the headers are wide: a column is as wide as its
+-- header, or a number (8).
 local SIZE_COLUMNS = { latex = 7, html = 10 }
 
 -- The sizes in parts of at most `most` columns and `most` columns of numbers' width, as
@@ -1026,6 +1027,11 @@ local function gpu_tables(gpu, opts, caption_inlines, first, without)
 
   local tables = pandoc.List()
   local most = SIZE_COLUMNS[S.latex and 'latex' or 'html'] - (show_dtype and 1 or 0)
+  if S.latex then  -- on the page, each 10 characters of the longest version name past 24 take a column's room
+    local name = 0
+    for _, g in ipairs(groups) do name = math.max(name, utf8.len(g.version)) end
+    most = math.max(1, most - math.ceil(math.max(0, name - 24) / 10))
+  end
   local parts = size_parts(sizes, most)
   for k, part in ipairs(parts) do
     local headers = { cell({ pandoc.Str('version') }), cell({ pandoc.Str('kind') }) }
