@@ -32,6 +32,8 @@
 #            enhanced text: 2^{20}); a label left out or empty is its size with x
 #            written as × and the part after the first colon on a second line
 #   xlabel   the x axis label (default: elements, columns (...), or shape)
+#   floor    with x='shape' and metric='time_us', a version whose pct_sol is of the memory
+#            floor: over each shape a black bar at that version's time times its pct_sol
 #   cross    with x='shape', two versions 'A B': the shape from which A is faster than B
 #            (less time, or more of any other metric) at every shape drawn to its right
 #            is marked by a dashed line before its group, labelled ('' = none)
@@ -55,6 +57,7 @@ if (!exists("metric"))  metric = 'gbps'
 if (!exists("dtype"))   dtype = ''
 if (!exists("peer"))    peer = ''
 if (!exists("ceiling")) ceiling = ''
+if (!exists("floor"))   floor = ''
 if (!exists("title"))   title = ''
 if (!exists("only"))    only = ''
 if (!exists("x"))       x = 'size'
@@ -108,6 +111,8 @@ if (ok) {
     ours = (strlen(only) > 0) ? only : versions(csv, 'ours')
     if (peer eq '') { peer = versions(csv, 'peer') }
     if (ceiling eq '') { ceiling = versions(csv, 'ceiling') }
+    # a ceiling's time is that of its own array, not of the figure's sizes: on a time axis, none
+    if (metric eq 'time_us') { ceiling = '' }
     ok = words(ours) + words(peer) > 0
 }
 
@@ -295,6 +300,21 @@ if (x eq 'shape' && words(cross) == 2) {
     }
 }
 
+# the memory floor, on a time axis by shape: over each shape, a black bar at the time the
+# version `floor` would take at its ceiling (its time times its % of it; AWK has made $4
+# the shape's place)
+floor_drawn = 0
+if (x eq 'shape' && metric eq 'time_us' && strlen(floor) > 0) {
+    do for [i = 1:words(shapes)] {
+        v = system(AWK(csv, '&& $1 == "' . floor . '" && $4 == ' . i . ' && $8 != "" \
+            { f = $5 * $8 / 100 } END { print f + 0 }')) + 0
+        if (v > 0) {
+            set arrow 300 + i from i - 0.47, first v to i + 0.47, first v nohead lw 2.5 lc rgb "#000000" front
+            floor_drawn = 1
+        }
+    }
+}
+
 set key outside below center horizontal maxcols 3 width -2 samplen 3 spacing 1.1 font small noenhanced
 nours = words(ours)
 npeer = words(peer)
@@ -336,6 +356,7 @@ if (nours > 0) { parts = parts . ', ' . P1 }
 if (npeer > 0) { parts = parts . ', ' . P2 }
 if (nother > 0 && nours > 0) { parts = parts . ', ' . P3 }
 if (nother > 0 && npeer > 0) { parts = parts . ', ' . P4 }
+if (floor_drawn) { parts = parts . ", NaN with lines lw 2.5 lc rgb '#000000' title 'memory floor'" }
 eval('plot ' . parts[3:])
 
 # for tests/book_test.sh: the y axis against the largest point and ceiling drawn, after

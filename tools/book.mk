@@ -46,6 +46,8 @@
 #                       no single quotes, and _ ^ { } are gnuplot's enhanced text)
 #   FIG_<stem>_CROSS    with shape: two versions A B; the shape from which A is faster
 #                       than B at every shape to its right is marked (the crossover)
+#   FIG_<stem>_FLOOR    with shape and METRIC time_us: a version whose pct_sol is of the
+#                       memory floor; a black bar over each shape marks the floor's time
 # A variable but _CSV not given for the stem is taken from FIG_<csv>_<VAR>, where <csv>
 # is the figure's CSV basename: what every figure of one chapter shares is said once.
 # e.g.
@@ -215,7 +217,7 @@ book_gnuplot = $(GNUPLOT) -e "csv='$(firstword $(call book_fig_csvs,$(1)))'; \
   x='$(or $(call book_fig_var,$(1),X),$(if $(call book_fig_var,$(1),SHAPES),shape,size))'; \
   total='$(or $(call book_fig_var,$(1),TOTAL),0)'; shapes='$(call book_fig_var,$(1),SHAPES)'; \
   labels='$(call book_fig_var,$(1),LABELS)'; xlabel='$(call book_fig_var,$(1),XLABEL)'; \
-  cross='$(call book_fig_var,$(1),CROSS)'" \
+  cross='$(call book_fig_var,$(1),CROSS)'; floor='$(call book_fig_var,$(1),FLOOR)'" \
   figures/bandwidth.gp && mv $(2).tmp $(2)
 
 # A figure depends on its data, the script, and the Makefile that declares its FIG_ variables.
