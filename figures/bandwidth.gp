@@ -19,6 +19,7 @@
 #   peer     space separated peer versions to draw (default: all kind=peer)
 #   ceiling  space separated ceiling versions (default: all kind=ceiling);
 #            each is a labelled horizontal line at its value at the largest size
+#            (none with metric='time_us': a ceiling's time is of its own array)
 #   title    plot title (default: none; the caption says what it is)
 #   only     space separated "ours" versions to draw (default: all kind=ours)
 #   x        'size' (default): x is the size, a count; or 'cols': sizes are
@@ -272,7 +273,7 @@ do for [g = 1:nfiles] {
         }
     }
 }
-if (n > 0 && metric ne 'time_us') {
+if (n > 0) {
     # sort by value, then place the labels in graph units at least `gap` apart
     do for [i = 2:n] { do for [j = i:2:-1] { if (CV[j] < CV[j - 1]) {
         t = CV[j]; CV[j] = CV[j - 1]; CV[j - 1] = t; t = CL[j]; CL[j] = CL[j - 1]; CL[j - 1] = t } } }
