@@ -1090,7 +1090,7 @@ static const Version VERSIONS[] = {
 };
 #line 44 "chapters/06-softmax.md"
 // <<create-and-check-a-softmax-problem>>
-#line 1628 "chapters/06-softmax.md"
+#line 1630 "chapters/06-softmax.md"
 // Sizes: "ROWSxCOLS", e.g. 1048576x32 or 1x50000. Returns 0 for a size of that form.
 static int parse_rows_cols(const char *size, size_t *rows, size_t *cols)
 {
@@ -1240,7 +1240,7 @@ static double softmax_bytes(const Problem *p)
 }
 #line 45 "chapters/06-softmax.md"
 // <<the-softmax-chapter>>
-#line 1778 "chapters/06-softmax.md"
+#line 1780 "chapters/06-softmax.md"
 static const char *const DTYPES[] = {"f32", "f16", "bf16"};
 static const char *const BENCH_SIZES[] = {"1048576x32", "262144x128", "65536x512", "32768x1024", "16384x2048",
                                           "8192x4096", "4096x8192", "2048x16384", "1024x32768",
