@@ -1,4 +1,4 @@
-#line 101 "chapters/11-linear-attention.md"
+#line 102 "chapters/11-linear-attention.md"
 // linear_attention.cu: causal linear attention, o_t = tau q_t^T sum_{s<=t} gamma^(t-s) k_s v_s^T, without
 // decay (gamma = 1) or with a decay per head, forward and backward: the recurrence on the SIMT units, the
 // quadratic form and the chunkwise form on mma.sync, the last also on segments of the sequence in parallel,
@@ -21,7 +21,7 @@ template <typename T> __host__ __device__ inline T from_float(float x);
 template <> __host__ __device__ inline float from_float<float>(float x) { return x; }
 template <> __host__ __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-#line 112 "chapters/11-linear-attention.md"
+#line 113 "chapters/11-linear-attention.md"
 // <<which-keys-a-query-sees>>
 #line 148 "chapters/09-attention.md"
 // Query i sees keys 0 .. keys_seen - 1: all sk of them, or, causal, those with
@@ -32,7 +32,7 @@ __host__ __device__ inline int keys_seen(int i, int sq, int sk, bool causal)
     int end = i + sk - sq + 1;
     return end < 0 ? 0 : end;
 }
-#line 113 "chapters/11-linear-attention.md"
+#line 114 "chapters/11-linear-attention.md"
 // <<how-far-a-result-may-be-from-exact>>
 #line 230 "chapters/09-attention.md"
 // The parts of the error bound, in units of u = 2^-24 where they are relative, written once
@@ -87,7 +87,7 @@ static inline void p_rounding_of(DType t, double *rel, double *floor)
     // and at least float's smallest normal, 2^-126: exponentials below it may be flushed to 0
     *floor = fmax(ldexp(1.0, min_exp - digits), ldexp(1.0, -126));
 }
-#line 114 "chapters/11-linear-attention.md"
+#line 115 "chapters/11-linear-attention.md"
 // <<softmax-reductions>>
 #line 120 "chapters/06-softmax.md"
 __device__ inline float warp_max(float v, int width = 32)
@@ -122,7 +122,7 @@ __device__ inline float block_all(float v)
 }
 __device__ inline float block_max(float v) { return block_all<true>(v); }
 __device__ inline float block_sum(float v) { return block_all<false>(v); }
-#line 115 "chapters/11-linear-attention.md"
+#line 116 "chapters/11-linear-attention.md"
 // <<attention-kernels>>
 #line 319 "chapters/09-attention.md"
 // a0, first kernel: S = Q K^T scale, 32 x 32 scores per block (a score per thread), d in
@@ -886,7 +886,7 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1)
     }
 #endif
 }
-#line 116 "chapters/11-linear-attention.md"
+#line 117 "chapters/11-linear-attention.md"
 // <<the-fp32-reference-on-the-gpu>>
 #line 1475 "chapters/09-attention.md"
 // The float32 reference: a warp per query row; the maximum of the scores it sees, then
@@ -1018,7 +1018,7 @@ static inline CheckResult check_rows(DType dtype, const char *size, int d, const
     add_check(&r, check_elements(label, size, got_lse, ref_lse, rows, attention_bound, &bl, 0));
     return r;
 }
-#line 117 "chapters/11-linear-attention.md"
+#line 118 "chapters/11-linear-attention.md"
 // <<what-the-wgmma-kernels-keep-between-launches>>
 #line 137 "chapters/09-attention.md"
 typedef struct {
@@ -1026,7 +1026,7 @@ typedef struct {
     CUtensorMap mq, mk, mv;
     int *next_item;          // device: the dynamic schedule's counter of items taken, 0 between launches
 } WgmmaState;
-#line 118 "chapters/11-linear-attention.md"
+#line 119 "chapters/11-linear-attention.md"
 // <<launch-the-wgmma-kernels>>
 #line 1619 "chapters/09-attention.md"
 // attention_wgmma on heads x sq queries of D and heads x sk keys, row-major (heads, rows, D):
@@ -1075,9 +1075,9 @@ static void a8_forward(WgmmaState *w, T *O, float *LSE, const T *Q, const T *K, 
     else if (d == 64) wgmma_forward<T, 64, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
     else wgmma_forward<T, 128, 2, false, true>(w, O, LSE, Q, K, V, heads, sq, sk, scale, causal);
 }
-#line 119 "chapters/11-linear-attention.md"
+#line 120 "chapters/11-linear-attention.md"
 // <<the-linear-attention-problem>>
-#line 160 "chapters/11-linear-attention.md"
+#line 161 "chapters/11-linear-attention.md"
 typedef enum { FWD, BWD, FWD_BWD } Op;  // what a version computes: O; dQ, dK, dV; all four
 enum { IN_Q, IN_K, IN_V, IN_DO };       // the inputs
 enum { OUT_O, OUT_DQ, OUT_DK, OUT_DV };  // the outputs, each a causal product of three inputs (PARTS)
@@ -1116,7 +1116,7 @@ static size_t elements_of(const Problem *p) { return (size_t)p->b * p->h * p->s 
 
 // Where the reference of output `part` of the last launch is kept: without decay, or with it.
 static int slot_of(const Problem *p, int part) { return part + 4 * p->decayed; }
-#line 1547 "chapters/11-linear-attention.md"
+#line 1629 "chapters/11-linear-attention.md"
 // Each output as a causal product o_t = tau sum (q_t . k_j) v_j: which inputs play q, k and v,
 // and whether token t sees j <= t or, mirrored (reverse), j >= t.
 static const struct {
@@ -1124,9 +1124,9 @@ static const struct {
     const char *name;
 } PARTS[4] = {{IN_Q, IN_K, IN_V, 0, "O"}, {IN_DO, IN_V, IN_K, 0, "dQ"}, {IN_V, IN_DO, IN_Q, 1, "dK"},
               {IN_K, IN_Q, IN_DO, 1, "dV"}};
-#line 120 "chapters/11-linear-attention.md"
+#line 121 "chapters/11-linear-attention.md"
 // <<the-decay-of-each-head>>
-#line 1824 "chapters/11-linear-attention.md"
+#line 1906 "chapters/11-linear-attention.md"
 // The decay of each head, gamma_h in (0, 1]: S_t = gamma S_(t-1) + k_t v_t^T. On the device, per
 // head, gamma and log2(gamma), each rounded to float once; head bh % heads of the flattened (b h).
 // The versions without decay pass gamma = NULL.
@@ -1191,9 +1191,9 @@ template <int UNITS> __device__ inline void scale_state(float st[UNITS][2][4], f
 #pragma unroll
         for (int e = 0; e < 4; e++) st[u][0][e] *= by, st[u][1][e] *= by;
 }
-#line 121 "chapters/11-linear-attention.md"
+#line 122 "chapters/11-linear-attention.md"
 // <<how-far-a-linear-attention-output-may-be-from-exact>>
-#line 265 "chapters/11-linear-attention.md"
+#line 266 "chapters/11-linear-attention.md"
 // The bound on |computed - exact| for one output element o_tc, before its final rounding:
 // m = M_tc (the sum of |q_ti k_si v_sc| over s <= t and i, each times gamma^(t-s) with a decay),
 // vabs = sum_{s<=t} |v_sc|, qabs = sum_i |q_ti|, n = t + 1 tokens seen; eps = 2^-t and
@@ -1207,9 +1207,9 @@ __host__ __device__ inline R linear_bound(R m, R vabs, R qabs, R xabs, R tau, in
     const R sums = ((R)n + (R)d + 4 + decay) * u;  // (t + d + 5) u with n = t + 1, and delta_t
     return tau * ((2 * eps + sums) * m + 2 * floor * (vabs + qabs + xabs));
 }
-#line 122 "chapters/11-linear-attention.md"
+#line 123 "chapters/11-linear-attention.md"
 // <<linear-attention-kernels>>
-#line 333 "chapters/11-linear-attention.md"
+#line 334 "chapters/11-linear-attention.md"
 // One causal product, o_t = tau sum (q_t . k_j) v_j over the tokens j that t sees: j <= t, or,
 // mirrored in time (reverse), j >= t. The forward is one; the backward is three, with the roles
 // of Q, K, V and dO exchanged. Device arrays of (b, h, s, d) elements each.
@@ -1238,13 +1238,10 @@ __host__ __device__ inline int walk_token(int j, int s, int reverse) { return re
 // two floats.
 template <typename T> __device__ inline void unpack_pair(uint32_t w, float *first, float *second)
 {
-    if constexpr (std::is_same<T, __half>::value) {
-        *first = __half2float(__ushort_as_half((unsigned short)(w & 0xffff)));
-        *second = __half2float(__ushort_as_half((unsigned short)(w >> 16)));
-    } else {
-        *first = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w & 0xffff)));
-        *second = __bfloat162float(__ushort_as_bfloat16((unsigned short)(w >> 16)));
-    }
+    T pair[2];
+    memcpy(pair, &w, sizeof w);
+    *first = to_float(pair[0]);
+    *second = to_float(pair[1]);
 }
 
 // l0 and lb0, and the float32 reference: the recurrence, a block per head and pass (blockIdx.y)
@@ -1330,7 +1327,7 @@ __global__ void __launch_bounds__(BOUND ? 2 * D : D)
         }
     }
 }
-#line 496 "chapters/11-linear-attention.md"
+#line 494 "chapters/11-linear-attention.md"
 // Rows row0 .. row0 + ROWS - 1 of a matrix with rows of `ld` elements (from src, already at
 // the tile's first column) into a swizzled (ROWS, W) tile, by THREADS threads, one 16-byte
 // chunk each per pass; rows past `rows` are zeros. Mirrored (reverse), row r of the tile is
@@ -1517,7 +1514,7 @@ __global__ void __launch_bounds__(128)
     cp_async_wait<0>();
     warp_store_rows<T, D>(O + bh * s * D, o, tau, q0 + wq, s, D);
 }
-#line 763 "chapters/11-linear-attention.md"
+#line 761 "chapters/11-linear-attention.md"
 // The chunkwise kernels' shapes: a block keeps 64 columns of the state and of the output
 // (rows of 128 bytes, the swizzle's), with C / 16 warps; the state's (D / 16) x 4 tiles of
 // 16 x 16 are shared by the warps, tile warp + W u for the warp's u-th.
@@ -1689,7 +1686,7 @@ __global__ void __launch_bounds__(2 * C)
     }
     cp_async_wait<0>();
 }
-#line 978 "chapters/11-linear-attention.md"
+#line 976 "chapters/11-linear-attention.md"
 // l4, first pass: the sum K^T V over each segment of `seg` tokens but the last, for 64 columns,
 // in float, into S: (b h, segments, D / 64 x passes) slices of (D, 64) floats. The segments are
 // whole (seg a multiple of C); a mirrored pass's segments are counted from the last token.
@@ -1749,18 +1746,19 @@ __global__ void linear_scan_states(float *S, Decay decay, int seg, int segments,
         running = fmaf(across, running, mine);
     }
 }
-#line 1140 "chapters/11-linear-attention.md"
+#line 1138 "chapters/11-linear-attention.md"
 // l5's tiles: panels of 64 rows of 128 bytes (64 16-bit elements) in the TMA's 128-byte swizzle.
 // A stage holds Q_n and K_n (D / 64 panels each) and the block's 64 columns of V_n (one panel);
-// after the STAGES stages, the state S^T, rounded (D / 64 panels); 1 KiB to align. Three stages
-// at d = 64, two at d = 128: what lets two blocks share an SM.
+// after the STAGES stages, the state S^T, rounded (D / 64 panels), and for l9 (ROWS) one panel
+// more, tau O, rounded; 1 KiB to align. Three stages at d = 64, two at d = 128: what lets two
+// blocks share an SM.
 constexpr int L5_C = 64, L5_PANEL = L5_C * 128;
 constexpr int L5_THREADS = 160;  // a warpgroup that computes; a warp that copies
 template <int D> __host__ __device__ constexpr int l5_stages() { return D == 64 ? 3 : 2; }
 template <int D> __host__ __device__ constexpr int l5_stage_bytes() { return (2 * (D / 64) + 1) * L5_PANEL; }
-template <int D> __host__ __device__ constexpr int l5_smem()
+template <int D, bool ROWS = false> __host__ __device__ constexpr int l5_smem()
 {
-    return l5_stages<D>() * l5_stage_bytes<D>() + (D / 64) * L5_PANEL + 1024;
+    return l5_stages<D>() * l5_stage_bytes<D>() + (D / 64 + ROWS) * L5_PANEL + 1024;
 }
 
 // Where accumulator e of thread `thread` of the warpgroup holds element (c, i) of S^T (a 64 x D
@@ -1819,6 +1817,34 @@ __host__ __device__ inline int l5_chunk_first(int t0, int n, int s, int reverse)
     return reverse ? s - t0 - (n + 1) * L5_C : t0 + n * L5_C;
 }
 
+// <<whole-rows-of-the-output>>
+#line 1522 "chapters/11-linear-attention.md"
+// l9's store of the output: the warp's 16 rows of tau O (o: accumulators laid out as
+// l5_state_place says), rounded, into its 16 rows of the panel Os, in the swizzle of fa_at
+// (the eight rows of a store instruction hit eight different 16-byte columns of banks), then
+// from the panel to the rows of tokens first + 16 warp .. first + 16 warp + 15 of Ob (a head's
+// 64 columns, rows D apart), each lane 16 bytes, each quarter of the warp one whole row.
+// Between one chunk's reads of the panel and the next chunk's writes lie named barriers.
+template <typename T, int D>
+__device__ inline void l5_store_rows(T *Ob, T *Os, const float o[32], float tau, int first, int s)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            *reinterpret_cast<uint32_t *>(Os + fa_at<64>(16 * warp + g + 8 * h, 8 * j + 2 * t)) =
+                pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const int row = 16 * warp + 4 * k + lane / 8, col = 8 * (lane % 8), token = first + row;
+        const uint4 v = *reinterpret_cast<const uint4 *>(Os + fa_at<64>(row, col));
+        if (token >= 0 && token < s) *reinterpret_cast<uint4 *>(Ob + (size_t)token * D + col) = v;
+    }
+}
+#line 1209 "chapters/11-linear-attention.md"
+
 // l5: the chunkwise form on wgmma. A block per slice of 64 columns of the state and the output
 // of one head and pass (and segment of `seg` tokens, a multiple of L5_C, from the state S0 gives,
 // as linear_chunk's); warps 0-3, a warpgroup, compute, the 64 rows of its products being the 64
@@ -1836,7 +1862,9 @@ __host__ __device__ inline int l5_chunk_first(int t0, int n, int s, int reverse)
 // direction in passes. Grid: (D / 64 x passes, b h, segments). SUMS (l7): l4's first kernel
 // instead, the sum K^T V over each segment but the last, product 4 alone on K and V, its S^T
 // written to S in linear_segment_states's layout; grid (D / 64 x passes, b h, segments - 1).
-template <typename T, int D, bool SUMS>
+// ROWS (l9): tau O, rounded, through a panel of shared memory, and from there to global memory
+// in whole rows, 128 bytes a row, by 16-byte stores.
+template <typename T, int D, bool SUMS, bool ROWS = false>
 __global__ void __launch_bounds__(L5_THREADS, 2)
     linear_chunk_wgmma(const __grid_constant__ L5Maps maps, LinearPasses<T> passes, float *S, int s, int seg,
                        float tau)
@@ -1849,6 +1877,7 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = aligned_1024(smem_raw);  // STAGES x (Q: NP panels, K: NP panels, V)
     unsigned char *Ss = smem + STAGES * STAGE;     // S^T, rounded: NP panels of 64 rows
+    T *Os = reinterpret_cast<T *>(Ss + NP * L5_PANEL);  // ROWS: tau O, rounded, one panel
     __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int pass = blockIdx.x / (D / BV), bh = blockIdx.y, v0 = blockIdx.x % (D / BV) * BV, t0 = blockIdx.z * seg;
@@ -1953,16 +1982,18 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
             wgmma_commit();
             wgmma_wait<1>();        // O is whole, and this warp's products have read Q and Ss
             named_barrier(1, 128);  // ... every warp's: Ss may be overwritten
+            if constexpr (ROWS) l5_store_rows<T, D>(ps.o + (size_t)bh * s * D + v0, Os, o, tau, first, s);
+            else
 #pragma unroll
-            for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h of the head
-                const int token = first + 16 * warp + g + 8 * h;
-                if (token < 0 || token >= s) continue;
-                T *orow = ps.o + ((size_t)bh * s + token) * D + v0;
+                for (int h = 0; h < 2; h++) {  // tau O to the rows of tokens first + 16 warp + g + 8 h of the head
+                    const int token = first + 16 * warp + g + 8 * h;
+                    if (token < 0 || token >= s) continue;
+                    T *orow = ps.o + ((size_t)bh * s + token) * D + v0;
 #pragma unroll
-                for (int j = 0; j < 8; j++)
-                    *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
-                        pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
-            }
+                    for (int j = 0; j < 8; j++)
+                        *reinterpret_cast<uint32_t *>(orow + 8 * j + 2 * t) =
+                            pack2<T>(tau * o[4 * j + 2 * h], tau * o[4 * j + 2 * h + 1]);
+                }
             wgmma_wait<0>();  // S^T: this warp is done with the stage
             if (lane == 0) mbar_arrive(&empty[st]);
             if (n + 1 < chunks) {  // S_n, rounded, for chunk n + 1's Q S
@@ -1973,9 +2004,9 @@ __global__ void __launch_bounds__(L5_THREADS, 2)
     }
 #endif
 }
-#line 123 "chapters/11-linear-attention.md"
+#line 124 "chapters/11-linear-attention.md"
 // <<linear-attention-launchers>>
-#line 1557 "chapters/11-linear-attention.md"
+#line 1639 "chapters/11-linear-attention.md"
 // The device pass that computes output `part` of a problem.
 template <typename T>
 static LinearPass<T> pass_of(const Problem *p, int part)
@@ -1984,7 +2015,7 @@ static LinearPass<T> pass_of(const Problem *p, int part)
                         (const T *)p->in[PARTS[part].v], PARTS[part].reverse};
     return ps;
 }
-#line 2001 "chapters/11-linear-attention.md"
+#line 2083 "chapters/11-linear-attention.md"
 // The passes of an operation on a problem: the forward's one, O; the backward's three, dQ, dK, dV.
 template <typename T>
 static LinearPasses<T> passes_of(const Problem *p, Op op)
@@ -2177,7 +2208,7 @@ static const char *chunk_unsupported(const Problem *p)
     const int need = p->d == 64 ? chunk_smem_of<64, C, DECAY>() : chunk_smem_of<128, C, DECAY>();
     return need > most ? "needs more shared memory per block than this GPU has" : NULL;
 }
-#line 2203 "chapters/11-linear-attention.md"
+#line 2285 "chapters/11-linear-attention.md"
 // <<sm90a-probe>>
 #line 955 "chapters/08-gemm-hopper.md"
 // NULL where this build runs sm_90a code (wgmma, setmaxnreg) on this GPU, else why not:
@@ -2197,7 +2228,7 @@ static const char *needs_sm90a_code(void)
     }
     return has ? NULL : "needs sm_90a code: build with ARCH=sm_90";
 }
-#line 2204 "chapters/11-linear-attention.md"
+#line 2286 "chapters/11-linear-attention.md"
 
 static const char *chunk_wgmma_unsupported(const Problem *p)
 {
@@ -2219,18 +2250,18 @@ static L5Maps maps_of(const Problem *p, Op op)
     return m;
 }
 
-// l5's kernel (SUMS: l7's sums) asks for its shared memory at its first launch, and the tensor
-// maps of the problem's inputs are made at the first launch on it.
-template <typename T, int D, bool SUMS>
+// l5's kernel (SUMS: l7's sums; ROWS: l9's) asks for its shared memory at its first launch, and
+// the tensor maps of the problem's inputs are made at the first launch on it.
+template <typename T, int D, bool SUMS, bool ROWS = false>
 static void prepare_chunk_wgmma(Problem *p)
 {
-    constexpr int smem = l5_smem<D>();
+    constexpr int smem = l5_smem<D, ROWS>();
     static_assert(2 * (smem + 1024) <= 228 * 1024, "two blocks an SM, each with the 1 KiB the system reserves");
     static_assert(sizeof(L5Maps) + sizeof(LinearPasses<T>) + 64 <= 4096, "the kernel's parameters fit in 4 KB");
     static bool opted = false;
     if (!opted) {
-        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D, SUMS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        smem));
+        CUDA_CHECK(cudaFuncSetAttribute(linear_chunk_wgmma<T, D, SUMS, ROWS>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         opted = true;
     }
     if (!p->mapped) {
@@ -2241,16 +2272,17 @@ static void prepare_chunk_wgmma(Problem *p)
     }
 }
 
-// l5's kernel for the passes of op, one launch, on segments of seg tokens (all of s: one), from
-// the states S0 enters them with.
-template <typename T, int D>
+// l5's kernel (ROWS: l9's) for the passes of op, one launch, on segments of seg tokens (all of s:
+// one), from the states S0 enters them with.
+template <typename T, int D, bool ROWS = false>
 static void launch_chunk_wgmma_d(Problem *p, Op op, float *S0, int seg)
 {
-    prepare_chunk_wgmma<T, D, false>(p);
+    prepare_chunk_wgmma<T, D, false, ROWS>(p);
     const LinearPasses<T> ps = passes_of<T>(p, op);
     const unsigned segments = (unsigned)((p->s + seg - 1) / seg);
-    linear_chunk_wgmma<T, D, false><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments), L5_THREADS,
-                                      l5_smem<D>()>>>(maps_of(p, op), ps, S0, p->s, seg, p->scale);
+    linear_chunk_wgmma<T, D, false, ROWS><<<dim3(D / CHUNK_BV * ps.n, (unsigned)(p->b * p->h), segments),
+                                            L5_THREADS, l5_smem<D, ROWS>()>>>(maps_of(p, op), ps, S0, p->s, seg,
+                                                                              p->scale);
     CHECK_LAUNCH();
 }
 
@@ -2276,48 +2308,56 @@ static void launch_chunk_wgmma(Problem *p)
     else launch_chunk_wgmma_d<T, 128>(p, OP, NULL, p->s);
 }
 
+// How a launcher of l5's kernel cuts the heads into segments: SEGMENT's tokens each (l6, l7), or
+// fitted_segment's length, by l8's rule or by l9's.
+enum Fitting { FIXED, FIT_L8, FIT_L9 };
+
 // l8's segment length: as many segments as one wave of l5's blocks needs (two an SM), at most
 // one per SEGMENT tokens, none where the slices of the heads fill the wave; a multiple of L5_C.
-static int fitted_segment(const Problem *p, int D, int passes)
+// l9's: a wave of D / 64 blocks an SM, and none where the heads' blocks alone, one an SM,
+// occupy two thirds of the SMs.
+static int fitted_segment(const Problem *p, int D, int passes, Fitting rule)
 {
     static int sms = 0;
     if (!sms) CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     const long row = (long)(D / CHUNK_BV) * passes * p->b * p->h;  // blocks of one segment
-    const long wave = 2L * sms / row, most = (p->s + SEGMENT - 1) / SEGMENT;
+    const long per_sm = rule == FIT_L9 ? D / 64 : 2, most = (p->s + SEGMENT - 1) / SEGMENT;
+    const long wave = rule == FIT_L9 && 3 * row >= 2L * sms ? 1 : per_sm * sms / row;
     const int segments = (int)(wave < 1 ? 1 : wave > most ? most : wave);
     const int tokens = (p->s + segments - 1) / segments;
     return (tokens + L5_C - 1) / L5_C * L5_C;
 }
 
 // l6 (SUMS: l7): the segments' sums by l4's kernel (by l5's), their scan, l5's kernel from the
-// states. FIT (l8, with SUMS): segments of fitted_segment's length instead of SEGMENT's.
-template <typename T, int D, bool SUMS, bool FIT>
+// states. FIT (l8 and l9, with SUMS): segments of fitted_segment's length by that rule
+// blocks an SM instead of SEGMENT's; ROWS (l9): the last kernel stores its output in whole rows.
+template <typename T, int D, bool SUMS, Fitting FIT, bool ROWS>
 static void launch_segments_wgmma_d(Problem *p, Op op)
 {
     static_assert(SEGMENT % L5_C == 0, "whole chunks of l5 in a segment");
-    static_assert(SUMS || !FIT, "l8 is l7's kernels");
-    const int seg = FIT ? fitted_segment(p, D, passes_of<T>(p, op).n) : SEGMENT;
+    static_assert(SUMS || FIT == FIXED, "l8 and l9 are l7's kernels");
+    const int seg = FIT != FIXED ? fitted_segment(p, D, passes_of<T>(p, op).n, FIT) : SEGMENT;
     const int segments = (p->s + seg - 1) / seg;
     if (segments > 1 && SUMS) launch_segment_sums_wgmma<T, D>(p, op, seg, segments);
     else if (segments > 1) launch_segment_states<T, D, false>(p, passes_of<T>(p, op), decay_of(p, false), segments);
-    launch_chunk_wgmma_d<T, D>(p, op, segments > 1 ? p->states : NULL, seg);
+    launch_chunk_wgmma_d<T, D, ROWS>(p, op, segments > 1 ? p->states : NULL, seg);
 }
 
-template <typename T, Op OP, bool SUMS = false, bool FIT = false>
+template <typename T, Op OP, bool SUMS = false, Fitting FIT = FIXED, bool ROWS = false>
 static void launch_segments_wgmma(Problem *p)
 {
     p->op = OP, p->decayed = 0;
-    if (p->d == 64) launch_segments_wgmma_d<T, 64, SUMS, FIT>(p, OP);
-    else launch_segments_wgmma_d<T, 128, SUMS, FIT>(p, OP);
+    if (p->d == 64) launch_segments_wgmma_d<T, 64, SUMS, FIT, ROWS>(p, OP);
+    else launch_segments_wgmma_d<T, 128, SUMS, FIT, ROWS>(p, OP);
 }
 
-// lfb6 (SUMS: lfb7; FIT: lfb8): l6's forward, then lb6's backward (l7's kernels, l8's, forward
-// and backward).
-template <typename T, bool SUMS = false, bool FIT = false>
+// lfb6 (SUMS: lfb7; FIT_L8: lfb8; FIT_L9 and ROWS: lfb9): l6's forward, then lb6's backward (l7's
+// kernels, l8's, l9's, forward and backward).
+template <typename T, bool SUMS = false, Fitting FIT = FIXED, bool ROWS = false>
 static void launch_forward_backward_wgmma(Problem *p)
 {
-    launch_segments_wgmma<T, FWD, SUMS, FIT>(p);
-    launch_segments_wgmma<T, BWD, SUMS, FIT>(p);
+    launch_segments_wgmma<T, FWD, SUMS, FIT, ROWS>(p);
+    launch_segments_wgmma<T, BWD, SUMS, FIT, ROWS>(p);
     p->op = FWD_BWD;
 }
 
@@ -2343,9 +2383,9 @@ static void launch_softmax_a8(Problem *p)
     a8_forward<T>(&p->softmax_wgmma, (T *)p->softmax_o, p->softmax_lse, (const T *)p->in[IN_Q],
                   (const T *)p->in[IN_K], (const T *)p->in[IN_V], p->b * p->h, p->s, p->s, p->d, p->scale, true);
 }
-#line 124 "chapters/11-linear-attention.md"
+#line 125 "chapters/11-linear-attention.md"
 // <<the-linear-attention-version-table>>
-#line 2358 "chapters/11-linear-attention.md"
+#line 2449 "chapters/11-linear-attention.md"
 #define LINEAR_VERSIONS(T, DT)                                                                                     \
     {"l0-recurrent", "ours", DT, "the recurrence on the SIMT units: a block per head, a thread per column of S",   \
      launch_recurrent<T, FWD>, NULL},                                                                              \
@@ -2364,7 +2404,9 @@ static void launch_softmax_a8(Problem *p)
     {"l7-wgmma-sums", "ours", DT, "l6 with its segment sums on l5's kernel too: K and V by the TMA, V^T K on wgmma", \
      launch_segments_wgmma<T, FWD, true>, chunk_wgmma_unsupported},                                                \
     {"l8-wgmma-fitted", "ours", DT, "l7 with as many segments as one wave of l5's blocks needs, none where heads fill it", \
-     launch_segments_wgmma<T, FWD, true, true>, chunk_wgmma_unsupported},                                          \
+     launch_segments_wgmma<T, FWD, true, FIT_L8>, chunk_wgmma_unsupported},                                        \
+    {"l9-wgmma-rows", "ours", DT, "l8 with O in whole rows through shared memory, and a wave of d / 64 blocks an SM",    \
+     launch_segments_wgmma<T, FWD, true, FIT_L9, true>, chunk_wgmma_unsupported},                                  \
     {"softmax-a8", "peer", DT, "the attention chapter's causal softmax forward (a8-dispatch) on the same Q, K, V",  \
      launch_softmax_a8<T>, softmax_a8_unsupported},                                                                \
     {"lb0-recurrent", "ours", DT, "backward: l0's recurrence three times, dQ forward in time, dK and dV backward", \
@@ -2384,7 +2426,9 @@ static void launch_softmax_a8(Problem *p)
     {"lfb7-wgmma-sums", "ours", DT, "forward and backward: l7, then l7's kernels given the backward's passes",      \
      launch_forward_backward_wgmma<T, true>, chunk_wgmma_unsupported},                                             \
     {"lfb8-wgmma-fitted", "ours", DT, "forward and backward: l8, then l8's segments given the backward's passes",   \
-     launch_forward_backward_wgmma<T, true, true>, chunk_wgmma_unsupported},                                       \
+     launch_forward_backward_wgmma<T, true, FIT_L8>, chunk_wgmma_unsupported},                                     \
+    {"lfb9-wgmma-rows", "ours", DT, "forward and backward: l9, then l9's segments given the backward's passes",     \
+     launch_forward_backward_wgmma<T, true, FIT_L9, true>, chunk_wgmma_unsupported},                               \
     {"d0-recurrent", "ours", DT, "decay: l0 with S = gamma S + k v^T, a gamma per head",                           \
      launch_recurrent<T, FWD, true>, NULL},                                                                        \
     {"d1-quadratic", "ours", DT, "decay: l1 with the causal mask become the decay matrix gamma^(t-s)",            \
@@ -2402,9 +2446,9 @@ static const Version VERSIONS[] = {
     LINEAR_VERSIONS(__nv_bfloat16, "bf16"),
     LINEAR_VERSIONS(__half, "f16"),
 };
-#line 125 "chapters/11-linear-attention.md"
+#line 126 "chapters/11-linear-attention.md"
 // <<create-and-check-a-linear-attention-problem>>
-#line 2427 "chapters/11-linear-attention.md"
+#line 2522 "chapters/11-linear-attention.md"
 // ============================================================ the references in double
 static bool cpu_reference(const Problem *p) { return (double)elements_of(p) * p->d <= 1073741824.0; }
 
@@ -2502,7 +2546,7 @@ static void reference_row(double *ref, double *arith, double *scale, const Probl
                                 p->decayed ? decay_budget(t + 1, log_gamma) : 0.0);
     }
 }
-#line 2536 "chapters/11-linear-attention.md"
+#line 2631 "chapters/11-linear-attention.md"
 // The float32 reference on the GPU of output `part` into the problem's reference arrays (as doubles).
 template <typename T, int D>
 static void gpu_reference_kernel(float *const dev[3], const Problem *p, int part, float rel, float floor_)
@@ -2606,7 +2650,7 @@ static void make_cpu_sample(Problem *p, int part)
     for (int r = 0; r < SAMPLE_ROWS; r++)
         reference_row(v + r * d, v + n + r * d, v + 2 * n + r * d, p, part, picked[r]);
 }
-#line 2646 "chapters/11-linear-attention.md"
+#line 2741 "chapters/11-linear-attention.md"
 // ============================================================ problems and checks
 // "BxHxSxD" into dims = {b, h, s, d}, each a count as the harness reads one (32768, 2^15,
 // 2^12+1). NULL, or what the sizes must be.
@@ -2833,7 +2877,7 @@ static CheckResult linear_check(Problem *p, const char *version)
     }
     return r;
 }
-#line 2903 "chapters/11-linear-attention.md"
+#line 2998 "chapters/11-linear-attention.md"
 // The largest |recurrence - direct sum| over every element of a host problem (values, bounds
 // and scales), relative to the largest scale; with decay (the problem's decays) or without.
 static double recurrence_against_direct(int h, int s, int d, uint64_t seed, DType t = BF16, int decayed = 0)
@@ -3245,9 +3289,9 @@ static int linear_self_test(void)
     printf("linear_attention: %d passed, %d failed\n", passed, failed);
     return failed;
 }
-#line 126 "chapters/11-linear-attention.md"
+#line 127 "chapters/11-linear-attention.md"
 // <<the-linear-attention-chapter>>
-#line 3323 "chapters/11-linear-attention.md"
+#line 3418 "chapters/11-linear-attention.md"
 static const char *const DTYPES[] = {"bf16", "f16"};
 static const char *const BENCH_SIZES[] = {
     "32x16x1024x128", "16x16x2048x128", "8x16x4096x128", "4x16x8192x128", "2x16x16384x128", "1x16x32768x128",
