@@ -1636,15 +1636,21 @@ local function resources_block(cb)
   if not a.program or not a.kernel then return bad('needs program= and kernel=') end
   local funcs, arch = res_select(a.program, a.kernel, a.instance, a.arch)
   if not funcs then return bad(arch) end
+  -- instances of one template: the kernel's name heads the column, each row its arguments
+  local shared_name = true
+  for _, f in ipairs(funcs) do
+    if base_name(f.label) ~= a.kernel or not f.label:find('<', 1, true) then shared_name = false end
+  end
   local aligns = { pandoc.AlignLeft }
-  local headers = { { pandoc.Plain({ pandoc.Str('Kernel') }) } }
+  local headers = { { pandoc.Plain({ shared_name and pandoc.Code(a.kernel) or pandoc.Str('Kernel') }) } }
   for _, fld in ipairs(RES_FIELDS) do
     aligns[#aligns + 1] = pandoc.AlignRight
     headers[#headers + 1] = { pandoc.Plain({ pandoc.Str(fld[2]) }) }
   end
   local rows = {}
   for _, f in ipairs(funcs) do
-    local row = { { pandoc.Plain({ pandoc.Code(f.label) }) } }
+    local label = shared_name and f.label:sub((f.label:find('<', 1, true))) or f.label
+    local row = { { pandoc.Plain({ pandoc.Code(label) }) } }
     for _, fld in ipairs(RES_FIELDS) do row[#row + 1] = { pandoc.Plain({ pandoc.Str(tostring(f[fld[1]])) }) } end
     rows[#rows + 1] = row
   end
