@@ -122,6 +122,10 @@ programs: $(addprefix $(BIN)/,$(PROGRAMS))
 bench: programs
 	tools/bench.sh $(PROGRAMS)
 
+# a chapter whose reference data is measured with options passes them to its program's --bench:
+# linear attention times bfloat16 alone (float16 runs the same kernels; the tests check it)
+export BENCH_FLAGS_linear_attention := --dtype bf16
+
 # make reduce (or any chapter): build it, check it, time it into figures/data/<gpu-slug>/
 $(PROGRAMS): %: $(BIN)/%
 	tools/bench.sh $@
