@@ -303,21 +303,22 @@ FIG_linear_attention-d128_DTYPE := bf16
 FIG_linear_attention-d128_SHAPES := 32x16x1024x128 16x16x2048x128 8x16x4096x128 4x16x8192x128 2x16x16384x128 \
   1x16x32768x128
 FIG_linear_attention-d128_XLABEL := sequence length s (b s = 32K tokens, 16 heads of 128)
-FIG_linear_attention-d128_CROSS := l8-wgmma-fitted softmax-a8
+FIG_linear_attention-d128_CROSS := l9-wgmma-rows softmax-a8
 FIG_linear_attention-d128_FLOOR := l5-wgmma
 FIG_linear_attention-d64_CSV := linear_attention
 FIG_linear_attention-d64_DTYPE := bf16
 FIG_linear_attention-d64_SHAPES := 32x32x1024x64 16x32x2048x64 8x32x4096x64 4x32x8192x64 2x32x16384x64 \
   1x32x32768x64
 FIG_linear_attention-d64_XLABEL := sequence length s (b s = 32K tokens, 32 heads of 64)
-FIG_linear_attention-d64_CROSS := l8-wgmma-fitted softmax-a8
+FIG_linear_attention-d64_CROSS := l9-wgmma-rows softmax-a8
 FIG_linear_attention-d64_FLOOR := l5-wgmma
-FIG_linear_attention_VERSIONS := l0-recurrent l1-quadratic l2-chunk-64 l4-segments l5-wgmma l6-wgmma-segments l8-wgmma-fitted softmax-a8
+FIG_linear_attention_VERSIONS := l0-recurrent l1-quadratic l2-chunk-64 l4-segments l5-wgmma l8-wgmma-fitted l9-wgmma-rows \
+  softmax-a8
 FIG_linear_attention-train-d128_CSV := linear_attention
 FIG_linear_attention-train-d128_DTYPE := bf16
 FIG_linear_attention-train-d128_SHAPES := $(FIG_linear_attention-d128_SHAPES)
 FIG_linear_attention-train-d128_XLABEL := $(FIG_linear_attention-d128_XLABEL)
-FIG_linear_attention-train-d128_VERSIONS := lfb4-segments lfb6-wgmma-segments lfb8-wgmma-fitted
+FIG_linear_attention-train-d128_VERSIONS := lfb4-segments lfb6-wgmma-segments lfb8-wgmma-fitted lfb9-wgmma-rows
 FIG_linear_attention-train-d128_PEER := torch.fla-chunk-fwd-bwd torch.fla-fused-chunk-fwd-bwd \
   torch.fla-fused-recurrent-fwd-bwd
 
